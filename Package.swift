@@ -1,0 +1,27 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Gantry takes no SwiftPM package dependencies: Foundation plus C system libraries.
+let package = Package(
+    name: "Gantry",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "gantry", targets: ["gantry"]),
+        .executable(name: "gantry-bench", targets: ["gantry-bench"]),
+    ],
+    targets: [
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CShim"),
+        .target(name: "GantryAPI", linkerSettings: [.linkedLibrary("m")]),
+        .target(name: "YAMLCodec", dependencies: ["GantryAPI", "CYAML"]),
+        .target(name: "ControllerRuntime", dependencies: ["GantryAPI"]),
+        .target(name: "StateStore", dependencies: ["GantryAPI", "CSQLite", "YAMLCodec"]),
+        .target(name: "DirectorySource", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "CShim"]),
+        .target(name: "Controllers", dependencies: ["GantryAPI", "ControllerRuntime", "StateStore"]),
+        .target(name: "GantryCLI", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "DirectorySource", "Controllers"]),
+        .executableTarget(name: "gantry", dependencies: ["GantryCLI"]),
+        .executableTarget(name: "gantry-bench", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "CSQLite"]),
+        .testTarget(name: "GantryTests", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Controllers", "GantryCLI"]),
+    ]
+)

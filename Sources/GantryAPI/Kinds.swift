@@ -1,0 +1,126 @@
+/// The `apiVersion` every Gantry manifest carries.
+public let gantryAPIVersion = "gantry.dev/v1alpha1"
+
+public enum QueueingStrategy: String, Sendable, CaseIterable { case bestEffortFIFO = "BestEffortFIFO", strictFIFO = "StrictFIFO" }
+public enum QueueState: String, Sendable, CaseIterable { case open = "Open", closed = "Closed" }
+
+/// Queue spec (SPEC.md "Queue"). `capability` nil means unlimited.
+public struct QueueSpec: Sendable, Equatable {
+    public var parent: String?
+    public var description: String = ""
+    public var resourcePool: String?
+    public var deserved = ResourceList()
+    public var guarantee = ResourceList()
+    public var capability: ResourceList?
+    public var reclaimable = true
+    public var disableOversell = false
+    public var queueingStrategy = QueueingStrategy.bestEffortFIFO
+    public var state = QueueState.open
+    public init() {}
+}
+
+public enum WorkloadType: String, Sendable, CaseIterable {
+    case pytorchJob = "PyTorchJob", mpiJob = "MPIJob", job = "Job", deployment = "Deployment", statefulSet = "StatefulSet", authoring = "Authoring"
+    /// PyTorchJob, MPIJob and Job run to completion; the others are services.
+    public var runsToCompletion: Bool { self == .pytorchJob || self == .mpiJob || self == .job }
+}
+
+/// Workload spec (SPEC.md "Workload"); defaults applied by the decoder.
+public struct WorkloadSpec: Sendable, Equatable {
+    public var displayName: String = ""
+    public var description: String = ""
+    public var type = WorkloadType.job
+    public var queue = "default"
+    public var priority: Int = 0
+    /// The name the user wrote (`high`), if a name rather than a number.
+    public var priorityName: String?
+    public var image: String = ""
+    public var command: String = ""
+    public var entryPoint: String = ""
+    public var args: [String] = []
+    public var env: [String: String] = [:]
+    public var replicas: Int = 1
+    public var resources = ResourceList()
+    public var gpuType: String?
+    public var specifiedNodes: [String] = []
+    public var timeout: Int = 0
+    public var maxRetry: Int = 0
+    public var ttlSecondsAfterFinished: Int?
+    public var suspend = false
+    public init() {}
+
+    public static let priorityNames: [String: Int] = ["low": -1, "normal": 0, "high": 1, "highest": 2]
+
+    /// GPUs over all replicas.
+    public var totalGPUs: Int64 { resources.gpu * Int64(replicas) }
+
+    /// The shell command line a replica runs: `command` or decoded `entryPoint`, then `args`.
+    public var effectiveCommand: String {
+        var c = command
+        if c.isEmpty, !entryPoint.isEmpty, let d = Base64.decode(entryPoint) { c = String(decoding: d, as: UTF8.self) }
+        for a in args { c += " " + shellQuote(a) }
+        return c
+    }
+}
+
+func shellQuote(_ s: String) -> String {
+    if !s.isEmpty, s.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:,@%+".contains($0) }) { return s }
+    return "'" + s.replacingAll("'", with: "'\\''") + "'"
+}
+
+extension String {
+    func replacingAll(_ a: String, with b: String) -> String { split(separator: a, omittingEmptySubsequences: false).joined(separator: b) }
+}
+
+public enum GPUVendor: String, Sendable, CaseIterable { case nvidia, amd }
+
+/// Node spec (directory mode). `capacity.gpu` is the count of GPU indices 0..<gpu.
+public struct NodeSpec: Sendable, Equatable {
+    public var resourcePool: String?
+    public var capacity = ResourceList()
+    public var gpuType: String?
+    public var gpuVendor = GPUVendor.nvidia
+    public var unschedulable = false
+    public init() {}
+}
+
+public struct ResourcePoolSpec: Sendable, Equatable {
+    public var description: String = ""
+    public init() {}
+}
+
+/// A desired object's spec, one case per kind.
+public enum ObjectSpec: Sendable, Equatable {
+    case queue(QueueSpec)
+    case workload(WorkloadSpec)
+    case node(NodeSpec)
+    case resourcePool(ResourcePoolSpec)
+
+    public var kind: Kind {
+        switch self { case .queue: .queue; case .workload: .workload; case .node: .node; case .resourcePool: .resourcePool }
+    }
+    public var workload: WorkloadSpec? { if case .workload(let w) = self { return w }; return nil }
+    public var queue: QueueSpec? { if case .queue(let q) = self { return q }; return nil }
+    public var node: NodeSpec? { if case .node(let n) = self { return n }; return nil }
+}
+
+/// Where a document came from: the file (relative to the spec directory), the line of the
+/// document's start, and its index in a multi-document file.
+public struct SourceRef: Sendable, Equatable {
+    public var file: String
+    public var line: Int
+    public var index: Int
+    public init(file: String, line: Int, index: Int) { self.file = file; self.line = line; self.index = index }
+    public var description: String { "\(file):\(line)" }
+}
+
+/// A desired object as declared in a manifest. `invalid` holds the validation errors of a
+/// document whose identity is known but whose spec is not acceptable (reason InvalidSpec).
+public struct ManifestObject: Sendable, Equatable {
+    public var meta: ObjectMeta
+    public var spec: ObjectSpec
+    public var source: SourceRef
+    public var invalid: [FieldError] = []
+    public init(meta: ObjectMeta, spec: ObjectSpec, source: SourceRef) { self.meta = meta; self.spec = spec; self.source = source }
+    public var key: ObjectKey { ObjectKey(spec.kind, namespace: meta.namespace, name: meta.name) }
+}
