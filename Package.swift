@@ -16,12 +16,12 @@ let package = Package(
         .target(name: "GantryAPI", linkerSettings: [.linkedLibrary("m")]),
         .target(name: "YAMLCodec", dependencies: ["GantryAPI", "CYAML"]),
         .target(name: "ControllerRuntime", dependencies: ["GantryAPI"]),
-        .target(name: "StateStore", dependencies: ["GantryAPI", "CSQLite", "YAMLCodec"]),
+        .target(name: "StateStore", dependencies: ["GantryAPI", "CSQLite", "YAMLCodec", "ControllerRuntime"]),
         .target(name: "DirectorySource", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "CShim"]),
         .target(name: "Controllers", dependencies: ["GantryAPI", "ControllerRuntime", "StateStore"]),
         .target(name: "GantryCLI", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "DirectorySource", "Controllers"]),
         .executableTarget(name: "gantry", dependencies: ["GantryCLI"]),
-        .executableTarget(name: "gantry-bench", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "CSQLite"]),
+        .executableTarget(name: "gantry-bench", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "CSQLite"]),
         .testTarget(name: "GantryTests", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Controllers", "GantryCLI"]),
     ]
 )

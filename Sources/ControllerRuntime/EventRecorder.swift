@@ -1,0 +1,127 @@
+import Synchronization
+import GantryAPI
+
+/// What an event is about: an object, or a manifest file (kind "File", name = its path).
+public struct InvolvedObject: Sendable, Hashable {
+    public var kind: String
+    public var namespace: String
+    public var name: String
+    public init(kind: String, namespace: String = "", name: String) { self.kind = kind; self.namespace = namespace; self.name = name }
+    public init(_ key: ObjectKey) { self.init(kind: key.kind.rawValue, namespace: key.namespace, name: key.name) }
+    public static func file(_ path: String) -> InvolvedObject { InvolvedObject(kind: "File", name: path) }
+    /// `workload/team-a/x`, `queue/q`, `file/path.yaml` — the form `gantry events --for` takes.
+    public var reference: String {
+        let k = kind.lowercased()
+        return namespace.isEmpty ? "\(k)/\(name)" : "\(k)/\(namespace)/\(name)"
+    }
+}
+
+public enum EventType: String, Sendable { case normal = "Normal", warning = "Warning" }
+
+/// A core/v1-like event after aggregation. `name` is stable across count bumps.
+public struct EventRecord: Sendable, Equatable {
+    public var name: String
+    public var involved: InvolvedObject
+    public var type: EventType
+    public var reason: String
+    public var message: String
+    public var count: Int
+    public var firstTimestamp: Double
+    public var lastTimestamp: Double
+    public init(name: String, involved: InvolvedObject, type: EventType, reason: String, message: String, count: Int, firstTimestamp: Double, lastTimestamp: Double) {
+        self.name = name; self.involved = involved; self.type = type; self.reason = reason; self.message = message
+        self.count = count; self.firstTimestamp = firstTimestamp; self.lastTimestamp = lastTimestamp
+    }
+}
+
+/// Where recorded events go (the state store, a test array).
+public protocol EventSink: Sendable {
+    func write(_ event: EventRecord)
+}
+
+/// Records events with client-go's correlation: an identical event bumps `count` and
+/// `lastTimestamp`; more than `similarLimit` events that differ only in message within
+/// `similarWindow` collapse into one "(combined from similar events)" event; a per-object
+/// token bucket (burst 25, one token per 5 minutes) drops spam.
+public final class EventRecorder: Sendable {
+    struct Identical: Hashable { var obj: InvolvedObject; var type: EventType; var reason: String; var message: String }
+    struct Similar: Hashable { var obj: InvolvedObject; var type: EventType; var reason: String }
+    struct Bucket { var tokens: Double; var last: Double }
+    struct State {
+        var identical: [Identical: EventRecord] = [:]
+        var similar: [Similar: (messages: [String: Double], aggregate: EventRecord?)] = [:]
+        var buckets: [InvolvedObject: Bucket] = [:]
+        var seq: UInt64 = 0
+    }
+
+    public let sink: any EventSink
+    let clock: any Clock
+    public let burst: Double, refillSeconds: Double, similarLimit: Int, similarWindow: Double
+    let cacheLimit = 8192
+    let state = Mutex(State())
+
+    public init(sink: any EventSink, clock: any Clock, burst: Int = 25, refillSeconds: Double = 300, similarLimit: Int = 10, similarWindow: Double = 600) {
+        self.sink = sink; self.clock = clock; self.burst = Double(burst); self.refillSeconds = refillSeconds
+        self.similarLimit = similarLimit; self.similarWindow = similarWindow
+    }
+
+    public func normal(_ obj: InvolvedObject, _ reason: String, _ message: String) { record(obj, .normal, reason, message) }
+    public func warning(_ obj: InvolvedObject, _ reason: String, _ message: String) { record(obj, .warning, reason, message) }
+
+    /// Returns the record written, or nil when the spam filter dropped it.
+    @discardableResult
+    public func record(_ obj: InvolvedObject, _ type: EventType, _ reason: String, _ message: String) -> EventRecord? {
+        let now = clock.now()
+        let out: EventRecord? = state.withLock { st in
+            // Spam filter (per object).
+            var b = st.buckets[obj] ?? Bucket(tokens: burst, last: now)
+            b.tokens = min(burst, b.tokens + (now - b.last) / refillSeconds)
+            b.last = now
+            guard b.tokens >= 1 else { st.buckets[obj] = b; return nil }
+            b.tokens -= 1
+            st.buckets[obj] = b
+
+            if st.identical.count > cacheLimit { st.identical = st.identical.filter { now - $0.value.lastTimestamp < similarWindow } }
+            if st.similar.count > cacheLimit { st.similar.removeAll() }
+            if st.buckets.count > cacheLimit { st.buckets = st.buckets.filter { $0.value.tokens < burst - 0.5 } }
+
+            // Similar-event aggregation.
+            let sk = Similar(obj: obj, type: type, reason: reason)
+            var entry = st.similar[sk] ?? (messages: [:], aggregate: nil)
+            entry.messages = entry.messages.filter { now - $0.value < similarWindow }
+            entry.messages[message] = now
+            if entry.messages.count > similarLimit {
+                var agg = entry.aggregate ?? EventRecord(name: eventName(obj, &st.seq, now), involved: obj, type: type, reason: reason,
+                                                         message: "", count: 0, firstTimestamp: now, lastTimestamp: now)
+                agg.message = "(combined from similar events): " + message
+                agg.count += 1
+                agg.lastTimestamp = now
+                entry.aggregate = agg
+                st.similar[sk] = entry
+                return agg
+            }
+            st.similar[sk] = entry
+
+            // Identical-event dedup.
+            let ik = Identical(obj: obj, type: type, reason: reason, message: message)
+            if var e = st.identical[ik], now - e.lastTimestamp < similarWindow * 6 {
+                e.count += 1; e.lastTimestamp = now
+                st.identical[ik] = e
+                return e
+            }
+            let e = EventRecord(name: eventName(obj, &st.seq, now), involved: obj, type: type, reason: reason, message: message,
+                                count: 1, firstTimestamp: now, lastTimestamp: now)
+            st.identical[ik] = e
+            return e
+        }
+        if let out { sink.write(out) }
+        return out
+    }
+
+    private func eventName(_ obj: InvolvedObject, _ seq: inout UInt64, _ now: Double) -> String {
+        seq += 1
+        let nanos = UInt64(now * 1e9) &+ seq
+        let base = obj.kind == "File" ? "file" : obj.name
+        return "\(base).\(String(nanos, radix: 16))"
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import Synchronization
+
+/// A client-go style work queue. A key is queued at most once; a key being processed is
+/// never handed to a second worker (an add while processing marks it dirty, and `done`
+/// queues it again). `addAfter` keeps the earliest ready time. After `shutDown`, queued keys
+/// still drain, delayed ones are dropped, and `get` then returns nil.
+public final class WorkQueue<Key: Hashable & Sendable>: @unchecked Sendable {
+    // All mutable state is guarded by `cond`.
+    private let cond = NSCondition()
+    private var queue: [Key] = []
+    private var head = 0
+    private var dirty = Set<Key>()
+    private var processing = Set<Key>()
+    private var waiting: [Key: Double] = [:]
+    private var heap: [(at: Double, key: Key)] = []
+    private var enqueuedAt: [Key: Double] = [:]
+    private var shuttingDown = false
+
+    public let name: String
+    public let clock: any Clock
+    public let rateLimiter: RateLimiter<Key>
+    public let metrics: Metrics?
+
+    public init(name: String, clock: any Clock, rateLimiter: RateLimiter<Key>? = nil, metrics: Metrics? = nil) {
+        self.name = name; self.clock = clock
+        self.rateLimiter = rateLimiter ?? RateLimiter(clock: clock)
+        self.metrics = metrics
+    }
+
+    public func add(_ key: Key) {
+        cond.lock(); defer { cond.unlock() }
+        addLocked(key)
+    }
+
+    /// Adds many keys under one lock acquisition.
+    public func add<S: Sequence>(contentsOf keys: S) where S.Element == Key {
+        cond.lock(); defer { cond.unlock() }
+        for k in keys { addLocked(k) }
+    }
+
+    private func addLocked(_ key: Key) {
+        guard !shuttingDown else { return }
+        metrics?.inc("workqueue_adds_total", ["name": name])
+        guard dirty.insert(key).inserted else { return }
+        if processing.contains(key) { return }
+        queue.append(key)
+        enqueuedAt[key] = clock.now()
+        cond.signal()
+    }
+
+    public func addAfter(_ key: Key, _ delay: Double) {
+        if delay <= 0 { add(key); return }
+        cond.lock(); defer { cond.unlock() }
+        guard !shuttingDown else { return }
+        let at = clock.now() + delay
+        if let existing = waiting[key], existing <= at { return }
+        waiting[key] = at
+        heapPush((at, key))
+        cond.signal()
+    }
+
+    /// Re-adds after the rate limiter's delay for this key.
+    public func addRateLimited(_ key: Key) {
+        metrics?.inc("workqueue_retries_total", ["name": name])
+        addAfter(key, rateLimiter.when(key))
+    }
+
+    public func forget(_ key: Key) { rateLimiter.forget(key) }
+
+    /// Blocks until a key is ready; nil once shut down and drained.
+    public func get() -> Key? {
+        cond.lock(); defer { cond.unlock() }
+        while true {
+            promoteDueLocked()
+            if head < queue.count { return popLocked() }
+            if shuttingDown { return nil }
+            if let next = heap.first {
+                let wait = next.at - clock.now()
+                if wait > 0 { _ = cond.wait(until: Date(timeIntervalSinceNow: min(wait, 1))) }
+            } else {
+                cond.wait()
+            }
+        }
+    }
+
+    /// The next ready key without blocking (due delayed keys count as ready), or nil.
+    public func tryGet() -> Key? {
+        cond.lock(); defer { cond.unlock() }
+        promoteDueLocked()
+        return head < queue.count ? popLocked() : nil
+    }
+
+    public func done(_ key: Key) {
+        cond.lock(); defer { cond.unlock() }
+        processing.remove(key)
+        if dirty.contains(key) {
+            queue.append(key)
+            enqueuedAt[key] = clock.now()
+            cond.signal()
+        }
+    }
+
+    public func shutDown() {
+        cond.lock(); defer { cond.unlock() }
+        shuttingDown = true
+        waiting.removeAll(); heap.removeAll()
+        cond.broadcast()
+    }
+
+    /// Keys ready to be processed.
+    public var count: Int { cond.lock(); defer { cond.unlock() }; return queue.count - head }
+    /// Keys waiting for a delay to pass.
+    public var delayedCount: Int { cond.lock(); defer { cond.unlock() }; return waiting.count }
+    public var processingCount: Int { cond.lock(); defer { cond.unlock() }; return processing.count }
+    public func isIdle() -> Bool { cond.lock(); defer { cond.unlock() }; return queue.count - head == 0 && processing.isEmpty }
+    public func isDelayed(_ key: Key) -> Double? { cond.lock(); defer { cond.unlock() }; return waiting[key] }
+
+    private func popLocked() -> Key {
+        let key = queue[head]
+        head += 1
+        if head > 1024 && head * 2 > queue.count { queue.removeFirst(head); head = 0 }
+        processing.insert(key)
+        dirty.remove(key)
+        if let t = enqueuedAt.removeValue(forKey: key) { metrics?.observe("workqueue_queue_duration_seconds", ["name": name], clock.now() - t) }
+        metrics?.set("workqueue_depth", ["name": name], Double(queue.count - head))
+        return key
+    }
+
+    private func promoteDueLocked() {
+        guard !heap.isEmpty else { return }
+        let now = clock.now()
+        while let top = heap.first, top.at <= now {
+            heapPop()
+            guard waiting[top.key] == top.at else { continue }  // superseded by an earlier time
+            waiting.removeValue(forKey: top.key)
+            addLocked(top.key)
+        }
+    }
+
+    private func heapPush(_ e: (at: Double, key: Key)) {
+        heap.append(e)
+        var i = heap.count - 1
+        while i > 0 {
+            let p = (i - 1) / 2
+            if heap[p].at <= heap[i].at { break }
+            heap.swapAt(p, i); i = p
+        }
+    }
+
+    private func heapPop() {
+        let last = heap.removeLast()
+        guard !heap.isEmpty else { return }
+        heap[0] = last
+        var i = 0
+        while true {
+            let l = 2 * i + 1, r = l + 1
+            var m = i
+            if l < heap.count && heap[l].at < heap[m].at { m = l }
+            if r < heap.count && heap[r].at < heap[m].at { m = r }
+            if m == i { break }
+            heap.swapAt(i, m); i = m
+        }
+    }
+}

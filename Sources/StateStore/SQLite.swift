@@ -1,0 +1,114 @@
+import CSQLite
+import Foundation
+
+/// An SQLite error with the statement or operation that failed.
+public struct StoreError: Error, CustomStringConvertible, Sendable {
+    public var message: String
+    public init(_ m: String) { message = m }
+    public var description: String { message }
+}
+
+/// A thin owner of one SQLite connection. Not thread-safe by itself: each user keeps one
+/// connection on one thread (the writer thread, or a CLI command). `@unchecked Sendable`
+/// because it wraps a C handle that its owner confines to a single thread at a time.
+public final class SQLiteDB: @unchecked Sendable {
+    let db: OpaquePointer
+    public let path: String
+
+    public init(path: String, readOnly: Bool) throws {
+        var h: OpaquePointer?
+        let flags = readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)
+        let rc = sqlite3_open_v2(path, &h, flags | SQLITE_OPEN_NOMUTEX, nil)
+        guard rc == SQLITE_OK, let h else {
+            let msg = h.map { String(cString: sqlite3_errmsg($0)) } ?? "rc \(rc)"
+            if let h { sqlite3_close(h) }
+            throw StoreError("cannot open state database \(path): \(msg)")
+        }
+        db = h
+        self.path = path
+        sqlite3_busy_timeout(db, 5000)
+    }
+
+    deinit { sqlite3_close_v2(db) }
+
+    public func exec(_ sql: String) throws {
+        var err: UnsafeMutablePointer<CChar>?
+        if sqlite3_exec(db, sql, nil, nil, &err) != SQLITE_OK {
+            let m = err.map { String(cString: $0) } ?? "error"
+            sqlite3_free(err)
+            throw StoreError("\(m) (in: \(sql.prefix(80)))")
+        }
+    }
+
+    public func prepare(_ sql: String) throws -> Statement {
+        var s: OpaquePointer?
+        guard sqlite3_prepare_v2(db, sql, -1, &s, nil) == SQLITE_OK, let s else {
+            throw StoreError("\(String(cString: sqlite3_errmsg(db))) (in: \(sql.prefix(80)))")
+        }
+        return Statement(s, db: db)
+    }
+
+    public var changes: Int { Int(sqlite3_changes(db)) }
+}
+
+/// A prepared statement; reset and rebound for each use.
+public final class Statement {
+    let s: OpaquePointer
+    let db: OpaquePointer
+    init(_ s: OpaquePointer, db: OpaquePointer) { self.s = s; self.db = db }
+    deinit { sqlite3_finalize(s) }
+
+    @discardableResult
+    public func bind(_ values: [SQLValue]) -> Statement {
+        sqlite3_reset(s)
+        sqlite3_clear_bindings(s)
+        for (i, v) in values.enumerated() {
+            let idx = Int32(i + 1)
+            switch v {
+            case .null: sqlite3_bind_null(s, idx)
+            case .int(let x): sqlite3_bind_int64(s, idx, x)
+            case .double(let x): sqlite3_bind_double(s, idx, x)
+            case .text(let t):
+                var t = t
+                t.withUTF8 { b in
+                    b.withMemoryRebound(to: CChar.self) { c in
+                        if let base = c.baseAddress { _ = g_sqlite_bind_text(s, idx, base, Int32(c.count)) } else { _ = g_sqlite_bind_text(s, idx, "", 0) }
+                    }
+                }
+            }
+        }
+        return self
+    }
+
+    /// Runs to completion (for writes).
+    public func run() throws {
+        let rc = sqlite3_step(s)
+        guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw StoreError(String(cString: sqlite3_errmsg(db))) }
+        sqlite3_reset(s)
+    }
+
+    /// Steps once; true when a row is available.
+    public func step() throws -> Bool {
+        let rc = sqlite3_step(s)
+        if rc == SQLITE_ROW { return true }
+        if rc == SQLITE_DONE { return false }
+        throw StoreError(String(cString: sqlite3_errmsg(db)))
+    }
+
+    public func int(_ col: Int32) -> Int64 { sqlite3_column_int64(s, col) }
+    public func double(_ col: Int32) -> Double { sqlite3_column_double(s, col) }
+    public func isNull(_ col: Int32) -> Bool { sqlite3_column_type(s, col) == SQLITE_NULL }
+    public func text(_ col: Int32) -> String {
+        guard let p = sqlite3_column_text(s, col) else { return "" }
+        let n = Int(sqlite3_column_bytes(s, col))
+        return String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
+    }
+    public func bytes(_ col: Int32) -> [UInt8] {
+        guard let p = sqlite3_column_text(s, col) else { return [] }
+        return Array(UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(s, col))))
+    }
+}
+
+public enum SQLValue: Sendable {
+    case null, int(Int64), double(Double), text(String)
+}

@@ -1,0 +1,62 @@
+import Foundation
+import GantryAPI
+
+/// Read-only access to a state directory for the CLI; works while the daemon runs (WAL).
+public final class StateReader {
+    let db: SQLiteDB
+
+    public init(directory: String) throws {
+        let path = StateStore.databasePath(directory)
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw StoreError("no state database at \(path): start the daemon (gantry run --state-dir \(directory)) or pass --state-dir")
+        }
+        db = try SQLiteDB(path: path, readOnly: true)
+    }
+
+    /// Stored objects of a kind (all namespaces when `namespace` is nil), with JSON text.
+    public func objects(kind: Kind, namespace: String? = nil, name: String? = nil) throws -> [ObjectRow] {
+        var sql = "SELECT kind, namespace, name, uid, generation, spec_hash, object_hash, creation_time, source, object, status, updated_at FROM objects WHERE kind=?"
+        var args: [SQLValue] = [.text(kind.rawValue)]
+        if let namespace, kind.isNamespaced { sql += " AND namespace=?"; args.append(.text(namespace)) }
+        if let name { sql += " AND name=?"; args.append(.text(name)) }
+        sql += " ORDER BY namespace, name"
+        let st = try db.prepare(sql).bind(args)
+        var rows: [ObjectRow] = []
+        while try st.step() {
+            rows.append(ObjectRow(key: ObjectKey(kind, namespace: st.text(1), name: st.text(2)), uid: st.text(3), generation: st.int(4),
+                                  specHash: st.text(5), objectHash: st.text(6), creationTime: st.int(7), source: st.text(8),
+                                  objectJSON: st.text(9), statusJSON: st.isNull(10) ? nil : st.text(10), updatedAt: st.double(11)))
+        }
+        return rows
+    }
+
+    public struct EventRow: Sendable {
+        public var name: String, kind: String, namespace: String, objName: String, type: String, reason: String, message: String
+        public var count: Int, first: Double, last: Double
+    }
+
+    /// Events, oldest first; optionally for one object, and only those last seen after `since`.
+    public func events(kind: String? = nil, namespace: String? = nil, name: String? = nil, since: Double? = nil, limit: Int? = nil) throws -> [EventRow] {
+        var sql = "SELECT name, kind, namespace, obj_name, type, reason, message, count, first_ts, last_ts FROM events WHERE 1=1"
+        var args: [SQLValue] = []
+        if let kind { sql += " AND lower(kind)=lower(?)"; args.append(.text(kind)) }
+        if let namespace { sql += " AND namespace=?"; args.append(.text(namespace)) }
+        if let name { sql += " AND obj_name=?"; args.append(.text(name)) }
+        if let since { sql += " AND last_ts > ?"; args.append(.double(since)) }
+        if let limit { sql = "SELECT * FROM (\(sql) ORDER BY last_ts DESC, name DESC LIMIT \(limit)) ORDER BY last_ts, name" } else { sql += " ORDER BY last_ts, name" }
+        let st = try db.prepare(sql).bind(args)
+        var out: [EventRow] = []
+        while try st.step() {
+            out.append(EventRow(name: st.text(0), kind: st.text(1), namespace: st.text(2), objName: st.text(3), type: st.text(4), reason: st.text(5),
+                                message: st.text(6), count: Int(st.int(7)), first: st.double(8), last: st.double(9)))
+        }
+        return out
+    }
+
+    /// Rows in the objects table whose status is still missing (for benchmarks and readiness).
+    public func counts() throws -> (objects: Int, withStatus: Int) {
+        let st = try db.prepare("SELECT count(*), count(status) FROM objects")
+        _ = try st.step()
+        return (Int(st.int(0)), Int(st.int(1)))
+    }
+}

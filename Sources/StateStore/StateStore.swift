@@ -1,0 +1,234 @@
+import Foundation
+import GantryAPI
+import ControllerRuntime
+
+/// The daemon's state directory: an SQLite database in WAL mode (`state.db`) that only the
+/// daemon writes, guarded by an exclusive `flock` on `gantry.lock` so a second daemon on the
+/// same directory refuses to start.
+///
+/// Writes are buffered and coalesced per key, then committed by a single writer thread in one
+/// transaction per batch; `flush()` commits synchronously. A `kill -9` loses at most the
+/// batch in flight, which the daemon recomputes from the manifests on restart.
+public final class StateStore: EventSink, @unchecked Sendable {
+    public let directory: String
+    let db: SQLiteDB
+    let lockFD: Int32
+    // Pending writes, guarded by `cond`.
+    private let cond = NSCondition()
+    private var pendingObjects: [ObjectKey: ObjectRow] = [:]
+    private var pendingStatus: [ObjectKey: String] = [:]
+    private var pendingDeletes = Set<ObjectKey>()
+    private var pendingEvents: [String: EventRecord] = [:]
+    private var pendingSQL: [(String, [SQLValue])] = []
+    private var writing = false
+    private var stopped = false
+    private var writerThread: Thread?
+    private var flushedGeneration: UInt64 = 0
+    private var requestedGeneration: UInt64 = 0
+    /// Called after each committed batch with the keys whose status was written (tests, benchmarks).
+    public let onCommit: (@Sendable ([ObjectKey]) -> Void)?
+    public let batchDelay: Double
+
+    public static func databasePath(_ dir: String) -> String { dir + "/state.db" }
+
+    /// Opens (creating) the state directory for the daemon. Throws with a clear message if
+    /// another daemon holds the lock.
+    public init(directory: String, batchDelay: Double = 0.002, onCommit: (@Sendable ([ObjectKey]) -> Void)? = nil) throws {
+        self.directory = directory
+        self.batchDelay = batchDelay
+        self.onCommit = onCommit
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let lockPath = directory + "/gantry.lock"
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StoreError("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        if flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            var buf = [UInt8](repeating: 0, count: 64)
+            let n = read(fd, &buf, 63)
+            let pid = n > 0 ? String(decoding: buf[0..<n], as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) : "?"
+            Glibc.close(fd)
+            throw StoreError("another gantry daemon (pid \(pid)) is already using state directory \(directory); stop it first or pass a different --state-dir")
+        }
+        ftruncate(fd, 0)
+        let pidText = "\(getpid())\n"
+        _ = pidText.withCString { pwrite(fd, $0, strlen($0), 0) }
+        lockFD = fd
+        do {
+            db = try SQLiteDB(path: StateStore.databasePath(directory), readOnly: false)
+            try db.exec("PRAGMA journal_mode=WAL")
+            try db.exec("PRAGMA synchronous=NORMAL")
+            try db.exec("PRAGMA foreign_keys=OFF")
+            try db.exec("BEGIN IMMEDIATE")
+            for s in Schema.statements { try db.exec(s) }
+            try db.exec("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', '\(Schema.version)')")
+            try db.exec("COMMIT")
+        } catch {
+            Glibc.close(fd)
+            throw error
+        }
+    }
+
+    deinit { Glibc.close(lockFD) }
+
+    // MARK: reading at start-up (daemon thread, before the writer starts)
+
+    /// Every stored object row (for restoring generations, uids, creation times and statuses).
+    public func loadObjects() throws -> [ObjectRow] {
+        let st = try db.prepare("SELECT kind, namespace, name, uid, generation, spec_hash, object_hash, creation_time, source, object, status, updated_at FROM objects")
+        var rows: [ObjectRow] = []
+        while try st.step() {
+            guard let kind = Kind(rawValue: st.text(0)) else { continue }
+            rows.append(ObjectRow(key: ObjectKey(kind, namespace: st.text(1), name: st.text(2)), uid: st.text(3), generation: st.int(4),
+                                  specHash: st.text(5), objectHash: st.text(6), creationTime: st.int(7), source: st.text(8),
+                                  objectJSON: st.text(9), statusJSON: st.isNull(10) ? nil : st.text(10), updatedAt: st.double(11)))
+        }
+        return rows
+    }
+
+    // MARK: buffered writes
+
+    public func putObject(_ row: ObjectRow) {
+        cond.lock(); defer { cond.unlock() }
+        pendingDeletes.remove(row.key)
+        pendingObjects[row.key] = row
+        wakeLocked()
+    }
+
+    public func putStatus(_ key: ObjectKey, json: String) {
+        cond.lock(); defer { cond.unlock() }
+        pendingStatus[key] = json
+        wakeLocked()
+    }
+
+    public func deleteObject(_ key: ObjectKey) {
+        cond.lock(); defer { cond.unlock() }
+        pendingObjects[key] = nil
+        pendingStatus[key] = nil
+        pendingDeletes.insert(key)
+        wakeLocked()
+    }
+
+    /// Any other statement, run in order inside the next batch.
+    public func enqueueSQL(_ sql: String, _ args: [SQLValue]) {
+        cond.lock(); defer { cond.unlock() }
+        pendingSQL.append((sql, args))
+        wakeLocked()
+    }
+
+    public func write(_ event: EventRecord) {
+        cond.lock(); defer { cond.unlock() }
+        pendingEvents[event.name] = event
+        wakeLocked()
+    }
+
+    private func wakeLocked() { requestedGeneration &+= 1; cond.broadcast() }
+
+    /// Starts the writer thread that commits pending writes in batches.
+    public func startWriter() {
+        let t = Thread { [self] in self.writerLoop() }
+        t.name = "state-writer"
+        writerThread = t
+        t.start()
+    }
+
+    private var hasPendingLocked: Bool {
+        !pendingObjects.isEmpty || !pendingStatus.isEmpty || !pendingDeletes.isEmpty || !pendingEvents.isEmpty || !pendingSQL.isEmpty
+    }
+
+    private func writerLoop() {
+        while true {
+            cond.lock()
+            while !hasPendingLocked && !stopped { cond.wait() }
+            if stopped && !hasPendingLocked { cond.unlock(); return }
+            cond.unlock()
+            if batchDelay > 0 { Thread.sleep(forTimeInterval: batchDelay) }
+            do { try commitBatch() } catch {
+                Log.error("state store write failed; retrying", ["error": "\(error)"])
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+        }
+    }
+
+    /// Commits everything pending now, on the calling thread.
+    public func flush() throws {
+        while true {
+            cond.lock()
+            while writing { cond.wait() }
+            let more = hasPendingLocked
+            cond.unlock()
+            if !more { return }
+            try commitBatch()
+        }
+    }
+
+    /// Stops the writer thread after committing what is pending.
+    public func close() {
+        cond.lock(); stopped = true; cond.broadcast(); cond.unlock()
+        try? flush()
+        while writerThread?.isExecuting == true { Thread.sleep(forTimeInterval: 0.001) }
+        try? db.exec("PRAGMA wal_checkpoint(TRUNCATE)")
+    }
+
+    private func commitBatch() throws {
+        cond.lock()
+        while writing { cond.wait() }
+        writing = true
+        let objects = pendingObjects, statuses = pendingStatus, deletes = pendingDeletes, events = pendingEvents, sql = pendingSQL
+        pendingObjects = [:]; pendingStatus = [:]; pendingDeletes = []; pendingEvents = [:]; pendingSQL = []
+        cond.unlock()
+        defer { cond.lock(); writing = false; cond.broadcast(); cond.unlock() }
+        if objects.isEmpty && statuses.isEmpty && deletes.isEmpty && events.isEmpty && sql.isEmpty { return }
+        do {
+            try db.exec("BEGIN IMMEDIATE")
+            let now = SystemClock().now()
+            if !deletes.isEmpty {
+                let del = try db.prepare("DELETE FROM objects WHERE kind=? AND namespace=? AND name=?")
+                for k in deletes { try del.bind([.text(k.kind.rawValue), .text(k.namespace), .text(k.name)]).run() }
+            }
+            if !objects.isEmpty {
+                let up = try db.prepare("""
+                    INSERT INTO objects(kind, namespace, name, uid, generation, spec_hash, object_hash, creation_time, source, object, status, updated_at)
+                    VALUES(?,?,?,?,?,?,?,?,?,?,NULL,?)
+                    ON CONFLICT(kind, namespace, name) DO UPDATE SET uid=excluded.uid, generation=excluded.generation, spec_hash=excluded.spec_hash,
+                      object_hash=excluded.object_hash, creation_time=excluded.creation_time, source=excluded.source, object=excluded.object, updated_at=excluded.updated_at
+                    """)
+                for r in objects.values {
+                    try up.bind([.text(r.key.kind.rawValue), .text(r.key.namespace), .text(r.key.name), .text(r.uid), .int(r.generation),
+                                 .text(r.specHash), .text(r.objectHash), .int(r.creationTime), .text(r.source), .text(r.objectJSON), .double(now)]).run()
+                }
+            }
+            if !statuses.isEmpty {
+                let up = try db.prepare("UPDATE objects SET status=?, updated_at=? WHERE kind=? AND namespace=? AND name=?")
+                for (k, json) in statuses { try up.bind([.text(json), .double(now), .text(k.kind.rawValue), .text(k.namespace), .text(k.name)]).run() }
+            }
+            if !events.isEmpty {
+                let up = try db.prepare("""
+                    INSERT INTO events(name, kind, namespace, obj_name, type, reason, message, count, first_ts, last_ts) VALUES(?,?,?,?,?,?,?,?,?,?)
+                    ON CONFLICT(name) DO UPDATE SET message=excluded.message, count=excluded.count, last_ts=excluded.last_ts
+                    """)
+                for e in events.values {
+                    try up.bind([.text(e.name), .text(e.involved.kind), .text(e.involved.namespace), .text(e.involved.name), .text(e.type.rawValue),
+                                 .text(e.reason), .text(e.message), .int(Int64(e.count)), .double(e.firstTimestamp), .double(e.lastTimestamp)]).run()
+                }
+            }
+            for (s, args) in sql { try db.prepare(s).bind(args).run() }
+            try db.exec("COMMIT")
+        } catch {
+            try? db.exec("ROLLBACK")
+            // Put the batch back (newer pending values win) so nothing is lost.
+            cond.lock()
+            for (k, v) in objects where pendingObjects[k] == nil && !pendingDeletes.contains(k) { pendingObjects[k] = v }
+            for (k, v) in statuses where pendingStatus[k] == nil && !pendingDeletes.contains(k) { pendingStatus[k] = v }
+            for k in deletes where pendingObjects[k] == nil { pendingDeletes.insert(k) }
+            for (k, v) in events where pendingEvents[k] == nil { pendingEvents[k] = v }
+            pendingSQL = sql + pendingSQL
+            cond.unlock()
+            throw error
+        }
+        onCommit?(Array(statuses.keys))
+    }
+
+    /// Deletes events last seen before `cutoff` (epoch seconds); returns how many.
+    public func expireEvents(before cutoff: Double) {
+        enqueueSQL("DELETE FROM events WHERE last_ts < ?", [.double(cutoff)])
+    }
+}
