@@ -16,7 +16,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
     // Pending writes, guarded by `cond`.
     private let cond = NSCondition()
     private var pendingObjects: [ObjectKey: ObjectRow] = [:]
-    private var pendingStatus: [ObjectKey: String] = [:]
+    private var pendingStatus = Set<ObjectKey>()
     private var pendingDeletes = Set<ObjectKey>()
     private var pendingEvents: [String: EventRecord] = [:]
     private var pendingSQL: [(String, [SQLValue])] = []
@@ -93,16 +93,21 @@ public final class StateStore: EventSink, @unchecked Sendable {
         wakeLocked()
     }
 
-    public func putStatus(_ key: ObjectKey, json: String) {
+    /// Supplies the current status JSON of a key at commit time (nil: no status to write).
+    /// Set before `startWriter`. Encoding at commit time means the newest status always wins.
+    nonisolated(unsafe) public var statusProvider: (@Sendable (ObjectKey) -> String?)?
+
+    /// Marks a key's status as changed; the writer stores what `statusProvider` returns then.
+    public func markStatusDirty(_ key: ObjectKey) {
         cond.lock(); defer { cond.unlock() }
-        pendingStatus[key] = json
+        pendingStatus.insert(key)
         wakeLocked()
     }
 
     public func deleteObject(_ key: ObjectKey) {
         cond.lock(); defer { cond.unlock() }
         pendingObjects[key] = nil
-        pendingStatus[key] = nil
+        pendingStatus.remove(key)
         pendingDeletes.insert(key)
         wakeLocked()
     }
@@ -173,7 +178,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         while writing { cond.wait() }
         writing = true
         let objects = pendingObjects, statuses = pendingStatus, deletes = pendingDeletes, events = pendingEvents, sql = pendingSQL
-        pendingObjects = [:]; pendingStatus = [:]; pendingDeletes = []; pendingEvents = [:]; pendingSQL = []
+        pendingObjects = [:]; pendingStatus = []; pendingDeletes = []; pendingEvents = [:]; pendingSQL = []
         cond.unlock()
         defer { cond.lock(); writing = false; cond.broadcast(); cond.unlock() }
         if objects.isEmpty && statuses.isEmpty && deletes.isEmpty && events.isEmpty && sql.isEmpty { return }
@@ -198,7 +203,10 @@ public final class StateStore: EventSink, @unchecked Sendable {
             }
             if !statuses.isEmpty {
                 let up = try db.prepare("UPDATE objects SET status=?, updated_at=? WHERE kind=? AND namespace=? AND name=?")
-                for (k, json) in statuses { try up.bind([.text(json), .double(now), .text(k.kind.rawValue), .text(k.namespace), .text(k.name)]).run() }
+                for k in statuses {
+                    guard let json = statusProvider?(k) else { continue }
+                    try up.bind([.text(json), .double(now), .text(k.kind.rawValue), .text(k.namespace), .text(k.name)]).run()
+                }
             }
             if !events.isEmpty {
                 let up = try db.prepare("""
@@ -217,14 +225,14 @@ public final class StateStore: EventSink, @unchecked Sendable {
             // Put the batch back (newer pending values win) so nothing is lost.
             cond.lock()
             for (k, v) in objects where pendingObjects[k] == nil && !pendingDeletes.contains(k) { pendingObjects[k] = v }
-            for (k, v) in statuses where pendingStatus[k] == nil && !pendingDeletes.contains(k) { pendingStatus[k] = v }
+            for k in statuses where !pendingDeletes.contains(k) { pendingStatus.insert(k) }
             for k in deletes where pendingObjects[k] == nil { pendingDeletes.insert(k) }
             for (k, v) in events where pendingEvents[k] == nil { pendingEvents[k] = v }
             pendingSQL = sql + pendingSQL
             cond.unlock()
             throw error
         }
-        onCommit?(Array(statuses.keys))
+        onCommit?(Array(statuses))
     }
 
     /// Deletes events last seen before `cutoff` (epoch seconds); returns how many.

@@ -1,0 +1,188 @@
+import Foundation
+import Synchronization
+import GantryAPI
+import ControllerRuntime
+import DirectorySource
+import StateStore
+
+/// The desired objects, as the sources declare them, with the metadata Gantry assigns (uid,
+/// creation time, a generation that increases on every spec change and survives restarts).
+/// Applies source changes: caches, persists and enqueues every key a change can affect, and
+/// turns manifest problems into log lines and Warning events.
+public final class Inventory: ManifestSink, Sendable {
+    public static let byQueue = "queue", byPool = "pool", byParent = "parent", byQueuePool = "queuePool"
+
+    public let desired: IndexedStore<ObjectKey, ManifestObject>
+    public let statuses: StatusCache
+    let persistence: any StatePersistence
+    let queue: WorkQueue<ObjectKey>
+    let events: EventRecorder
+    let clock: any Clock
+
+    struct State {
+        var restored: [ObjectKey: ObjectRow] = [:]
+        var hashes: [ObjectKey: (spec: String, object: String)] = [:]
+        var fileReports: [String: String] = [:]
+        var duplicateReports: [ObjectKey: String] = [:]
+        var invalidReports: [ObjectKey: String] = [:]
+    }
+    let state = Mutex(State())
+
+    public init(persistence: any StatePersistence, statuses: StatusCache, queue: WorkQueue<ObjectKey>, events: EventRecorder, clock: any Clock) {
+        self.persistence = persistence; self.statuses = statuses; self.queue = queue; self.events = events; self.clock = clock
+        desired = IndexedStore(indexers: [
+            Inventory.byQueue: { o in o.spec.workload.map { [$0.queue] } ?? [] },
+            Inventory.byPool: { o in o.spec.node?.resourcePool.map { [$0] } ?? [] },
+            Inventory.byParent: { o in o.spec.queue?.parent.map { [$0] } ?? [] },
+            Inventory.byQueuePool: { o in o.spec.queue?.resourcePool.map { [$0] } ?? [] },
+        ])
+    }
+
+    /// Rows from the state store of a previous run: generations, uids and creation times of
+    /// objects seen again are kept, and their statuses restored.
+    public func restore(_ rows: [ObjectRow]) {
+        state.withLock { st in for r in rows { st.restored[r.key] = r } }
+        for r in rows {
+            guard let json = r.statusJSON, let v = try? JSON.parse(json) else { continue }
+            statuses.restore(r.key, ObjectStatus.from(v, kind: r.key.kind))
+        }
+    }
+
+    /// After the first full scan: objects stored by a previous run whose manifests are gone
+    /// are deleted now. Returns how many.
+    @discardableResult
+    public func dropUnseenRestored() -> Int {
+        let gone = state.withLock { st in let g = Array(st.restored.keys); st.restored = [:]; return g }
+        for k in gone {
+            persistence.deleteObject(k)
+            statuses.remove(k)
+            Log.info("object removed while the daemon was down", ["key": k.description])
+        }
+        return gone.count
+    }
+
+    // MARK: ManifestSink
+
+    public func apply(_ changes: [ManifestChange]) {
+        var keys: [ObjectKey] = []
+        for c in changes {
+            switch c {
+            case .upsert(let obj): upsert(obj, enqueue: &keys)
+            case .delete(let key): delete(key, enqueue: &keys)
+            case .fileReport(let file, let fatal, let errors, let warnings): report(file: file, fatal: fatal, errors: errors, warnings: warnings)
+            case .duplicate(let key, let files):
+                let sig = files.map(\.description).joined(separator: ",")
+                let isNew = state.withLock { st in st.duplicateReports.updateValue(sig, forKey: key) != sig }
+                if isNew, let first = files.first {
+                    let others = files.dropFirst().map(\.description).joined(separator: ", ")
+                    let msg = "\(key.kind.rawValue) \(display(key)) is declared in \(first.description) and again in \(others); the first (by path order) is in force"
+                    Log.warn("duplicate object", ["key": key.description, "files": sig])
+                    events.warning(InvolvedObject(key), "DuplicateObject", msg)
+                    for f in files.dropFirst() { events.warning(.file(f.file), "DuplicateObject", msg) }
+                }
+            case .invalidChangeKept(let key, let errors):
+                let msg = errors.map(\.description).joined(separator: "; ")
+                Log.error("invalid change not applied; previous spec stays in force", ["key": key.description, "error": msg])
+                events.warning(InvolvedObject(key), Reason.invalidSpec, "change not applied, the previous valid spec stays in force: " + msg)
+            }
+        }
+        queue.add(contentsOf: keys)
+    }
+
+    func display(_ k: ObjectKey) -> String { k.kind.isNamespaced ? "\(k.namespace)/\(k.name)" : k.name }
+
+    func report(file: String, fatal: FieldError?, errors: [FieldError], warnings: [FieldError]) {
+        let all = (fatal.map { [$0] } ?? []) + errors
+        let sig = (all + warnings).map(\.description).joined(separator: "\n")
+        let changed = state.withLock { st in
+            let old = st.fileReports[file] ?? ""
+            if sig.isEmpty { st.fileReports[file] = nil } else { st.fileReports[file] = sig }
+            return old != sig
+        }
+        guard changed else { return }
+        for e in all {
+            Log.error("invalid manifest", ["file": e.file, "line": String(e.line), "field": e.path, "error": e.message])
+            events.warning(.file(file), fatal != nil ? "InvalidManifest" : "InvalidDocument", e.description)
+        }
+        for w in warnings {
+            Log.warn("manifest warning", ["file": w.file, "line": String(w.line), "field": w.path, "warning": w.message])
+            events.warning(.file(file), "ManifestWarning", w.description)
+        }
+    }
+
+    func upsert(_ input: ManifestObject, enqueue keys: inout [ObjectKey]) {
+        let key = input.key
+        var obj = input
+        let specJSON = JSON.encode(obj.spec.toValue()) + (obj.invalid.isEmpty ? "" : "#invalid")
+        let specHash = fnv1a(specJSON)
+        let prev = desired.get(key)
+        let now = clock.timestamp
+        let (prevHashes, restoredRow): ((spec: String, object: String)?, ObjectRow?) = state.withLock { st in
+            (st.hashes[key], st.restored.removeValue(forKey: key))
+        }
+        if let prev {
+            obj.meta.uid = prev.meta.uid
+            obj.meta.creationTimestamp = prev.meta.creationTimestamp
+            obj.meta.generation = prev.meta.generation + (prevHashes?.spec == specHash ? 0 : 1)
+        } else if let row = restoredRow {
+            obj.meta.uid = row.uid
+            obj.meta.creationTimestamp = Timestamp(seconds: row.creationTime)
+            obj.meta.generation = row.generation + (row.specHash == specHash ? 0 : 1)
+        } else {
+            obj.meta.uid = UUID().uuidString.lowercased()
+            obj.meta.creationTimestamp = now
+            obj.meta.generation = 1
+        }
+        let objectJSON = JSON.encode(obj.toValue())
+        let objectHash = fnv1a(objectJSON)
+        state.withLock { $0.hashes[key] = (specHash, objectHash) }
+        if prevHashes?.object != objectHash && restoredRow?.objectJSON != objectJSON {
+            persistence.putObject(ObjectRow(key: key, uid: obj.meta.uid, generation: obj.meta.generation, specHash: specHash, objectHash: objectHash,
+                                            creationTime: obj.meta.creationTimestamp.seconds, source: obj.source.description, objectJSON: objectJSON))
+        }
+        desired.upsert(key, obj)
+
+        let invalidSig = obj.invalid.map(\.description).joined(separator: "; ")
+        let invalidChanged = state.withLock { st in
+            let old = st.invalidReports[key] ?? ""
+            st.invalidReports[key] = invalidSig.isEmpty ? nil : invalidSig
+            return old != invalidSig
+        }
+        if invalidChanged && !invalidSig.isEmpty {
+            Log.error("invalid spec", ["key": key.description, "error": invalidSig])
+            events.warning(InvolvedObject(key), Reason.invalidSpec, invalidSig)
+        }
+        keys.append(key)
+        related(key, old: prev, new: obj, into: &keys)
+    }
+
+    func delete(_ key: ObjectKey, enqueue keys: inout [ObjectKey]) {
+        let old = desired.delete(key)
+        state.withLock { st in
+            st.hashes[key] = nil; st.duplicateReports[key] = nil; st.invalidReports[key] = nil
+            st.restored[key] = nil
+        }
+        persistence.deleteObject(key)
+        statuses.remove(key)
+        if old != nil { events.normal(InvolvedObject(key), "Deleted", "manifest removed; \(key.kind.rawValue) deleted") }
+        keys.append(key)
+        related(key, old: old, new: nil, into: &keys)
+    }
+
+    /// Keys whose status can change when this object changes.
+    func related(_ key: ObjectKey, old: ManifestObject?, new: ManifestObject?, into keys: inout [ObjectKey]) {
+        switch key.kind {
+        case .workload:
+            for q in Set([old?.spec.workload?.queue, new?.spec.workload?.queue].compactMap { $0 }) { keys.append(ObjectKey(.queue, name: q)) }
+        case .queue:
+            keys.append(contentsOf: desired.keys(index: Inventory.byQueue, value: key.name))
+            keys.append(contentsOf: desired.keys(index: Inventory.byParent, value: key.name))
+            for p in Set([old?.spec.queue?.parent, new?.spec.queue?.parent].compactMap { $0 }) { keys.append(ObjectKey(.queue, name: p)) }
+        case .node:
+            for p in Set([old?.spec.node?.resourcePool, new?.spec.node?.resourcePool].compactMap { $0 }) { keys.append(ObjectKey(.resourcePool, name: p)) }
+        case .resourcePool:
+            keys.append(contentsOf: desired.keys(index: Inventory.byPool, value: key.name))
+            keys.append(contentsOf: desired.keys(index: Inventory.byQueuePool, value: key.name))
+        }
+    }
+}

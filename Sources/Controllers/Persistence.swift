@@ -1,0 +1,32 @@
+import GantryAPI
+import StateStore
+
+/// What reconcilers and the inventory need from durable storage. The daemon uses
+/// `StateStore`; tests may use `MemoryPersistence`.
+public protocol StatePersistence: Sendable {
+    func putObject(_ row: ObjectRow)
+    func deleteObject(_ key: ObjectKey)
+    func markStatusDirty(_ key: ObjectKey)
+}
+
+extension StateStore: StatePersistence {}
+
+/// Records writes in memory (tests).
+public final class MemoryPersistence: StatePersistence, @unchecked Sendable {
+    private let lock = NSLockLike()
+    private var _objects: [ObjectKey: ObjectRow] = [:]
+    private var _dirty: [ObjectKey] = []
+    public init() {}
+    public func putObject(_ row: ObjectRow) { lock.with { _objects[row.key] = row } }
+    public func deleteObject(_ key: ObjectKey) { lock.with { _objects[key] = nil } }
+    public func markStatusDirty(_ key: ObjectKey) { lock.with { _dirty.append(key) } }
+    public var objects: [ObjectKey: ObjectRow] { lock.with { _objects } }
+    /// Keys marked dirty since the last call.
+    public func takeDirty() -> [ObjectKey] { lock.with { let d = _dirty; _dirty = []; return d } }
+}
+
+import Foundation
+final class NSLockLike: @unchecked Sendable {
+    let l = NSLock()
+    func with<T>(_ f: () throws -> T) rethrows -> T { l.lock(); defer { l.unlock() }; return try f() }
+}

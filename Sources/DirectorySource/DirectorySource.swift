@@ -1,0 +1,364 @@
+import Foundation
+import Synchronization
+import CShim
+import GantryAPI
+import YAMLCodec
+import ControllerRuntime
+
+/// Watches a spec directory (a GitOps checkout) and reports manifest changes to a sink.
+///
+/// Initial scan, then inotify over the whole tree (new subdirectories are watched, then
+/// scanned), debounced; a full rescan on inotify queue overflow and every `resync` seconds.
+/// Hidden files and directories and files not ending in .yaml/.yml/.json are ignored.
+/// Unreadable, oversized, non-UTF-8, looping-symlink and malformed files are reported as
+/// file problems; nothing in one file stops the others.
+public final class DirectorySource: @unchecked Sendable {
+    public struct Options: Sendable {
+        public var maxFileSize: Int = 16 << 20
+        public var debounce: Double = 0.01
+        public var maxDebounce: Double = 0.1
+        public var resync: Double = 300
+        public var limits = YAMLLimits()
+        public var strict = false
+        public init() {}
+    }
+
+    public let root: String
+    let options: Options
+    let sink: any ManifestSink
+    let clock: any Clock
+    // Owned by the watcher thread after start (and by the caller before it).
+    var index = ManifestIndex()
+    var fileStamps: [String: FileStamp] = [:]
+    var watches: [Int32: String] = [:]          // wd -> relative dir ("" = root)
+    var watchedDirs: [String: Int32] = [:]
+    var inotifyFD: Int32 = -1
+    let stopFlag = Atomic<Bool>(false)
+    var thread: Thread?
+    let done = DispatchSemaphore(value: 0)
+    /// Full rescans performed (overflow or resync); for tests.
+    public let rescans = Atomic<Int>(0)
+
+    struct FileStamp: Equatable { var size: Int; var mtime: Int; var mtimeNsec: Int; var inode: UInt64; var dev: UInt64 }
+
+    public init(root: String, options: Options = Options(), sink: any ManifestSink, clock: any Clock = SystemClock()) {
+        var r = root
+        while r.count > 1 && r.hasSuffix("/") { r.removeLast() }
+        self.root = r
+        self.options = options
+        self.sink = sink
+        self.clock = clock
+    }
+
+    static func isManifestName(_ name: String) -> Bool {
+        !name.hasPrefix(".") && (name.hasSuffix(".yaml") || name.hasSuffix(".yml") || name.hasSuffix(".json"))
+    }
+
+    func full(_ rel: String) -> String { rel.isEmpty ? root : root + "/" + rel }
+
+    // MARK: start / stop
+
+    /// Scans the tree and reports every object (synchronously), then starts watching.
+    public func start(watch: Bool = true) throws {
+        var st = stat()
+        guard stat(root, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw StoreLikeError("spec directory \(root) does not exist or is not a directory")
+        }
+        if watch {
+            inotifyFD = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+            if inotifyFD < 0 { Log.warn("inotify unavailable; relying on periodic resync", ["error": String(cString: strerror(errno))]) }
+        }
+        fullScan(initial: true)
+        guard watch else { return }
+        let t = Thread { [self] in self.watchLoop(); self.done.signal() }
+        t.name = "directory-source"
+        thread = t
+        t.start()
+    }
+
+    public func stop() {
+        stopFlag.store(true, ordering: .relaxed)
+        if thread != nil { done.wait(); thread = nil }
+        if inotifyFD >= 0 { close(inotifyFD); inotifyFD = -1 }
+    }
+
+    // MARK: scanning
+
+    struct Walk {
+        var files: [String] = []
+        var dirs: [String] = []
+        var problems: [(String, String)] = []
+    }
+
+    /// Walks from `rel`, adding watches to directories, and lists manifest files.
+    func walk(from start: String) -> Walk {
+        var w = Walk()
+        var visited = Set<[UInt64]>()
+        var stack: [(String, [[UInt64]])] = [(start, [])]
+        while let (rel, ancestors) = stack.popLast() {
+            let path = full(rel)
+            var st = stat()
+            guard stat(path, &st) == 0 else { w.problems.append((rel, "cannot read directory: \(String(cString: strerror(errno)))")); continue }
+            let id = [UInt64(st.st_dev), UInt64(st.st_ino)]
+            if ancestors.contains(id) { w.problems.append((rel, "directory symlink cycle: \(rel) leads back to one of its parent directories; not followed")); continue }
+            if !visited.insert(id).inserted { w.problems.append((rel, "directory reached twice through symlinks; scanned once only")); continue }
+            w.dirs.append(rel)
+            addWatch(rel)
+            guard let dir = opendir(path) else { w.problems.append((rel, "cannot open directory: \(String(cString: strerror(errno)))")); continue }
+            var entries: [(String, UInt8)] = []
+            while let e = readdir(dir) {
+                let name = withUnsafeBytes(of: e.pointee.d_name) { raw in String(cString: raw.bindMemory(to: CChar.self).baseAddress!) }
+                if name.hasPrefix(".") { continue }
+                entries.append((name, e.pointee.d_type))
+            }
+            closedir(dir)
+            for (name, dtype) in entries.sorted(by: { $0.0 < $1.0 }) {
+                let childRel = rel.isEmpty ? name : rel + "/" + name
+                var isDir = dtype == UInt8(DT_DIR)
+                if dtype == UInt8(DT_LNK) || dtype == UInt8(DT_UNKNOWN) {
+                    var cst = stat()
+                    if stat(full(childRel), &cst) != 0 {
+                        if errno == ELOOP { w.problems.append((childRel, "symlink loop: too many levels of symbolic links")) } else if DirectorySource.isManifestName(name) {
+                            w.problems.append((childRel, "cannot follow symlink: \(String(cString: strerror(errno)))"))
+                        }
+                        continue
+                    }
+                    isDir = (cst.st_mode & S_IFMT) == S_IFDIR
+                }
+                if isDir { stack.append((childRel, ancestors + [id])) } else if DirectorySource.isManifestName(name) { w.files.append(childRel) }
+            }
+        }
+        return w
+    }
+
+    func addWatch(_ rel: String) {
+        guard inotifyFD >= 0, watchedDirs[rel] == nil else { return }
+        let mask = UInt32(IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_EXCL_UNLINK | IN_ATTRIB)
+        let wd = inotify_add_watch(inotifyFD, full(rel), mask)
+        if wd < 0 {
+            Log.warn("cannot watch directory; changes there are seen at the next resync", ["dir": full(rel), "error": String(cString: strerror(errno))])
+            return
+        }
+        if let old = watches[wd], old != rel { watchedDirs[old] = nil }
+        watches[wd] = rel
+        watchedDirs[rel] = wd
+    }
+
+    /// Reads and decodes one file, or reports why it could not.
+    func load(_ rel: String) -> (ManifestFile, FileStamp?) {
+        let path = full(rel)
+        var result = ManifestFile(path: rel)
+        func fail(_ m: String) -> (ManifestFile, FileStamp?) {
+            result.fatal = FieldError(file: rel, line: 0, path: "", message: m); return (result, nil)
+        }
+        var st = stat()
+        guard stat(path, &st) == 0 else { return fail(errno == ELOOP ? "symlink loop: too many levels of symbolic links" : "cannot read file: \(String(cString: strerror(errno)))") }
+        guard (st.st_mode & S_IFMT) == S_IFREG else { return fail("not a regular file") }
+        let stamp = FileStamp(size: Int(st.st_size), mtime: Int(st.st_mtim.tv_sec), mtimeNsec: Int(st.st_mtim.tv_nsec), inode: UInt64(st.st_ino), dev: UInt64(st.st_dev))
+        if Int(st.st_size) > options.maxFileSize {
+            return (ManifestFile(path: rel, fatalMessage: "file is \(st.st_size) bytes, over the \(options.maxFileSize)-byte limit (--max-file-size); not read"), stamp)
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return fail("cannot read file: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
+        var n = 0
+        while true {
+            if n == bytes.count {
+                if bytes.count > options.maxFileSize { return (ManifestFile(path: rel, fatalMessage: "file grew past the \(options.maxFileSize)-byte limit (--max-file-size)"), stamp) }
+                bytes.append(contentsOf: repeatElement(0, count: max(4096, bytes.count)))
+            }
+            let r = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + n, $0.count - n) }
+            if r < 0 { if errno == EINTR { continue }; return fail("cannot read file: \(String(cString: strerror(errno)))") }
+            if r == 0 { break }
+            n += r
+        }
+        bytes.removeSubrange(n...)
+        return (ManifestFile.decode(path: rel, bytes: bytes, limits: options.limits, strict: options.strict), stamp)
+    }
+
+    /// Scans everything: reads new and changed files (in parallel), forgets vanished ones.
+    func fullScan(initial: Bool) {
+        let w = walk(from: "")
+        var changes: [ManifestChange] = []
+        for (rel, msg) in w.problems {
+            changes.append(.fileReport(file: rel, fatal: FieldError(file: rel, line: 0, path: "", message: msg), errors: [], warnings: []))
+        }
+        let present = Set(w.files)
+        for gone in fileStamps.keys where !present.contains(gone) { changes += removeFile(gone) }
+        for gone in index.paths() where !present.contains(gone) && fileStamps[gone] == nil { changes += index.remove(path: gone) }
+        // Stat first; read only what changed.
+        var toRead: [String] = []
+        for rel in w.files {
+            var st = stat()
+            if stat(full(rel), &st) == 0, let old = fileStamps[rel],
+               old == FileStamp(size: Int(st.st_size), mtime: Int(st.st_mtim.tv_sec), mtimeNsec: Int(st.st_mtim.tv_nsec), inode: UInt64(st.st_ino), dev: UInt64(st.st_dev)) {
+                continue
+            }
+            toRead.append(rel)
+        }
+        let loaded = parallelLoad(toRead)
+        for (file, stamp) in loaded {
+            fileStamps[file.path] = stamp
+            changes += index.update(file)
+        }
+        if !initial { rescans.add(1, ordering: .relaxed) }
+        if !changes.isEmpty { sink.apply(changes) }
+    }
+
+    func removeFile(_ rel: String) -> [ManifestChange] {
+        fileStamps[rel] = nil
+        return index.remove(path: rel)
+    }
+
+    final class Results: @unchecked Sendable {
+        var items: [(ManifestFile, FileStamp?)]
+        init(_ n: Int) { items = Array(repeating: (ManifestFile(path: ""), nil), count: n) }
+    }
+
+    func parallelLoad(_ files: [String]) -> [(ManifestFile, FileStamp?)] {
+        guard files.count > 1 else { return files.map { load($0) } }
+        let results = Results(files.count)
+        let workers = min(ProcessInfo.processInfo.activeProcessorCount, 8)
+        let chunk = (files.count + workers - 1) / workers
+        results.items.withUnsafeMutableBufferPointer { buf in
+            let base = UncheckedBox(buf)
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let lo = w * chunk, hi = min(files.count, lo + chunk)
+                guard lo < hi else { return }
+                for i in lo..<hi { base.value[i] = self.load(files[i]) }
+            }
+        }
+        return results.items
+    }
+
+    // MARK: watching
+
+    func watchLoop() {
+        var dirty = Set<String>()
+        var dirtyDirs = Set<String>()
+        var firstDirty = 0.0, lastEvent = 0.0
+        var nextResync = monotonicSeconds() + options.resync
+        var buf = [UInt8](repeating: 0, count: 64 * 1024)
+        while !stopFlag.load(ordering: .relaxed) {
+            var timeout = 200
+            if !dirty.isEmpty || !dirtyDirs.isEmpty {
+                let now = monotonicSeconds()
+                let due = min(lastEvent + options.debounce, firstDirty + options.maxDebounce)
+                timeout = max(0, Int((due - now) * 1000))
+            }
+            if inotifyFD >= 0 {
+                var pfd = pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0)
+                _ = poll(&pfd, 1, Int32(timeout))
+            } else {
+                usleep(UInt32(timeout * 1000))
+            }
+            var overflow = false
+            if inotifyFD >= 0 {
+                while true {
+                    let n = buf.withUnsafeMutableBytes { read(inotifyFD, $0.baseAddress, $0.count) }
+                    if n <= 0 { break }
+                    let now = monotonicSeconds()
+                    if dirty.isEmpty && dirtyDirs.isEmpty { firstDirty = now }
+                    lastEvent = now
+                    buf.withUnsafeBytes { raw in
+                        var off = 0
+                        while off + 16 <= n {
+                            let ev = raw.loadUnaligned(fromByteOffset: off, as: inotify_event.self)
+                            let len = Int(ev.len)
+                            var name = ""
+                            if len > 0 {
+                                let p = raw.baseAddress!.advanced(by: off + 16).assumingMemoryBound(to: CChar.self)
+                                name = String(cString: p)
+                            }
+                            off += 16 + len
+                            let mask = ev.mask
+                            if mask & UInt32(IN_Q_OVERFLOW) != 0 { overflow = true; continue }
+                            guard let dirRel = watches[ev.wd] else { continue }
+                            if mask & UInt32(IN_IGNORED) != 0 {
+                                watches[ev.wd] = nil
+                                if watchedDirs[dirRel] == ev.wd { watchedDirs[dirRel] = nil }
+                                continue
+                            }
+                            if mask & (UInt32(IN_DELETE_SELF) | UInt32(IN_MOVE_SELF)) != 0 { dirtyDirs.insert(dirRel); continue }
+                            if name.isEmpty || name.hasPrefix(".") { continue }
+                            let rel = dirRel.isEmpty ? name : dirRel + "/" + name
+                            if mask & UInt32(IN_ISDIR) != 0 { dirtyDirs.insert(rel) } else if DirectorySource.isManifestName(name) { dirty.insert(rel) } else if mask & (UInt32(IN_CREATE) | UInt32(IN_MOVED_TO)) != 0 {
+                                // Could be a symlink to a directory.
+                                dirtyDirs.insert(rel)
+                            }
+                        }
+                    }
+                }
+            }
+            if overflow {
+                Log.warn("inotify queue overflowed; rescanning the spec directory")
+                dirty.removeAll(); dirtyDirs.removeAll()
+                fullScan(initial: false)
+                continue
+            }
+            let now = monotonicSeconds()
+            if (!dirty.isEmpty || !dirtyDirs.isEmpty) && (now >= lastEvent + options.debounce || now >= firstDirty + options.maxDebounce) {
+                process(files: dirty, dirs: dirtyDirs)
+                dirty.removeAll(); dirtyDirs.removeAll()
+            }
+            if now >= nextResync {
+                nextResync = now + options.resync
+                fullScan(initial: false)
+            }
+        }
+    }
+
+    /// Re-reads changed files; for changed directories, drops what vanished and scans what appeared.
+    func process(files: Set<String>, dirs: Set<String>) {
+        var changes: [ManifestChange] = []
+        var toRead = Set<String>()
+        for d in dirs {
+            var st = stat()
+            let exists = stat(full(d), &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+            // Files known under this directory that are gone.
+            let prefix = d.isEmpty ? "" : d + "/"
+            for known in Array(fileStamps.keys) where known.hasPrefix(prefix) || d.isEmpty {
+                if access(full(known), F_OK) != 0 { changes += removeFile(known) }
+            }
+            if exists {
+                if let wd = watchedDirs[d], watches[wd] == d {
+                    // Already watched: only re-stat its files below.
+                }
+                let w = walk(from: d)
+                for (rel, msg) in w.problems { changes.append(.fileReport(file: rel, fatal: FieldError(file: rel, line: 0, path: "", message: msg), errors: [], warnings: [])) }
+                toRead.formUnion(w.files)
+            } else {
+                for (rel, wd) in watchedDirs where rel == d || rel.hasPrefix(prefix) && !d.isEmpty {
+                    _ = wd; watchedDirs[rel] = nil
+                }
+            }
+        }
+        for f in files {
+            var st = stat()
+            if lstat(full(f), &st) != 0 && stat(full(f), &st) != 0 {
+                if fileStamps[f] != nil || index.paths().contains(f) { changes += removeFile(f) }
+                continue
+            }
+            toRead.insert(f)
+        }
+        for (file, stamp) in parallelLoad(toRead.sorted()) {
+            if let stamp { fileStamps[file.path] = stamp } else { fileStamps[file.path] = nil }
+            changes += index.update(file)
+        }
+        if !changes.isEmpty { sink.apply(changes) }
+    }
+}
+
+/// Carries a non-Sendable value into a concurrent closure whose iterations touch disjoint parts.
+struct UncheckedBox<T>: @unchecked Sendable { let value: T; init(_ v: T) { value = v } }
+
+/// A start-up error of the directory source.
+public struct StoreLikeError: Error, CustomStringConvertible { public let description: String; init(_ d: String) { description = d } }
+
+extension ManifestFile {
+    init(path: String, fatalMessage: String) {
+        self.init(path: path)
+        fatal = FieldError(file: path, line: 0, path: "", message: fatalMessage)
+    }
+}

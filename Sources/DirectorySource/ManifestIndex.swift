@@ -1,0 +1,100 @@
+import GantryAPI
+import YAMLCodec
+
+/// Which object each file declares and which declaration is in force. Pure bookkeeping with
+/// no I/O: feed it each file's latest decode (or its removal) and it returns the changes.
+///
+/// Rules: the same identity in two files -> the file first in path order stays in force and
+/// a `.duplicate` is reported. A file that fails to parse keeps its previous objects. A file
+/// with a document that could not be identified keeps the objects it no longer lists (no
+/// deletions are inferred from it). A document whose spec became invalid keeps its previous
+/// valid spec in force; an object that was never valid is upserted with its errors.
+public struct ManifestIndex: Sendable {
+    struct FileEntry { var objects: [ObjectKey: ManifestObject] = [:] }
+    var files: [String: FileEntry] = [:]
+    var definitions: [ObjectKey: [String]] = [:]   // sorted paths
+    var effective: [ObjectKey: ManifestObject] = [:]
+
+    public init() {}
+
+    public var objectCount: Int { effective.count }
+    public var fileCount: Int { files.count }
+    public func object(_ key: ObjectKey) -> ManifestObject? { effective[key] }
+    public func paths() -> [String] { Array(files.keys) }
+
+    /// Applies the latest decode of one file.
+    public mutating func update(_ file: ManifestFile) -> [ManifestChange] {
+        var changes: [ManifestChange] = [.fileReport(file: file.path, fatal: file.fatal, errors: file.errors, warnings: file.warnings)]
+        if file.fatal != nil { return changes }   // keep what the file declared before
+        let old = files[file.path]?.objects ?? [:]
+        var new: [ObjectKey: ManifestObject] = [:]
+        var extraErrors: [FieldError] = []
+        for var obj in file.objects {
+            let key = obj.key
+            if let first = new[key] {
+                extraErrors.append(FieldError(file: file.path, line: obj.source.line, path: "metadata.name",
+                                              message: "\(key.kind.rawValue) \(displayName(key)) is already declared at line \(first.source.line) of this file; this document is ignored"))
+                continue
+            }
+            if !obj.invalid.isEmpty, let prev = old[key], prev.invalid.isEmpty {
+                changes.append(.invalidChangeKept(key, errors: obj.invalid))
+                obj = prev
+            }
+            new[key] = obj
+        }
+        if !extraErrors.isEmpty {
+            changes[0] = .fileReport(file: file.path, fatal: nil, errors: file.errors + extraErrors, warnings: file.warnings)
+        }
+        if file.incomplete {
+            for (k, v) in old where new[k] == nil { new[k] = v }
+        }
+        files[file.path] = FileEntry(objects: new)
+        var affected = Set<ObjectKey>()
+        for k in old.keys where new[k] == nil {
+            definitions[k]?.removeAll { $0 == file.path }
+            affected.insert(k)
+        }
+        for (k, v) in new {
+            if old[k] == nil {
+                var defs = definitions[k] ?? []
+                let i = defs.firstIndex { $0 > file.path } ?? defs.count
+                defs.insert(file.path, at: i)
+                definitions[k] = defs
+                affected.insert(k)
+            } else if old[k] != v {
+                affected.insert(k)
+            }
+        }
+        resolve(affected, into: &changes)
+        return changes
+    }
+
+    /// Forgets a file that was deleted.
+    public mutating func remove(path: String) -> [ManifestChange] {
+        guard let entry = files.removeValue(forKey: path) else { return [] }
+        var changes: [ManifestChange] = [.fileReport(file: path, fatal: nil, errors: [], warnings: [])]
+        for k in entry.objects.keys { definitions[k]?.removeAll { $0 == path } }
+        resolve(Set(entry.objects.keys), into: &changes)
+        return changes
+    }
+
+    private mutating func resolve(_ keys: Set<ObjectKey>, into changes: inout [ManifestChange]) {
+        for k in keys.sorted() {
+            let defs = definitions[k] ?? []
+            guard let owner = defs.first, let obj = files[owner]?.objects[k] else {
+                definitions[k] = nil
+                if effective.removeValue(forKey: k) != nil { changes.append(.delete(k)) }
+                continue
+            }
+            if defs.count > 1 {
+                changes.append(.duplicate(k, files: defs.compactMap { files[$0]?.objects[k]?.source }))
+            }
+            if effective[k] != obj {
+                effective[k] = obj
+                changes.append(.upsert(obj))
+            }
+        }
+    }
+
+    func displayName(_ k: ObjectKey) -> String { k.kind.isNamespaced ? "\(k.namespace)/\(k.name)" : k.name }
+}
