@@ -94,7 +94,18 @@ public final class DirectorySource: @unchecked Sendable {
     func walk(from start: String) -> Walk {
         var w = Walk()
         var visited = Set<[UInt64]>()
-        var stack: [(String, [[UInt64]])] = [(start, [])]
+        // The real ancestors of the start directory, so a symlink back up is seen as a cycle
+        // even when only a subdirectory is walked.
+        var startAncestors: [[UInt64]] = []
+        if !start.isEmpty {
+            var prefix = ""
+            for comp in [""] + start.split(separator: "/").dropLast().map(String.init) {
+                prefix = comp.isEmpty ? "" : (prefix.isEmpty ? comp : prefix + "/" + comp)
+                var st = stat()
+                if stat(full(prefix), &st) == 0 { startAncestors.append([UInt64(st.st_dev), UInt64(st.st_ino)]) }
+            }
+        }
+        var stack: [(String, [[UInt64]])] = [(start, startAncestors)]
         while let (rel, ancestors) = stack.popLast() {
             let path = full(rel)
             var st = stat()
@@ -146,7 +157,15 @@ public final class DirectorySource: @unchecked Sendable {
 
     /// Reads and decodes one file, or reports why it could not.
     func load(_ rel: String) -> (ManifestFile, FileStamp?) {
-        let path = full(rel)
+        DirectorySource.readFile(path: full(rel), display: rel, options: options)
+    }
+
+    /// Reads and decodes one manifest file outside any watch (for `gantry validate`).
+    public static func readManifest(path: String, display: String, options: Options = Options()) -> ManifestFile {
+        readFile(path: path, display: display, options: options).0
+    }
+
+    static func readFile(path: String, display rel: String, options: Options) -> (ManifestFile, FileStamp?) {
         var result = ManifestFile(path: rel)
         func fail(_ m: String) -> (ManifestFile, FileStamp?) {
             result.fatal = FieldError(file: rel, line: 0, path: "", message: m); return (result, nil)

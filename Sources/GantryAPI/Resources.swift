@@ -18,7 +18,9 @@ public struct ResourceList: Sendable, Hashable {
         return ra != rb ? ra < rb : a < b
     }
 
-    public func toValue() -> Value { .object(names.map { Value.Member($0, .string(amounts[$0]!.text)) }) }
+    public func toValue() -> Value {
+        .object(names.map { n in let t = amounts[n]!.text; return Value.Member(n, Int64(t).map { .int($0) } ?? .string(t)) })
+    }
     /// Sums that print canonically (`16`, `1500m`).
     public func toCanonicalValue() -> Value {
         .object(names.map { n in

@@ -1,1 +1,4 @@
-print("x")
+import GantryCLI
+import Foundation
+
+exit(CLI.main(CommandLine.arguments))

@@ -1,0 +1,100 @@
+import Foundation
+import GantryAPI
+import ControllerRuntime
+
+/// Entry point of the `gantry` binary: parses the command line and runs one command.
+public enum CLI {
+    static let boolFlags: Set<String> = ["all-namespaces", "watch", "strict", "help", "version"]
+    static let aliases = ["n": "namespace", "A": "all-namespaces", "o": "output", "w": "watch", "l": "selector", "f": "filename", "h": "help"]
+
+    public static let version = "0.1.0"
+
+    public static func main(_ argv: [String]) -> Int32 {
+        let rest = Array(argv.dropFirst())
+        guard let command = rest.first, !["help", "--help", "-h"].contains(command) else {
+            out(usage)
+            return rest.isEmpty ? 2 : 0
+        }
+        do {
+            var args = try Args(Array(rest.dropFirst()), boolFlags: boolFlags, aliases: aliases)
+            let stateDir = args.string("state-dir") ?? ProcessInfo.processInfo.environment["GANTRY_STATE_DIR"] ?? ".gantry-state"
+            if args.bool("help") { out(usage); return 0 }
+            switch command {
+            case "run":
+                var o = DaemonOptions()
+                o.stateDir = stateDir
+                o.specDir = args.string("spec-dir") ?? o.specDir
+                o.workers = try args.int("workers") ?? o.workers
+                guard o.workers >= 1 && o.workers <= 256 else { throw UsageError("--workers: between 1 and 256") }
+                o.resync = try args.duration("resync") ?? o.resync
+                o.eventTTL = try args.duration("event-ttl") ?? o.eventTTL
+                o.debounce = try args.duration("debounce") ?? o.debounce
+                o.maxFileSize = try args.int("max-file-size") ?? o.maxFileSize
+                o.strict = args.bool("strict")
+                if let f = args.string("log-format") {
+                    guard let lf = Log.Format(rawValue: f) else { throw UsageError("--log-format: text or json") }
+                    o.logFormat = lf
+                }
+                if let l = args.string("log-level") {
+                    guard let lv = Log.Level(name: l) else { throw UsageError("--log-level: debug, info, warn or error") }
+                    o.logLevel = lv
+                }
+                try args.checkUnknown()
+                guard o.resync >= 1 else { throw UsageError("--resync: at least 1s") }
+                return Daemon(options: o).run()
+            case "get":
+                let c = try GetCommand(&args); try args.checkUnknown(); return try c.run(stateDir: stateDir)
+            case "describe":
+                let c = try DescribeCommand(&args); try args.checkUnknown(); return try c.run(stateDir: stateDir)
+            case "events":
+                let c = try EventsCommand(&args); try args.checkUnknown(); return try c.run(stateDir: stateDir)
+            case "validate":
+                let c = try ValidateCommand(&args); try args.checkUnknown(); return c.run()
+            case "version", "--version":
+                out("gantry \(version)")
+                return 0
+            default:
+                throw UsageError("unknown command \"\(command)\"")
+            }
+        } catch let e as UsageError {
+            errOut("gantry: \(e.description)\nRun 'gantry help' for usage.")
+            return 2
+        } catch {
+            errOut("gantry: \(error)")
+            return 1
+        }
+    }
+
+    public static let usage = """
+    gantry — a GPU workload controller (directory mode)
+
+    Usage:
+      gantry run [--spec-dir DIR] [--state-dir DIR] [flags]   start the daemon
+      gantry get KIND [NAME] [-n NS | -A] [-o wide|yaml|json|name] [-w] [filters]
+      gantry describe KIND NAME [-n NS]
+      gantry events [--for KIND/[NS/]NAME | file/PATH] [--limit N] [-w] [-o json]
+      gantry validate -f FILE_OR_DIR [-f ...] [--strict] [-o json]
+      gantry version
+
+    Kinds: workloads (wl), queues (q), nodes (no), resourcepools (rp).
+
+    Global:
+      --state-dir DIR       state directory (default .gantry-state, or $GANTRY_STATE_DIR)
+
+    run:
+      --spec-dir DIR        directory of manifests to watch (default Manifests/examples)
+      --workers N           reconcile workers (default 4)
+      --resync DURATION     full rescan period (default 5m)
+      --event-ttl DURATION  how long events are kept (default 24h)
+      --debounce DURATION   quiet time before a changed file is read (default 10ms)
+      --max-file-size BYTES largest manifest file read (default 16777216)
+      --strict              unknown fields are errors, not warnings
+      --log-format text|json   (default text)
+      --log-level debug|info|warn|error   (default info)
+
+    get workloads filters:
+      --phase P1,P2  --type T1,T2  --queue Q  --name-contains S  -l KEY=VALUE[,KEY!=VALUE]
+      --since TIME|DURATION  --until TIME|DURATION      (creation time)
+      --sort-by creationTime|priority|name|gpus  --order asc|desc  --limit N  --offset N
+    """
+}

@@ -1,0 +1,121 @@
+import Foundation
+import Synchronization
+import GantryAPI
+import ControllerRuntime
+import StateStore
+import DirectorySource
+import Controllers
+import YAMLCodec
+
+/// Options of `gantry run`.
+public struct DaemonOptions: Sendable {
+    public var specDir = "Manifests/examples"
+    public var stateDir = ".gantry-state"
+    public var workers = 4
+    public var resync = 300.0
+    public var eventTTL = 86400.0
+    public var debounce = 0.01
+    public var maxFileSize = 16 << 20
+    public var strict = false
+    public var logFormat = Log.Format.text
+    public var logLevel = Log.Level.info
+    public init() {}
+}
+
+/// The daemon in directory mode: state store, inventory, work queue and workers, directory
+/// source; SIGTERM/SIGINT shut down gracefully (finish in-flight reconciles, flush state,
+/// exit 0), a second signal exits at once.
+public final class Daemon: @unchecked Sendable {
+    let options: DaemonOptions
+    let stopSignal = DispatchSemaphore(value: 0)
+    let signals = Atomic<Int>(0)
+    var sources: [DispatchSourceSignal] = []
+
+    public init(options: DaemonOptions) { self.options = options }
+
+    public func run() -> Int32 {
+        Log.configure(level: options.logLevel, format: options.logFormat)
+        let started = monotonicSeconds()
+        let clock = SystemClock()
+        let store: StateStore
+        do { store = try StateStore(directory: options.stateDir) } catch {
+            Log.error("cannot start", ["error": "\(error)"])
+            errOut("gantry: \(error)")
+            return 1
+        }
+        installSignalHandlers()
+        let metrics = Metrics()
+        let queue = WorkQueue<ObjectKey>(name: "gantry", clock: clock, metrics: metrics)
+        let events = EventRecorder(sink: store, clock: clock)
+        let statuses = StatusCache(persistence: store)
+        store.statusProvider = { statuses.json($0) }
+        let inventory = Inventory(persistence: store, statuses: statuses, queue: queue, events: events, clock: clock)
+        do {
+            let rows = try store.loadObjects()
+            inventory.restore(rows)
+            if !rows.isEmpty { Log.info("restored state", ["objects": String(rows.count), "stateDir": options.stateDir]) }
+        } catch {
+            Log.error("cannot read the state database", ["error": "\(error)"])
+            return 1
+        }
+        store.startWriter()
+        let controller = Controller(name: "gantry", queue: queue, reconciler: KindRouter(inventory: inventory, clock: clock), workers: options.workers, metrics: metrics)
+        controller.start()
+
+        var sourceOptions = DirectorySource.Options()
+        sourceOptions.resync = options.resync
+        sourceOptions.debounce = options.debounce
+        sourceOptions.maxDebounce = max(options.debounce * 10, 0.1)
+        sourceOptions.maxFileSize = options.maxFileSize
+        sourceOptions.strict = options.strict
+        let source = DirectorySource(root: options.specDir, options: sourceOptions, sink: inventory, clock: clock)
+        Log.info("starting", ["specDir": options.specDir, "stateDir": options.stateDir, "workers": String(options.workers), "pid": String(getpid())])
+        do { try source.start() } catch {
+            Log.error("cannot start", ["error": "\(error)"])
+            errOut("gantry: \(error)")
+            queue.shutDown(); _ = controller.wait(timeout: 5); store.close()
+            return 1
+        }
+        let removed = inventory.dropUnseenRestored()
+
+        // Initial sync: every object reconciled and its status stored.
+        while !queue.isIdle() && signals.load(ordering: .relaxed) == 0 { usleep(2000) }
+        try? store.flush()
+        Log.info("initial sync complete", ["objects": String(inventory.desired.count), "removedWhileDown": String(removed),
+                                           "seconds": String(format: "%.3f", monotonicSeconds() - started)])
+
+        var lastExpiry = 0.0
+        while stopSignal.wait(timeout: .now() + 30) == .timedOut {
+            let now = clock.now()
+            if now - lastExpiry > 60 {
+                lastExpiry = now
+                store.expireEvents(before: now - options.eventTTL)
+            }
+        }
+        Log.info("shutting down: finishing in-flight reconciles")
+        let t0 = monotonicSeconds()
+        source.stop()
+        queue.shutDown()
+        if !controller.wait(timeout: 7) { Log.warn("workers did not finish in time; exiting anyway") }
+        store.close()
+        Log.info("stopped", ["seconds": String(format: "%.3f", monotonicSeconds() - t0)])
+        return 0
+    }
+
+    func installSignalHandlers() {
+        for sig in [SIGTERM, SIGINT] {
+            signal(sig, SIG_IGN)
+            let s = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            s.setEventHandler { [self] in
+                if self.signals.add(1, ordering: .relaxed).newValue > 1 {
+                    Log.warn("second signal: exiting now")
+                    _exit(2)
+                }
+                Log.info("signal received", ["signal": sig == SIGTERM ? "SIGTERM" : "SIGINT"])
+                self.stopSignal.signal()
+            }
+            s.resume()
+            sources.append(s)
+        }
+    }
+}

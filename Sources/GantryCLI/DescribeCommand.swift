@@ -1,0 +1,188 @@
+import Foundation
+import GantryAPI
+import StateStore
+import ControllerRuntime
+import YAMLCodec
+
+/// `gantry describe KIND NAME [-n NS]`: metadata, spec, status, conditions and recent events.
+struct DescribeCommand {
+    var kind: Kind
+    var name: String
+    var namespace: String
+
+    init(_ args: inout Args) throws {
+        var pos = args.positionals
+        if let first = pos.first, first.contains("/") {
+            let parts = first.split(separator: "/", maxSplits: 1).map(String.init)
+            pos = parts + pos.dropFirst()
+        }
+        guard pos.count >= 2 else { throw UsageError("describe needs a kind and a name: gantry describe workload NAME -n NAMESPACE") }
+        guard let kind = Kind(cliName: pos[0]) else { throw UsageError("unknown kind \"\(pos[0])\"") }
+        self.kind = kind
+        name = pos[1]
+        namespace = args.string("namespace") ?? "default"
+    }
+
+    func run(stateDir: String) throws -> Int32 {
+        let reader = try StateReader(directory: stateDir)
+        guard let row = try reader.objects(kind: kind, namespace: kind.isNamespaced ? namespace : nil, name: name).first else {
+            errOut("gantry: \(kind.singular) \"\(name)\" not found" + (kind.isNamespaced ? " in namespace \(namespace)" : ""))
+            return 1
+        }
+        let o = StoredObject(row)
+        let now = Timestamp(seconds: Int64(SystemClock().now()))
+        var lines: [String] = []
+        func field(_ label: String, _ value: String) { lines.append((label + ":").padding(toLength: 24, withPad: " ", startingAt: 0) + value) }
+        field("Name", name)
+        if kind.isNamespaced { field("Namespace", namespace) }
+        field("Kind", kind.rawValue)
+        let labels = o.labels
+        field("Labels", labels.isEmpty ? "<none>" : labels.keys.sorted().map { "\($0)=\(labels[$0]!)" }.joined(separator: ", "))
+        field("Source", row.source)
+        field("UID", row.uid)
+        field("Generation", String(row.generation))
+        field("Created", "\(o.creation.rfc3339) (\(formatAge(from: o.creation, now: now)) ago)")
+        if kind == .workload {
+            let s = o.spec
+            field("Type", s["type"]?.stringValue ?? "")
+            if let d = s["displayName"]?.stringValue { field("Display Name", d) }
+            field("Queue", s["queue"]?.stringValue ?? "")
+            field("Priority", s["priority"].map { $0.stringValue ?? String($0.intValue ?? 0) } ?? "0")
+            field("Replicas", String(o.replicas))
+            let res = (s["resources"]?.members ?? []).map { "\($0.key)=\($0.value.stringValue ?? String($0.value.intValue ?? 0))" }.joined(separator: ", ")
+            field("Resources/Replica", res.isEmpty ? "<none>" : res)
+            field("Total GPUs", String(o.totalGPUs))
+            if let c = s["command"]?.stringValue { field("Command", c) }
+            if let e = s["entryPoint"]?.stringValue {
+                let decoded = Base64.decode(e).map { String(decoding: $0, as: UTF8.self) } ?? "<invalid base64>"
+                field("Entry Point", "\(e) (\(decoded))")
+            }
+            if let nodes = s["specifiedNodes"]?.arrayValue { field("Specified Nodes", nodes.compactMap(\.stringValue).joined(separator: ", ")) }
+            field("Timeout", (s["timeout"]?.intValue ?? 0) == 0 ? "none" : "\(s["timeout"]!.intValue!)s")
+            field("Max Retry", String(s["maxRetry"]?.intValue ?? 0))
+            field("Suspend", (s["suspend"]?.boolValue ?? false) ? "true" : "false")
+            if let st = o.status {
+                lines.append("Status:")
+                field("  Phase", st["phase"]?.stringValue ?? "-")
+                if let m = st["message"]?.stringValue { field("  Message", m) }
+                if let p = st["queuePosition"]?.intValue { field("  Queue Position", String(p)) }
+                field("  Observed Generation", String(st["observedGeneration"]?.intValue ?? 0))
+                field("  Dispatch Count", String(st["dispatchCount"]?.intValue ?? 0))
+                field("  Retry Count", String(st["retryCount"]?.intValue ?? 0))
+                for k in ["startTime", "endTime"] { if let t = st[k]?.stringValue { field("  " + (k == "startTime" ? "Start Time" : "End Time"), t) } }
+                if let adm = st["admission"] {
+                    lines.append("Admission (queue \(adm["queue"]?.stringValue ?? "")):")
+                    var t = Table(["  RANK", "NODE", "GPUS"])
+                    for r in adm["replicas"]?.arrayValue ?? [] {
+                        t.add(["  " + String(r["rank"]?.intValue ?? 0), r["node"]?.stringValue ?? "", (r["gpus"]?.arrayValue ?? []).compactMap { $0.intValue.map(String.init) }.joined(separator: ",")])
+                    }
+                    lines.append(t.render())
+                }
+            } else {
+                lines.append("Status:               <not yet reconciled>")
+            }
+        } else {
+            lines.append("Spec:")
+            lines.append(indent(YAMLEmitter.emit([o.spec])))
+            if let st = o.status {
+                var members = st.members ?? []
+                members.removeAll { $0.key == "conditions" }
+                lines.append("Status:")
+                lines.append(indent(YAMLEmitter.emit([.object(members)])))
+            }
+        }
+        let conds = o.status?["conditions"]?.arrayValue ?? []
+        lines.append("Conditions:")
+        if conds.isEmpty { lines.append("  <none>") } else {
+            var t = Table(["  TYPE", "STATUS", "REASON", "LAST-TRANSITION", "MESSAGE"])
+            for c in conds {
+                t.add(["  " + (c["type"]?.stringValue ?? ""), c["status"]?.stringValue ?? "", c["reason"]?.stringValue ?? "",
+                       c["lastTransitionTime"]?.stringValue ?? "", c["message"]?.stringValue ?? ""])
+            }
+            lines.append(t.render())
+        }
+        let events = try reader.events(kind: kind.rawValue, namespace: kind.isNamespaced ? namespace : "", name: name, limit: 20)
+        lines.append("Events:")
+        if events.isEmpty { lines.append("  <none>") } else {
+            var t = Table(["  TYPE", "REASON", "AGE", "COUNT", "MESSAGE"])
+            for e in events {
+                t.add(["  " + e.type, e.reason, formatAge(from: Timestamp(seconds: Int64(e.last)), now: now), String(e.count), e.message])
+            }
+            lines.append(t.render())
+        }
+        out(lines.joined(separator: "\n"))
+        return 0
+    }
+
+    func indent(_ s: String) -> String {
+        s.split(separator: "\n", omittingEmptySubsequences: true).map { "  " + $0 }.joined(separator: "\n")
+    }
+}
+
+/// `gantry events [--for KIND/NS/NAME] [--limit N] [-w]`.
+struct EventsCommand {
+    var target: InvolvedObject?
+    var watch = false
+    var limit: Int?
+    var output = ""
+
+    init(_ args: inout Args) throws {
+        if let f = args.string("for") {
+            let parts = f.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count >= 2 else { throw UsageError("--for: expected KIND/NAME or workload/NAMESPACE/NAME or file/PATH, got \"\(f)\"") }
+            if parts[0].lowercased() == "file" {
+                target = .file(parts.dropFirst().joined(separator: "/"))
+            } else if let key = ObjectKey(parsing: f) {
+                target = InvolvedObject(key)
+            } else {
+                throw UsageError("--for: expected KIND/NAME or workload/NAMESPACE/NAME or file/PATH, got \"\(f)\"")
+            }
+        }
+        watch = args.bool("watch")
+        limit = try args.int("limit")
+        output = args.string("output") ?? ""
+    }
+
+    func run(stateDir: String) throws -> Int32 {
+        let reader = try StateReader(directory: stateDir)
+        var rows = try reader.events(kind: target?.kind, namespace: target?.namespace, name: target?.name, limit: limit ?? (watch ? 50 : nil))
+        if output == "json" {
+            out(JSON.encode(.object([.init("apiVersion", .string("v1")), .init("kind", .string("List")), .init("items", .array(rows.map(eventValue)))]), pretty: true))
+            return 0
+        }
+        if rows.isEmpty && !watch { errOut("No events found."); return 0 }
+        let headers = ["LAST SEEN", "TYPE", "REASON", "OBJECT", "COUNT", "MESSAGE"]
+        var t = Table(headers)
+        let now = Timestamp(seconds: Int64(SystemClock().now()))
+        for e in rows { t.add(row(e, now)) }
+        out(t.render())
+        guard watch else { return 0 }
+        var seen: [String: Int] = [:]
+        for e in rows { seen[e.name] = e.count }
+        var since = rows.map(\.last).max() ?? 0
+        while true {
+            Thread.sleep(forTimeInterval: 0.5)
+            rows = (try? reader.events(kind: target?.kind, namespace: target?.namespace, name: target?.name, since: since - 1)) ?? []
+            let now = Timestamp(seconds: Int64(SystemClock().now()))
+            var t = Table(headers)
+            for e in rows where seen[e.name] != e.count {
+                seen[e.name] = e.count
+                t.add(row(e, now))
+                since = max(since, e.last)
+            }
+            if !t.rows.isEmpty { out(t.render(header: false)) }
+        }
+    }
+
+    func row(_ e: StateReader.EventRow, _ now: Timestamp) -> [String] {
+        let obj = InvolvedObject(kind: e.kind, namespace: e.namespace, name: e.objName).reference
+        return [formatAge(from: Timestamp(seconds: Int64(e.last)), now: now), e.type, e.reason, obj, String(e.count), e.message]
+    }
+
+    func eventValue(_ e: StateReader.EventRow) -> Value {
+        .object([.init("metadata", .object([.init("name", .string(e.name))])),
+                 .init("involvedObject", .object([.init("kind", .string(e.kind)), .init("namespace", .string(e.namespace)), .init("name", .string(e.objName))])),
+                 .init("type", .string(e.type)), .init("reason", .string(e.reason)), .init("message", .string(e.message)), .init("count", .int(Int64(e.count))),
+                 .init("firstTimestamp", .string(Timestamp(seconds: Int64(e.first)).rfc3339)), .init("lastTimestamp", .string(Timestamp(seconds: Int64(e.last)).rfc3339))])
+    }
+}

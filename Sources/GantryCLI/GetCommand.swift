@@ -1,0 +1,204 @@
+import Foundation
+import GantryAPI
+import StateStore
+import ControllerRuntime
+import YAMLCodec
+
+/// `gantry get KIND [NAME] [-n NS | -A] [-o wide|yaml|json|name] [-w] [filters]`.
+struct GetCommand {
+    var kind: Kind
+    var name: String?
+    var namespace: String?
+    var allNamespaces = false
+    var output = ""
+    var watch = false
+    var phases: Set<String> = []
+    var types: Set<String> = []
+    var queues: Set<String> = []
+    var nameContains: String?
+    var selectors: [(key: String, op: String, value: String)] = []
+    var since: Timestamp?
+    var until: Timestamp?
+    var sortBy = "name"
+    var descending = false
+    var limit: Int?
+    var offset = 0
+
+    init(_ args: inout Args) throws {
+        guard let k = args.positionals.first else { throw UsageError("get needs a kind: workloads, queues, nodes or resourcepools") }
+        var kindArg = k
+        var nameArg = args.positionals.count > 1 ? args.positionals[1] : nil
+        if let slash = k.firstIndex(of: "/") { kindArg = String(k[..<slash]); nameArg = String(k[k.index(after: slash)...]) }
+        guard let kind = Kind(cliName: kindArg) else { throw UsageError("unknown kind \"\(kindArg)\"; expected workloads, queues, nodes or resourcepools") }
+        self.kind = kind
+        name = nameArg
+        namespace = args.string("namespace")
+        allNamespaces = args.bool("all-namespaces")
+        output = args.string("output") ?? ""
+        guard ["", "wide", "yaml", "json", "name"].contains(output) else { throw UsageError("-o: expected wide, yaml, json or name, got \"\(output)\"") }
+        watch = args.bool("watch")
+        func set(_ name: String) -> Set<String> { Set(args.strings(name).flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() } }) }
+        phases = set("phase"); types = set("type"); queues = set("queue")
+        nameContains = args.string("name-contains")
+        for sel in args.strings("selector").flatMap({ $0.split(separator: ",").map(String.init) }) {
+            if let r = sel.range(of: "!=") { selectors.append((String(sel[..<r.lowerBound]), "!=", String(sel[r.upperBound...]))) } else if let r = sel.range(of: "==") { selectors.append((String(sel[..<r.lowerBound]), "=", String(sel[r.upperBound...]))) } else if let r = sel.range(of: "=") { selectors.append((String(sel[..<r.lowerBound]), "=", String(sel[r.upperBound...]))) } else if sel.hasPrefix("!") { selectors.append((String(sel.dropFirst()), "!exists", "")) } else { selectors.append((sel, "exists", "")) }
+        }
+        since = try args.string("since").map { try GetCommand.time($0, "since") }
+        until = try args.string("until").map { try GetCommand.time($0, "until") }
+        sortBy = args.string("sort-by") ?? "name"
+        guard ["name", "creationTime", "creationtime", "priority", "gpus", "age"].contains(sortBy) else { throw UsageError("--sort-by: expected creationTime, priority, name or gpus") }
+        let order = args.string("order") ?? (sortBy == "priority" || sortBy == "gpus" ? "desc" : "asc")
+        guard order == "asc" || order == "desc" else { throw UsageError("--order: expected asc or desc") }
+        descending = order == "desc"
+        limit = try args.int("limit")
+        offset = try args.int("offset") ?? 0
+    }
+
+    /// RFC 3339 time, a date, or a duration meaning "that long ago" (`2h`).
+    static func time(_ s: String, _ flag: String) throws -> Timestamp {
+        if let t = Timestamp(rfc3339: s) { return t }
+        if let d = parseDuration(s) { return Timestamp(seconds: Int64(SystemClock().now() - d)) }
+        throw UsageError("--\(flag): expected an RFC 3339 time (2026-01-15T10:31:00Z), a date, or a duration ago (2h), got \"\(s)\"")
+    }
+
+    func select(_ reader: StateReader) throws -> [StoredObject] {
+        let ns: String? = (allNamespaces || !kind.isNamespaced) ? nil : (namespace ?? "default")
+        var items = try reader.objects(kind: kind, namespace: ns, name: name).map(StoredObject.init)
+        items = items.filter { o in
+            if !phases.isEmpty && !phases.contains(o.phase.lowercased()) { return false }
+            if !types.isEmpty && !types.contains((o.spec["type"]?.stringValue ?? "").lowercased()) { return false }
+            if !queues.isEmpty && !queues.contains((o.spec["queue"]?.stringValue ?? "").lowercased()) { return false }
+            if let nc = nameContains, !o.key.name.lowercased().contains(nc.lowercased()) && !(o.spec["displayName"]?.stringValue ?? "").lowercased().contains(nc.lowercased()) { return false }
+            let labels = o.labels
+            for s in selectors {
+                switch s.op {
+                case "=": if labels[s.key] != s.value { return false }
+                case "!=": if labels[s.key] == s.value { return false }
+                case "exists": if labels[s.key] == nil { return false }
+                default: if labels[s.key] != nil { return false }
+                }
+            }
+            if let since, o.creation < since { return false }
+            if let until, o.creation > until { return false }
+            return true
+        }
+        func less(_ a: StoredObject, _ b: StoredObject) -> Bool {
+            switch sortBy {
+            case "creationTime", "creationtime", "age": return a.creation != b.creation ? a.creation < b.creation : a.key < b.key
+            case "priority": return a.priority != b.priority ? a.priority < b.priority : a.key < b.key
+            case "gpus": return a.totalGPUs != b.totalGPUs ? a.totalGPUs < b.totalGPUs : a.key < b.key
+            default: return a.key < b.key
+            }
+        }
+        items.sort { descending ? less($1, $0) : less($0, $1) }
+        if offset > 0 { items = Array(items.dropFirst(offset)) }
+        if let limit { items = Array(items.prefix(limit)) }
+        return items
+    }
+
+    func run(stateDir: String) throws -> Int32 {
+        let reader = try StateReader(directory: stateDir)
+        var items = try select(reader)
+        if let name, items.isEmpty, !watch {
+            let ns = kind.isNamespaced ? " in namespace \(namespace ?? "default")" : ""
+            errOut("gantry: \(kind.singular) \"\(name)\" not found\(ns)")
+            return 1
+        }
+        switch output {
+        case "yaml":
+            out(YAMLEmitter.emit([name != nil && items.count == 1 ? items[0].full : listValue(items)]))
+            return 0
+        case "json":
+            out(JSON.encode(name != nil && items.count == 1 ? items[0].full : listValue(items), pretty: true))
+            return 0
+        case "name":
+            out(items.map { "\(kind.singular)/\($0.key.name)" }.joined(separator: "\n"))
+            return 0
+        default: break
+        }
+        let now = Timestamp(seconds: Int64(SystemClock().now()))
+        var table = Table(headers())
+        for o in items { table.add(row(o, now: now)) }
+        if items.isEmpty && !watch {
+            errOut(kind.isNamespaced && !allNamespaces ? "No resources found in \(namespace ?? "default") namespace." : "No resources found.")
+            return 0
+        }
+        out(table.render())
+        guard watch else { return 0 }
+        var last: [ObjectKey: [String]] = [:]
+        for o in items { last[o.key] = row(o, now: now).dropLast() + [] }
+        while true {
+            Thread.sleep(forTimeInterval: 0.5)
+            items = (try? select(reader)) ?? items
+            let now = Timestamp(seconds: Int64(SystemClock().now()))
+            var t = Table(headers())
+            var seen = Set<ObjectKey>()
+            for o in items {
+                seen.insert(o.key)
+                let r = row(o, now: now)
+                let cmp = Array(r.dropLast())
+                if last[o.key] != cmp { t.add(r); last[o.key] = cmp }
+            }
+            for (k, r) in last where !seen.contains(k) {
+                var gone = r + ["-"]
+                if let i = headers().firstIndex(of: "PHASE") ?? headers().firstIndex(of: "STATUS") { gone[i] = "Deleted" }
+                t.add(gone); last[k] = nil
+            }
+            if !t.rows.isEmpty { out(t.render(header: false)) }
+        }
+    }
+
+    func listValue(_ items: [StoredObject]) -> Value {
+        .object([.init("apiVersion", .string("v1")), .init("kind", .string("List")), .init("items", .array(items.map(\.full)))])
+    }
+
+    func headers() -> [String] {
+        switch kind {
+        case .workload:
+            var h = ["NAME", "TYPE", "QUEUE", "PRIORITY", "PHASE", "GPUS", "AGE"]
+            if allNamespaces { h.insert("NAMESPACE", at: 0) }
+            if output == "wide" { h.insert(contentsOf: ["REPLICAS", "QUEUE-POS", "REASON"], at: h.count - 1) }
+            return h
+        case .queue:
+            var h = ["NAME", "STATE", "DESERVED-GPU", "ALLOCATED-GPU", "PENDING", "RUNNING", "AGE"]
+            if output == "wide" { h.insert(contentsOf: ["PARENT", "STRATEGY", "GUARANTEE-GPU", "CAPABILITY-GPU"], at: 1) }
+            return h
+        case .node: return ["NAME", "STATUS", "POOL", "GPU-TYPE", "CAPACITY-GPU", "ALLOCATED-GPU", "WORKLOADS", "AGE"]
+        case .resourcePool: return ["NAME", "PHASE", "NODES", "USED-NODES", "GPUS", "USED-GPUS", "AGE"]
+        }
+    }
+
+    func row(_ o: StoredObject, now: Timestamp) -> [String] {
+        let age = formatAge(from: o.creation, now: now)
+        func q(_ v: Value?) -> String {
+            guard let v else { return "-" }
+            if let i = v.intValue { return String(i) }
+            return v.stringValue ?? "-"
+        }
+        switch kind {
+        case .workload:
+            var r = [o.key.name, o.spec["type"]?.stringValue ?? "", o.spec["queue"]?.stringValue ?? "",
+                     o.spec["priority"].map { q($0) } ?? "0", o.phase.isEmpty ? "-" : o.phase, String(o.totalGPUs), age]
+            if allNamespaces { r.insert(o.key.namespace, at: 0) }
+            if output == "wide" {
+                let reason = o.status?["conditions"]?.arrayValue?.first { $0["type"]?.stringValue == "Admitted" }?["reason"]?.stringValue ?? "-"
+                r.insert(contentsOf: [String(o.replicas), o.status?["queuePosition"].map { q($0) } ?? "-", reason], at: r.count - 1)
+            }
+            return r
+        case .queue:
+            var r = [o.key.name, o.status?["state"]?.stringValue ?? o.spec["state"]?.stringValue ?? "Open", q(o.spec["deserved"]?["gpu"]),
+                     q(o.status?["allocated"]?["gpu"] ?? .int(0)), q(o.status?["pending"] ?? .int(0)), q(o.status?["running"] ?? .int(0)), age]
+            if output == "wide" {
+                r.insert(contentsOf: [o.spec["parent"]?.stringValue ?? "-", o.spec["queueingStrategy"]?.stringValue ?? "-",
+                                      q(o.spec["guarantee"]?["gpu"]), o.spec["capability"] == nil ? "unlimited" : q(o.spec["capability"]?["gpu"])], at: 1)
+            }
+            return r
+        case .node:
+            return [o.key.name, o.status?["phase"]?.stringValue ?? "-", o.spec["resourcePool"]?.stringValue ?? "-", o.spec["gpuType"]?.stringValue ?? "-",
+                    q(o.spec["capacity"]?["gpu"] ?? .int(0)), q(o.status?["allocated"]?["gpu"] ?? .int(0)), q(o.status?["workloads"] ?? .int(0)), age]
+        case .resourcePool:
+            return [o.key.name, o.status?["phase"]?.stringValue ?? "-", q(o.status?["nodeCount"]?["total"]), q(o.status?["nodeCount"]?["used"]),
+                    q(o.status?["gpuCount"]?["total"]), q(o.status?["gpuCount"]?["used"]), age]
+        }
+    }
+}
