@@ -65,8 +65,8 @@ public final class EventRecorder: Sendable {
         self.similarLimit = similarLimit; self.similarWindow = similarWindow
     }
 
-    public func normal(_ obj: InvolvedObject, _ reason: String, _ message: String) { record(obj, .normal, reason, message) }
-    public func warning(_ obj: InvolvedObject, _ reason: String, _ message: String) { record(obj, .warning, reason, message) }
+    @discardableResult public func normal(_ obj: InvolvedObject, _ reason: String, _ message: String) -> EventRecord? { record(obj, .normal, reason, message) }
+    @discardableResult public func warning(_ obj: InvolvedObject, _ reason: String, _ message: String) -> EventRecord? { record(obj, .warning, reason, message) }
 
     /// Returns the record written, or nil when the spam filter dropped it.
     @discardableResult
