@@ -12,7 +12,7 @@ import ControllerRuntime
 public final class StateStore: EventSink, @unchecked Sendable {
     public let directory: String
     let db: SQLiteDB
-    let lockFD: Int32
+    private var lockFD: Int32
     // Pending writes, guarded by `cond`.
     private let cond = NSCondition()
     private var pendingObjects: [ObjectKey: ObjectRow] = [:]
@@ -67,7 +67,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         }
     }
 
-    deinit { Glibc.close(lockFD) }
+    deinit { if lockFD >= 0 { Glibc.close(lockFD) } }
 
     // MARK: reading at start-up (daemon thread, before the writer starts)
 
@@ -171,6 +171,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         try? flush()
         while writerThread?.isExecuting == true { Thread.sleep(forTimeInterval: 0.001) }
         try? db.exec("PRAGMA wal_checkpoint(TRUNCATE)")
+        if lockFD >= 0 { flock(lockFD, LOCK_UN); Glibc.close(lockFD); lockFD = -1 }
     }
 
     private func commitBatch() throws {
