@@ -27,11 +27,29 @@ public final class Controller: Sendable {
     public let queue: WorkQueue<ObjectKey>
     let reconciler: any Reconciler
     let workers: Int
-    let metrics: Metrics?
     let group = DispatchGroup()
+    /// Per-kind metric handles, looked up once.
+    struct KindMetrics: Sendable {
+        let success, requeueAfter, error, errors: Counter
+        let reconcileTime, workTime: Histogram
+    }
+    let kindMetrics: [Kind: KindMetrics]
 
     public init(name: String, queue: WorkQueue<ObjectKey>, reconciler: any Reconciler, workers: Int, metrics: Metrics?) {
-        self.name = name; self.queue = queue; self.reconciler = reconciler; self.workers = max(1, workers); self.metrics = metrics
+        self.name = name; self.queue = queue; self.reconciler = reconciler; self.workers = max(1, workers)
+        var km: [Kind: KindMetrics] = [:]
+        if let m = metrics {
+            for k in Kind.allCases {
+                let c = k.singular
+                km[k] = KindMetrics(success: m.counter("controller_runtime_reconcile_total", ["controller": c, "result": "success"]),
+                                    requeueAfter: m.counter("controller_runtime_reconcile_total", ["controller": c, "result": "requeue_after"]),
+                                    error: m.counter("controller_runtime_reconcile_total", ["controller": c, "result": "error"]),
+                                    errors: m.counter("controller_runtime_reconcile_errors_total", ["controller": c]),
+                                    reconcileTime: m.histogram("controller_runtime_reconcile_time_seconds", ["controller": c]),
+                                    workTime: m.histogram("workqueue_work_duration_seconds", ["name": queue.name]))
+            }
+        }
+        kindMetrics = km
     }
 
     public func start() {
@@ -64,30 +82,28 @@ public final class Controller: Sendable {
 
     func handle(_ key: ObjectKey) {
         let start = monotonicSeconds()
-        let kindLabel = key.kind.singular
+        let m = kindMetrics[key.kind]
         do {
             let r = try reconciler.reconcile(key)
             if let after = r.requeueAfter, after > 0 {
                 queue.forget(key); queue.addAfter(key, after)
-                metrics?.inc("controller_runtime_reconcile_total", ["controller": kindLabel, "result": "requeue_after"])
+                m?.requeueAfter.inc()
             } else {
                 queue.forget(key)
-                metrics?.inc("controller_runtime_reconcile_total", ["controller": kindLabel, "result": "success"])
+                m?.success.inc()
             }
         } catch let e as TerminalError {
             Log.error("reconcile failed (terminal)", ["key": key.description, "error": e.description])
-            metrics?.inc("controller_runtime_reconcile_errors_total", ["controller": kindLabel])
-            metrics?.inc("controller_runtime_reconcile_total", ["controller": kindLabel, "result": "error"])
+            m?.errors.inc(); m?.error.inc()
             queue.forget(key)
         } catch {
             Log.error("reconcile failed; will retry", ["key": key.description, "error": "\(error)", "retries": "\(queue.rateLimiter.failures(key))"])
-            metrics?.inc("controller_runtime_reconcile_errors_total", ["controller": kindLabel])
-            metrics?.inc("controller_runtime_reconcile_total", ["controller": kindLabel, "result": "error"])
+            m?.errors.inc(); m?.error.inc()
             queue.addRateLimited(key)
         }
         let d = monotonicSeconds() - start
-        metrics?.observe("controller_runtime_reconcile_time_seconds", ["controller": kindLabel], d)
-        metrics?.observe("workqueue_work_duration_seconds", ["name": queue.name], d)
+        m?.reconcileTime.observe(d)
+        m?.workTime.observe(d)
         queue.done(key)
     }
 }

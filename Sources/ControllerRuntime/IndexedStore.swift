@@ -1,37 +1,40 @@
 import Synchronization
+import Foundation
 
 /// The in-memory cache of objects: a map by key plus secondary indexes (e.g. workloads by
 /// queue). Index functions return the index values an object is filed under; lookups by
 /// index value are O(matches). Safe to use from any thread.
-public final class IndexedStore<Key: Hashable & Sendable, Object: Sendable>: Sendable {
+public final class IndexedStore<Key: Hashable & Sendable, Object: Sendable>: @unchecked Sendable {
     public typealias IndexFunc = @Sendable (Object) -> [String]
     struct State {
         var objects: [Key: Object] = [:]
         var indexes: [String: [String: Set<Key>]] = [:]
     }
     let indexers: [String: IndexFunc]
-    let state = Mutex(State())
+    // Guarded by `lock`.
+    private var st = State()
+    private let lock = RWLock()
 
     public init(indexers: [String: IndexFunc] = [:]) { self.indexers = indexers }
 
-    public func get(_ key: Key) -> Object? { state.withLock { $0.objects[key] } }
-    public var count: Int { state.withLock { $0.objects.count } }
-    public func keys() -> [Key] { state.withLock { Array($0.objects.keys) } }
-    public func list() -> [Object] { state.withLock { Array($0.objects.values) } }
-    public func list(where pred: (Object) -> Bool) -> [Object] { state.withLock { $0.objects.values.filter(pred) } }
+    public func get(_ key: Key) -> Object? { lock.read { st.objects[key] } }
+    public var count: Int { lock.read { st.objects.count } }
+    public func keys() -> [Key] { lock.read { Array(st.objects.keys) } }
+    public func list() -> [Object] { lock.read { Array(st.objects.values) } }
+    public func list(where pred: (Object) -> Bool) -> [Object] { lock.read { st.objects.values.filter(pred) } }
 
     /// Keys filed under `value` by the index `name`.
-    public func keys(index name: String, value: String) -> Set<Key> { state.withLock { $0.indexes[name]?[value] ?? [] } }
+    public func keys(index name: String, value: String) -> Set<Key> { lock.read { st.indexes[name]?[value] ?? [] } }
     public func objects(index name: String, value: String) -> [Object] {
-        state.withLock { st in (st.indexes[name]?[value] ?? []).compactMap { st.objects[$0] } }
+        lock.read { (st.indexes[name]?[value] ?? []).compactMap { st.objects[$0] } }
     }
     /// All values the index currently has.
-    public func indexValues(_ name: String) -> [String] { state.withLock { Array(($0.indexes[name] ?? [:]).keys) } }
+    public func indexValues(_ name: String) -> [String] { lock.read { Array((st.indexes[name] ?? [:]).keys) } }
 
     /// Inserts or replaces; returns the previous object.
     @discardableResult
     public func upsert(_ key: Key, _ object: Object) -> Object? {
-        state.withLock { st in
+        lock.write {
             let old = st.objects.updateValue(object, forKey: key)
             for (name, f) in indexers {
                 let newValues = f(object)
@@ -49,7 +52,7 @@ public final class IndexedStore<Key: Hashable & Sendable, Object: Sendable>: Sen
     /// Atomically reads, changes and writes one object; returns the new value, or nil if absent.
     @discardableResult
     public func update(_ key: Key, _ change: (inout Object) -> Void) -> Object? {
-        state.withLock { st in
+        lock.write {
             guard var obj = st.objects[key] else { return nil }
             let oldValues = indexers.mapValues { $0(obj) }
             change(&obj)
@@ -66,7 +69,7 @@ public final class IndexedStore<Key: Hashable & Sendable, Object: Sendable>: Sen
 
     @discardableResult
     public func delete(_ key: Key) -> Object? {
-        state.withLock { st in
+        lock.write {
             guard let old = st.objects.removeValue(forKey: key) else { return nil }
             for (name, f) in indexers {
                 for v in f(old) { st.indexes[name]?[v]?.remove(key); if st.indexes[name]?[v]?.isEmpty == true { st.indexes[name]?[v] = nil } }

@@ -20,12 +20,15 @@ public final class WorkQueue<Key: Hashable & Sendable>: @unchecked Sendable {
     public let name: String
     public let clock: any Clock
     public let rateLimiter: RateLimiter<Key>
-    public let metrics: Metrics?
+    let adds: Counter?, retries: Counter?, depth: Gauge?, waitTime: Histogram?
 
     public init(name: String, clock: any Clock, rateLimiter: RateLimiter<Key>? = nil, metrics: Metrics? = nil) {
         self.name = name; self.clock = clock
         self.rateLimiter = rateLimiter ?? RateLimiter(clock: clock)
-        self.metrics = metrics
+        adds = metrics?.counter("workqueue_adds_total", ["name": name])
+        retries = metrics?.counter("workqueue_retries_total", ["name": name])
+        depth = metrics?.gauge("workqueue_depth", ["name": name])
+        waitTime = metrics?.histogram("workqueue_queue_duration_seconds", ["name": name])
     }
 
     public func add(_ key: Key) {
@@ -41,7 +44,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: @unchecked Sendable {
 
     private func addLocked(_ key: Key) {
         guard !shuttingDown else { return }
-        metrics?.inc("workqueue_adds_total", ["name": name])
+        adds?.inc()
         guard dirty.insert(key).inserted else { return }
         if processing.contains(key) { return }
         queue.append(key)
@@ -62,7 +65,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: @unchecked Sendable {
 
     /// Re-adds after the rate limiter's delay for this key.
     public func addRateLimited(_ key: Key) {
-        metrics?.inc("workqueue_retries_total", ["name": name])
+        retries?.inc()
         addAfter(key, rateLimiter.when(key))
     }
 
@@ -122,8 +125,8 @@ public final class WorkQueue<Key: Hashable & Sendable>: @unchecked Sendable {
         if head > 1024 && head * 2 > queue.count { queue.removeFirst(head); head = 0 }
         processing.insert(key)
         dirty.remove(key)
-        if let t = enqueuedAt.removeValue(forKey: key) { metrics?.observe("workqueue_queue_duration_seconds", ["name": name], clock.now() - t) }
-        metrics?.set("workqueue_depth", ["name": name], Double(queue.count - head))
+        if let t = enqueuedAt.removeValue(forKey: key), let waitTime { waitTime.observe(clock.now() - t) }
+        depth?.set(Double(queue.count - head))
         return key
     }
 

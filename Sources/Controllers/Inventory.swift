@@ -21,7 +21,9 @@ public final class Inventory: ManifestSink, Sendable {
 
     struct State {
         var restored: [ObjectKey: ObjectRow] = [:]
-        var hashes: [ObjectKey: (spec: String, object: String)] = [:]
+        /// During a bulk load, keys whose status depends on many objects (queues, pools)
+        /// are collected here and enqueued once at the end.
+        var bulk: Set<ObjectKey>?
         var fileReports: [String: String] = [:]
         var duplicateReports: [ObjectKey: String] = [:]
         var invalidReports: [ObjectKey: String] = [:]
@@ -86,7 +88,15 @@ public final class Inventory: ManifestSink, Sendable {
                 events.warning(InvolvedObject(key), Reason.invalidSpec, "change not applied, the previous valid spec stays in force: " + msg)
             }
         }
-        queue.add(contentsOf: keys)
+        let direct: [ObjectKey] = state.withLock { st in
+            guard st.bulk != nil else { return keys }
+            var now: [ObjectKey] = []
+            for k in keys {
+                if k.kind == .queue || k.kind == .resourcePool { st.bulk!.insert(k) } else { now.append(k) }
+            }
+            return now
+        }
+        queue.add(contentsOf: direct)
     }
 
     func display(_ k: ObjectKey) -> String { k.kind.isNamespaced ? "\(k.namespace)/\(k.name)" : k.name }
@@ -110,37 +120,56 @@ public final class Inventory: ManifestSink, Sendable {
         }
     }
 
+    /// The stored row of an object: JSON of apiVersion, kind, metadata and spec, with a hash
+    /// of the spec (to tell spec changes across restarts).
+    public func row(for key: ObjectKey) -> ObjectRow? {
+        guard let obj = desired.get(key) else { return nil }
+        return Inventory.row(obj)
+    }
+
+    static func row(_ obj: ManifestObject) -> ObjectRow {
+        let key = obj.key
+        let specJSON = JSON.encode(obj.spec.toValue())
+        let objectJSON = "{\"apiVersion\":\"\(gantryAPIVersion)\",\"kind\":\"\(key.kind.rawValue)\",\"metadata\":"
+            + JSON.encode(obj.meta.toValue(kind: key.kind, source: obj.source)) + ",\"spec\":" + specJSON + "}"
+        return ObjectRow(key: key, uid: obj.meta.uid, generation: obj.meta.generation, specHash: specHash(specJSON, invalid: !obj.invalid.isEmpty),
+                         objectHash: fnv1a(objectJSON), creationTime: obj.meta.creationTimestamp.seconds, source: obj.source.description, objectJSON: objectJSON)
+    }
+
+    static func specHash(_ specJSON: String, invalid: Bool) -> String { fnv1a(invalid ? specJSON + "#invalid" : specJSON) }
+
+    /// Starts a bulk load (the initial scan): queue and pool keys wait for `endBulk`.
+    public func beginBulk() { state.withLock { $0.bulk = [] } }
+    public func endBulk() {
+        let keys = state.withLock { st in let k = st.bulk ?? []; st.bulk = nil; return k }
+        queue.add(contentsOf: keys.sorted())
+    }
+
     func upsert(_ input: ManifestObject, enqueue keys: inout [ObjectKey]) {
         let key = input.key
         var obj = input
-        let specJSON = JSON.encode(obj.spec.toValue()) + (obj.invalid.isEmpty ? "" : "#invalid")
-        let specHash = fnv1a(specJSON)
         let prev = desired.get(key)
         let now = clock.timestamp
-        let (prevHashes, restoredRow): ((spec: String, object: String)?, ObjectRow?) = state.withLock { st in
-            (st.hashes[key], st.restored.removeValue(forKey: key))
-        }
+        let restoredRow: ObjectRow? = prev == nil ? state.withLock { $0.restored.removeValue(forKey: key) } : nil
+        var changed = true
         if let prev {
             obj.meta.uid = prev.meta.uid
             obj.meta.creationTimestamp = prev.meta.creationTimestamp
-            obj.meta.generation = prev.meta.generation + (prevHashes?.spec == specHash ? 0 : 1)
+            let specChanged = prev.spec != obj.spec || prev.invalid.isEmpty != obj.invalid.isEmpty
+            obj.meta.generation = prev.meta.generation + (specChanged ? 1 : 0)
         } else if let row = restoredRow {
             obj.meta.uid = row.uid
             obj.meta.creationTimestamp = Timestamp(seconds: row.creationTime)
-            obj.meta.generation = row.generation + (row.specHash == specHash ? 0 : 1)
+            let hash = Inventory.specHash(JSON.encode(obj.spec.toValue()), invalid: !obj.invalid.isEmpty)
+            obj.meta.generation = row.generation + (row.specHash == hash ? 0 : 1)
+            changed = Inventory.row(obj).objectJSON != row.objectJSON
         } else {
             obj.meta.uid = UUID().uuidString.lowercased()
             obj.meta.creationTimestamp = now
             obj.meta.generation = 1
         }
-        let objectJSON = JSON.encode(obj.toValue())
-        let objectHash = fnv1a(objectJSON)
-        state.withLock { $0.hashes[key] = (specHash, objectHash) }
-        if prevHashes?.object != objectHash && restoredRow?.objectJSON != objectJSON {
-            persistence.putObject(ObjectRow(key: key, uid: obj.meta.uid, generation: obj.meta.generation, specHash: specHash, objectHash: objectHash,
-                                            creationTime: obj.meta.creationTimestamp.seconds, source: obj.source.description, objectJSON: objectJSON))
-        }
         desired.upsert(key, obj)
+        if changed { persistence.markObjectDirty(key) }
 
         let invalidSig = obj.invalid.map(\.description).joined(separator: "; ")
         let invalidChanged = state.withLock { st in
@@ -159,7 +188,7 @@ public final class Inventory: ManifestSink, Sendable {
     func delete(_ key: ObjectKey, enqueue keys: inout [ObjectKey]) {
         let old = desired.delete(key)
         state.withLock { st in
-            st.hashes[key] = nil; st.duplicateReports[key] = nil; st.invalidReports[key] = nil
+            st.duplicateReports[key] = nil; st.invalidReports[key] = nil
             st.restored[key] = nil
         }
         persistence.deleteObject(key)

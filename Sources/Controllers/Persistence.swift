@@ -5,6 +5,8 @@ import StateStore
 /// `StateStore`; tests may use `MemoryPersistence`.
 public protocol StatePersistence: Sendable {
     func putObject(_ row: ObjectRow)
+    /// The object changed; its row is fetched from the inventory when written.
+    func markObjectDirty(_ key: ObjectKey)
     func deleteObject(_ key: ObjectKey)
     func markStatusDirty(_ key: ObjectKey)
 }
@@ -16,8 +18,14 @@ public final class MemoryPersistence: StatePersistence, @unchecked Sendable {
     private let lock = NSLockLike()
     private var _objects: [ObjectKey: ObjectRow] = [:]
     private var _dirty: [ObjectKey] = []
+    /// Builds rows for `markObjectDirty` (set to the inventory's `row(for:)`).
+    nonisolated(unsafe) public var objectProvider: (@Sendable (ObjectKey) -> ObjectRow?)?
     public init() {}
     public func putObject(_ row: ObjectRow) { lock.with { _objects[row.key] = row } }
+    public func markObjectDirty(_ key: ObjectKey) {
+        let row = objectProvider?(key)
+        lock.with { _objects[key] = row }
+    }
     public func deleteObject(_ key: ObjectKey) { lock.with { _objects[key] = nil } }
     public func markStatusDirty(_ key: ObjectKey) { lock.with { _dirty.append(key) } }
     public var objects: [ObjectKey: ObjectRow] { lock.with { _objects } }

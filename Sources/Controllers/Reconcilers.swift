@@ -87,26 +87,34 @@ public struct QueueReconciler: Reconciler {
     let inventory: Inventory
     let clock: any Clock
 
-    /// Pending-queue order: priority (high first), creation time, namespace/name.
-    public static func precedes(_ a: ManifestObject, _ b: ManifestObject) -> Bool {
-        let pa = a.spec.workload?.priority ?? 0, pb = b.spec.workload?.priority ?? 0
-        if pa != pb { return pa > pb }
-        if a.meta.creationTimestamp != b.meta.creationTimestamp { return a.meta.creationTimestamp < b.meta.creationTimestamp }
-        if a.meta.namespace != b.meta.namespace { return a.meta.namespace < b.meta.namespace }
-        return a.meta.name < b.meta.name
+    /// The fields that order a pending queue, cheap to sort.
+    public struct OrderKey: Comparable, Sendable {
+        public var priority: Int
+        public var created: Int64
+        public var key: ObjectKey
+        public init(_ o: ManifestObject) {
+            priority = o.spec.workload?.priority ?? 0; created = o.meta.creationTimestamp.seconds; key = o.key
+        }
+        /// Priority (high first), then creation time, then namespace/name.
+        public static func < (a: OrderKey, b: OrderKey) -> Bool {
+            if a.priority != b.priority { return a.priority > b.priority }
+            if a.created != b.created { return a.created < b.created }
+            return a.key < b.key
+        }
     }
 
     public func reconcile(_ key: ObjectKey) throws -> ReconcileResult {
         let now = clock.timestamp
         let members = inventory.desired.objects(index: Inventory.byQueue, value: key.name)
-        var pending = members.filter { $0.invalid.isEmpty && $0.spec.workload?.suspend == false }
-        pending.sort(by: QueueReconciler.precedes)
+        var pending = members.filter { $0.invalid.isEmpty && $0.spec.workload?.suspend == false }.map(OrderKey.init)
+        pending.sort()
         var position: [ObjectKey: Int] = [:]
+        position.reserveCapacity(pending.count)
         for (i, w) in pending.enumerated() { position[w.key] = i }
         for w in members {
             let pos = position[w.key]
             inventory.statuses.update(w.key, initial: { .workload(WorkloadStatus()) }) { status in
-                guard var s = status.workload else { return }
+                guard var s = status.workload, s.queuePosition != pos else { return }
                 s.queuePosition = pos
                 status = .workload(s)
             }

@@ -216,13 +216,22 @@ public final class DirectorySource: @unchecked Sendable {
             }
             toRead.append(rel)
         }
-        let loaded = parallelLoad(toRead)
-        for (file, stamp) in loaded {
-            fileStamps[file.path] = stamp
-            changes += index.update(file)
+        if !changes.isEmpty { sink.apply(changes) }
+        // Read in path order (so the first declaration of a duplicate is seen first) and in
+        // chunks, so reconciling starts early and decoded files do not pile up in memory.
+        toRead.sort()
+        var start = 0
+        while start < toRead.count {
+            let chunk = Array(toRead[start..<min(toRead.count, start + 64)])
+            start += chunk.count
+            var c: [ManifestChange] = []
+            for (file, stamp) in parallelLoad(chunk) {
+                fileStamps[file.path] = stamp
+                c += index.update(file)
+            }
+            if !c.isEmpty { sink.apply(c) }
         }
         if !initial { rescans.add(1, ordering: .relaxed) }
-        if !changes.isEmpty { sink.apply(changes) }
     }
 
     func removeFile(_ rel: String) -> [ManifestChange] {

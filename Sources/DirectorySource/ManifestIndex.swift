@@ -12,14 +12,14 @@ import YAMLCodec
 public struct ManifestIndex: Sendable {
     struct FileEntry { var objects: [ObjectKey: ManifestObject] = [:] }
     var files: [String: FileEntry] = [:]
-    var definitions: [ObjectKey: [String]] = [:]   // sorted paths
-    var effective: [ObjectKey: ManifestObject] = [:]
+    /// Paths declaring each key, sorted; the first is in force.
+    var definitions: [ObjectKey: [String]] = [:]
 
     public init() {}
 
-    public var objectCount: Int { effective.count }
+    public var objectCount: Int { definitions.count }
     public var fileCount: Int { files.count }
-    public func object(_ key: ObjectKey) -> ManifestObject? { effective[key] }
+    public func object(_ key: ObjectKey) -> ManifestObject? { definitions[key]?.first.flatMap { files[$0]?.objects[key] } }
     public func paths() -> [String] { Array(files.keys) }
 
     /// Applies the latest decode of one file.
@@ -48,51 +48,47 @@ public struct ManifestIndex: Sendable {
         if file.incomplete {
             for (k, v) in old where new[k] == nil { new[k] = v }
         }
+        // What is in force before this file's change, for the keys it touches.
+        var before: [ObjectKey: ManifestObject?] = [:]
+        for k in old.keys where new[k] == nil { before[k] = object(k) }
+        for (k, v) in new where old[k] != v { before[k] = object(k) }
         files[file.path] = FileEntry(objects: new)
-        var affected = Set<ObjectKey>()
-        for k in old.keys where new[k] == nil {
-            definitions[k]?.removeAll { $0 == file.path }
-            affected.insert(k)
+        for k in old.keys where new[k] == nil { definitions[k]?.removeAll { $0 == file.path } }
+        for k in new.keys where old[k] == nil {
+            var defs = definitions[k] ?? []
+            let i = defs.firstIndex { $0 > file.path } ?? defs.count
+            defs.insert(file.path, at: i)
+            definitions[k] = defs
         }
-        for (k, v) in new {
-            if old[k] == nil {
-                var defs = definitions[k] ?? []
-                let i = defs.firstIndex { $0 > file.path } ?? defs.count
-                defs.insert(file.path, at: i)
-                definitions[k] = defs
-                affected.insert(k)
-            } else if old[k] != v {
-                affected.insert(k)
-            }
-        }
-        resolve(affected, into: &changes)
+        resolve(before, into: &changes)
         return changes
     }
 
     /// Forgets a file that was deleted.
     public mutating func remove(path: String) -> [ManifestChange] {
-        guard let entry = files.removeValue(forKey: path) else { return [] }
+        guard let entry = files[path] else { return [] }
+        var before: [ObjectKey: ManifestObject?] = [:]
+        for k in entry.objects.keys { before[k] = object(k) }
+        files[path] = nil
         var changes: [ManifestChange] = [.fileReport(file: path, fatal: nil, errors: [], warnings: [])]
         for k in entry.objects.keys { definitions[k]?.removeAll { $0 == path } }
-        resolve(Set(entry.objects.keys), into: &changes)
+        resolve(before, into: &changes)
         return changes
     }
 
-    private mutating func resolve(_ keys: Set<ObjectKey>, into changes: inout [ManifestChange]) {
-        for k in keys.sorted() {
+    /// Reports what changed for each key, given what was in force before.
+    private mutating func resolve(_ before: [ObjectKey: ManifestObject?], into changes: inout [ManifestChange]) {
+        for (k, prev) in before.sorted(by: { $0.key < $1.key }) {
             let defs = definitions[k] ?? []
             guard let owner = defs.first, let obj = files[owner]?.objects[k] else {
                 definitions[k] = nil
-                if effective.removeValue(forKey: k) != nil { changes.append(.delete(k)) }
+                if prev != nil { changes.append(.delete(k)) }
                 continue
             }
             if defs.count > 1 {
                 changes.append(.duplicate(k, files: defs.compactMap { files[$0]?.objects[k]?.source }))
             }
-            if effective[k] != obj {
-                effective[k] = obj
-                changes.append(.upsert(obj))
-            }
+            if prev != obj { changes.append(.upsert(obj)) }
         }
     }
 

@@ -90,7 +90,7 @@ public struct ResourcePoolSpec: Sendable, Equatable {
 }
 
 /// A desired object's spec, one case per kind.
-public enum ObjectSpec: Sendable, Equatable {
+public indirect enum ObjectSpec: Sendable, Equatable {
     case queue(QueueSpec)
     case workload(WorkloadSpec)
     case node(NodeSpec)

@@ -97,7 +97,7 @@ public struct ResourcePoolStatus: Sendable, Equatable {
 }
 
 /// The status Gantry writes for an object, one case per kind.
-public enum ObjectStatus: Sendable, Equatable {
+public indirect enum ObjectStatus: Sendable, Equatable {
     case queue(QueueStatus)
     case workload(WorkloadStatus)
     case node(NodeStatus)

@@ -50,6 +50,7 @@ public final class Daemon: @unchecked Sendable {
         let statuses = StatusCache(persistence: store)
         store.statusProvider = { statuses.json($0) }
         let inventory = Inventory(persistence: store, statuses: statuses, queue: queue, events: events, clock: clock)
+        store.objectProvider = { inventory.row(for: $0) }
         do {
             let rows = try store.loadObjects()
             inventory.restore(rows)
@@ -70,6 +71,7 @@ public final class Daemon: @unchecked Sendable {
         sourceOptions.strict = options.strict
         let source = DirectorySource(root: options.specDir, options: sourceOptions, sink: inventory, clock: clock)
         Log.info("starting", ["specDir": options.specDir, "stateDir": options.stateDir, "workers": String(options.workers), "pid": String(getpid())])
+        inventory.beginBulk()
         do { try source.start() } catch {
             Log.error("cannot start", ["error": "\(error)"])
             errOut("gantry: \(error)")
@@ -77,12 +79,19 @@ public final class Daemon: @unchecked Sendable {
             return 1
         }
         let removed = inventory.dropUnseenRestored()
+        inventory.endBulk()
+        let scanned = monotonicSeconds()
 
         // Initial sync: every object reconciled and its status stored.
         while !queue.isIdle() && signals.load(ordering: .relaxed) == 0 { usleep(2000) }
+        let reconciled = monotonicSeconds()
         try? store.flush()
+        let now = monotonicSeconds()
         Log.info("initial sync complete", ["objects": String(inventory.desired.count), "removedWhileDown": String(removed),
-                                           "seconds": String(format: "%.3f", monotonicSeconds() - started)])
+                                           "seconds": String(format: "%.3f", now - started),
+                                           "scanSeconds": String(format: "%.3f", scanned - started),
+                                           "reconcileSeconds": String(format: "%.3f", reconciled - scanned),
+                                           "flushSeconds": String(format: "%.3f", now - reconciled)])
 
         var lastExpiry = 0.0
         while stopSignal.wait(timeout: .now() + 30) == .timedOut {

@@ -16,6 +16,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
     // Pending writes, guarded by `cond`.
     private let cond = NSCondition()
     private var pendingObjects: [ObjectKey: ObjectRow] = [:]
+    private var pendingObjectKeys = Set<ObjectKey>()
     private var pendingStatus = Set<ObjectKey>()
     private var pendingDeletes = Set<ObjectKey>()
     private var pendingEvents: [String: EventRecord] = [:]
@@ -54,7 +55,11 @@ public final class StateStore: EventSink, @unchecked Sendable {
         lockFD = fd
         do {
             db = try SQLiteDB(path: StateStore.databasePath(directory), readOnly: false)
+            try db.exec("PRAGMA page_size=8192")
             try db.exec("PRAGMA journal_mode=WAL")
+            // Checkpoints run on their own connection and thread so commits never wait for one.
+            try db.exec("PRAGMA wal_autocheckpoint=0")
+            try db.exec("PRAGMA cache_size=-32768")
             try db.exec("PRAGMA synchronous=NORMAL")
             try db.exec("PRAGMA foreign_keys=OFF")
             try db.exec("BEGIN IMMEDIATE")
@@ -89,7 +94,21 @@ public final class StateStore: EventSink, @unchecked Sendable {
     public func putObject(_ row: ObjectRow) {
         cond.lock(); defer { cond.unlock() }
         pendingDeletes.remove(row.key)
+        pendingObjectKeys.remove(row.key)
         pendingObjects[row.key] = row
+        wakeLocked()
+    }
+
+    /// Supplies the current row of a key at commit time (nil: the object is gone). Set
+    /// before `startWriter`; lets callers mark objects dirty without building JSON themselves.
+    nonisolated(unsafe) public var objectProvider: (@Sendable (ObjectKey) -> ObjectRow?)?
+
+    /// Marks an object as changed; the writer stores what `objectProvider` returns then.
+    public func markObjectDirty(_ key: ObjectKey) {
+        cond.lock(); defer { cond.unlock() }
+        pendingDeletes.remove(key)
+        pendingObjects[key] = nil
+        pendingObjectKeys.insert(key)
         wakeLocked()
     }
 
@@ -107,6 +126,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
     public func deleteObject(_ key: ObjectKey) {
         cond.lock(); defer { cond.unlock() }
         pendingObjects[key] = nil
+        pendingObjectKeys.remove(key)
         pendingStatus.remove(key)
         pendingDeletes.insert(key)
         wakeLocked()
@@ -127,16 +147,33 @@ public final class StateStore: EventSink, @unchecked Sendable {
 
     private func wakeLocked() { requestedGeneration &+= 1; cond.broadcast() }
 
-    /// Starts the writer thread that commits pending writes in batches.
+    /// Starts the writer thread that commits pending writes in batches, and the checkpointer
+    /// that folds the write-ahead log back into the database in the background.
     public func startWriter() {
         let t = Thread { [self] in self.writerLoop() }
         t.name = "state-writer"
         writerThread = t
         t.start()
+        let c = Thread { [self] in self.checkpointLoop() }
+        c.name = "state-checkpoint"
+        c.start()
+    }
+
+    private func checkpointLoop() {
+        guard let conn = try? SQLiteDB(path: StateStore.databasePath(directory), readOnly: false) else { return }
+        while true {
+            cond.lock()
+            let stop = stopped
+            cond.unlock()
+            if stop { return }
+            // PASSIVE never blocks the writer; it copies what no reader still needs.
+            try? conn.exec("PRAGMA wal_checkpoint(PASSIVE)")
+            Thread.sleep(forTimeInterval: 0.5)
+        }
     }
 
     private var hasPendingLocked: Bool {
-        !pendingObjects.isEmpty || !pendingStatus.isEmpty || !pendingDeletes.isEmpty || !pendingEvents.isEmpty || !pendingSQL.isEmpty
+        !pendingObjects.isEmpty || !pendingObjectKeys.isEmpty || !pendingStatus.isEmpty || !pendingDeletes.isEmpty || !pendingEvents.isEmpty || !pendingSQL.isEmpty
     }
 
     private func writerLoop() {
@@ -178,11 +215,15 @@ public final class StateStore: EventSink, @unchecked Sendable {
         cond.lock()
         while writing { cond.wait() }
         writing = true
-        let objects = pendingObjects, statuses = pendingStatus, deletes = pendingDeletes, events = pendingEvents, sql = pendingSQL
-        pendingObjects = [:]; pendingStatus = []; pendingDeletes = []; pendingEvents = [:]; pendingSQL = []
+        var objects = pendingObjects
+        let objectKeys = pendingObjectKeys, statuses = pendingStatus, deletes = pendingDeletes, events = pendingEvents, sql = pendingSQL
+        pendingObjects = [:]; pendingObjectKeys = []; pendingStatus = []; pendingDeletes = []; pendingEvents = [:]; pendingSQL = []
         cond.unlock()
         defer { cond.lock(); writing = false; cond.broadcast(); cond.unlock() }
-        if objects.isEmpty && statuses.isEmpty && deletes.isEmpty && events.isEmpty && sql.isEmpty { return }
+        if objects.isEmpty && objectKeys.isEmpty && statuses.isEmpty && deletes.isEmpty && events.isEmpty && sql.isEmpty { return }
+        if let provider = objectProvider {
+            for k in objectKeys { if let row = provider(k) { objects[k] = row } }
+        }
         do {
             try db.exec("BEGIN IMMEDIATE")
             let now = SystemClock().now()
@@ -190,21 +231,26 @@ public final class StateStore: EventSink, @unchecked Sendable {
                 let del = try db.prepare("DELETE FROM objects WHERE kind=? AND namespace=? AND name=?")
                 for k in deletes { try del.bind([.text(k.kind.rawValue), .text(k.namespace), .text(k.name)]).run() }
             }
+            var statusLeft = statuses
             if !objects.isEmpty {
+                // With the status known too, one statement writes both.
                 let up = try db.prepare("""
                     INSERT INTO objects(kind, namespace, name, uid, generation, spec_hash, object_hash, creation_time, source, object, status, updated_at)
-                    VALUES(?,?,?,?,?,?,?,?,?,?,NULL,?)
+                    VALUES(?,?,?,?,?,?,?,?,?,?,?,?)
                     ON CONFLICT(kind, namespace, name) DO UPDATE SET uid=excluded.uid, generation=excluded.generation, spec_hash=excluded.spec_hash,
-                      object_hash=excluded.object_hash, creation_time=excluded.creation_time, source=excluded.source, object=excluded.object, updated_at=excluded.updated_at
+                      object_hash=excluded.object_hash, creation_time=excluded.creation_time, source=excluded.source, object=excluded.object,
+                      status=coalesce(excluded.status, objects.status), updated_at=excluded.updated_at
                     """)
                 for r in objects.values {
+                    var status = SQLValue.null
+                    if statusLeft.remove(r.key) != nil, let json = statusProvider?(r.key) { status = .text(json) }
                     try up.bind([.text(r.key.kind.rawValue), .text(r.key.namespace), .text(r.key.name), .text(r.uid), .int(r.generation),
-                                 .text(r.specHash), .text(r.objectHash), .int(r.creationTime), .text(r.source), .text(r.objectJSON), .double(now)]).run()
+                                 .text(r.specHash), .text(r.objectHash), .int(r.creationTime), .text(r.source), .text(r.objectJSON), status, .double(now)]).run()
                 }
             }
-            if !statuses.isEmpty {
+            if !statusLeft.isEmpty {
                 let up = try db.prepare("UPDATE objects SET status=?, updated_at=? WHERE kind=? AND namespace=? AND name=?")
-                for k in statuses {
+                for k in statusLeft {
                     guard let json = statusProvider?(k) else { continue }
                     try up.bind([.text(json), .double(now), .text(k.kind.rawValue), .text(k.namespace), .text(k.name)]).run()
                 }
@@ -225,7 +271,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
             try? db.exec("ROLLBACK")
             // Put the batch back (newer pending values win) so nothing is lost.
             cond.lock()
-            for (k, v) in objects where pendingObjects[k] == nil && !pendingDeletes.contains(k) { pendingObjects[k] = v }
+            for (k, v) in objects where pendingObjects[k] == nil && !pendingObjectKeys.contains(k) && !pendingDeletes.contains(k) { pendingObjects[k] = v }
             for k in statuses where !pendingDeletes.contains(k) { pendingStatus.insert(k) }
             for k in deletes where pendingObjects[k] == nil { pendingDeletes.insert(k) }
             for (k, v) in events where pendingEvents[k] == nil { pendingEvents[k] = v }

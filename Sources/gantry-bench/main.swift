@@ -1,1 +1,245 @@
-print("x")
+// gantry-bench: measures the figures of the README's performance section in one run.
+//
+//   gantry-bench --gantry PATH [--n 100000] [--per-file 100] [--edits 100] [--dir DIR] [--keep]
+//
+// 1. Generates N workloads (plus a 3-level tree of 100 queues, 1,000 nodes, 10 pools) as
+//    multi-document files of --per-file documents each.
+// 2. YAML decode throughput: Gantry's decoder (libyaml events -> typed, validated objects)
+//    over every file, beside PyYAML's CSafeLoader (yaml.load_all) on the same files.
+// 3. Starts the daemon on a fresh state directory and measures the time until every object's
+//    status is in the state database, then the latency of --edits single-workload edits
+//    (file rewritten by rename) until that workload's new observedGeneration is stored,
+//    and the daemon's peak RSS (VmHWM).
+import Foundation
+import GantryAPI
+import YAMLCodec
+import StateStore
+import ControllerRuntime
+
+struct Options {
+    var gantry = ""
+    var n = 100_000
+    var perFile = 100
+    var edits = 100
+    var dir = NSTemporaryDirectory() + "gantry-bench"
+    var keep = false
+}
+
+func parseOptions() -> Options {
+    var o = Options()
+    var it = CommandLine.arguments.dropFirst().makeIterator()
+    while let a = it.next() {
+        switch a {
+        case "--gantry": o.gantry = it.next() ?? ""
+        case "--n": o.n = Int(it.next() ?? "") ?? o.n
+        case "--per-file": o.perFile = max(1, Int(it.next() ?? "") ?? o.perFile)
+        case "--edits": o.edits = Int(it.next() ?? "") ?? o.edits
+        case "--dir": o.dir = it.next() ?? o.dir
+        case "--keep": o.keep = true
+        default:
+            FileHandle.standardError.write("usage: gantry-bench --gantry PATH [--n N] [--per-file K] [--edits E] [--dir DIR] [--keep]\n".data(using: .utf8)!)
+            exit(2)
+        }
+    }
+    if o.gantry.isEmpty {
+        let me = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        o.gantry = me.appendingPathComponent("gantry").path
+    }
+    return o
+}
+
+func say(_ s: String) { FileHandle.standardOutput.write((s + "\n").data(using: .utf8)!) }
+
+func workloadDoc(_ i: Int, priority: Int) -> String {
+    """
+    apiVersion: gantry.dev/v1alpha1
+    kind: Workload
+    metadata:
+      name: wl-\(i)
+      namespace: team-\(i % 20)
+      labels: {project: p\(i % 7), owner: user-\(i % 50)}
+    spec:
+      displayName: training run \(i)
+      type: \(["PyTorchJob", "Job", "MPIJob", "Deployment"][i % 4])
+      queue: leaf-\(i % 90)
+      priority: \(priority)
+      command: python train.py --epochs 3 --seed \(i)
+      replicas: \(1 + i % 4)
+      resources: {gpu: \(1 << (i % 4)), cpu: "16", memory: 64Gi}
+      env: {NCCL_DEBUG: INFO, RUN_ID: "\(i)"}
+      maxRetry: 1
+      timeout: 7200
+
+    """
+}
+
+func workloadFile(_ f: Int, _ perFile: Int, _ n: Int, bump: Int? = nil, generation: Int = 0) -> String {
+    var s = ""
+    for i in (f * perFile)..<min(n, (f + 1) * perFile) {
+        if !s.isEmpty { s += "---\n" }
+        s += workloadDoc(i, priority: i == bump ? generation % 3 : i % 3)
+    }
+    return s
+}
+
+func generate(_ o: Options) throws -> (files: [String], bytes: Int) {
+    let spec = o.dir + "/spec"
+    try? FileManager.default.removeItem(atPath: o.dir)
+    try FileManager.default.createDirectory(atPath: spec + "/workloads", withIntermediateDirectories: true)
+    var files: [String] = []
+    var bytes = 0
+    func put(_ rel: String, _ text: String) throws {
+        try text.write(toFile: spec + "/" + rel, atomically: false, encoding: .utf8)
+        files.append(spec + "/" + rel); bytes += text.utf8.count
+    }
+    var queues = "apiVersion: gantry.dev/v1alpha1\nkind: Queue\nmetadata: {name: root}\nspec:\n  deserved: {gpu: 8000}\n"
+    for m in 0..<9 { queues += "---\napiVersion: gantry.dev/v1alpha1\nkind: Queue\nmetadata: {name: mid-\(m)}\nspec:\n  parent: root\n  deserved: {gpu: 880}\n" }
+    for l in 0..<90 { queues += "---\napiVersion: gantry.dev/v1alpha1\nkind: Queue\nmetadata: {name: leaf-\(l)}\nspec:\n  parent: mid-\(l % 9)\n  deserved: {gpu: 88}\n  guarantee: {gpu: 8}\n  capability: {gpu: 400}\n" }
+    try put("queues.yaml", queues)
+    for p in 0..<10 {
+        var nodes = "apiVersion: gantry.dev/v1alpha1\nkind: ResourcePool\nmetadata: {name: pool-\(p)}\n"
+        for k in 0..<100 {
+            nodes += "---\napiVersion: gantry.dev/v1alpha1\nkind: Node\nmetadata: {name: node-\(p)-\(k)}\nspec:\n  resourcePool: pool-\(p)\n  capacity: {gpu: 8, cpu: 128, memory: 1Ti}\n  gpuType: H100\n"
+        }
+        try put("nodes-\(p).yaml", nodes)
+    }
+    let nFiles = (o.n + o.perFile - 1) / o.perFile
+    for f in 0..<nFiles { try put("workloads/w-\(f).yaml", workloadFile(f, o.perFile, o.n)) }
+    return (files, bytes)
+}
+
+func gantryDecodeThroughput(_ files: [String]) -> (mbps: Double, objects: Int, seconds: Double) {
+    let contents = files.map { Array(FileManager.default.contents(atPath: $0)!) }
+    let total = contents.reduce(0) { $0 + $1.count }
+    let t0 = monotonicSeconds()
+    var objects = 0
+    for (i, c) in contents.enumerated() {
+        let f = ManifestFile.decode(path: files[i], bytes: c)
+        objects += f.objects.count
+    }
+    let dt = monotonicSeconds() - t0
+    return (Double(total) / 1e6 / dt, objects, dt)
+}
+
+func pyyamlThroughput(_ files: [String]) -> String {
+    let list = NSTemporaryDirectory() + "gantry-bench-files.txt"
+    try? files.joined(separator: "\n").write(toFile: list, atomically: true, encoding: .utf8)
+    let script = """
+    import sys, time, yaml
+    if not getattr(yaml, '__with_libyaml__', False):
+        print('PyYAML without libyaml: CSafeLoader unavailable'); sys.exit(0)
+    files = open(sys.argv[1]).read().split('\\n')
+    data = [open(f, 'rb').read() for f in files]
+    total = sum(len(d) for d in data)
+    t0 = time.perf_counter(); n = 0
+    for d in data:
+        for doc in yaml.load_all(d, Loader=yaml.CSafeLoader):
+            n += 1
+    dt = time.perf_counter() - t0
+    print('%.1f MB/s (%d documents, %.2f s)' % (total / 1e6 / dt, n, dt))
+    """
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", script, list]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    p.standardError = pipe
+    do { try p.run() } catch { return "python3 not available" }
+    let out = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    let text = String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    return p.terminationStatus == 0 ? text : "PyYAML not available (\(text.split(separator: "\n").last ?? ""))"
+}
+
+func peakRSS(_ pid: Int32) -> Int {
+    guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+    for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? 0
+    }
+    return 0
+}
+
+func percentile(_ xs: [Double], _ p: Double) -> Double {
+    guard !xs.isEmpty else { return 0 }
+    let s = xs.sorted()
+    return s[min(s.count - 1, Int((Double(s.count - 1) * p).rounded()))]
+}
+
+let o = parseOptions()
+say("gantry-bench: N=\(o.n) workloads, \(o.perFile) per file, \(o.edits) edits, dir \(o.dir)")
+let gen0 = monotonicSeconds()
+let (files, bytes) = try generate(o)
+let totalObjects = o.n + 100 + 1000 + 10
+say(String(format: "generated %d files, %.1f MB, %d objects in %.1f s", files.count, Double(bytes) / 1e6, totalObjects, monotonicSeconds() - gen0))
+
+let dec = gantryDecodeThroughput(files)
+say(String(format: "YAML decode, Gantry (libyaml events -> typed objects): %.1f MB/s (%d objects, %.2f s)", dec.mbps, dec.objects, dec.seconds))
+say("YAML decode, PyYAML CSafeLoader (same files):         " + pyyamlThroughput(files))
+
+// Start the daemon.
+let state = o.dir + "/state"
+let logPath = o.dir + "/daemon.log"
+FileManager.default.createFile(atPath: logPath, contents: nil)
+let daemon = Process()
+daemon.executableURL = URL(fileURLWithPath: o.gantry)
+daemon.arguments = ["run", "--spec-dir", o.dir + "/spec", "--state-dir", state]
+daemon.standardError = FileHandle(forWritingAtPath: logPath)
+daemon.standardOutput = daemon.standardError
+let t0 = monotonicSeconds()
+try daemon.run()
+var reader: StateReader?
+var loaded = 0.0
+while true {
+    if reader == nil { reader = try? StateReader(directory: state) }
+    if let r = reader, let c = try? r.counts(), c.objects == totalObjects && c.withStatus == totalObjects {
+        loaded = monotonicSeconds() - t0
+        break
+    }
+    if !daemon.isRunning { say("daemon exited early; log:\n" + ((try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "")); exit(1) }
+    if monotonicSeconds() - t0 > 600 { say("timed out waiting for the initial load"); exit(1) }
+    usleep(20_000)
+}
+say(String(format: "initial load: %d objects, every status stored, %.2f s after daemon start", totalObjects, loaded))
+let rssAfterLoad = peakRSS(daemon.processIdentifier)
+
+// Edits: rewrite one workload file by rename with one workload's priority changed.
+var latencies: [Double] = []
+var rng = SystemRandomNumberGenerator()
+let nFiles = (o.n + o.perFile - 1) / o.perFile
+var editedGen: [Int: Int] = [:]
+for e in 0..<o.edits {
+    let f = Int.random(in: 0..<nFiles, using: &rng)
+    let lo = f * o.perFile, hi = min(o.n, lo + o.perFile)
+    let i = Int.random(in: lo..<hi, using: &rng)
+    // Pick a priority different from the current one so the spec really changes.
+    let current = editedGen[i] ?? (i % 3)
+    let next = (current + 1) % 3
+    editedGen[i] = next
+    let text = workloadFile(f, o.perFile, o.n, bump: i, generation: next)
+    let path = o.dir + "/spec/workloads/w-\(f).yaml"
+    let tmp = o.dir + "/spec/workloads/.w-\(f).yaml.tmp"
+    try text.write(toFile: tmp, atomically: false, encoding: .utf8)
+    guard let r = reader else { break }
+    let before = try r.objects(kind: .workload, namespace: "team-\(i % 20)", name: "wl-\(i)").first?.generation ?? 0
+    let start = monotonicSeconds()
+    rename(tmp, path)
+    while true {
+        if let row = try r.objects(kind: .workload, namespace: "team-\(i % 20)", name: "wl-\(i)").first, row.generation > before,
+           let st = row.statusJSON, let v = try? JSON.parse(st), (v["observedGeneration"]?.intValue ?? 0) > before {
+            break
+        }
+        if monotonicSeconds() - start > 10 { say("edit \(e) not observed within 10 s"); break }
+        usleep(500)
+    }
+    latencies.append((monotonicSeconds() - start) * 1000)
+    usleep(20_000)
+}
+let rss = peakRSS(daemon.processIdentifier)
+say(String(format: "edit -> status stored (%d edits): p50 %.1f ms, p99 %.1f ms, max %.1f ms", latencies.count,
+           percentile(latencies, 0.5), percentile(latencies, 0.99), latencies.max() ?? 0))
+say(String(format: "peak RSS: %.0f MB after load, %.0f MB at the end", Double(rssAfterLoad) / 1024, Double(rss) / 1024))
+let s0 = monotonicSeconds()
+daemon.terminate()
+daemon.waitUntilExit()
+say(String(format: "SIGTERM -> exit %d in %.2f s", daemon.terminationStatus, monotonicSeconds() - s0))
+if !o.keep { try? FileManager.default.removeItem(atPath: o.dir) }

@@ -97,6 +97,8 @@ struct Harness {
         let statuses = StatusCache(persistence: persistence)
         inventory = Inventory(persistence: persistence, statuses: statuses, queue: queue, events: EventRecorder(sink: events, clock: clock), clock: clock)
         controller = Controller(name: "t", queue: queue, reconciler: KindRouter(inventory: inventory, clock: clock), workers: 1, metrics: nil)
+        let inv = inventory
+        persistence.objectProvider = { inv.row(for: $0) }
         Log.setSink { _ in }
     }
 
