@@ -21,8 +21,8 @@ public final class Inventory: ManifestSink, Sendable {
 
     struct State {
         var restored: [ObjectKey: ObjectRow] = [:]
-        /// During a bulk load, keys whose status depends on many objects (queues, pools)
-        /// are collected here and enqueued once at the end.
+        /// During a bulk load (the initial scan) keys are collected here and reconciled once at
+        /// the end: queues, pools and nodes first, so each workload's status is written once.
         var bulk: Set<ObjectKey>?
         var fileReports: [String: String] = [:]
         var duplicateReports: [ObjectKey: String] = [:]
@@ -90,11 +90,8 @@ public final class Inventory: ManifestSink, Sendable {
         }
         let direct: [ObjectKey] = state.withLock { st in
             guard st.bulk != nil else { return keys }
-            var now: [ObjectKey] = []
-            for k in keys {
-                if k.kind == .queue || k.kind == .resourcePool { st.bulk!.insert(k) } else { now.append(k) }
-            }
-            return now
+            st.bulk!.formUnion(keys)
+            return []
         }
         queue.add(contentsOf: direct)
     }
@@ -142,7 +139,8 @@ public final class Inventory: ManifestSink, Sendable {
     public func beginBulk() { state.withLock { $0.bulk = [] } }
     public func endBulk() {
         let keys = state.withLock { st in let k = st.bulk ?? []; st.bulk = nil; return k }
-        queue.add(contentsOf: keys.sorted())
+        queue.add(contentsOf: keys.filter { $0.kind != .workload }.sorted())
+        queue.add(contentsOf: keys.filter { $0.kind == .workload })
     }
 
     func upsert(_ input: ManifestObject, enqueue keys: inout [ObjectKey]) {

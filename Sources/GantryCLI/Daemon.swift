@@ -91,7 +91,10 @@ public final class Daemon: @unchecked Sendable {
                                            "seconds": String(format: "%.3f", now - started),
                                            "scanSeconds": String(format: "%.3f", scanned - started),
                                            "reconcileSeconds": String(format: "%.3f", reconciled - scanned),
-                                           "flushSeconds": String(format: "%.3f", now - reconciled)])
+                                           "flushSeconds": String(format: "%.3f", now - reconciled),
+                                           "writerSeconds": String(format: "%.3f", Double(store.commitSeconds.load(ordering: .relaxed)) / 1e6),
+                                           "batches": String(store.commits.load(ordering: .relaxed)),
+                                           "buildSeconds": String(format: "%.3f", Double(store.buildMicros.load(ordering: .relaxed)) / 1e6)])
 
         var lastExpiry = 0.0
         while stopSignal.wait(timeout: .now() + 30) == .timedOut {

@@ -9,9 +9,15 @@ enum Schema {
           kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
           uid TEXT NOT NULL, generation INTEGER NOT NULL, spec_hash TEXT NOT NULL, object_hash TEXT NOT NULL,
           creation_time INTEGER NOT NULL, source TEXT NOT NULL,
-          object TEXT NOT NULL, status TEXT, updated_at REAL NOT NULL)
+          object TEXT NOT NULL, updated_at REAL NOT NULL)
         """,
         "CREATE UNIQUE INDEX IF NOT EXISTS objects_key ON objects(kind, namespace, name)",
+        // Status apart from the object, so frequent status writes do not rewrite the spec.
+        """
+        CREATE TABLE IF NOT EXISTS statuses(
+          kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, status TEXT NOT NULL, updated_at REAL NOT NULL,
+          PRIMARY KEY(kind, namespace, name)) WITHOUT ROWID
+        """,
         """
         CREATE TABLE IF NOT EXISTS events(
           name TEXT PRIMARY KEY, kind TEXT NOT NULL, namespace TEXT NOT NULL, obj_name TEXT NOT NULL,

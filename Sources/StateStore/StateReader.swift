@@ -13,13 +13,18 @@ public final class StateReader {
         db = try SQLiteDB(path: path, readOnly: true)
     }
 
+    static let objectSelect = """
+        SELECT o.kind, o.namespace, o.name, o.uid, o.generation, o.spec_hash, o.object_hash, o.creation_time, o.source, o.object, s.status, o.updated_at
+        FROM objects o LEFT JOIN statuses s ON s.kind=o.kind AND s.namespace=o.namespace AND s.name=o.name
+        """
+
     /// Stored objects of a kind (all namespaces when `namespace` is nil), with JSON text.
     public func objects(kind: Kind, namespace: String? = nil, name: String? = nil) throws -> [ObjectRow] {
-        var sql = "SELECT kind, namespace, name, uid, generation, spec_hash, object_hash, creation_time, source, object, status, updated_at FROM objects WHERE kind=?"
+        var sql = StateReader.objectSelect + " WHERE o.kind=?"
         var args: [SQLValue] = [.text(kind.rawValue)]
-        if let namespace, kind.isNamespaced { sql += " AND namespace=?"; args.append(.text(namespace)) }
-        if let name { sql += " AND name=?"; args.append(.text(name)) }
-        sql += " ORDER BY namespace, name"
+        if let namespace, kind.isNamespaced { sql += " AND o.namespace=?"; args.append(.text(namespace)) }
+        if let name { sql += " AND o.name=?"; args.append(.text(name)) }
+        sql += " ORDER BY o.namespace, o.name"
         let st = try db.prepare(sql).bind(args)
         var rows: [ObjectRow] = []
         while try st.step() {
@@ -55,7 +60,7 @@ public final class StateReader {
 
     /// Rows in the objects table whose status is still missing (for benchmarks and readiness).
     public func counts() throws -> (objects: Int, withStatus: Int) {
-        let st = try db.prepare("SELECT count(*), count(status) FROM objects")
+        let st = try db.prepare("SELECT (SELECT count(*) FROM objects), (SELECT count(*) FROM statuses)")
         _ = try st.step()
         return (Int(st.int(0)), Int(st.int(1)))
     }

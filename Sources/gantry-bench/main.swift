@@ -159,6 +159,14 @@ func peakRSS(_ pid: Int32) -> Int {
     return 0
 }
 
+/// User + system CPU seconds of a process so far.
+func cpuSeconds(_ pid: Int32) -> Double {
+    guard let s = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = s.lastIndex(of: ")") else { return 0 }
+    let fields = s[s.index(after: close)...].split(separator: " ")
+    let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+    return ((Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)) / ticks
+}
+
 func percentile(_ xs: [Double], _ p: Double) -> Double {
     guard !xs.isEmpty else { return 0 }
     let s = xs.sorted()
@@ -199,7 +207,7 @@ while true {
     if monotonicSeconds() - t0 > 600 { say("timed out waiting for the initial load"); exit(1) }
     usleep(20_000)
 }
-say(String(format: "initial load: %d objects, every status stored, %.2f s after daemon start", totalObjects, loaded))
+say(String(format: "initial load: %d objects, every status stored, %.2f s after daemon start (daemon CPU %.2f s)", totalObjects, loaded, cpuSeconds(daemon.processIdentifier)))
 let rssAfterLoad = peakRSS(daemon.processIdentifier)
 
 // Edits: rewrite one workload file by rename with one workload's priority changed.
