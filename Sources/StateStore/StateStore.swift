@@ -35,6 +35,8 @@ public final class StateStore: EventSink, @unchecked Sendable {
     public let commitSeconds = Atomic<Int>(0), commits = Atomic<Int>(0), buildMicros = Atomic<Int>(0)
 
     public static func databasePath(_ dir: String) -> String { dir + "/state.db" }
+    /// Most object rows, and most statuses, written in one transaction.
+    static let maxBatch = 8192
 
     /// Opens (creating) the state directory for the daemon. Throws with a clear message if
     /// another daemon holds the lock.
@@ -166,7 +168,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
 
     private func checkpointLoop() {
         guard let conn = try? SQLiteDB(path: StateStore.databasePath(directory), readOnly: false) else { return }
-        var lastCheckpoint = monotonicSeconds()
+        var lastCheckpointedSize = 0
         while true {
             cond.lock()
             let stop = stopped
@@ -174,12 +176,17 @@ public final class StateStore: EventSink, @unchecked Sendable {
             if stop { return }
             // PASSIVE never blocks the writer; it copies what no reader still needs. Done when
             // writes pause (or every 10 s under constant load), so a bulk load is not slowed.
+            // Also when the log passes 64 MiB, so no single checkpoint (and its fsync) is huge.
             let idle = monotonicSeconds() - lastCommitEnd.withLock { $0 } > 0.5
-            if idle || monotonicSeconds() - lastCheckpoint > 10 {
+            var st = stat()
+            let walSize = stat(StateStore.databasePath(directory) + "-wal", &st) == 0 ? Int(st.st_size) : 0
+            if (idle && walSize > lastCheckpointedSize) || walSize - lastCheckpointedSize > 64 << 20 {
                 try? conn.exec("PRAGMA wal_checkpoint(PASSIVE)")
-                lastCheckpoint = monotonicSeconds()
+                lastCheckpointedSize = stat(StateStore.databasePath(directory) + "-wal", &st) == 0 ? Int(st.st_size) : 0
+                if idle { lastCheckpointedSize = Int.max / 2 }   // nothing new until the next write
             }
-            Thread.sleep(forTimeInterval: 0.5)
+            if !idle && lastCheckpointedSize == Int.max / 2 { lastCheckpointedSize = 0 }
+            Thread.sleep(forTimeInterval: 0.25)
         }
     }
 
@@ -191,9 +198,12 @@ public final class StateStore: EventSink, @unchecked Sendable {
         while true {
             cond.lock()
             while !hasPendingLocked && !stopped { cond.wait() }
+            let backlog = pendingObjectKeys.count + pendingStatus.count
             if stopped && !hasPendingLocked { cond.unlock(); return }
             cond.unlock()
-            if batchDelay > 0 { Thread.sleep(forTimeInterval: batchDelay) }
+            // A short pause lets writes that arrive together share a transaction; with a
+            // backlog there is no reason to wait.
+            if batchDelay > 0 && backlog < StateStore.maxBatch { Thread.sleep(forTimeInterval: batchDelay) }
             do { try commitBatch() } catch {
                 Log.error("state store write failed; retrying", ["error": "\(error)"])
                 Thread.sleep(forTimeInterval: 0.1)
@@ -233,8 +243,20 @@ public final class StateStore: EventSink, @unchecked Sendable {
             commitSeconds.add(Int((end - t0) * 1e6), ordering: .relaxed); commits.add(1, ordering: .relaxed)
         }
         var objects = pendingObjects
-        let objectKeys = pendingObjectKeys, statuses = pendingStatus, deletes = pendingDeletes, events = pendingEvents, sql = pendingSQL
-        pendingObjects = [:]; pendingObjectKeys = []; pendingStatus = []; pendingDeletes = []; pendingEvents = [:]; pendingSQL = []
+        let deletes = pendingDeletes, events = pendingEvents, sql = pendingSQL
+        // Bounded batches keep the rows built in memory at once small. A status waits while
+        // its object's row is still pending, so it is never written before its object.
+        var objectKeys = Set<ObjectKey>(), statuses = Set<ObjectKey>()
+        if pendingObjectKeys.count <= StateStore.maxBatch { objectKeys = pendingObjectKeys; pendingObjectKeys = [] } else {
+            for k in pendingObjectKeys { objectKeys.insert(k); if objectKeys.count == StateStore.maxBatch { break } }
+            pendingObjectKeys.subtract(objectKeys)
+        }
+        for k in pendingStatus where !pendingObjectKeys.contains(k) {
+            statuses.insert(k)
+            if statuses.count == StateStore.maxBatch { break }
+        }
+        pendingStatus.subtract(statuses)
+        pendingObjects = [:]; pendingDeletes = []; pendingEvents = [:]; pendingSQL = []
         cond.unlock()
         defer { cond.lock(); writing = false; cond.broadcast(); cond.unlock() }
         if objects.isEmpty && objectKeys.isEmpty && statuses.isEmpty && deletes.isEmpty && events.isEmpty && sql.isEmpty { return }

@@ -239,7 +239,9 @@ for e in 0..<o.edits {
         if monotonicSeconds() - start > 10 { say("edit \(e) not observed within 10 s"); break }
         usleep(500)
     }
-    latencies.append((monotonicSeconds() - start) * 1000)
+    let ms = (monotonicSeconds() - start) * 1000
+    latencies.append(ms)
+    if ms > 100 { say(String(format: "  slow edit #%d: %.1f ms (%.2f s after load)", e, ms, start - t0 - loaded)) }
     usleep(20_000)
 }
 let rss = peakRSS(daemon.processIdentifier)
