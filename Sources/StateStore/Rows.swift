@@ -22,7 +22,8 @@ public struct ObjectRow: Sendable, Equatable {
 /// 64-bit FNV-1a as 16 hex digits: change detection for specs (not security).
 public func fnv1a(_ s: String) -> String {
     var h: UInt64 = 0xcbf29ce484222325
-    for b in s.utf8 { h ^= UInt64(b); h = h &* 0x100000001b3 }
+    var str = s
+    str.withUTF8 { buf in for b in buf { h ^= UInt64(b); h = h &* 0x100000001b3 } }
     let hex = String(h, radix: 16)
     return String(repeating: "0", count: 16 - hex.count) + hex
 }

@@ -80,6 +80,19 @@ public final class Statement {
         return self
     }
 
+    /// Binds without building an argument array (hot write loops): call `reset()` first.
+    public func reset() { sqlite3_reset(s) }
+    public func bind(_ idx: Int32, _ v: Int64) { sqlite3_bind_int64(s, idx, v) }
+    public func bind(_ idx: Int32, _ v: Double) { sqlite3_bind_double(s, idx, v) }
+    public func bind(_ idx: Int32, _ t: String) {
+        var t = t
+        t.withUTF8 { b in
+            b.withMemoryRebound(to: CChar.self) { c in
+                if let base = c.baseAddress { _ = g_sqlite_bind_text(s, idx, base, Int32(c.count)) } else { _ = g_sqlite_bind_text(s, idx, "", 0) }
+            }
+        }
+    }
+
     /// Runs to completion (for writes).
     public func run() throws {
         let rc = sqlite3_step(s)

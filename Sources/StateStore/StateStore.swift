@@ -35,6 +35,17 @@ public final class StateStore: EventSink, @unchecked Sendable {
     public let commitSeconds = Atomic<Int>(0), commits = Atomic<Int>(0), buildMicros = Atomic<Int>(0)
 
     public static func databasePath(_ dir: String) -> String { dir + "/state.db" }
+    // Statements prepared once; used only by whoever holds `writing`.
+    private var upsertObject: Statement?
+    private var upsertStatus: Statement?
+
+    private func statement(_ slot: inout Statement?, _ sql: String) throws -> Statement {
+        if let s = slot { return s }
+        let s = try db.prepare(sql)
+        slot = s
+        return s
+    }
+
     /// Most object rows, and most statuses, written in one transaction.
     static let maxBatch = 8192
 
@@ -287,7 +298,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
                 }
             }
             if !objects.isEmpty {
-                let up = try db.prepare("""
+                let up = try statement(&upsertObject, """
                     INSERT INTO objects(kind, namespace, name, uid, generation, spec_hash, object_hash, creation_time, source, object, updated_at)
                     VALUES(?,?,?,?,?,?,?,?,?,?,?)
                     ON CONFLICT(kind, namespace, name) DO UPDATE SET uid=excluded.uid, generation=excluded.generation, spec_hash=excluded.spec_hash,
@@ -295,19 +306,24 @@ public final class StateStore: EventSink, @unchecked Sendable {
                       updated_at=excluded.updated_at
                     """)
                 for r in objects.values.sorted(by: { $0.key < $1.key }) {
-                    try up.bind([.text(r.key.kind.rawValue), .text(r.key.namespace), .text(r.key.name), .text(r.uid), .int(r.generation),
-                                 .text(r.specHash), .text(r.objectHash), .int(r.creationTime), .text(r.source), .text(r.objectJSON), .double(now)]).run()
+                    up.reset()
+                    up.bind(1, r.key.kind.rawValue); up.bind(2, r.key.namespace); up.bind(3, r.key.name); up.bind(4, r.uid)
+                    up.bind(5, r.generation); up.bind(6, r.specHash); up.bind(7, r.objectHash); up.bind(8, r.creationTime)
+                    up.bind(9, r.source); up.bind(10, r.objectJSON); up.bind(11, now)
+                    try up.run()
                 }
             }
             if !statusByKey.isEmpty {
                 // Only for objects that exist: a late status of a deleted object is dropped.
-                let up = try db.prepare("""
+                let up = try statement(&upsertStatus, """
                     INSERT INTO statuses(kind, namespace, name, status, updated_at)
                     SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM objects WHERE kind=?1 AND namespace=?2 AND name=?3)
                     ON CONFLICT(kind, namespace, name) DO UPDATE SET status=excluded.status, updated_at=excluded.updated_at
                     """)
                 for (k, json) in statusByKey.sorted(by: { $0.key < $1.key }) {
-                    try up.bind([.text(k.kind.rawValue), .text(k.namespace), .text(k.name), .text(json), .double(now)]).run()
+                    up.reset()
+                    up.bind(1, k.kind.rawValue); up.bind(2, k.namespace); up.bind(3, k.name); up.bind(4, json); up.bind(5, now)
+                    try up.run()
                 }
             }
             if !events.isEmpty {
