@@ -18,7 +18,7 @@ let package = Package(
         .target(name: "ControllerRuntime", dependencies: ["GantryAPI"]),
         .target(name: "StateStore", dependencies: ["GantryAPI", "CSQLite", "YAMLCodec", "ControllerRuntime"]),
         .target(name: "DirectorySource", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "CShim"]),
-        .target(name: "Controllers", dependencies: ["GantryAPI", "ControllerRuntime", "StateStore", "DirectorySource", "CShim"]),
+        .target(name: "Controllers", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "CShim"]),
         .target(name: "GantryCLI", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "DirectorySource", "Controllers"]),
         .executableTarget(name: "gantry", dependencies: ["GantryCLI"]),
         .executableTarget(name: "gantry-bench", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "CSQLite"]),

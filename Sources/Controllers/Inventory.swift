@@ -4,6 +4,7 @@ import GantryAPI
 import ControllerRuntime
 import DirectorySource
 import StateStore
+import YAMLCodec
 
 /// The desired objects, as the sources declare them, with the metadata Gantry assigns (uid,
 /// creation time, a generation that increases on every spec change and survives restarts).
@@ -27,6 +28,8 @@ public final class Inventory: ManifestSink, Sendable {
         var fileReports: [String: String] = [:]
         var duplicateReports: [ObjectKey: String] = [:]
         var invalidReports: [ObjectKey: String] = [:]
+        /// Files whose last read failed (whole file, or a document that could not be identified).
+        var failedFiles = Set<String>()
     }
     let state = Mutex(State())
 
@@ -51,16 +54,40 @@ public final class Inventory: ManifestSink, Sendable {
     }
 
     /// After the first full scan: objects stored by a previous run whose manifests are gone
-    /// are deleted now. Returns how many.
+    /// are deleted now. Objects whose file exists but does not read cleanly are kept, from
+    /// their stored form, as a running daemon would keep them. Returns how many were deleted.
     @discardableResult
     public func dropUnseenRestored() -> Int {
-        let gone = state.withLock { st in let g = Array(st.restored.keys); st.restored = [:]; return g }
-        for k in gone {
-            persistence.deleteObject(k)
-            statuses.remove(k)
-            Log.info("object removed while the daemon was down", ["key": k.description])
+        let (unseen, failed) = state.withLock { st in (Array(st.restored.values), st.failedFiles) }
+        var keys: [ObjectKey] = []
+        var deleted = 0
+        for row in unseen.sorted(by: { $0.key < $1.key }) {
+            let file = row.source.lastIndex(of: ":").map { String(row.source[..<$0]) } ?? row.source
+            if failed.contains(file), let obj = Inventory.decodeStored(row, file: file) {
+                Log.warn("kept an object whose manifest file does not read cleanly", ["key": row.key.description, "file": file])
+                events.warning(InvolvedObject(row.key), "ManifestUnreadable", "\(file) does not read cleanly; the last stored spec (generation \(row.generation)) stays in force")
+                upsert(obj, enqueue: &keys)
+                continue
+            }
+            state.withLock { _ = $0.restored.removeValue(forKey: row.key) }
+            persistence.deleteObject(row.key)
+            statuses.remove(row.key)
+            deleted += 1
+            Log.info("object removed while the daemon was down", ["key": row.key.description])
         }
-        return gone.count
+        state.withLock { $0.restored = [:] }
+        queue.add(contentsOf: keys)
+        return deleted
+    }
+
+    /// An object back from its stored JSON (JSON is YAML, so the manifest decoder reads it).
+    static func decodeStored(_ row: ObjectRow, file: String) -> ManifestObject? {
+        guard let doc = try? YAMLParser.parse(row.objectJSON).first?.root else { return nil }
+        var decoder = ManifestDecoder(file: file)
+        guard case .object(var obj, _) = decoder.decode(doc, index: 0), obj.key == row.key else { return nil }
+        obj.meta.annotations["gantry.dev/source"] = nil
+        if let colon = row.source.lastIndex(of: ":"), let line = Int(row.source[row.source.index(after: colon)...]) { obj.source = SourceRef(file: file, line: line, index: 0) }
+        return obj
     }
 
     // MARK: ManifestSink
@@ -100,6 +127,9 @@ public final class Inventory: ManifestSink, Sendable {
 
     func report(file: String, fatal: FieldError?, errors: [FieldError], warnings: [FieldError]) {
         let all = (fatal.map { [$0] } ?? []) + errors
+        state.withLock { st in
+            if all.isEmpty { st.failedFiles.remove(file) } else { st.failedFiles.insert(file) }
+        }
         let sig = (all + warnings).map(\.description).joined(separator: "\n")
         let changed = state.withLock { st in
             let old = st.fileReports[file] ?? ""

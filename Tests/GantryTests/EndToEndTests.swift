@@ -213,6 +213,26 @@ func wl(_ name: String, priority: Int = 0, gpu: Int = 1) -> String {
         #expect(d2.terminate() == 0)
     }
 
+    @Test func fileBrokenWhileDownKeepsItsObjectsAfterRestart() throws {
+        let d = try DaemonUnderTest()
+        d.write("q.yaml", queueManifest)
+        d.write("w.yaml", wl("alpha", priority: 1) + "---\n" + wl("beta"))
+        #expect(d.wait { d.status(.workload, "beta") != nil })
+        let generation = d.rows(.workload).first { $0.key.name == "alpha" }?.generation
+        #expect(d.terminate() == 0)
+        d.write("w.yaml", "apiVersion: gantry.dev/v1alpha1\nkind: Workload\nmetadata: {name: [oops\n")
+        d.write("gone.yaml", "")   // an ordinary file removal elsewhere still deletes
+        let d2 = try DaemonUnderTest(reusing: d)
+        #expect(d2.wait { d2.log.contains("initial sync complete") })
+        #expect(d2.status(.workload, "alpha") != nil && d2.status(.workload, "beta") != nil)
+        #expect(d2.rows(.workload).first { $0.key.name == "alpha" }?.generation == generation)
+        #expect(d2.wait { d2.events().contains { $0.reason == "ManifestUnreadable" && $0.objName == "alpha" } })
+        // Once the file is fixed, its objects follow it again.
+        d2.write("w.yaml", wl("alpha", priority: 2))
+        #expect(d2.wait { d2.status(.workload, "alpha")?["observedGeneration"]?.intValue == (generation ?? 0) + 1 })
+        #expect(d2.terminate() == 0)
+    }
+
     @Test func secondDaemonOnTheSameStateIsRefused() throws {
         let d = try DaemonUnderTest()
         d.write("q.yaml", queueManifest)
