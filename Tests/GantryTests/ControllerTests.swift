@@ -233,6 +233,18 @@ struct StateStoreTests {
         return d
     }
 
+    @Test func lateStatusOfADeletedObjectIsNotStored() throws {
+        let dir = tempDir()
+        let store = try StateStore(directory: dir)
+        let key = ObjectKey(.workload, namespace: "ns", name: "gone")
+        store.statusProvider = { _ in "{\"phase\":\"Pending\"}" }
+        store.markStatusDirty(key)          // no object row exists for it
+        try store.flush()
+        let reader = try StateReader(directory: dir)
+        #expect(try reader.counts().withStatus == 0)
+        store.close()
+    }
+
     @Test func secondOpenIsRefusedWithAClearMessage() throws {
         let dir = tempDir()
         let a = try StateStore(directory: dir)

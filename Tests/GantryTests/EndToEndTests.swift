@@ -233,6 +233,19 @@ func wl(_ name: String, priority: Int = 0, gpu: Int = 1) -> String {
         #expect(d2.terminate() == 0)
     }
 
+    @Test func periodicResyncCatchesChangesInotifyCannotSee() throws {
+        // A manifest symlinked from outside the tree: edits to its target raise no inotify
+        // event in the spec directory, so only the resync (2 s in these tests) sees them.
+        let outside = NSTemporaryDirectory() + "gantry-outside-" + UUID().uuidString + ".yaml"
+        try (queueManifest + "---\n" + wl("linked")).write(toFile: outside, atomically: false, encoding: .utf8)
+        let d = try DaemonUnderTest()
+        symlink(outside, d.spec + "/linked.yaml")
+        #expect(d.wait { d.status(.workload, "linked")?["observedGeneration"]?.intValue == 1 })
+        try (queueManifest + "---\n" + wl("linked", gpu: 3)).write(toFile: outside, atomically: false, encoding: .utf8)
+        #expect(d.wait(6) { d.status(.workload, "linked")?["observedGeneration"]?.intValue == 2 })
+        #expect(d.terminate() == 0)
+    }
+
     @Test func secondDaemonOnTheSameStateIsRefused() throws {
         let d = try DaemonUnderTest()
         d.write("q.yaml", queueManifest)
