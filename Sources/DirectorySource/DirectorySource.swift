@@ -62,7 +62,7 @@ public final class DirectorySource: @unchecked Sendable {
     public func start(watch: Bool = true) throws {
         var st = stat()
         guard stat(root, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else {
-            throw StoreLikeError("spec directory \(root) does not exist or is not a directory")
+            throw SourceError("spec directory \(root) does not exist or is not a directory")
         }
         if watch {
             inotifyFD = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
@@ -350,16 +350,11 @@ public final class DirectorySource: @unchecked Sendable {
                 if access(full(known), F_OK) != 0 { changes += removeFile(known) }
             }
             if exists {
-                if let wd = watchedDirs[d], watches[wd] == d {
-                    // Already watched: only re-stat its files below.
-                }
                 let w = walk(from: d)
                 for (rel, msg) in w.problems { changes.append(.fileReport(file: rel, fatal: FieldError(file: rel, line: 0, path: "", message: msg), errors: [], warnings: [])) }
                 toRead.formUnion(w.files)
             } else {
-                for (rel, wd) in watchedDirs where rel == d || rel.hasPrefix(prefix) && !d.isEmpty {
-                    _ = wd; watchedDirs[rel] = nil
-                }
+                for rel in watchedDirs.keys where rel == d || (!d.isEmpty && rel.hasPrefix(prefix)) { watchedDirs[rel] = nil }
             }
         }
         for f in files {
@@ -382,7 +377,7 @@ public final class DirectorySource: @unchecked Sendable {
 struct UncheckedBox<T>: @unchecked Sendable { let value: T; init(_ v: T) { value = v } }
 
 /// A start-up error of the directory source.
-public struct StoreLikeError: Error, CustomStringConvertible { public let description: String; init(_ d: String) { description = d } }
+public struct SourceError: Error, CustomStringConvertible { public let description: String; init(_ d: String) { description = d } }
 
 extension ManifestFile {
     init(path: String, fatalMessage: String) {

@@ -54,10 +54,8 @@ public struct ManifestDecoder {
         }
         guard let metaNode else { fail(root, "metadata", "missing; metadata.name is required"); return .rejected(errors) }
         guard let meta = decodeMeta(metaNode, kind: kind) else { return .rejected(errors) }
-        let identityErrors = errors.count
-        _ = identityErrors
         let source = SourceRef(file: file, line: root.line, index: index)
-        var spec: ObjectSpec
+        let spec: ObjectSpec
         let specRoot = specNode.flatMap { $0.isNull ? nil : $0 }
         switch kind {
         case .queue: spec = .queue(decodeQueue(specRoot))
@@ -66,11 +64,9 @@ public struct ManifestDecoder {
         case .resourcePool: spec = .resourcePool(decodePool(specRoot))
         }
         if specRoot == nil && (kind == .workload) { fail(root, "spec", "missing; a Workload needs at least spec.command (or entryPoint or image)") }
-        _ = spec
         var obj = ManifestObject(meta: meta, spec: spec, source: source)
         if strict { errors += warnings; warnings = [] }
         obj.invalid = errors
-        spec = obj.spec
         return .object(obj, warnings: warnings)
     }
 
@@ -303,7 +299,8 @@ public struct ManifestDecoder {
     mutating func enumValue<E: RawRepresentable & CaseIterable>(_ node: SourceNode, _ path: String, _: E.Type, caseInsensitive: Bool = false) -> E? where E.RawValue == String {
         guard let s = string(node, path) else { return nil }
         if let e = E(rawValue: s) { return e }
-        if caseInsensitive || true, let e = E.allCases.first(where: { $0.rawValue.lowercased() == s.lowercased() }) {
+        // A different case is accepted; where case matters by convention, with a warning.
+        if let e = E.allCases.first(where: { $0.rawValue.lowercased() == s.lowercased() }) {
             if !caseInsensitive { warn(node, path, "\"\(s)\" matched \"\(e.rawValue)\" ignoring case") }
             return e
         }

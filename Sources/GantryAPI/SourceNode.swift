@@ -48,7 +48,7 @@ public struct SourceNode: Sendable {
             if s == "true" || s == "True" || s == "TRUE" { return .bool(true) }
             if s == "false" || s == "False" || s == "FALSE" { return .bool(false) }
             if let i = Int64(s) { return .int(i) }
-            if s.contains(where: { $0.isNumber }), let d = Double(s), !s.hasPrefix("."), s.first != "+" || true, !s.lowercased().hasPrefix("inf"), !s.lowercased().hasPrefix("nan") { return .double(d) }
+            if s.contains(where: { $0.isNumber }), let d = Double(s), d.isFinite, !s.hasPrefix(".") { return .double(d) }
             return .string(s)
         case .mapping(let entries):
             return .object(entries.map { e in

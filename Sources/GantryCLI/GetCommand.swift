@@ -126,7 +126,7 @@ struct GetCommand {
         out(table.render())
         guard watch else { return 0 }
         var last: [ObjectKey: [String]] = [:]
-        for o in items { last[o.key] = row(o, now: now).dropLast() + [] }
+        for o in items { last[o.key] = Array(row(o, now: now).dropLast()) }   // all but AGE
         while true {
             Thread.sleep(forTimeInterval: 0.5)
             items = (try? select(reader)) ?? items

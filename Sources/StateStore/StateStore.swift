@@ -274,7 +274,6 @@ public final class StateStore: EventSink, @unchecked Sendable {
         // Build rows and status JSON (the costly part) in parallel for large batches; the
         // SQL itself stays on this connection.
         let tb = monotonicSeconds()
-        defer { _ = tb }
         // Key order keeps B-tree inserts local (far fewer page splits than random order).
         let keyList = objectKeys.sorted()
         let built = StateStore.parallelMap(keyList) { [objectProvider] k in objectProvider?(k) }
