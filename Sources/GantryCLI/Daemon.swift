@@ -90,11 +90,15 @@ public final class Daemon: @unchecked Sendable {
         Log.info("initial sync complete", ["objects": String(inventory.desired.count), "removedWhileDown": String(removed),
                                            "seconds": String(format: "%.3f", now - started),
                                            "scanSeconds": String(format: "%.3f", scanned - started),
+                                           "decodeSeconds": String(format: "%.3f", Double(source.loadMicros.load(ordering: .relaxed)) / 1e6),
+                                           "applySeconds": String(format: "%.3f", Double(source.applyMicros.load(ordering: .relaxed)) / 1e6),
                                            "reconcileSeconds": String(format: "%.3f", reconciled - scanned),
                                            "flushSeconds": String(format: "%.3f", now - reconciled),
                                            "writerSeconds": String(format: "%.3f", Double(store.commitSeconds.load(ordering: .relaxed)) / 1e6),
                                            "batches": String(store.commits.load(ordering: .relaxed)),
-                                           "buildSeconds": String(format: "%.3f", Double(store.buildMicros.load(ordering: .relaxed)) / 1e6)])
+                                           "buildSeconds": String(format: "%.3f", Double(store.buildMicros.load(ordering: .relaxed)) / 1e6),
+                                           "checkpoints": String(store.checkpoints.load(ordering: .relaxed)),
+                                           "checkpointSeconds": String(format: "%.3f", Double(store.checkpointMicros.load(ordering: .relaxed)) / 1e6)])
 
         var lastExpiry = 0.0
         while stopSignal.wait(timeout: .now() + 30) == .timedOut {

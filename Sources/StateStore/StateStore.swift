@@ -33,6 +33,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
     /// Seconds spent building and committing batches, and batches committed (for logs).
     let lastCommitEnd = Mutex<Double>(0)
     public let commitSeconds = Atomic<Int>(0), commits = Atomic<Int>(0), buildMicros = Atomic<Int>(0)
+    public let checkpointMicros = Atomic<Int>(0), checkpoints = Atomic<Int>(0)
 
     public static func databasePath(_ dir: String) -> String { dir + "/state.db" }
     // Statements prepared once; used only by whoever holds `writing`.
@@ -192,7 +193,10 @@ public final class StateStore: EventSink, @unchecked Sendable {
             var st = stat()
             let walSize = stat(StateStore.databasePath(directory) + "-wal", &st) == 0 ? Int(st.st_size) : 0
             if (idle && walSize > lastCheckpointedSize) || walSize - lastCheckpointedSize > 64 << 20 {
+                let c0 = monotonicSeconds()
                 try? conn.exec("PRAGMA wal_checkpoint(PASSIVE)")
+                checkpointMicros.add(Int((monotonicSeconds() - c0) * 1e6), ordering: .relaxed)
+                checkpoints.add(1, ordering: .relaxed)
                 lastCheckpointedSize = stat(StateStore.databasePath(directory) + "-wal", &st) == 0 ? Int(st.st_size) : 0
                 if idle { lastCheckpointedSize = Int.max / 2 }   // nothing new until the next write
             }

@@ -184,7 +184,9 @@ let dec = gantryDecodeThroughput(files)
 say(String(format: "YAML decode, Gantry (libyaml events -> typed objects): %.1f MB/s (%d objects, %.2f s)", dec.mbps, dec.objects, dec.seconds))
 say("YAML decode, PyYAML CSafeLoader (same files):         " + pyyamlThroughput(files))
 
-// Start the daemon.
+// Start the daemon, after flushing the generator's writes to disk: otherwise the kernel's
+// writeback of those files competes with the daemon and the figures vary by seconds.
+sync()
 let state = o.dir + "/state"
 let logPath = o.dir + "/daemon.log"
 FileManager.default.createFile(atPath: logPath, contents: nil)
