@@ -32,12 +32,25 @@ public enum Kind: String, Sendable, CaseIterable, Comparable {
 /// Identity of an object: (kind, namespace, name). Namespace is "" for cluster-scoped kinds.
 /// Its string form `workload/team-a/llama-7b` or `queue/research` is the work-queue key.
 public struct ObjectKey: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public var kind: Kind
-    public var namespace: String
-    public var name: String
+    public let kind: Kind
+    public let namespace: String
+    public let name: String
+    /// Hashed once: keys go into many dictionaries and sets, and re-hashing two strings for
+    /// each lookup was a large part of applying a big directory.
+    private let digest: Int
+
     public init(_ kind: Kind, namespace: String = "", name: String) {
         self.kind = kind; self.namespace = kind.isNamespaced ? namespace : ""; self.name = name
+        var h = Hasher()
+        h.combine(kind)
+        h.combine(self.namespace)
+        h.combine(name)
+        digest = h.finalize()
     }
+    public static func == (a: ObjectKey, b: ObjectKey) -> Bool {
+        a.digest == b.digest && a.kind == b.kind && a.name == b.name && a.namespace == b.namespace
+    }
+    public func hash(into h: inout Hasher) { h.combine(digest) }
     public var description: String {
         kind.isNamespaced ? "\(kind.singular)/\(namespace)/\(name)" : "\(kind.singular)/\(name)"
     }
