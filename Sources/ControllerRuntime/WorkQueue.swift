@@ -111,6 +111,17 @@ public final class WorkQueue<Key: Hashable & Sendable>: @unchecked Sendable {
         cond.broadcast()
     }
 
+    /// Shuts down without draining: queued and delayed keys are dropped; keys being processed
+    /// finish. For a daemon whose queued work is recomputed at its next start anyway.
+    public func shutDownNow() {
+        cond.lock(); defer { cond.unlock() }
+        shuttingDown = true
+        waiting.removeAll(); heap.removeAll()
+        queue.removeAll(); head = 0
+        dirty.removeAll(); enqueuedAt.removeAll()
+        cond.broadcast()
+    }
+
     /// Keys ready to be processed.
     public var count: Int { cond.lock(); defer { cond.unlock() }; return queue.count - head }
     /// Keys waiting for a delay to pass.

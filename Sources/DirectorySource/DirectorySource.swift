@@ -78,6 +78,11 @@ public final class DirectorySource: @unchecked Sendable {
         t.start()
     }
 
+    /// Makes a scan in progress (the initial one included) stop after its current chunk.
+    public func cancel() { stopFlag.store(true, ordering: .relaxed) }
+    /// True once `cancel` or `stop` was called: a scan may have ended before reading everything.
+    public var cancelled: Bool { stopFlag.load(ordering: .relaxed) }
+
     public func stop() {
         stopFlag.store(true, ordering: .relaxed)
         if thread != nil { done.wait(); thread = nil }
@@ -223,7 +228,7 @@ public final class DirectorySource: @unchecked Sendable {
         // chunks, so reconciling starts early and decoded files do not pile up in memory.
         toRead.sort()
         var start = 0
-        while start < toRead.count {
+        while start < toRead.count && !stopFlag.load(ordering: .relaxed) {
             let chunk = Array(toRead[start..<min(toRead.count, start + 64)])
             start += chunk.count
             var c: [ManifestChange] = []
