@@ -246,6 +246,29 @@ func wl(_ name: String, priority: Int = 0, gpu: Int = 1) -> String {
         #expect(d.terminate() == 0)
     }
 
+    @Test func sigtermDuringTheInitialLoadExitsCleanlyAndLosesNothing() throws {
+        let base = NSTemporaryDirectory() + "gantry-e2e-" + UUID().uuidString
+        let spec = base + "/spec"
+        try FileManager.default.createDirectory(atPath: spec, withIntermediateDirectories: true)
+        try queueManifest.write(toFile: spec + "/a-queue.yaml", atomically: false, encoding: .utf8)
+        for f in 0..<200 {   // several 64-file chunks, so the signal lands mid-scan
+            let docs = (0..<20).map { wl("w-\(f)-\($0)") }.joined(separator: "---\n")
+            try docs.write(toFile: spec + "/w-\(f).yaml", atomically: false, encoding: .utf8)
+        }
+        let d = try DaemonUnderTest(spec: spec, state: base + "/state", logPath: base + "/daemon.log")
+        #expect(d.wait { d.log.contains("starting") })
+        let start = Date()
+        #expect(d.terminate() == 0)
+        #expect(Date().timeIntervalSince(start) < 10)
+        let d2 = try DaemonUnderTest(reusing: d)
+        #expect(d2.wait(30) { d2.log.contains("initial sync complete") })
+        #expect(d2.rows(.workload).count == 4000)
+        #expect(d.log.contains("initial sync interrupted") || d.log.contains("initial sync complete"))
+        #expect(d2.rows(.workload).allSatisfy { $0.statusJSON != nil })
+        #expect(!d2.log.contains("removed while the daemon was down"))
+        #expect(d2.terminate() == 0)
+    }
+
     @Test func secondDaemonOnTheSameStateIsRefused() throws {
         let d = try DaemonUnderTest()
         d.write("q.yaml", queueManifest)
