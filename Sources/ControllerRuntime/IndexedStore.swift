@@ -19,17 +19,12 @@ public final class IndexedStore<Key: Hashable & Sendable, Object: Sendable>: @un
 
     public func get(_ key: Key) -> Object? { lock.read { st.objects[key] } }
     public var count: Int { lock.read { st.objects.count } }
-    public func keys() -> [Key] { lock.read { Array(st.objects.keys) } }
-    public func list() -> [Object] { lock.read { Array(st.objects.values) } }
-    public func list(where pred: (Object) -> Bool) -> [Object] { lock.read { st.objects.values.filter(pred) } }
 
     /// Keys filed under `value` by the index `name`.
     public func keys(index name: String, value: String) -> Set<Key> { lock.read { st.indexes[name]?[value] ?? [] } }
     public func objects(index name: String, value: String) -> [Object] {
         lock.read { (st.indexes[name]?[value] ?? []).compactMap { st.objects[$0] } }
     }
-    /// All values the index currently has.
-    public func indexValues(_ name: String) -> [String] { lock.read { Array((st.indexes[name] ?? [:]).keys) } }
 
     /// Inserts or replaces; returns the previous object.
     @discardableResult

@@ -29,8 +29,6 @@ public enum Log {
     public static func warn(_ msg: String, _ fields: [String: String] = [:]) { write(.warn, msg, fields) }
     public static func error(_ msg: String, _ fields: [String: String] = [:]) { write(.error, msg, fields) }
 
-    public static func enabled(_ level: Level) -> Bool { config.withLock { level >= $0.level } }
-
     static func write(_ level: Level, _ msg: String, _ fields: [String: String]) {
         let c = config.withLock { $0 }
         guard level >= c.level else { return }

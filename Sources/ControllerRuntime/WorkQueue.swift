@@ -124,9 +124,6 @@ public final class WorkQueue<Key: Hashable & Sendable>: @unchecked Sendable {
 
     /// Keys ready to be processed.
     public var count: Int { cond.lock(); defer { cond.unlock() }; return queue.count - head }
-    /// Keys waiting for a delay to pass.
-    public var delayedCount: Int { cond.lock(); defer { cond.unlock() }; return waiting.count }
-    public var processingCount: Int { cond.lock(); defer { cond.unlock() }; return processing.count }
     public func isIdle() -> Bool { cond.lock(); defer { cond.unlock() }; return queue.count - head == 0 && processing.isEmpty }
     public func isDelayed(_ key: Key) -> Double? { cond.lock(); defer { cond.unlock() }; return waiting[key] }
 

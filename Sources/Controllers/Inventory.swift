@@ -62,8 +62,8 @@ public final class Inventory: ManifestSink, Sendable {
         var keys: [ObjectKey] = []
         var deleted = 0
         for row in unseen.sorted(by: { $0.key < $1.key }) {
-            let file = row.source.lastIndex(of: ":").map { String(row.source[..<$0]) } ?? row.source
-            if failed.contains(file), let obj = Inventory.decodeStored(row, file: file) {
+            let (file, line) = Inventory.splitSource(row.source)
+            if failed.contains(file), let obj = Inventory.decodeStored(row, file: file, line: line) {
                 Log.warn("kept an object whose manifest file does not read cleanly", ["key": row.key.description, "file": file])
                 events.warning(InvolvedObject(row.key), "ManifestUnreadable", "\(file) does not read cleanly; the last stored spec (generation \(row.generation)) stays in force")
                 upsert(obj, enqueue: &keys)
@@ -81,13 +81,19 @@ public final class Inventory: ManifestSink, Sendable {
     }
 
     /// An object back from its stored JSON (JSON is YAML, so the manifest decoder reads it).
-    static func decodeStored(_ row: ObjectRow, file: String) -> ManifestObject? {
+    static func decodeStored(_ row: ObjectRow, file: String, line: Int) -> ManifestObject? {
         guard let doc = try? YAMLParser.parse(row.objectJSON).first?.root else { return nil }
         var decoder = ManifestDecoder(file: file)
         guard case .object(var obj, _) = decoder.decode(doc, index: 0), obj.key == row.key else { return nil }
         obj.meta.annotations["gantry.dev/source"] = nil
-        if let colon = row.source.lastIndex(of: ":"), let line = Int(row.source[row.source.index(after: colon)...]) { obj.source = SourceRef(file: file, line: line, index: 0) }
+        obj.source = SourceRef(file: file, line: line, index: 0)
         return obj
+    }
+
+    /// `path:line` (a `SourceRef` description) back into its parts.
+    static func splitSource(_ source: String) -> (file: String, line: Int) {
+        guard let colon = source.lastIndex(of: ":"), let line = Int(source[source.index(after: colon)...]) else { return (source, 0) }
+        return (String(source[..<colon]), line)
     }
 
     // MARK: ManifestSink
@@ -104,7 +110,7 @@ public final class Inventory: ManifestSink, Sendable {
                 let isNew = state.withLock { st in st.duplicateReports.updateValue(sig, forKey: key) != sig }
                 if isNew, let first = files.first {
                     let others = files.dropFirst().map(\.description).joined(separator: ", ")
-                    let msg = "\(key.kind.rawValue) \(display(key)) is declared in \(first.description) and again in \(others); the first (by path order) is in force"
+                    let msg = "\(key.kind.rawValue) \(key.qualifiedName) is declared in \(first.description) and again in \(others); the first (by path order) is in force"
                     Log.warn("duplicate object", ["key": key.description, "files": sig])
                     events.warning(InvolvedObject(key), "DuplicateObject", msg)
                     for f in files.dropFirst() { events.warning(.file(f.file), "DuplicateObject", msg) }
@@ -123,15 +129,11 @@ public final class Inventory: ManifestSink, Sendable {
         queue.add(contentsOf: direct)
     }
 
-    func display(_ k: ObjectKey) -> String { k.kind.isNamespaced ? "\(k.namespace)/\(k.name)" : k.name }
-
     func report(file: String, fatal: FieldError?, errors: [FieldError], warnings: [FieldError]) {
         let all = (fatal.map { [$0] } ?? []) + errors
-        state.withLock { st in
-            if all.isEmpty { st.failedFiles.remove(file) } else { st.failedFiles.insert(file) }
-        }
         let sig = (all + warnings).map(\.description).joined(separator: "\n")
         let changed = state.withLock { st in
+            if all.isEmpty { st.failedFiles.remove(file) } else { st.failedFiles.insert(file) }
             let old = st.fileReports[file] ?? ""
             if sig.isEmpty { st.fileReports[file] = nil } else { st.fileReports[file] = sig }
             return old != sig
@@ -165,6 +167,13 @@ public final class Inventory: ManifestSink, Sendable {
 
     static func specHash(_ specJSON: String, invalid: Bool) -> String { fnv1a(invalid ? specJSON + "#invalid" : specJSON) }
 
+    /// The desired object for a reconcile; when it is gone, its cached status goes too.
+    func current(_ key: ObjectKey) -> ManifestObject? {
+        if let obj = desired.get(key) { return obj }
+        statuses.remove(key)
+        return nil
+    }
+
     /// Starts a bulk load (the initial scan): queue and pool keys wait for `endBulk`.
     public func beginBulk() { state.withLock { $0.bulk = [] } }
     public func endBulk() {
@@ -188,9 +197,9 @@ public final class Inventory: ManifestSink, Sendable {
         } else if let row = restoredRow {
             obj.meta.uid = row.uid
             obj.meta.creationTimestamp = Timestamp(seconds: row.creationTime)
-            let hash = Inventory.specHash(JSON.encode(obj.spec.toValue()), invalid: !obj.invalid.isEmpty)
-            obj.meta.generation = row.generation + (row.specHash == hash ? 0 : 1)
-            changed = Inventory.row(obj).objectJSON != row.objectJSON
+            obj.meta.generation = row.generation
+            let fresh = Inventory.row(obj)
+            if fresh.specHash != row.specHash { obj.meta.generation += 1 } else { changed = fresh.objectJSON != row.objectJSON }
         } else {
             obj.meta.uid = UUID().uuidString.lowercased()
             obj.meta.creationTimestamp = now

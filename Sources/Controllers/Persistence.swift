@@ -4,7 +4,6 @@ import StateStore
 /// What reconcilers and the inventory need from durable storage. The daemon uses
 /// `StateStore`; tests may use `MemoryPersistence`.
 public protocol StatePersistence: Sendable {
-    func putObject(_ row: ObjectRow)
     /// The object changed; its row is fetched from the inventory when written.
     func markObjectDirty(_ key: ObjectKey)
     func deleteObject(_ key: ObjectKey)
@@ -21,7 +20,6 @@ public final class MemoryPersistence: StatePersistence, @unchecked Sendable {
     /// Builds rows for `markObjectDirty` (set to the inventory's `row(for:)`).
     nonisolated(unsafe) public var objectProvider: (@Sendable (ObjectKey) -> ObjectRow?)?
     public init() {}
-    public func putObject(_ row: ObjectRow) { lock.with { _objects[row.key] = row } }
     public func markObjectDirty(_ key: ObjectKey) {
         let row = objectProvider?(key)
         lock.with { _objects[key] = row }

@@ -33,10 +33,7 @@ public struct WorkloadReconciler: Reconciler {
     let clock: any Clock
 
     public func reconcile(_ key: ObjectKey) throws -> ReconcileResult {
-        guard let obj = inventory.desired.get(key), let spec = obj.spec.workload else {
-            inventory.statuses.remove(key)
-            return .done
-        }
+        guard let obj = inventory.current(key), let spec = obj.spec.workload else { return .done }
         let now = clock.timestamp
         let gen = obj.meta.generation
         let queueObj = inventory.desired.get(ObjectKey(.queue, name: spec.queue))
@@ -119,10 +116,7 @@ public struct QueueReconciler: Reconciler {
                 status = .workload(s)
             }
         }
-        guard let obj = inventory.desired.get(key), let spec = obj.spec.queue else {
-            inventory.statuses.remove(key)
-            return .done
-        }
+        guard let obj = inventory.current(key), let spec = obj.spec.queue else { return .done }
         let gen = obj.meta.generation
         inventory.statuses.update(key, initial: { .queue(QueueStatus()) }) { status in
             var s = status.queue ?? QueueStatus()
@@ -165,10 +159,7 @@ public struct NodeReconciler: Reconciler {
     let clock: any Clock
 
     public func reconcile(_ key: ObjectKey) throws -> ReconcileResult {
-        guard let obj = inventory.desired.get(key), let spec = obj.spec.node else {
-            inventory.statuses.remove(key)
-            return .done
-        }
+        guard let obj = inventory.current(key), let spec = obj.spec.node else { return .done }
         let now = clock.timestamp, gen = obj.meta.generation
         inventory.statuses.update(key, initial: { .node(NodeStatus()) }) { status in
             var s = status.node ?? NodeStatus()
@@ -197,10 +188,7 @@ public struct ResourcePoolReconciler: Reconciler {
     let clock: any Clock
 
     public func reconcile(_ key: ObjectKey) throws -> ReconcileResult {
-        guard let obj = inventory.desired.get(key) else {
-            inventory.statuses.remove(key)
-            return .done
-        }
+        guard let obj = inventory.current(key) else { return .done }
         let nodes = inventory.desired.objects(index: Inventory.byPool, value: key.name).filter { $0.invalid.isEmpty }
         let gen = obj.meta.generation, now = clock.timestamp
         var gpus: Int64 = 0, usedNodes: Int64 = 0, usedGPUs: Int64 = 0

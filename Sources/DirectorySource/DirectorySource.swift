@@ -36,12 +36,17 @@ public final class DirectorySource: @unchecked Sendable {
     let stopFlag = Atomic<Bool>(false)
     var thread: Thread?
     let done = DispatchSemaphore(value: 0)
-    /// Full rescans performed (overflow or resync); for tests.
-    public let rescans = Atomic<Int>(0)
     /// Microseconds spent reading and decoding files, and in the sink, during full scans.
     public let loadMicros = Atomic<Int>(0), applyMicros = Atomic<Int>(0)
 
-    struct FileStamp: Equatable { var size: Int; var mtime: Int; var mtimeNsec: Int; var inode: UInt64; var dev: UInt64 }
+    /// What tells a file changed without reading it.
+    struct FileStamp: Equatable {
+        var size: Int, mtime: Int, mtimeNsec: Int, inode: UInt64, dev: UInt64
+        init(_ st: stat) {
+            size = Int(st.st_size); mtime = Int(st.st_mtim.tv_sec); mtimeNsec = Int(st.st_mtim.tv_nsec)
+            inode = UInt64(st.st_ino); dev = UInt64(st.st_dev)
+        }
+    }
 
     public init(root: String, options: Options = Options(), sink: any ManifestSink, clock: any Clock = SystemClock()) {
         var r = root
@@ -70,7 +75,7 @@ public final class DirectorySource: @unchecked Sendable {
             inotifyFD = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
             if inotifyFD < 0 { Log.warn("inotify unavailable; relying on periodic resync", ["error": String(cString: strerror(errno))]) }
         }
-        fullScan(initial: true)
+        fullScan()
         guard watch else { return }
         let t = Thread { [self] in self.watchLoop(); self.done.signal() }
         t.name = "directory-source"
@@ -180,7 +185,7 @@ public final class DirectorySource: @unchecked Sendable {
         var st = stat()
         guard stat(path, &st) == 0 else { return fail(errno == ELOOP ? "symlink loop: too many levels of symbolic links" : "cannot read file: \(String(cString: strerror(errno)))") }
         guard (st.st_mode & S_IFMT) == S_IFREG else { return fail("not a regular file") }
-        let stamp = FileStamp(size: Int(st.st_size), mtime: Int(st.st_mtim.tv_sec), mtimeNsec: Int(st.st_mtim.tv_nsec), inode: UInt64(st.st_ino), dev: UInt64(st.st_dev))
+        let stamp = FileStamp(st)
         if Int(st.st_size) > options.maxFileSize {
             return (ManifestFile(path: rel, fatalMessage: "file is \(st.st_size) bytes, over the \(options.maxFileSize)-byte limit (--max-file-size); not read"), stamp)
         }
@@ -204,7 +209,7 @@ public final class DirectorySource: @unchecked Sendable {
     }
 
     /// Scans everything: reads new and changed files (in parallel), forgets vanished ones.
-    func fullScan(initial: Bool) {
+    func fullScan() {
         let w = walk(from: "")
         var changes: [ManifestChange] = []
         for (rel, msg) in w.problems {
@@ -217,10 +222,7 @@ public final class DirectorySource: @unchecked Sendable {
         var toRead: [String] = []
         for rel in w.files {
             var st = stat()
-            if stat(full(rel), &st) == 0, let old = fileStamps[rel],
-               old == FileStamp(size: Int(st.st_size), mtime: Int(st.st_mtim.tv_sec), mtimeNsec: Int(st.st_mtim.tv_nsec), inode: UInt64(st.st_ino), dev: UInt64(st.st_dev)) {
-                continue
-            }
+            if stat(full(rel), &st) == 0, fileStamps[rel] == FileStamp(st) { continue }
             toRead.append(rel)
         }
         if !changes.isEmpty { sink.apply(changes) }
@@ -231,45 +233,28 @@ public final class DirectorySource: @unchecked Sendable {
         while start < toRead.count && !stopFlag.load(ordering: .relaxed) {
             let chunk = Array(toRead[start..<min(toRead.count, start + 64)])
             start += chunk.count
-            var c: [ManifestChange] = []
             let t0 = monotonicSeconds()
-            let loaded = parallelLoad(chunk)
+            let c = readFiles(chunk)
             let t1 = monotonicSeconds()
-            for (file, stamp) in loaded {
-                fileStamps[file.path] = stamp
-                c += index.update(file)
-            }
             if !c.isEmpty { sink.apply(c) }
             loadMicros.add(Int((t1 - t0) * 1e6), ordering: .relaxed)
             applyMicros.add(Int((monotonicSeconds() - t1) * 1e6), ordering: .relaxed)
         }
-        if !initial { rescans.add(1, ordering: .relaxed) }
+    }
+
+    /// Reads and decodes `files` in parallel, records their stamps, and returns what changed.
+    func readFiles(_ files: [String]) -> [ManifestChange] {
+        var changes: [ManifestChange] = []
+        for (file, stamp) in parallelMap(files, { self.load($0) }) {
+            fileStamps[file.path] = stamp
+            changes += index.update(file)
+        }
+        return changes
     }
 
     func removeFile(_ rel: String) -> [ManifestChange] {
         fileStamps[rel] = nil
         return index.remove(path: rel)
-    }
-
-    final class Results: @unchecked Sendable {
-        var items: [(ManifestFile, FileStamp?)]
-        init(_ n: Int) { items = Array(repeating: (ManifestFile(path: ""), nil), count: n) }
-    }
-
-    func parallelLoad(_ files: [String]) -> [(ManifestFile, FileStamp?)] {
-        guard files.count > 1 else { return files.map { load($0) } }
-        let results = Results(files.count)
-        let workers = min(ProcessInfo.processInfo.activeProcessorCount, 8)
-        let chunk = (files.count + workers - 1) / workers
-        results.items.withUnsafeMutableBufferPointer { buf in
-            let base = UncheckedBox(buf)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let lo = w * chunk, hi = min(files.count, lo + chunk)
-                guard lo < hi else { return }
-                for i in lo..<hi { base.value[i] = self.load(files[i]) }
-            }
-        }
-        return results.items
     }
 
     // MARK: watching
@@ -334,7 +319,7 @@ public final class DirectorySource: @unchecked Sendable {
             if overflow {
                 Log.warn("inotify queue overflowed; rescanning the spec directory")
                 dirty.removeAll(); dirtyDirs.removeAll()
-                fullScan(initial: false)
+                fullScan()
                 continue
             }
             let now = monotonicSeconds()
@@ -344,7 +329,7 @@ public final class DirectorySource: @unchecked Sendable {
             }
             if now >= nextResync {
                 nextResync = now + options.resync
-                fullScan(initial: false)
+                fullScan()
             }
         }
     }
@@ -377,16 +362,10 @@ public final class DirectorySource: @unchecked Sendable {
             }
             toRead.insert(f)
         }
-        for (file, stamp) in parallelLoad(toRead.sorted()) {
-            if let stamp { fileStamps[file.path] = stamp } else { fileStamps[file.path] = nil }
-            changes += index.update(file)
-        }
+        changes += readFiles(toRead.sorted())
         if !changes.isEmpty { sink.apply(changes) }
     }
 }
-
-/// Carries a non-Sendable value into a concurrent closure whose iterations touch disjoint parts.
-struct UncheckedBox<T>: @unchecked Sendable { let value: T; init(_ v: T) { value = v } }
 
 /// A start-up error of the directory source.
 public struct SourceError: Error, CustomStringConvertible { public let description: String; init(_ d: String) { description = d } }

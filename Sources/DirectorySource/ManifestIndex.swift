@@ -33,7 +33,7 @@ public struct ManifestIndex: Sendable {
             let key = obj.key
             if let first = new[key] {
                 extraErrors.append(FieldError(file: file.path, line: obj.source.line, path: "metadata.name",
-                                              message: "\(key.kind.rawValue) \(displayName(key)) is already declared at line \(first.source.line) of this file; this document is ignored"))
+                                              message: "\(key.kind.rawValue) \(key.qualifiedName) is already declared at line \(first.source.line) of this file; this document is ignored"))
                 continue
             }
             if !obj.invalid.isEmpty, let prev = old[key], prev.invalid.isEmpty {
@@ -91,6 +91,4 @@ public struct ManifestIndex: Sendable {
             if prev != obj { changes.append(.upsert(obj)) }
         }
     }
-
-    func displayName(_ k: ObjectKey) -> String { k.kind.isNamespaced ? "\(k.namespace)/\(k.name)" : k.name }
 }

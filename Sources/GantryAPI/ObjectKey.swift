@@ -51,6 +51,9 @@ public struct ObjectKey: Sendable, Hashable, Comparable, CustomStringConvertible
         a.digest == b.digest && a.kind == b.kind && a.name == b.name && a.namespace == b.namespace
     }
     public func hash(into h: inout Hasher) { h.combine(digest) }
+    /// `namespace/name` for namespaced kinds, `name` otherwise: how messages name an object.
+    public var qualifiedName: String { kind.isNamespaced ? "\(namespace)/\(name)" : name }
+
     public var description: String {
         kind.isNamespaced ? "\(kind.singular)/\(namespace)/\(name)" : "\(kind.singular)/\(name)"
     }

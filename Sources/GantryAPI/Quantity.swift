@@ -16,8 +16,6 @@ public struct Quantity: Sendable, Hashable, Comparable, CustomStringConvertible 
 
     /// Whole units when the quantity has no fractional part.
     public var wholeUnits: Int64? { milli % 1000 == 0 ? milli / 1000 : nil }
-    /// The value in units, rounded up (for display of cpu/memory).
-    public var unitsCeil: Int64 { milli >= 0 ? (milli + 999) / 1000 : milli / 1000 }
 
     public enum ParseError: Error, Equatable, Sendable {
         case malformed, tooLarge, tooPrecise

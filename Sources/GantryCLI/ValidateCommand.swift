@@ -45,7 +45,7 @@ struct ValidateCommand {
                     if let dir { o.source.file = join(dir, o.source.file); o.invalid = o.invalid.map { rebased($0, dir) } }
                     if let first = firstSeen[o.key] {
                         errors.append(FieldError(file: o.source.file, line: o.source.line, path: "metadata.name",
-                                                 message: "\(o.key.kind.rawValue) \(o.key.kind.isNamespaced ? o.key.namespace + "/" : "")\(o.key.name) is already declared at \(first.description)"))
+                                                 message: "\(o.key.kind.rawValue) \(o.key.qualifiedName) is already declared at \(first.description)"))
                     } else {
                         firstSeen[o.key] = o.source
                         objects.append(o)
@@ -53,7 +53,7 @@ struct ValidateCommand {
                 case .duplicate(let key, let refs):
                     for r in refs.dropFirst() {
                         errors.append(FieldError(file: dir.map { join($0, r.file) } ?? r.file, line: r.line, path: "metadata.name",
-                                                 message: "\(key.kind.rawValue) \(key.kind.isNamespaced ? key.namespace + "/" : "")\(key.name) is already declared at \(dir.map { join($0, refs[0].file) } ?? refs[0].file):\(refs[0].line)"))
+                                                 message: "\(key.kind.rawValue) \(key.qualifiedName) is already declared at \(dir.map { join($0, refs[0].file) } ?? refs[0].file):\(refs[0].line)"))
                     }
                 default: break
                 }

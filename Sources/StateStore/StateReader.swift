@@ -25,9 +25,14 @@ public final class StateReader {
         if let namespace, kind.isNamespaced { sql += " AND o.namespace=?"; args.append(.text(namespace)) }
         if let name { sql += " AND o.name=?"; args.append(.text(name)) }
         sql += " ORDER BY o.namespace, o.name"
-        let st = try db.prepare(sql).bind(args)
+        return try StateReader.rows(db.prepare(sql).bind(args))
+    }
+
+    /// Rows of a statement that selects `objectSelect`'s columns; unknown kinds are skipped.
+    static func rows(_ st: Statement) throws -> [ObjectRow] {
         var rows: [ObjectRow] = []
         while try st.step() {
+            guard let kind = Kind(rawValue: st.text(0)) else { continue }
             rows.append(ObjectRow(key: ObjectKey(kind, namespace: st.text(1), name: st.text(2)), uid: st.text(3), generation: st.int(4),
                                   specHash: st.text(5), objectHash: st.text(6), creationTime: st.int(7), source: st.text(8),
                                   objectJSON: st.text(9), statusJSON: st.isNull(10) ? nil : st.text(10), updatedAt: st.double(11)))

@@ -16,7 +16,6 @@ public final class StateStore: EventSink, @unchecked Sendable {
     private var lockFD: Int32
     // Pending writes, guarded by `cond`.
     private let cond = NSCondition()
-    private var pendingObjects: [ObjectKey: ObjectRow] = [:]
     private var pendingObjectKeys = Set<ObjectKey>()
     private var pendingStatus = Set<ObjectKey>()
     private var pendingDeletes = Set<ObjectKey>()
@@ -97,26 +96,10 @@ public final class StateStore: EventSink, @unchecked Sendable {
 
     /// Every stored object row (for restoring generations, uids, creation times and statuses).
     public func loadObjects() throws -> [ObjectRow] {
-        let st = try db.prepare(StateReader.objectSelect)
-        var rows: [ObjectRow] = []
-        while try st.step() {
-            guard let kind = Kind(rawValue: st.text(0)) else { continue }
-            rows.append(ObjectRow(key: ObjectKey(kind, namespace: st.text(1), name: st.text(2)), uid: st.text(3), generation: st.int(4),
-                                  specHash: st.text(5), objectHash: st.text(6), creationTime: st.int(7), source: st.text(8),
-                                  objectJSON: st.text(9), statusJSON: st.isNull(10) ? nil : st.text(10), updatedAt: st.double(11)))
-        }
-        return rows
+        try StateReader.rows(try db.prepare(StateReader.objectSelect))
     }
 
     // MARK: buffered writes
-
-    public func putObject(_ row: ObjectRow) {
-        cond.lock(); defer { cond.unlock() }
-        pendingDeletes.remove(row.key)
-        pendingObjectKeys.remove(row.key)
-        pendingObjects[row.key] = row
-        wakeLocked()
-    }
 
     /// Supplies the current row of a key at commit time (nil: the object is gone). Set
     /// before `startWriter`; lets callers mark objects dirty without building JSON themselves.
@@ -126,7 +109,6 @@ public final class StateStore: EventSink, @unchecked Sendable {
     public func markObjectDirty(_ key: ObjectKey) {
         cond.lock(); defer { cond.unlock() }
         pendingDeletes.remove(key)
-        pendingObjects[key] = nil
         pendingObjectKeys.insert(key)
         wakeLocked()
     }
@@ -144,7 +126,6 @@ public final class StateStore: EventSink, @unchecked Sendable {
 
     public func deleteObject(_ key: ObjectKey) {
         cond.lock(); defer { cond.unlock() }
-        pendingObjects[key] = nil
         pendingObjectKeys.remove(key)
         pendingStatus.remove(key)
         pendingDeletes.insert(key)
@@ -206,7 +187,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
     }
 
     private var hasPendingLocked: Bool {
-        !pendingObjects.isEmpty || !pendingObjectKeys.isEmpty || !pendingStatus.isEmpty || !pendingDeletes.isEmpty || !pendingEvents.isEmpty || !pendingSQL.isEmpty
+        !pendingObjectKeys.isEmpty || !pendingStatus.isEmpty || !pendingDeletes.isEmpty || !pendingEvents.isEmpty || !pendingSQL.isEmpty
     }
 
     private func writerLoop() {
@@ -257,7 +238,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
             lastCommitEnd.withLock { $0 = end }
             commitSeconds.add(Int((end - t0) * 1e6), ordering: .relaxed); commits.add(1, ordering: .relaxed)
         }
-        var objects = pendingObjects
+        var objects: [ObjectKey: ObjectRow] = [:]
         let deletes = pendingDeletes, events = pendingEvents, sql = pendingSQL
         // Bounded batches keep the rows built in memory at once small. A status waits while
         // its object's row is still pending, so it is never written before its object.
@@ -271,19 +252,19 @@ public final class StateStore: EventSink, @unchecked Sendable {
             if statuses.count == StateStore.maxBatch { break }
         }
         pendingStatus.subtract(statuses)
-        pendingObjects = [:]; pendingDeletes = []; pendingEvents = [:]; pendingSQL = []
+        pendingDeletes = []; pendingEvents = [:]; pendingSQL = []
         cond.unlock()
         defer { cond.lock(); writing = false; cond.broadcast(); cond.unlock() }
-        if objects.isEmpty && objectKeys.isEmpty && statuses.isEmpty && deletes.isEmpty && events.isEmpty && sql.isEmpty { return }
+        if objectKeys.isEmpty && statuses.isEmpty && deletes.isEmpty && events.isEmpty && sql.isEmpty { return }
         // Build rows and status JSON (the costly part) in parallel for large batches; the
         // SQL itself stays on this connection.
         let tb = monotonicSeconds()
         // Key order keeps B-tree inserts local (far fewer page splits than random order).
         let keyList = objectKeys.sorted()
-        let built = StateStore.parallelMap(keyList) { [objectProvider] k in objectProvider?(k) }
+        let built = parallelMap(keyList, minimum: 512) { [objectProvider] k in objectProvider?(k) }
         for row in built { if let row { objects[row.key] = row } }
         let statusList = statuses.sorted()
-        let statusJSON = StateStore.parallelMap(statusList) { [statusProvider] k in statusProvider?(k) }
+        let statusJSON = parallelMap(statusList, minimum: 512) { [statusProvider] k in statusProvider?(k) }
         var statusByKey: [ObjectKey: String] = [:]
         statusByKey.reserveCapacity(statusList.count)
         for (i, k) in statusList.enumerated() { if let j = statusJSON[i] { statusByKey[k] = j } }
@@ -345,9 +326,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
             try? db.exec("ROLLBACK")
             // Put the batch back (newer pending values win) so nothing is lost.
             cond.lock()
-            for (k, v) in objects where pendingObjects[k] == nil && !pendingObjectKeys.contains(k) && !pendingDeletes.contains(k) { pendingObjects[k] = v }
+            for k in objectKeys where !pendingDeletes.contains(k) { pendingObjectKeys.insert(k) }
             for k in statuses where !pendingDeletes.contains(k) { pendingStatus.insert(k) }
-            for k in deletes where pendingObjects[k] == nil { pendingDeletes.insert(k) }
+            for k in deletes where !pendingObjectKeys.contains(k) { pendingDeletes.insert(k) }
             for (k, v) in events where pendingEvents[k] == nil { pendingEvents[k] = v }
             pendingSQL = sql + pendingSQL
             cond.unlock()
@@ -356,37 +337,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         onCommit?(Array(statuses))
     }
 
-    /// A buffer shared by concurrent iterations that each write their own indices only.
-    struct DisjointWrites<T>: @unchecked Sendable {
-        let buffer: UnsafeMutableBufferPointer<T>
-        init(_ b: UnsafeMutableBufferPointer<T>) { buffer = b }
-    }
-
-    final class Slots<T>: @unchecked Sendable {
-        var items: [T]
-        init(_ items: [T]) { self.items = items }
-    }
-
-    /// `transform` over `items` on all cores when there are many; order is kept.
-    static func parallelMap<T, R>(_ items: [T], _ transform: @Sendable (T) -> R?) -> [R?] {
-        guard items.count >= 512 else { return items.map(transform) }
-        let out = Slots<R?>(Array(repeating: nil, count: items.count))
-        let workers = max(2, ProcessInfo.processInfo.activeProcessorCount)
-        let chunk = (items.count + workers - 1) / workers
-        let input = Slots(items)
-        out.items.withUnsafeMutableBufferPointer { buf in
-            // Each iteration writes a disjoint range of `buf`.
-            let slots = DisjointWrites(buf)
-            DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let lo = w * chunk, hi = min(input.items.count, lo + chunk)
-                guard lo < hi else { return }
-                for i in lo..<hi { slots.buffer[i] = transform(input.items[i]) }
-            }
-        }
-        return out.items
-    }
-
-    /// Deletes events last seen before `cutoff` (epoch seconds); returns how many.
+    /// Deletes events last seen before `cutoff` (epoch seconds), in the next batch.
     public func expireEvents(before cutoff: Double) {
         enqueueSQL("DELETE FROM events WHERE last_ts < ?", [.double(cutoff)])
     }

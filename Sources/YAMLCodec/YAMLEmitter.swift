@@ -32,7 +32,7 @@ public enum YAMLEmitter {
             node(v, emitter: emitter, event: event)
             yaml_document_end_event_initialize(event, 1); emit()
         }
-        yaml_stream_end_event_initialize(event, ); emit()
+        yaml_stream_end_event_initialize(event); emit()
         _ = yaml_emitter_flush(emitter)
         return String(decoding: sink.bytes, as: UTF8.self)
     }

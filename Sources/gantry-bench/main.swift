@@ -189,7 +189,7 @@ say("YAML decode, PyYAML CSafeLoader (same files):         " + pyyamlThroughput(
 sync()
 let state = o.dir + "/state"
 let logPath = o.dir + "/daemon.log"
-FileManager.default.createFile(atPath: logPath, contents: nil)
+_ = FileManager.default.createFile(atPath: logPath, contents: nil)
 let daemon = Process()
 daemon.executableURL = URL(fileURLWithPath: o.gantry)
 daemon.arguments = ["run", "--spec-dir", o.dir + "/spec", "--state-dir", state]

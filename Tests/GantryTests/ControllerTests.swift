@@ -262,7 +262,10 @@ struct StateStoreTests {
         let store = try StateStore(directory: dir)
         let key = ObjectKey(.workload, namespace: "ns", name: "w")
         store.statusProvider = { k in k == key ? "{\"phase\":\"Pending\"}" : nil }
-        store.putObject(ObjectRow(key: key, uid: "u1", generation: 3, specHash: "h", objectHash: "o", creationTime: 100, source: "f.yaml:1", objectJSON: "{}"))
+        store.objectProvider = { k in
+            ObjectRow(key: k, uid: "u1", generation: 3, specHash: "h", objectHash: "o", creationTime: 100, source: "f.yaml:1", objectJSON: "{}")
+        }
+        store.markObjectDirty(key)
         store.markStatusDirty(key)
         store.write(EventRecord(name: "w.1", involved: InvolvedObject(key), type: .warning, reason: "R", message: "m", count: 2, firstTimestamp: 1, lastTimestamp: 2))
         try store.flush()

@@ -30,7 +30,7 @@ final class DaemonUnderTest: @unchecked Sendable {
         self.state = state
         self.logPath = logPath
         try FileManager.default.createDirectory(atPath: spec, withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: DaemonUnderTest.binary)
         process.arguments = ["run", "--spec-dir", spec, "--state-dir", state, "--resync", "2s"] + extra
         let log = FileHandle(forWritingAtPath: logPath)!
@@ -160,9 +160,9 @@ func wl(_ name: String, priority: Int = 0, gpu: Int = 1) -> String {
         d.write("names.yaml", wl("../etc") + "---\n" + wl("UPPER") + "---\n" + wl(String(repeating: "x", count: 64)))
         d.write("zz-dup.yaml", queueManifest)   // sorts after queues.yaml: the later file is the duplicate
         let bin = d.spec + "/binary.yaml"
-        FileManager.default.createFile(atPath: bin, contents: Data([0x6B, 0x3A, 0x20, 0xFF, 0xFE, 0x80, 0x0A]))
+        _ = FileManager.default.createFile(atPath: bin, contents: Data([0x6B, 0x3A, 0x20, 0xFF, 0xFE, 0x80, 0x0A]))
         let big = d.spec + "/big.yaml"
-        FileManager.default.createFile(atPath: big, contents: Data(repeating: 0x61, count: 20 << 20))
+        _ = FileManager.default.createFile(atPath: big, contents: Data(repeating: 0x61, count: 20 << 20))
         symlink("self.yaml", d.spec + "/self.yaml")
         try FileManager.default.createDirectory(atPath: d.spec + "/cycle", withIntermediateDirectories: true)
         symlink("..", d.spec + "/cycle/up")
