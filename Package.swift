@@ -16,12 +16,13 @@ let package = Package(
         .target(name: "GantryAPI", linkerSettings: [.linkedLibrary("m")]),
         .target(name: "YAMLCodec", dependencies: ["GantryAPI", "CYAML"]),
         .target(name: "ControllerRuntime", dependencies: ["GantryAPI"]),
+        .target(name: "Scheduler", dependencies: ["GantryAPI"]),
         .target(name: "StateStore", dependencies: ["GantryAPI", "CSQLite", "YAMLCodec", "ControllerRuntime"]),
         .target(name: "DirectorySource", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "CShim"]),
-        .target(name: "Controllers", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "CShim"]),
+        .target(name: "Controllers", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Scheduler", "CShim"]),
         .target(name: "GantryCLI", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "DirectorySource", "Controllers"]),
         .executableTarget(name: "gantry", dependencies: ["GantryCLI"]),
         .executableTarget(name: "gantry-bench", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "CSQLite"]),
-        .testTarget(name: "GantryTests", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Controllers", "GantryCLI"]),
+        .testTarget(name: "GantryTests", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Controllers", "GantryCLI", "Scheduler"]),
     ]
 )

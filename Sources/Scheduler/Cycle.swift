@@ -1,0 +1,319 @@
+import GantryAPI
+
+extension SchedulerState {
+    /// Dominant-resource share: the largest used/deserved over the managed resources. A queue
+    /// using something it has no deserved share of sorts after every queue that does not.
+    func share(_ q: Int) -> Double {
+        var s = 0.0
+        let qe = queues[q]
+        for r in 0..<qe.managed.count where qe.managed[r] {
+            let u = at(qe.used, r), d = at(qe.deserved, r)
+            if d > 0 { s = max(s, Double(u) / Double(d)) } else if u > 0 { s = max(s, 1e9 + Double(u)) }
+        }
+        return s
+    }
+
+    struct Failure {
+        var shape: Int32
+        var kind: ReasonKind
+    }
+
+    /// True when any queue has pending workloads worth another attempt.
+    public var needsCycle: Bool {
+        queues.contains { q in !q.pending.isEmpty && (q.triedEpoch != q.epoch || (q.inactive == nil && q.triedGlobal != globalEpoch)) }
+    }
+
+    /// One admission cycle. Queues are taken furthest below their deserved share first; each
+    /// takes its pending workloads in order until one is admitted (then the shares are
+    /// compared again) or none is left. BestEffortFIFO skips a workload that does not fit;
+    /// StrictFIFO stops at it. A workload that does not fit may preempt (see `preempt`).
+    /// Queues with nothing new since their last attempt are skipped.
+    public func cycle(now: Double) -> CycleResult {
+        var result = CycleResult()
+        var heap = QueueHeap()
+        for q in queues.indices where !queues[q].pending.isEmpty {
+            sortPending(q)
+            if let inactive = queues[q].inactive {
+                if queues[q].triedEpoch != queues[q].epoch {
+                    for id in queues[q].pending { setReason(Int(id), .inactive, inactive) }
+                    result.decisions += queues[q].pending.count
+                    queues[q].triedEpoch = queues[q].epoch
+                }
+                continue
+            }
+            if queues[q].triedEpoch == queues[q].epoch && queues[q].triedGlobal == globalEpoch { continue }
+            heap.push(share(q), queues[q].name, q)
+        }
+        var cursor = [Int: Int]()
+        while let q = heap.pop() {
+            stamp += 1
+            var failures: [Failure] = []
+            var i = cursor[q] ?? 0
+            var admittedOne = false
+            let strict = queues[q].spec?.queueingStrategy == .strictFIFO
+            while i < queues[q].pending.count {
+                let id = Int(queues[q].pending[i])
+                let shape = Int(workloads[id].shape)
+                if shapeStamp[shape] != stamp {
+                    shapeStamp[shape] = stamp
+                    shapeVerdict[shape] = Int32(dominatingFailure(shape, failures))
+                }
+                let verdict = Int(shapeVerdict[shape])
+                if verdict >= 0 {
+                    setReason(id, failures[verdict].kind, nil)
+                    result.decisions += 1
+                    i += 1
+                    continue
+                }
+                result.attempts += 1
+                result.decisions += 1
+                if admit(id, now: now, result: &result) {
+                    admittedOne = true
+                    break
+                }
+                let kind = workloads[id].reasonKind ?? .noRoom
+                failures.append(Failure(shape: Int32(shape), kind: kind))
+                shapeVerdict[shape] = Int32(failures.count - 1)
+                i += 1
+                if strict {
+                    let head = Int32(id)
+                    let msg = "waiting behind \(workloads[id].key.qualifiedName), the head of StrictFIFO queue \"\(queues[q].name)\""
+                    while i < queues[q].pending.count {
+                        setReason(Int(queues[q].pending[i]), .strict(head: head), WaitReason(Reason.waitingForQuota, msg))
+                        result.decisions += 1
+                        i += 1
+                    }
+                }
+            }
+            cursor[q] = i
+            if admittedOne {
+                heap.push(share(q), queues[q].name, q)
+            } else {
+                queues[q].triedEpoch = queues[q].epoch
+                queues[q].triedGlobal = globalEpoch
+            }
+        }
+        for q in queues.indices where queues[q].positionsDirty {
+            queues[q].positionsDirty = false
+            sortPending(q)
+            for (pos, id32) in queues[q].pending.enumerated() where workloads[Int(id32)].position != pos {
+                workloads[Int(id32)].position = pos
+                positionChanges.append((workloads[Int(id32)].key, pos))
+            }
+        }
+        result.events = pendingEvents + result.events
+        pendingEvents = []
+        result.waiting = waitChanges; waitChanges = []
+        result.positions = positionChanges; positionChanges = []
+        for q in touchedQueues { result.queues.insert(queues[q].name) }
+        for n in touchedNodes {
+            result.nodes.insert(nodes[n].name)
+            if let p = nodes[n].pool { result.pools.insert(p) }
+        }
+        touchedQueues = []; touchedNodes = []
+        return result
+    }
+
+    /// The first failure whose shape this shape dominates (asks at least as much per replica,
+    /// as many replicas or more, same gpuType and no specified nodes, no higher priority).
+    func dominatingFailure(_ shape: Int, _ failures: [Failure]) -> Int {
+        let s = shapes[shape]
+        for (j, f) in failures.enumerated() {
+            if Int(f.shape) == shape { return j }
+            let o = shapes[Int(f.shape)]
+            if s.specifiedNodes.isEmpty && o.specifiedNodes.isEmpty && s.gpuType == o.gpuType && s.replicas >= o.replicas
+                && s.priority <= o.priority && s.per.dominates(o.per) { return j }
+        }
+        return -1
+    }
+
+    /// Sets a pending workload's wait reason; the message is built only when the kind changes
+    /// (from `reason`, or from the kind and the workload's own request).
+    func setReason(_ id: Int, _ kind: ReasonKind, _ reason: WaitReason?) {
+        if workloads[id].reasonKind == kind, kind != .inactive || workloads[id].reason == reason { return }
+        let r = reason ?? makeReason(id, kind)
+        workloads[id].reasonKind = kind
+        guard workloads[id].reason != r else { return }
+        workloads[id].reason = r
+        waitChanges.append((workloads[id].key, r))
+    }
+
+    func makeReason(_ id: Int, _ kind: ReasonKind) -> WaitReason {
+        let w = workloads[id]
+        switch kind {
+        case .quota(let f): return WaitReason(Reason.waitingForQuota, message(f, w))
+        case .noMatchingNode, .noRoom, .preemptionFailed:
+            if case .failure(let f) = place(id) {
+                switch f {
+                case .noMatchingNode(let m), .noRoom(let m): return WaitReason(Reason.noFittingNodes, m)
+                }
+            }
+            return WaitReason(Reason.noFittingNodes, "no room on the nodes for \(w.request.replicas) replicas of \(describe(w)) (\(constraints(w)))")
+        case .strict(let head):
+            return WaitReason(Reason.waitingForQuota, "waiting behind \(workloads[Int(head)].key.qualifiedName), the head of StrictFIFO queue \"\(queues[w.queue].name)\"")
+        case .inactive: return queues[w.queue].inactive ?? WaitReason(Reason.waitingForQuota, "queue is not active")
+        }
+    }
+
+    /// Tries to admit one pending workload: quota, then placement, then preemption.
+    func admit(_ id: Int, now: Double, result: inout CycleResult) -> Bool {
+        let q = workloads[id].queue
+        var failure: ReasonKind
+        var waitReason: WaitReason?
+        if let f = quotaFailure(q, workloads[id].total) {
+            failure = .quota(f)
+        } else {
+            switch place(id) {
+            case .success(let p):
+                removePending(id)
+                commit(id, assignments: p.assignments, nodeIdx: p.nodeIdx, now: now)
+                result.events.append(.admitted(workloads[id].key, queue: queues[q].name, assignments: p.assignments, waitedSeconds: max(0, now - Double(workloads[id].request.created))))
+                return true
+            case .failure(.noMatchingNode(let m)):
+                failure = .noMatchingNode; waitReason = WaitReason(Reason.noFittingNodes, m)
+            case .failure(.noRoom(let m)):
+                failure = .noRoom; waitReason = WaitReason(Reason.noFittingNodes, m)
+            }
+        }
+        if failure != .noMatchingNode, preempt(id, now: now, result: &result) { return true }
+        setReason(id, failure, waitReason)
+        return false
+    }
+
+    // MARK: - Preemption
+
+    /// Whether queue `q` stays within its deserved share with `total` more (reclaim is only
+    /// for a queue that is owed what it asks).
+    func withinDeserved(_ q: Int, _ total: [Int64]) -> Bool {
+        for r in 0..<total.count where total[r] > 0 && at(queues[q].managed, r) {
+            if at(queues[q].used, r) + total[r] > at(queues[q].deserved, r) { return false }
+        }
+        return true
+    }
+
+    /// Whether an admitted workload of queue `v` may be reclaimed for a workload of queue `q`
+    /// asking `total`: same tree; below their lowest common ancestor, the preemptor's side
+    /// stays within deserved, and the victim's side has a reclaimable queue borrowing one of
+    /// the resources asked for (every queue from the victim's up to it reclaimable).
+    func reclaimable(victimQueue v: Int, for q: Int, _ total: [Int64]) -> Bool {
+        guard v != q, queues[v].root == queues[q].root else { return false }
+        let qPath = queues[q].path
+        let qSet = Set(qPath)
+        let vPath = queues[v].path
+        guard let lca = vPath.first(where: { qSet.contains($0) }) else { return false }
+        if vPath.first == lca { return false }   // the victim's queue is an ancestor of the preemptor's
+        for a in qPath { if a == lca { break }; if !withinDeserved(a, total) { return false } }
+        for a in vPath {
+            if a == lca { break }
+            guard queues[a].spec?.reclaimable ?? true else { return false }
+            for r in 0..<total.count where total[r] > 0 && at(queues[a].managed, r) {
+                if at(queues[a].used, r) > at(queues[a].deserved, r) { return true }
+            }
+        }
+        return false
+    }
+
+    func fits(_ id: Int) -> Bool {
+        let w = workloads[id]
+        if quotaFailure(w.queue, w.total) != nil { return false }
+        if w.gpusPerReplica > 0 && freeGPUs(for: id) < w.gpusPerReplica * w.request.replicas { return false }
+        if case .success = place(id) { return true }
+        return false
+    }
+
+    /// Preemption: a pending workload may evict lower-priority admitted workloads of its own
+    /// queue, and, while its queue stays within deserved, workloads of reclaimable queues that
+    /// borrow. Candidates are tried lowest priority first, then most recently admitted, until
+    /// the preemptor fits; victims not needed after all are then spared (latest first). If
+    /// the preemptor would still not fit, nothing is evicted.
+    func preempt(_ id: Int, now: Double, result: inout CycleResult) -> Bool {
+        let w = workloads[id]
+        let q = w.queue
+        var cands: [(id: Int, reclaim: Bool)] = []
+        for v in queues[q].admittedSet where workloads[Int(v)].request.priority < w.request.priority { cands.append((Int(v), false)) }
+        if withinDeserved(q, w.total) {
+            for o in queues.indices where o != q && !queues[o].admittedSet.isEmpty && reclaimable(victimQueue: o, for: q, w.total) {
+                for v in queues[o].admittedSet { cands.append((Int(v), true)) }
+            }
+        }
+        if cands.isEmpty { return false }
+        cands.sort { a, b in
+            let x = workloads[a.id], y = workloads[b.id]
+            if x.request.priority != y.request.priority { return x.request.priority < y.request.priority }
+            if x.admittedAt != y.admittedAt { return x.admittedAt > y.admittedAt }
+            return x.admittedSeq > y.admittedSeq
+        }
+        var victims: [(id: Int, reclaim: Bool)] = []
+        var ok = false
+        for c in cands {
+            if c.reclaim && !reclaimable(victimQueue: workloads[c.id].queue, for: q, w.total) { continue }
+            release(c.id)
+            victims.append(c)
+            if fits(id) { ok = true; break }
+        }
+        if !ok {
+            for v in victims.reversed() { acquire(v.id) }
+            return false
+        }
+        // Spare the victims that are not needed, latest chosen first (the last one is needed).
+        var j = victims.count - 2
+        while j >= 0 {
+            acquire(victims[j].id)
+            if fits(id) { victims.remove(at: j) } else { release(victims[j].id) }
+            j -= 1
+        }
+        guard case .success(let p) = place(id) else {
+            for v in victims { acquire(v.id) }
+            return false
+        }
+        let pk = w.key
+        for v in victims {
+            workloads[v.id].assignments = []; workloads[v.id].nodeIdx = []
+            addPending(v.id)
+            let reason = v.reclaim ? Reason.reclaimed : Reason.inQueue
+            let msg = v.reclaim
+                ? "preempted by \(pk.qualifiedName) (queue \"\(queues[q].name)\" reclaims quota that queue \"\(queues[workloads[v.id].queue].name)\" borrowed)"
+                : "preempted by \(pk.qualifiedName), of higher priority (\(w.request.priority)) in queue \"\(queues[q].name)\""
+            result.events.append(.preempted(workloads[v.id].key, by: pk, reason: reason, message: msg))
+        }
+        globalEpoch += 1
+        removePending(id)
+        commit(id, assignments: p.assignments, nodeIdx: p.nodeIdx, now: now)
+        result.events.append(.admitted(pk, queue: queues[q].name, assignments: p.assignments, waitedSeconds: max(0, now - Double(w.request.created))))
+        return true
+    }
+}
+
+/// A min-heap of queues by (share, name).
+struct QueueHeap {
+    var items: [(share: Double, name: String, q: Int)] = []
+    static func less(_ a: (share: Double, name: String, q: Int), _ b: (share: Double, name: String, q: Int)) -> Bool {
+        a.share != b.share ? a.share < b.share : a.name < b.name
+    }
+    mutating func push(_ share: Double, _ name: String, _ q: Int) {
+        items.append((share, name, q))
+        var i = items.count - 1
+        while i > 0 {
+            let p = (i - 1) / 2
+            if QueueHeap.less(items[i], items[p]) { items.swapAt(i, p); i = p } else { break }
+        }
+    }
+    mutating func pop() -> Int? {
+        guard !items.isEmpty else { return nil }
+        let top = items[0].q
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var i = 0
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < items.count && QueueHeap.less(items[l], items[m]) { m = l }
+                if r < items.count && QueueHeap.less(items[r], items[m]) { m = r }
+                if m == i { break }
+                items.swapAt(i, m); i = m
+            }
+        }
+        return top
+    }
+}

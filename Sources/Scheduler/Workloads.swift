@@ -1,0 +1,222 @@
+import GantryAPI
+
+extension SchedulerState {
+    /// Orders pending workloads: priority (high first), creation time, then namespace/name.
+    @inline(__always) func before(_ a: Int32, _ b: Int32) -> Bool {
+        let x = workloads[Int(a)], y = workloads[Int(b)]
+        if x.request.priority != y.request.priority { return x.request.priority > y.request.priority }
+        if x.request.created != y.request.created { return x.request.created < y.request.created }
+        return x.key < y.key
+    }
+
+    func sortPending(_ q: Int) {
+        guard !queues[q].sorted else { return }
+        queues[q].pending.sort(by: before)
+        queues[q].sorted = true
+    }
+
+    func addPending(_ id: Int) {
+        let q = workloads[id].queue
+        let i32 = Int32(id)
+        if queues[q].sorted, let last = queues[q].pending.last, before(i32, last) {
+            // Insert in place when the list is small enough; else sort before the next cycle.
+            if queues[q].pending.count < 4096 {
+                var lo = 0, hi = queues[q].pending.count
+                while lo < hi { let mid = (lo + hi) / 2; if before(queues[q].pending[mid], i32) { lo = mid + 1 } else { hi = mid } }
+                queues[q].pending.insert(i32, at: lo)
+            } else {
+                queues[q].pending.append(i32); queues[q].sorted = false
+            }
+        } else {
+            queues[q].pending.append(i32)
+        }
+        queues[q].epoch += 1
+        queues[q].positionsDirty = true
+        touchedQueues.insert(q)
+    }
+
+    func removePending(_ id: Int) {
+        let q = workloads[id].queue
+        let i32 = Int32(id)
+        if queues[q].sorted {
+            var lo = 0, hi = queues[q].pending.count
+            while lo < hi { let mid = (lo + hi) / 2; if before(queues[q].pending[mid], i32) { lo = mid + 1 } else { hi = mid } }
+            if lo < queues[q].pending.count, queues[q].pending[lo] == i32 { queues[q].pending.remove(at: lo) }
+            else if let j = queues[q].pending.firstIndex(of: i32) { queues[q].pending.remove(at: j) }
+        } else if let j = queues[q].pending.firstIndex(of: i32) {
+            queues[q].pending.remove(at: j)
+        }
+        queues[q].positionsDirty = true
+        touchedQueues.insert(q)
+    }
+
+    func vectors(_ r: WorkloadRequest) -> (per: [Int64], total: [Int64], gpus: Int) {
+        let per = slots.vector(r.resources)
+        var total: [Int64] = []
+        total.add(per, times: Int64(r.replicas))
+        return (per, total, Int(r.resources.gpu))
+    }
+
+    /// Adds or changes a workload that can be admitted (valid, not suspended), or removes it
+    /// (nil: deleted, suspended or invalid), releasing its quota and GPUs. A change of
+    /// anything but priority withdraws an admission and requeues the workload.
+    public func setWorkload(_ key: ObjectKey, _ request: WorkloadRequest?) {
+        if let id32 = workloadIndex[key] {
+            let id = Int(id32)
+            guard let request else { removeWorkload(id); return }
+            let old = workloads[id].request
+            guard old != request else { return }
+            if workloads[id].admitted {
+                if old.priority != request.priority { workloads[id].shape = shapeID(request, per: workloads[id].perReplica) }
+                if old.needsReadmission(request) {
+                    evict(id, reason: "SpecChanged", message: "the spec changed (queue, replicas, resources, gpuType or specifiedNodes); the workload is admitted again with the new spec")
+                    removePending(id)
+                    set(id, request)
+                    addPending(id)
+                } else {
+                    workloads[id].request = request
+                }
+            } else {
+                removePending(id)
+                set(id, request)
+                addPending(id)
+            }
+            return
+        }
+        guard let request else { return }
+        let id: Int
+        let q = queueID(request.queue)
+        let (per, total, g) = vectors(request)
+        var entry = WorkloadEntry(key: key, request: request, queue: q, perReplica: per, total: total, gpusPerReplica: g)
+        entry.shape = shapeID(request, per: per)
+        if let f = freeIDs.popLast() { id = Int(f); workloads[id] = entry } else { id = workloads.count; workloads.append(entry) }
+        workloadIndex[key] = Int32(id)
+        addPending(id)
+    }
+
+    func shapeID(_ r: WorkloadRequest, per: [Int64]) -> Int32 {
+        var p = per
+        while p.last == 0 { p.removeLast() }
+        let s = Shape(per: p, replicas: r.replicas, gpuType: r.gpuType, specifiedNodes: r.specifiedNodes, priority: r.priority)
+        if let i = shapeIndex[s] { return i }
+        shapes.append(s); shapeStamp.append(0); shapeVerdict.append(-1)
+        shapeIndex[s] = Int32(shapes.count - 1)
+        return Int32(shapes.count - 1)
+    }
+
+    func set(_ id: Int, _ request: WorkloadRequest) {
+        let (per, total, g) = vectors(request)
+        workloads[id].shape = shapeID(request, per: per)
+        workloads[id].request = request
+        workloads[id].queue = queueID(request.queue)
+        workloads[id].perReplica = per; workloads[id].total = total; workloads[id].gpusPerReplica = g
+        workloads[id].reason = nil
+        workloads[id].reasonKind = nil
+    }
+
+    func removeWorkload(_ id: Int) {
+        if workloads[id].admitted { release(id); globalEpoch += 1 } else { removePending(id) }
+        if workloads[id].position != nil { workloads[id].position = nil }
+        workloadIndex[workloads[id].key] = nil
+        workloads[id].present = false
+        workloads[id].assignments = []
+        freeIDs.append(Int32(id))
+    }
+
+    /// Re-adopts an admission recorded before a restart. Refused (false) when the placement
+    /// no longer holds: a node gone, a GPU index beyond capacity or already taken. Quota is
+    /// not checked again: what was admitted stays admitted.
+    @discardableResult
+    public func restoreAdmission(_ key: ObjectKey, assignments: [ReplicaAssignment], admittedAt: Double) -> Bool {
+        guard let id32 = workloadIndex[key], !workloads[Int(id32)].admitted else { return false }
+        let id = Int(id32)
+        guard assignments.count == workloads[id].request.replicas else { return false }
+        var nodeIdx: [Int] = []
+        var seen: [Int: Set<Int>] = [:]
+        for a in assignments {
+            guard let n = nodeIndex[a.node], nodes[n].present, a.gpus.count == workloads[id].gpusPerReplica else { return false }
+            for g in a.gpus {
+                guard g >= 0, g < nodes[n].gpuCount, !nodes[n].gpuUsed[g], seen[n, default: []].insert(g).inserted else { return false }
+            }
+            nodeIdx.append(n)
+        }
+        removePending(id)
+        commit(id, assignments: assignments, nodeIdx: nodeIdx, now: admittedAt)
+        return true
+    }
+
+    /// Reserves quota and GPUs for an admission.
+    func commit(_ id: Int, assignments: [ReplicaAssignment], nodeIdx: [Int], now: Double) {
+        seq += 1
+        workloads[id].admitted = true
+        workloads[id].assignments = assignments
+        workloads[id].nodeIdx = nodeIdx
+        workloads[id].admittedAt = now
+        workloads[id].admittedSeq = seq
+        workloads[id].reason = nil
+        workloads[id].reasonKind = nil
+        if workloads[id].position != nil { workloads[id].position = nil; positionChanges.append((workloads[id].key, nil)) }
+        acquire(id)
+    }
+
+    /// Takes the quota and GPUs of an admission (inverse of `release`).
+    func acquire(_ id: Int) {
+        workloads[id].admitted = true
+        let per = workloads[id].perReplica
+        for (a, n) in zip(workloads[id].assignments, workloads[id].nodeIdx) {
+            nodes[n].allocated.add(per)
+            for g in a.gpus { nodes[n].gpuUsed[g] = true }
+            nodes[n].freeGPUs -= a.gpus.count
+            nodes[n].workloads[Int32(id), default: 0] += 1
+            touchedNodes.insert(n)
+        }
+        account(workloads[id].queue, workloads[id].total, sign: 1)
+        queues[workloads[id].queue].admitted += 1
+        queues[workloads[id].queue].admittedSet.insert(Int32(id))
+    }
+
+    /// Frees quota and GPUs of an admitted workload (it keeps its assignments for a restore).
+    func release(_ id: Int) {
+        let per = workloads[id].perReplica
+        for (a, n) in zip(workloads[id].assignments, workloads[id].nodeIdx) {
+            nodes[n].allocated.add(per, times: -1)
+            for g in a.gpus where g < nodes[n].gpuUsed.count { nodes[n].gpuUsed[g] = false }
+            nodes[n].freeGPUs += a.gpus.filter { $0 < nodes[n].gpuCount }.count
+            let k = Int32(id)
+            if let c = nodes[n].workloads[k], c > 1 { nodes[n].workloads[k] = c - 1 } else { nodes[n].workloads[k] = nil }
+            touchedNodes.insert(n)
+        }
+        account(workloads[id].queue, workloads[id].total, sign: -1)
+        queues[workloads[id].queue].admitted -= 1
+        queues[workloads[id].queue].admittedSet.remove(Int32(id))
+        workloads[id].admitted = false
+    }
+
+    /// Withdraws an admission and puts the workload back in its queue.
+    func evict(_ id: Int, reason: String, message: String) {
+        guard workloads[id].admitted else { return }
+        release(id)
+        workloads[id].assignments = []; workloads[id].nodeIdx = []
+        globalEpoch += 1
+        addPending(id)
+        pendingEvents.append(.evicted(workloads[id].key, reason: reason, message: message))
+    }
+
+    /// The workload finished (or was stopped): its quota and GPUs go back.
+    public func finish(_ key: ObjectKey) {
+        guard let id = workloadIndex[key] else { return }
+        removeWorkload(Int(id))
+    }
+
+    public func isAdmitted(_ key: ObjectKey) -> Bool { workloadIndex[key].map { workloads[Int($0)].admitted } ?? false }
+    public func assignments(_ key: ObjectKey) -> [ReplicaAssignment]? {
+        guard let id = workloadIndex[key], workloads[Int(id)].admitted else { return nil }
+        return workloads[Int(id)].assignments
+    }
+    public func waitReason(_ key: ObjectKey) -> WaitReason? { workloadIndex[key].flatMap { workloads[Int($0)].reason } }
+    public func position(_ key: ObjectKey) -> Int? { workloadIndex[key].flatMap { workloads[Int($0)].position } }
+    public var pendingCount: Int { queues.reduce(0) { $0 + $1.pending.count } }
+    public var admittedCount: Int { queues.reduce(0) { $0 + $1.admitted } }
+    /// The queue the workload is admitted to (or waits in).
+    public func queueName(_ key: ObjectKey) -> String? { workloadIndex[key].map { queues[workloads[Int($0)].queue].name } }
+}
