@@ -30,8 +30,30 @@ public final class Inventory: ManifestSink, Sendable {
         var invalidReports: [ObjectKey: String] = [:]
         /// Files whose last read failed (whole file, or a document that could not be identified).
         var failedFiles = Set<String>()
+        /// Declared Node objects; with none, the local node stands in.
+        var declaredNodes = 0
     }
     let state = Mutex(State())
+
+    /// The node for this machine, used while no Node is declared (directory mode).
+    let localNode = Mutex<ManifestObject?>(nil)
+
+    /// Sets the stand-in node for this machine; it is in force while no Node is declared.
+    public func setLocalNode(_ obj: ManifestObject?) { localNode.withLock { $0 = obj } }
+
+    /// Adds the local node when no Node is declared, removes it when one is.
+    func reconcileLocalNode(enqueue keys: inout [ObjectKey]) {
+        guard let local = localNode.withLock({ $0 }) else { return }
+        let declared = state.withLock { $0.declaredNodes }
+        let present = desired.get(local.key)
+        let isLocal = present?.source.file == LocalNode.sourceFile
+        if declared == 0 && present == nil {
+            Log.info("no Node declared: using this machine as node \"\(local.meta.name)\"", ["gpus": String(local.spec.node?.capacity.gpu ?? 0)])
+            upsert(local, enqueue: &keys)
+        } else if declared > 0 && isLocal {
+            delete(local.key, enqueue: &keys)
+        }
+    }
 
     public init(persistence: any StatePersistence, statuses: StatusCache, queue: WorkQueue<ObjectKey>, events: EventRecorder, clock: any Clock) {
         self.persistence = persistence; self.statuses = statuses; self.queue = queue; self.events = events; self.clock = clock
@@ -58,12 +80,21 @@ public final class Inventory: ManifestSink, Sendable {
     /// their stored form, as a running daemon would keep them. Returns how many were deleted.
     @discardableResult
     public func dropUnseenRestored() -> Int {
+        var local: [ObjectKey] = []
+        reconcileLocalNode(enqueue: &local)
+        let direct = state.withLock { st in
+            guard st.bulk != nil else { return local }
+            st.bulk!.formUnion(local)
+            return []
+        }
+        queue.add(contentsOf: direct)
         let (unseen, failed) = state.withLock { st in (Array(st.restored.values), st.failedFiles) }
         var keys: [ObjectKey] = []
         var deleted = 0
         for row in unseen.sorted(by: { $0.key < $1.key }) {
             let (file, line) = Inventory.splitSource(row.source)
             if failed.contains(file), let obj = Inventory.decodeStored(row, file: file, line: line) {
+                if row.key.kind == .node { state.withLock { $0.declaredNodes += 1 } }
                 Log.warn("kept an object whose manifest file does not read cleanly", ["key": row.key.description, "file": file])
                 events.warning(InvolvedObject(row.key), "ManifestUnreadable", "\(file) does not read cleanly; the last stored spec (generation \(row.generation)) stays in force")
                 upsert(obj, enqueue: &keys)
@@ -121,6 +152,7 @@ public final class Inventory: ManifestSink, Sendable {
                 events.warning(InvolvedObject(key), Reason.invalidSpec, "change not applied, the previous valid spec stays in force: " + msg)
             }
         }
+        if state.withLock({ $0.bulk == nil }) { reconcileLocalNode(enqueue: &keys) }
         let direct: [ObjectKey] = state.withLock { st in
             guard st.bulk != nil else { return keys }
             st.bulk!.formUnion(keys)
@@ -205,6 +237,9 @@ public final class Inventory: ManifestSink, Sendable {
             obj.meta.creationTimestamp = now
             obj.meta.generation = 1
         }
+        if key.kind == .node && obj.source.file != LocalNode.sourceFile && (prev == nil || prev?.source.file == LocalNode.sourceFile) {
+            state.withLock { $0.declaredNodes += 1 }
+        }
         desired.upsert(key, obj)
         if changed { persistence.markObjectDirty(key) }
 
@@ -224,6 +259,7 @@ public final class Inventory: ManifestSink, Sendable {
 
     func delete(_ key: ObjectKey, enqueue keys: inout [ObjectKey]) {
         let old = desired.delete(key)
+        if key.kind == .node, let old, old.source.file != LocalNode.sourceFile { state.withLock { $0.declaredNodes -= 1 } }
         state.withLock { st in
             st.duplicateReports[key] = nil; st.invalidReports[key] = nil
             st.restored[key] = nil
@@ -239,9 +275,8 @@ public final class Inventory: ManifestSink, Sendable {
     func related(_ key: ObjectKey, old: ManifestObject?, new: ManifestObject?, into keys: inout [ObjectKey]) {
         switch key.kind {
         case .workload:
-            for q in Set([old?.spec.workload?.queue, new?.spec.workload?.queue].compactMap { $0 }) { keys.append(ObjectKey(.queue, name: q)) }
+            break   // queue counts and positions come from admission
         case .queue:
-            keys.append(contentsOf: desired.keys(index: Inventory.byQueue, value: key.name))
             keys.append(contentsOf: desired.keys(index: Inventory.byParent, value: key.name))
             for p in Set([old?.spec.queue?.parent, new?.spec.queue?.parent].compactMap { $0 }) { keys.append(ObjectKey(.queue, name: p)) }
         case .node:

@@ -1,5 +1,6 @@
 import GantryAPI
 import ControllerRuntime
+import Scheduler
 
 /// Dispatches a key to the reconciler of its kind.
 public struct KindRouter: Reconciler {
@@ -8,11 +9,11 @@ public struct KindRouter: Reconciler {
     public let nodes: NodeReconciler
     public let pools: ResourcePoolReconciler
 
-    public init(inventory: Inventory, clock: any Clock) {
-        workloads = WorkloadReconciler(inventory: inventory, clock: clock)
-        queues = QueueReconciler(inventory: inventory, clock: clock)
-        nodes = NodeReconciler(inventory: inventory, clock: clock)
-        pools = ResourcePoolReconciler(inventory: inventory, clock: clock)
+    public init(inventory: Inventory, admission: Admission, clock: any Clock) {
+        workloads = WorkloadReconciler(inventory: inventory, admission: admission)
+        queues = QueueReconciler(inventory: inventory, admission: admission, clock: clock)
+        nodes = NodeReconciler(inventory: inventory, admission: admission, clock: clock)
+        pools = ResourcePoolReconciler(inventory: inventory, admission: admission, clock: clock)
     }
 
     public func reconcile(_ key: ObjectKey) throws -> ReconcileResult {
@@ -25,104 +26,37 @@ public struct KindRouter: Reconciler {
     }
 }
 
-/// Workload status before admission exists: phase, the Admitted condition with the reason the
-/// workload waits (InvalidSpec, QueueNotFound, QueueClosed, WaitingForQuota), Stopped when
-/// suspended. `queuePosition` belongs to the queue's reconcile and is left as it is.
+/// Workloads: hands each change to admission, which owns the workload's status (the
+/// Admitted condition and its reason, position, admission, Stopped when suspended).
 public struct WorkloadReconciler: Reconciler {
     let inventory: Inventory
-    let clock: any Clock
+    let admission: Admission
 
     public func reconcile(_ key: ObjectKey) throws -> ReconcileResult {
-        guard let obj = inventory.current(key), let spec = obj.spec.workload else { return .done }
-        let now = clock.timestamp
-        let gen = obj.meta.generation
-        let queueObj = inventory.desired.get(ObjectKey(.queue, name: spec.queue))
-        inventory.statuses.update(key, initial: { .workload(WorkloadStatus()) }) { status in
-            var s = status.workload ?? WorkloadStatus()
-            s.creationTime = obj.meta.creationTimestamp
-            s.observedGeneration = gen
-            if !obj.invalid.isEmpty {
-                s.phase = .pending
-                s.queuePosition = nil
-                s.message = "invalid spec: " + obj.invalid.map(\.description).joined(separator: "; ")
-                s.conditions.set(type: ConditionType.admitted, status: "False", reason: Reason.invalidSpec, message: s.message, now: now, generation: gen)
-            } else if spec.suspend {
-                s.phase = .stopped
-                s.queuePosition = nil
-                s.message = "suspended (spec.suspend is true)"
-                s.conditions.set(type: ConditionType.admitted, status: "False", reason: Reason.stopped, message: s.message, now: now, generation: gen)
-                s.conditions.set(type: ConditionType.finished, status: "True", reason: Reason.stopped, message: s.message, now: now, generation: gen)
-                if s.endTime == nil { s.endTime = now }
-            } else {
-                s.phase = .pending
-                s.endTime = nil
-                s.conditions.remove(type: ConditionType.finished)
-                let (reason, message): (String, String)
-                if queueObj == nil {
-                    (reason, message) = (Reason.queueNotFound, "queue \"\(spec.queue)\" does not exist")
-                } else if queueObj?.spec.queue?.state == .closed {
-                    (reason, message) = (Reason.queueClosed, "queue \"\(spec.queue)\" is Closed and admits nothing new")
-                } else if let q = queueObj, !q.invalid.isEmpty {
-                    (reason, message) = (Reason.waitingForQuota, "queue \"\(spec.queue)\" has an invalid spec")
-                } else {
-                    (reason, message) = (Reason.waitingForQuota, "waiting for quota in queue \"\(spec.queue)\" (\(spec.totalGPUs) GPUs over \(spec.replicas) replicas)")
-                }
-                s.message = message
-                s.conditions.set(type: ConditionType.admitted, status: "False", reason: reason, message: message, now: now, generation: gen)
-            }
-            status = .workload(s)
-        }
+        admission.syncWorkload(key, inventory.current(key))
         return .done
     }
 }
 
-/// Queue order and counts. Orders the queue's pending workloads (priority, then creation
-/// time, then name) and writes each one's `queuePosition`; writes the Queue's own status
-/// (state, quota, counts, an `Active` condition) when the Queue object exists. Keys for queue
-/// names that have no Queue object still order their workloads.
+/// Queues: hands each change to admission (tree, quota, state), and writes the spec-derived
+/// part of the Queue status (state, deserved share, an `Active` condition). Admission writes
+/// the usage part (allocated, borrowed, pending, admitted).
 public struct QueueReconciler: Reconciler {
     let inventory: Inventory
+    let admission: Admission
     let clock: any Clock
-
-    /// The fields that order a pending queue, cheap to sort.
-    public struct OrderKey: Comparable, Sendable {
-        public var priority: Int
-        public var created: Int64
-        public var key: ObjectKey
-        public init(_ o: ManifestObject) {
-            priority = o.spec.workload?.priority ?? 0; created = o.meta.creationTimestamp.seconds; key = o.key
-        }
-        /// Priority (high first), then creation time, then namespace/name.
-        public static func < (a: OrderKey, b: OrderKey) -> Bool {
-            if a.priority != b.priority { return a.priority > b.priority }
-            if a.created != b.created { return a.created < b.created }
-            return a.key < b.key
-        }
-    }
 
     public func reconcile(_ key: ObjectKey) throws -> ReconcileResult {
         let now = clock.timestamp
-        let members = inventory.desired.objects(index: Inventory.byQueue, value: key.name)
-        var pending = members.filter { $0.invalid.isEmpty && $0.spec.workload?.suspend == false }.map(OrderKey.init)
-        pending.sort()
-        var position: [ObjectKey: Int] = [:]
-        position.reserveCapacity(pending.count)
-        for (i, w) in pending.enumerated() { position[w.key] = i }
-        for w in members {
-            let pos = position[w.key]
-            inventory.statuses.update(w.key, initial: { .workload(WorkloadStatus()) }) { status in
-                guard var s = status.workload, s.queuePosition != pos else { return }
-                s.queuePosition = pos
-                status = .workload(s)
-            }
-        }
-        guard let obj = inventory.current(key), let spec = obj.spec.queue else { return .done }
+        let obj = inventory.current(key)
+        admission.syncQueue(key.name, obj)
+        guard let obj, let spec = obj.spec.queue else { return .done }
         let gen = obj.meta.generation
+        let deserved = admission.withState { $0.effectiveDeserved(key.name) } ?? spec.deserved
         inventory.statuses.update(key, initial: { .queue(QueueStatus()) }) { status in
             var s = status.queue ?? QueueStatus()
             s.state = spec.state
-            s.deserved = spec.deserved
-            s.pending = pending.count
+            s.deserved = deserved
             s.observedGeneration = gen
             let (ok, reason, message) = activeCondition(obj, spec)
             s.conditions.set(type: "Active", status: ok ? "True" : "False", reason: reason, message: message, now: now, generation: gen)
@@ -152,14 +86,21 @@ public struct QueueReconciler: Reconciler {
     }
 }
 
-/// Node status: phase (Ready, SchedulingDisabled when cordoned, NotReady when invalid),
-/// capacity, allocation (none before admission exists).
+/// Node status: phase (Ready, SchedulingDisabled when cordoned, NotReady when invalid or its
+/// pool is missing) and capacity; admission writes the allocation. Only ready nodes take
+/// new replicas.
 public struct NodeReconciler: Reconciler {
     let inventory: Inventory
+    let admission: Admission
     let clock: any Clock
 
     public func reconcile(_ key: ObjectKey) throws -> ReconcileResult {
-        guard let obj = inventory.current(key), let spec = obj.spec.node else { return .done }
+        guard let obj = inventory.current(key), let spec = obj.spec.node else {
+            admission.syncNode(key.name, nil, ready: false)
+            return .done
+        }
+        let poolMissing = spec.resourcePool.map { inventory.desired.get(ObjectKey(.resourcePool, name: $0)) == nil } ?? false
+        admission.syncNode(key.name, obj, ready: obj.invalid.isEmpty && !poolMissing)
         let now = clock.timestamp, gen = obj.meta.generation
         inventory.statuses.update(key, initial: { .node(NodeStatus()) }) { status in
             var s = status.node ?? NodeStatus()
@@ -182,22 +123,20 @@ public struct NodeReconciler: Reconciler {
     }
 }
 
-/// ResourcePool status: node and GPU totals of the nodes that name the pool.
+/// ResourcePool status: node and GPU totals of the nodes that name the pool, and how many
+/// of them hold admitted replicas.
 public struct ResourcePoolReconciler: Reconciler {
     let inventory: Inventory
+    let admission: Admission
     let clock: any Clock
 
     public func reconcile(_ key: ObjectKey) throws -> ReconcileResult {
         guard let obj = inventory.current(key) else { return .done }
         let nodes = inventory.desired.objects(index: Inventory.byPool, value: key.name).filter { $0.invalid.isEmpty }
         let gen = obj.meta.generation, now = clock.timestamp
-        var gpus: Int64 = 0, usedNodes: Int64 = 0, usedGPUs: Int64 = 0
-        for n in nodes {
-            gpus += n.spec.node?.capacity.gpu ?? 0
-            if let st = inventory.statuses.get(n.key)?.node, st.allocated.gpu > 0 || st.workloads > 0 {
-                usedNodes += 1; usedGPUs += st.allocated.gpu
-            }
-        }
+        var gpus: Int64 = 0
+        for n in nodes { gpus += n.spec.node?.capacity.gpu ?? 0 }
+        let (usedNodes, usedGPUs) = admission.poolUsage(key.name)
         inventory.statuses.update(key, initial: { .resourcePool(ResourcePoolStatus()) }) { status in
             var s = status.resourcePool ?? ResourcePoolStatus()
             s.phase = "Running"

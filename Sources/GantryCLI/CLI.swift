@@ -31,6 +31,10 @@ public enum CLI {
                 o.debounce = try args.duration("debounce") ?? o.debounce
                 o.maxFileSize = try args.int("max-file-size") ?? o.maxFileSize
                 o.strict = args.bool("strict")
+                if let n = try args.int("local-gpus") {
+                    guard n >= 0 && n <= 1024 else { throw UsageError("--local-gpus: between 0 and 1024") }
+                    o.localGPUs = n
+                }
                 if let f = args.string("log-format") {
                     guard let lf = Log.Format(rawValue: f) else { throw UsageError("--log-format: text or json") }
                     o.logFormat = lf
@@ -89,6 +93,8 @@ public enum CLI {
       --debounce DURATION   quiet time before a changed file is read (default 10ms)
       --max-file-size BYTES largest manifest file read (default 16777216)
       --strict              unknown fields are errors, not warnings
+      --local-gpus N        GPUs of the local node (used while no Node is declared);
+                            default: found with nvidia-smi or amd-smi, else 0
       --log-format text|json   (default text)
       --log-level debug|info|warn|error   (default info)
 

@@ -17,6 +17,8 @@ public struct DaemonOptions: Sendable {
     public var debounce = 0.01
     public var maxFileSize = 16 << 20
     public var strict = false
+    /// GPUs of the local node (used while no Node is declared); nil: discover.
+    public var localGPUs: Int?
     public var logFormat = Log.Format.text
     public var logLevel = Log.Level.info
     public init() {}
@@ -62,7 +64,11 @@ public final class Daemon: @unchecked Sendable {
             return 1
         }
         store.startWriter()
-        let controller = Controller(name: "gantry", queue: queue, reconciler: KindRouter(inventory: inventory, clock: clock), workers: options.workers, metrics: metrics)
+        inventory.setLocalNode(LocalNode.make(localGPUs: options.localGPUs))
+        let admission = Admission(inventory: inventory, clock: clock, metrics: metrics)
+        admission.pause()
+        admission.start()
+        let controller = Controller(name: "gantry", queue: queue, reconciler: KindRouter(inventory: inventory, admission: admission, clock: clock), workers: options.workers, metrics: metrics)
         controller.start()
 
         var sourceOptions = DirectorySource.Options()
@@ -93,6 +99,8 @@ public final class Daemon: @unchecked Sendable {
             Log.info("initial sync interrupted by a signal", ["objects": String(inventory.desired.count)])
         } else {
             let reconciled = monotonicSeconds()
+            // The first admission pass, over everything loaded.
+            let pass = admission.resume()
             try? store.flush()
             let now = monotonicSeconds()
             func secs(_ v: Double) -> String { String(format: "%.3f", v) }
@@ -100,7 +108,8 @@ public final class Daemon: @unchecked Sendable {
             Log.info("initial sync complete", ["objects": String(inventory.desired.count), "removedWhileDown": String(removed),
                                                "seconds": secs(now - started), "scanSeconds": secs(scanned - started),
                                                "decodeSeconds": micros(source.loadMicros), "applySeconds": micros(source.applyMicros),
-                                               "reconcileSeconds": secs(reconciled - scanned), "flushSeconds": secs(now - reconciled),
+                                               "reconcileSeconds": secs(reconciled - scanned), "admissionSeconds": secs(pass.seconds),
+                                               "admitted": String(pass.admitted), "flushSeconds": secs(now - reconciled - pass.seconds),
                                                "writerSeconds": micros(store.commitSeconds), "batches": String(store.commits.load(ordering: .relaxed)),
                                                "buildSeconds": micros(store.buildMicros), "checkpoints": String(store.checkpoints.load(ordering: .relaxed)),
                                                "checkpointSeconds": micros(store.checkpointMicros)])
@@ -117,6 +126,7 @@ public final class Daemon: @unchecked Sendable {
         Log.info("shutting down: finishing in-flight reconciles")
         let t0 = monotonicSeconds()
         source.stop()
+        admission.stop()
         // In-flight reconciles finish; queued keys are dropped (recomputed at the next start).
         queue.shutDownNow()
         if !controller.wait(timeout: 7) { Log.warn("workers did not finish in time; exiting anyway") }

@@ -90,6 +90,7 @@ struct DescribeCommand {
                 lines.append("Status:")
                 lines.append(indent(YAMLEmitter.emit([.object(members)])))
             }
+            if kind == .queue { lines += try queueWorkloads(reader) }
         }
         let conds = o.status?["conditions"]?.arrayValue ?? []
         lines.append("Conditions:")
@@ -112,6 +113,42 @@ struct DescribeCommand {
         }
         out(lines.joined(separator: "\n"))
         return 0
+    }
+
+    /// A queue's pending workloads in admission order, each with its position and why it
+    /// waits, then its admitted workloads.
+    func queueWorkloads(_ reader: StateReader) throws -> [String] {
+        let members = try reader.workloads(queue: name).map(StoredObject.init)
+        var pending: [(Int64, StoredObject)] = []
+        var admitted: [StoredObject] = []
+        var other = 0
+        for w in members {
+            if w.status?["admission"] != nil { admitted.append(w) } else if let p = w.status?["queuePosition"]?.intValue { pending.append((p, w)) } else { other += 1 }
+        }
+        pending.sort { $0.0 != $1.0 ? $0.0 < $1.0 : $0.1.key < $1.1.key }
+        var lines: [String] = []
+        lines.append("Pending Workloads (admission order): \(pending.count)")
+        if pending.isEmpty { lines.append("  <none>") } else {
+            var t = Table(["  POSITION", "WORKLOAD", "PRIORITY", "GPUS", "AGE", "REASON", "MESSAGE"])
+            let now = Timestamp(seconds: Int64(SystemClock().now()))
+            for (p, w) in pending {
+                let adm = w.status?["conditions"]?.arrayValue?.first { $0["type"]?.stringValue == "Admitted" }
+                t.add(["  " + String(p), w.key.qualifiedName, String(w.priority), String(w.totalGPUs), formatAge(from: w.creation, now: now),
+                       adm?["reason"]?.stringValue ?? "-", adm?["message"]?.stringValue ?? ""])
+            }
+            lines.append(t.render())
+        }
+        lines.append("Admitted Workloads: \(admitted.count)")
+        if admitted.isEmpty { lines.append("  <none>") } else {
+            var t = Table(["  WORKLOAD", "PRIORITY", "GPUS", "PHASE", "NODES"])
+            for w in admitted {
+                let nodes = Set((w.status?["admission"]?["replicas"]?.arrayValue ?? []).compactMap { $0["node"]?.stringValue }).sorted()
+                t.add(["  " + w.key.qualifiedName, String(w.priority), String(w.totalGPUs), w.phase, nodes.joined(separator: ",")])
+            }
+            lines.append(t.render())
+        }
+        if other > 0 { lines.append("Other Workloads: \(other) (suspended, invalid or finished)") }
+        return lines
     }
 
     func indent(_ s: String) -> String {

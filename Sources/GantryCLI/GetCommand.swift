@@ -155,17 +155,23 @@ struct GetCommand {
     func headers() -> [String] {
         switch kind {
         case .workload:
-            var h = ["NAME", "TYPE", "QUEUE", "PRIORITY", "PHASE", "GPUS", "AGE"]
+            var h = ["NAME", "TYPE", "QUEUE", "PRIORITY", "PHASE", "GPUS", "QUEUE-POS", "NODES", "AGE"]
             if allNamespaces { h.insert("NAMESPACE", at: 0) }
-            if output == "wide" { h.insert(contentsOf: ["REPLICAS", "QUEUE-POS", "REASON"], at: h.count - 1) }
+            if output == "wide" { h.insert(contentsOf: ["REPLICAS", "REASON"], at: h.count - 1) }
             return h
         case .queue:
-            var h = ["NAME", "STATE", "DESERVED-GPU", "ALLOCATED-GPU", "PENDING", "RUNNING", "AGE"]
-            if output == "wide" { h.insert(contentsOf: ["PARENT", "STRATEGY", "GUARANTEE-GPU", "CAPABILITY-GPU"], at: 1) }
+            var h = ["NAME", "STATE", "DESERVED", "ALLOCATED", "BORROWED", "PENDING", "ADMITTED", "AGE"]
+            if output == "wide" { h.insert(contentsOf: ["PARENT", "STRATEGY", "GUARANTEE", "CAPABILITY"], at: 1) }
             return h
         case .node: return ["NAME", "STATUS", "POOL", "GPU-TYPE", "CAPACITY-GPU", "ALLOCATED-GPU", "WORKLOADS", "AGE"]
         case .resourcePool: return ["NAME", "PHASE", "NODES", "USED-NODES", "GPUS", "USED-GPUS", "AGE"]
         }
+    }
+
+    /// `gpu=16,cpu=256,memory=2Ti`; `-` when empty.
+    func resources(_ v: Value?) -> String {
+        let parts = (v?.members ?? []).map { m in "\(m.key)=\(m.value.intValue.map(String.init) ?? m.value.stringValue ?? "?")" }
+        return parts.isEmpty ? "-" : parts.joined(separator: ",")
     }
 
     func row(_ o: StoredObject, now: Timestamp) -> [String] {
@@ -177,20 +183,23 @@ struct GetCommand {
         }
         switch kind {
         case .workload:
+            let nodes = Set((o.status?["admission"]?["replicas"]?.arrayValue ?? []).compactMap { $0["node"]?.stringValue }).sorted()
             var r = [o.key.name, o.spec["type"]?.stringValue ?? "", o.spec["queue"]?.stringValue ?? "",
-                     o.spec["priority"].map { q($0) } ?? "0", o.phase.isEmpty ? "-" : o.phase, String(o.totalGPUs), age]
+                     o.spec["priority"].map { q($0) } ?? "0", o.phase.isEmpty ? "-" : o.phase, String(o.totalGPUs),
+                     o.status?["queuePosition"].map { q($0) } ?? "-", nodes.isEmpty ? "-" : nodes.joined(separator: ","), age]
             if allNamespaces { r.insert(o.key.namespace, at: 0) }
             if output == "wide" {
                 let reason = o.status?["conditions"]?.arrayValue?.first { $0["type"]?.stringValue == "Admitted" }?["reason"]?.stringValue ?? "-"
-                r.insert(contentsOf: [String(o.replicas), o.status?["queuePosition"].map { q($0) } ?? "-", reason], at: r.count - 1)
+                r.insert(contentsOf: [String(o.replicas), reason], at: r.count - 1)
             }
             return r
         case .queue:
-            var r = [o.key.name, o.status?["state"]?.stringValue ?? o.spec["state"]?.stringValue ?? "Open", q(o.spec["deserved"]?["gpu"]),
-                     q(o.status?["allocated"]?["gpu"] ?? .int(0)), q(o.status?["pending"] ?? .int(0)), q(o.status?["running"] ?? .int(0)), age]
+            var r = [o.key.name, o.status?["state"]?.stringValue ?? o.spec["state"]?.stringValue ?? "Open",
+                     resources(o.status?["deserved"] ?? o.spec["deserved"]), resources(o.status?["allocated"]), resources(o.status?["borrowed"]),
+                     q(o.status?["pending"] ?? .int(0)), q(o.status?["admitted"] ?? .int(0)), age]
             if output == "wide" {
                 r.insert(contentsOf: [o.spec["parent"]?.stringValue ?? "-", o.spec["queueingStrategy"]?.stringValue ?? "-",
-                                      q(o.spec["guarantee"]?["gpu"]), o.spec["capability"] == nil ? "unlimited" : q(o.spec["capability"]?["gpu"])], at: 1)
+                                      resources(o.spec["guarantee"]), o.spec["capability"] == nil ? "unlimited" : resources(o.spec["capability"])], at: 1)
             }
             return r
         case .node:

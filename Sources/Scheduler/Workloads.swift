@@ -208,6 +208,7 @@ extension SchedulerState {
         removeWorkload(Int(id))
     }
 
+    public func contains(_ key: ObjectKey) -> Bool { workloadIndex[key] != nil }
     public func isAdmitted(_ key: ObjectKey) -> Bool { workloadIndex[key].map { workloads[Int($0)].admitted } ?? false }
     public func assignments(_ key: ObjectKey) -> [ReplicaAssignment]? {
         guard let id = workloadIndex[key], workloads[Int(id)].admitted else { return nil }

@@ -28,6 +28,12 @@ public final class StateReader {
         return try StateReader.rows(db.prepare(sql).bind(args))
     }
 
+    /// Stored workloads that name `queue` (spec.queue), any namespace.
+    public func workloads(queue: String) throws -> [ObjectRow] {
+        let sql = StateReader.objectSelect + " WHERE o.kind='Workload' AND json_extract(o.object, '$.spec.queue')=? ORDER BY o.namespace, o.name"
+        return try StateReader.rows(db.prepare(sql).bind([.text(queue)]))
+    }
+
     /// Rows of a statement that selects `objectSelect`'s columns; unknown kinds are skipped.
     static func rows(_ st: Statement) throws -> [ObjectRow] {
         var rows: [ObjectRow] = []

@@ -88,15 +88,18 @@ struct Harness {
     let persistence = MemoryPersistence()
     let queue: WorkQueue<ObjectKey>
     let inventory: Inventory
+    let admission: Admission
     let controller: Controller
     let events = EventCollector()
     var index = ManifestIndex()
 
-    init() {
+    init(localGPUs: Int? = nil) {
         queue = WorkQueue(name: "t", clock: clock)
         let statuses = StatusCache(persistence: persistence)
         inventory = Inventory(persistence: persistence, statuses: statuses, queue: queue, events: EventRecorder(sink: events, clock: clock), clock: clock)
-        controller = Controller(name: "t", queue: queue, reconciler: KindRouter(inventory: inventory, clock: clock), workers: 1, metrics: nil)
+        if let n = localGPUs { inventory.setLocalNode(LocalNode.make(localGPUs: n, name: "box")) }
+        admission = Admission(inventory: inventory, clock: clock, metrics: Metrics())
+        controller = Controller(name: "t", queue: queue, reconciler: KindRouter(inventory: inventory, admission: admission, clock: clock), workers: 1, metrics: nil)
         let inv = inventory
         persistence.objectProvider = { inv.row(for: $0) }
         Log.setSink { _ in }
@@ -104,7 +107,13 @@ struct Harness {
 
     mutating func apply(_ path: String, _ yaml: String) { inventory.apply(index.update(manifest(path, yaml))); drain() }
     mutating func remove(_ path: String) { inventory.apply(index.remove(path: path)); drain() }
-    func drain() { while controller.processNext() {} }
+    /// Reconciles everything queued, then runs admission cycles, until both are quiet.
+    func drain() {
+        repeat {
+            while controller.processNext() {}
+            admission.runCycles()
+        } while queue.count > 0
+    }
     func workload(_ name: String, ns: String = "team-a") -> WorkloadStatus? { inventory.statuses.get(ObjectKey(.workload, namespace: ns, name: name))?.workload }
     func admitted(_ name: String) -> Condition? { workload(name)?.conditions.get(ConditionType.admitted) }
 }
@@ -117,7 +126,7 @@ struct ReconcilerTests {
         #expect(h.admitted("w")?.reason == Reason.queueNotFound)
         #expect(h.workload("w")?.queuePosition == 0)
         h.apply("q.yaml", queueYAML("research"))
-        #expect(h.admitted("w")?.reason == Reason.waitingForQuota)
+        #expect(h.admitted("w")?.reason == Reason.noFittingNodes)   // no node declared, none local
         h.apply("q.yaml", queueYAML("research", extra: "  state: Closed"))
         #expect(h.admitted("w")?.reason == Reason.queueClosed)
         h.remove("q.yaml")
@@ -178,7 +187,7 @@ struct ReconcilerTests {
         let t0 = h.admitted("w")?.lastTransitionTime
         h.clock.advance(by: 100)
         h.apply("q.yaml", queueYAML("research"))     // reason changes, status stays False
-        #expect(h.admitted("w")?.reason == Reason.waitingForQuota)
+        #expect(h.admitted("w")?.reason == Reason.noFittingNodes)
         #expect(h.admitted("w")?.lastTransitionTime == t0)
     }
 
@@ -286,5 +295,123 @@ struct StateStoreTests {
         let again = try StateStore(directory: dir)
         #expect(try again.loadObjects().isEmpty)
         again.close()
+    }
+}
+
+func nodeYAML(_ name: String, gpus: Int = 8, pool: String = "p", extra: String = "") -> String {
+    "apiVersion: gantry.dev/v1alpha1\nkind: Node\nmetadata: {name: \(name)}\nspec:\n  resourcePool: \(pool)\n  capacity: {gpu: \(gpus)}\n  gpuType: H100\n\(extra)\n"
+}
+let poolYAML = "apiVersion: gantry.dev/v1alpha1\nkind: ResourcePool\nmetadata: {name: p}\n"
+
+struct AdmissionTests {
+    @Test func admittedWorkloadsCarryTheirPlacementAndUsageShowsEverywhere() {
+        var h = Harness()
+        h.apply("p.yaml", poolYAML + "---\n" + nodeYAML("n1") + "---\n" + nodeYAML("n2"))
+        h.apply("q.yaml", queueYAML("research"))
+        h.apply("a.yaml", workloadYAML("a", gpu: 8, extra: "  replicas: 1"))
+        h.apply("b.yaml", workloadYAML("b", gpu: 4))
+        h.apply("c.yaml", workloadYAML("c", gpu: 8))
+        let a = h.workload("a")!
+        #expect(a.phase == .pending)
+        #expect(h.admitted("a")?.status == "True" && h.admitted("a")?.reason == Reason.quotaReserved)
+        #expect(a.admissionQueue == "research" && a.admission.count == 1 && a.admission[0].gpus == Array(0..<8))
+        #expect(a.queuePosition == nil)
+        // research deserves 8 and is a queue without a parent: c waits for quota, b too.
+        #expect(h.admitted("b")?.reason == Reason.waitingForQuota)
+        #expect(h.workload("b")?.queuePosition == 0 && h.workload("c")?.queuePosition == 1)
+        let q = h.inventory.statuses.get(ObjectKey(.queue, name: "research"))!.queue!
+        #expect(q.allocated.gpu == 8 && q.admitted == 1 && q.pending == 2)
+        let nodeGPUs = ["n1", "n2"].map { h.inventory.statuses.get(ObjectKey(.node, name: $0))?.node?.allocated.gpu ?? -1 }
+        #expect(nodeGPUs.sorted() == [0, 8])
+        let pool = h.inventory.statuses.get(ObjectKey(.resourcePool, name: "p"))!.resourcePool!
+        #expect(pool.gpuCount == UsedTotal(total: 16, used: 8) && pool.nodeCount == UsedTotal(total: 2, used: 1))
+        #expect(h.events.all.contains { $0.reason == "QuotaReserved" && $0.involved.name == "a" && $0.message.contains("GPUs [0,1,2,3,4,5,6,7]") })
+        // Deleting a frees its quota: b is admitted next, c stays behind (4 + 8 > 8).
+        h.remove("a.yaml")
+        #expect(h.admitted("b")?.status == "True")
+        #expect(h.workload("c")?.queuePosition == 0)
+        #expect(h.inventory.statuses.get(ObjectKey(.queue, name: "research"))!.queue!.allocated.gpu == 4)
+    }
+
+    @Test func suspendingReleasesAndResumingRequeues() {
+        var h = Harness()
+        h.apply("p.yaml", poolYAML + "---\n" + nodeYAML("n1"))
+        h.apply("q.yaml", queueYAML("research"))
+        h.apply("a.yaml", workloadYAML("a", gpu: 8))
+        h.apply("b.yaml", workloadYAML("b", gpu: 8))
+        #expect(h.admitted("a")?.status == "True" && h.admitted("b")?.status == "False")
+        h.apply("a.yaml", workloadYAML("a", gpu: 8, extra: "  suspend: true"))
+        #expect(h.workload("a")?.phase == .stopped && h.workload("a")?.admission.isEmpty == true)
+        #expect(h.admitted("b")?.status == "True")
+        h.apply("a.yaml", workloadYAML("a", gpu: 8))
+        #expect(h.workload("a")?.phase == .pending && h.workload("a")?.queuePosition == 0)
+    }
+
+    @Test func preemptedWorkloadShowsWhoPreemptedIt() {
+        var h = Harness()
+        h.apply("p.yaml", poolYAML + "---\n" + nodeYAML("n1"))
+        h.apply("q.yaml", queueYAML("research"))
+        h.apply("low.yaml", workloadYAML("low", priority: "low", gpu: 8))
+        h.clock.advance(by: 5)
+        h.apply("high.yaml", workloadYAML("high", priority: "high", gpu: 8))
+        #expect(h.admitted("high")?.status == "True")
+        let low = h.workload("low")!
+        #expect(low.phase == .pending && low.admission.isEmpty && low.queuePosition == 0)
+        let pre = low.conditions.get(ConditionType.preempted)
+        #expect(pre?.status == "True" && pre?.reason == Reason.inQueue && pre?.message.contains("team-a/high") == true)
+        #expect(h.events.all.contains { $0.reason == "Preempted" && $0.involved.name == "low" && $0.message.contains("team-a/high") })
+        // When high goes, low is admitted again and Preempted turns False.
+        h.remove("high.yaml")
+        #expect(h.admitted("low")?.status == "True")
+        #expect(h.workload("low")?.conditions.get(ConditionType.preempted)?.status == "False")
+    }
+
+    @Test func localNodeStandsInUntilANodeIsDeclared() {
+        var h = Harness(localGPUs: 4)
+        h.apply("q.yaml", queueYAML("research"))
+        h.apply("w.yaml", workloadYAML("w", gpu: 2))
+        #expect(h.workload("w")?.admission.first?.node == "box")
+        #expect(h.inventory.desired.get(ObjectKey(.node, name: "box"))?.meta.labels["gantry.dev/local"] == "true")
+        h.apply("n.yaml", nodeYAML("real", extra: "  unschedulable: false").replacingOccurrences(of: "  resourcePool: p\n", with: ""))
+        #expect(h.inventory.desired.get(ObjectKey(.node, name: "box")) == nil)
+        // The workload placed on the vanished local node is placed again on the declared one.
+        #expect(h.workload("w")?.admission.first?.node == "real")
+        h.remove("n.yaml")
+        #expect(h.inventory.desired.get(ObjectKey(.node, name: "box")) != nil)
+    }
+
+    @Test func admissionsSurviveARestart() {
+        var h = Harness()
+        h.apply("p.yaml", poolYAML + "---\n" + nodeYAML("n1"))
+        h.apply("q.yaml", queueYAML("research"))
+        h.apply("a.yaml", workloadYAML("a", gpu: 3))
+        h.apply("b.yaml", workloadYAML("b", gpu: 3))
+        let before = h.workload("b")!.admission
+        // A new daemon: statuses restored, objects seen again, b's file first this time.
+        var h2 = Harness()
+        for key in [ObjectKey(.workload, namespace: "team-a", name: "a"), ObjectKey(.workload, namespace: "team-a", name: "b")] {
+            h2.inventory.statuses.restore(key, h.inventory.statuses.get(key)!)
+        }
+        h2.apply("p.yaml", poolYAML + "---\n" + nodeYAML("n1"))
+        h2.apply("q.yaml", queueYAML("research"))
+        h2.apply("b.yaml", workloadYAML("b", gpu: 3))
+        h2.apply("a.yaml", workloadYAML("a", gpu: 3))
+        #expect(h2.workload("b")!.admission == before)
+        #expect(h2.workload("a")!.admission == h.workload("a")!.admission)
+    }
+
+    @Test func gpuToolOutputParses() {
+        let nv = LocalNode.parseNvidiaSMI("0, NVIDIA H100 80GB HBM3, 81559\n1, NVIDIA H100 80GB HBM3, 81559\n")
+        #expect(nv.count == 2 && nv[1].index == 1 && nv[0].memoryMiB == 81559)
+        #expect(LocalNode.gpuType(fromName: nv[0].name) == "H100")
+        #expect(LocalNode.gpuType(fromName: "NVIDIA A100-SXM4-80GB") == "A100")
+        #expect(LocalNode.gpuType(fromName: "NVIDIA GeForce RTX 4090") == "RTX-4090")
+        let amd = LocalNode.parseAMDSMI("gpu,market_name,vendor_id\n0,AMD Instinct MI300X,0x1002\n1,AMD Instinct MI300X,0x1002\n")
+        #expect(amd.count == 2 && LocalNode.gpuType(fromName: amd[0].name) == "MI300X")
+        #expect(LocalNode.dnsLabel("GPU_Box-01.example.com") == "gpu-box-01")
+        let none = LocalNode.make(localGPUs: nil, name: "x", run: { _, _ in nil })
+        #expect(none.spec.node?.capacity.gpu == 0)
+        let fake = LocalNode.make(localGPUs: nil, name: "x", run: { tool, _ in tool == "nvidia-smi" ? "0, NVIDIA A100-SXM4-40GB, 40960\n" : nil })
+        #expect(fake.spec.node?.capacity.gpu == 1 && fake.spec.node?.gpuType == "A100")
     }
 }

@@ -21,8 +21,8 @@ final class DaemonUnderTest: @unchecked Sendable {
     }
 
     /// Another daemon on the same directories as `d` (after `d` stopped).
-    convenience init(reusing d: DaemonUnderTest) throws {
-        try self.init(spec: d.spec, state: d.state, logPath: d.logPath + ".2")
+    convenience init(reusing d: DaemonUnderTest, extra: [String] = []) throws {
+        try self.init(spec: d.spec, state: d.state, logPath: d.logPath + ".2", extra: extra)
     }
 
     init(spec: String, state: String, logPath: String, extra: [String] = []) throws {
@@ -32,7 +32,9 @@ final class DaemonUnderTest: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: spec, withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         process.executableURL = URL(fileURLWithPath: DaemonUnderTest.binary)
-        process.arguments = ["run", "--spec-dir", spec, "--state-dir", state, "--resync", "2s"] + extra
+        // No GPUs unless a test asks: the outcome must not depend on the machine's GPUs.
+        let gpus = extra.contains("--local-gpus") ? [] : ["--local-gpus", "0"]
+        process.arguments = ["run", "--spec-dir", spec, "--state-dir", state, "--resync", "2s"] + gpus + extra
         let log = FileHandle(forWritingAtPath: logPath)!
         process.standardError = log
         process.standardOutput = log
@@ -116,7 +118,7 @@ func wl(_ name: String, priority: Int = 0, gpu: Int = 1) -> String {
         d.write("queues.yaml", queueManifest)
         d.write("w.yaml", wl("train"))
         #expect(d.wait { d.status(.workload, "train")?["observedGeneration"]?.intValue == 1 })
-        #expect(d.status(.workload, "train")?["conditions"]?.arrayValue?.first?["reason"]?.stringValue == "WaitingForQuota")
+        #expect(d.status(.workload, "train")?["conditions"]?.arrayValue?.first?["reason"]?.stringValue == "NoFittingNodes")
         #expect(d.status(.workload, "train")?["queuePosition"]?.intValue == 0)
         // Edit in place.
         d.write("w.yaml", wl("train", priority: 1))
@@ -313,9 +315,52 @@ func wl(_ name: String, priority: Int = 0, gpu: Int = 1) -> String {
         let (_, list) = runCLI(["get", "workloads", "-n", "team-a", "--state-dir", d.state, "-o", "json", "--phase", "Pending", "--limit", "1"])
         #expect(try JSON.parse(list)["items"]?.arrayValue?.count == 1)
         let (dc, describe) = runCLI(["describe", "workload", "a", "-n", "team-a", "--state-dir", d.state])
-        #expect(dc == 0 && describe.contains("WaitingForQuota"))
+        #expect(dc == 0 && describe.contains("NoFittingNodes"))
         #expect(runCLI(["get", "workload", "nope", "-n", "team-a", "--state-dir", d.state]).0 == 1)
         #expect(runCLI(["get", "gadgets", "--state-dir", d.state]).0 == 2)
     }
-}
 
+    @Test func admitsPreemptsAndKeepsAdmissionsAcrossKill9() throws {
+        let d = try DaemonUnderTest(extra: ["--local-gpus", "8"])
+        d.write("q.yaml", queueManifest)
+        d.write("a.yaml", wl("a", priority: -1, gpu: 4) + "  replicas: 2\n")
+        #expect(d.wait { d.status(.workload, "a")?["admission"] != nil })
+        let a = d.status(.workload, "a")!
+        #expect(a["phase"]?.stringValue == "Pending")
+        let gpus = (a["admission"]?["replicas"]?.arrayValue ?? []).flatMap { $0["gpus"]?.arrayValue ?? [] }.compactMap(\.intValue)
+        #expect(gpus.sorted() == Array(0..<8))
+        // A higher-priority workload of the same queue takes the GPUs; a waits, first in line.
+        d.write("b.yaml", wl("b", priority: 1, gpu: 8))
+        #expect(d.wait { d.status(.workload, "b")?["admission"] != nil })
+        #expect(d.wait { d.status(.workload, "a")?["queuePosition"]?.intValue == 0 })
+        let pre = d.status(.workload, "a")?["conditions"]?.arrayValue?.first { $0["type"]?.stringValue == "Preempted" }
+        #expect(pre?["reason"]?.stringValue == "InQueue" && pre?["message"]?.stringValue?.contains("team-a/b") == true)
+        d.write("c.yaml", wl("c", gpu: 2))
+        #expect(d.wait { d.status(.workload, "c")?["queuePosition"]?.intValue == 0 })
+        #expect(d.wait { d.status(.queue, "research")?["pending"]?.intValue == 2 })
+        let (_, table) = runCLI(["get", "workloads", "-A", "--state-dir", d.state])
+        let header = table.split(separator: "\n").first.map(String.init) ?? ""
+        #expect(header.contains("QUEUE-POS") && header.contains("NODES"))
+        #expect(table.split(separator: "\n").contains { $0.contains(" b ") && $0.contains(" - ") })
+        let (_, queues) = runCLI(["get", "queues", "--state-dir", d.state])
+        #expect(queues.contains("gpu=8") && queues.contains("BORROWED"))
+        let (_, dq) = runCLI(["describe", "queue", "research", "--state-dir", d.state])
+        // Admission order: c (priority 0) before a (priority -1), each with its reason.
+        let ci = dq.range(of: "team-a/c")?.lowerBound, ai = dq.range(of: "team-a/a")?.lowerBound
+        #expect(ci != nil && ai != nil && ci! < ai!)
+        #expect(dq.contains("Pending Workloads (admission order): 2") && dq.contains("WaitingForQuota"))
+        // kill -9, then a new daemon: b keeps its GPUs, nothing is admitted twice.
+        #expect(d.terminate(signal: SIGKILL) != nil)
+        let before = d.status(.workload, "b")?["admission"]
+        let d2 = try DaemonUnderTest(reusing: d, extra: ["--local-gpus", "8"])
+        #expect(d2.wait { d2.log.contains("initial sync complete") })
+        #expect(d2.status(.workload, "b")?["admission"] == before)
+        #expect(d2.status(.workload, "a")?["admission"] == nil && d2.status(.workload, "c")?["admission"] == nil)
+        // b's manifest goes: c (first in line) is admitted; a (8 GPUs) no longer fits beside it.
+        d2.remove("b.yaml")
+        #expect(d2.wait { d2.status(.workload, "c")?["admission"] != nil })
+        #expect(d2.wait { d2.status(.workload, "a")?["queuePosition"]?.intValue == 0 })
+        #expect(d2.status(.workload, "a")?["admission"] == nil)
+        #expect(d2.terminate() == 0)
+    }
+}

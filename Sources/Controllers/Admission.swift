@@ -1,0 +1,311 @@
+import Foundation
+import Synchronization
+import GantryAPI
+import ControllerRuntime
+import Scheduler
+
+/// Admission: owns the scheduler state and every workload status derived from it. Reconcilers
+/// feed it object changes (`syncWorkload`, `syncQueue`, `syncNode`); a cycle runs when
+/// something relevant changed, batching changes that arrive together, on its own thread.
+/// Each cycle's decisions are written under the same lock as the state they came from, so a
+/// status never goes back to an older decision.
+public final class Admission: @unchecked Sendable {
+    let lock = NSLock()
+    let state = SchedulerState()
+    let inventory: Inventory
+    let statuses: StatusCache
+    let events: EventRecorder
+    let clock: any Clock
+    let metrics: Metrics
+    /// Valid workloads whose status needs writing at the next cycle (new, or spec changed).
+    var dirty = Set<ObjectKey>()
+    var paused = false
+    var kicked = false
+    var stopped = false
+    let wake = NSCondition()
+    /// Wait after the first trigger for more that arrive together, at most `maxBatch`.
+    public var batchWindow = 0.002
+    public var maxBatch = 0.02
+    var thread: Thread?
+
+    // Metrics handles.
+    let cycles: Histogram
+    let attemptsTotal: Counter
+    let admittedTotal: Counter
+
+    public init(inventory: Inventory, clock: any Clock, metrics: Metrics) {
+        self.inventory = inventory; self.statuses = inventory.statuses; self.events = inventory.events
+        self.clock = clock; self.metrics = metrics
+        cycles = metrics.histogram("gantry_admission_cycle_duration_seconds")
+        attemptsTotal = metrics.counter("gantry_admission_attempts_total")
+        admittedTotal = metrics.counter("gantry_admitted_workloads_total")
+    }
+
+    func locked<T>(_ f: () throws -> T) rethrows -> T { lock.lock(); defer { lock.unlock() }; return try f() }
+
+    // MARK: Inputs
+
+    /// A Workload changed (nil: deleted). Invalid and suspended workloads leave the scheduler
+    /// (releasing any quota) and get their status here; the others wait for the next cycle.
+    public func syncWorkload(_ key: ObjectKey, _ obj: ManifestObject?) {
+        locked {
+            guard let obj, let spec = obj.spec.workload else {
+                state.setWorkload(key, nil)
+                dirty.remove(key)
+                kick()
+                return
+            }
+            let now = clock.timestamp
+            let gen = obj.meta.generation
+            if !obj.invalid.isEmpty || spec.suspend {
+                state.setWorkload(key, nil)
+                dirty.remove(key)
+                statuses.update(key, initial: { .workload(WorkloadStatus()) }) { status in
+                    var s = status.workload ?? WorkloadStatus()
+                    s.creationTime = obj.meta.creationTimestamp
+                    s.observedGeneration = gen
+                    s.queuePosition = nil
+                    s.admissionQueue = nil; s.admission = []
+                    if !obj.invalid.isEmpty {
+                        s.phase = .pending
+                        s.message = "invalid spec: " + obj.invalid.map(\.description).joined(separator: "; ")
+                        s.conditions.set(type: ConditionType.admitted, status: "False", reason: Reason.invalidSpec, message: s.message, now: now, generation: gen)
+                    } else {
+                        s.phase = .stopped
+                        s.message = "suspended (spec.suspend is true)"
+                        s.conditions.set(type: ConditionType.admitted, status: "False", reason: Reason.stopped, message: s.message, now: now, generation: gen)
+                        s.conditions.set(type: ConditionType.finished, status: "True", reason: Reason.stopped, message: s.message, now: now, generation: gen)
+                        if s.endTime == nil { s.endTime = now }
+                    }
+                    status = .workload(s)
+                }
+                kick()
+                return
+            }
+            let request = WorkloadRequest(spec, created: obj.meta.creationTimestamp.seconds)
+            let known = state.contains(key)
+            state.setWorkload(key, request)
+            if !known, let st = statuses.get(key)?.workload, let q = st.admissionQueue, q == spec.queue, !st.admission.isEmpty {
+                // Restart: adopt the admission recorded before, if it still holds.
+                let at = Double(st.conditions.get(ConditionType.admitted)?.lastTransitionTime.seconds ?? 0)
+                if !state.restoreAdmission(key, assignments: st.admission, admittedAt: at) {
+                    Log.warn("an admission recorded before the restart no longer holds; the workload waits again", ["key": key.description])
+                    events.warning(InvolvedObject(key), "AdmissionLost", "the placement recorded before the restart no longer holds (a node or GPU changed); the workload waits to be admitted again")
+                }
+            }
+            dirty.insert(key)
+            kick()
+        }
+    }
+
+    /// A Queue changed (nil: deleted). `valid` false when its spec did not validate.
+    public func syncQueue(_ name: String, _ obj: ManifestObject?) {
+        locked {
+            state.setQueue(name, spec: obj?.spec.queue, valid: obj?.invalid.isEmpty ?? true)
+            kick()
+        }
+    }
+
+    /// A Node changed (nil: deleted). Only ready nodes take new replicas.
+    public func syncNode(_ name: String, _ obj: ManifestObject?, ready: Bool) {
+        locked {
+            state.setNode(name, spec: obj?.spec.node, ready: ready)
+            kick()
+        }
+    }
+
+    // MARK: Cycles
+
+    /// Holds cycles back (the initial load), so the first pass sees everything at once.
+    public func pause() { locked { paused = true } }
+
+    /// Lets cycles run again and runs the pending ones now; returns the decisions made.
+    @discardableResult
+    public func resume() -> (admitted: Int, decisions: Int, seconds: Double) {
+        locked { paused = false }
+        return runCycles()
+    }
+
+    func kick() {
+        if paused { return }
+        wake.lock(); kicked = true; wake.signal(); wake.unlock()
+    }
+
+    public func start() {
+        let t = Thread { [self] in loop() }
+        t.name = "gantry-admission"
+        t.start()
+        thread = t
+    }
+
+    public func stop() { wake.lock(); stopped = true; wake.signal(); wake.unlock() }
+
+    func loop() {
+        while true {
+            wake.lock()
+            while !kicked && !stopped { wake.wait() }
+            if stopped { wake.unlock(); return }
+            // Batch: wait while triggers keep coming, up to maxBatch.
+            let first = monotonicSeconds()
+            while true {
+                kicked = false
+                let deadline = Date(timeIntervalSinceNow: batchWindow)
+                _ = wake.wait(until: deadline)
+                if stopped { wake.unlock(); return }
+                if !kicked || monotonicSeconds() - first >= maxBatch { break }
+            }
+            kicked = false
+            wake.unlock()
+            runCycles()
+        }
+    }
+
+    /// Runs cycles until nothing is worth another attempt (or a cycle makes no attempt).
+    @discardableResult
+    public func runCycles() -> (admitted: Int, decisions: Int, seconds: Double) {
+        let t0 = monotonicSeconds()
+        var admitted = 0, decisions = 0
+        locked {
+            guard !paused else { return }
+            var first = true
+            while first || state.needsCycle {
+                first = false
+                let c0 = monotonicSeconds()
+                let r = state.cycle(now: clock.now())
+                apply(r)
+                cycles.observe(monotonicSeconds() - c0)
+                attemptsTotal.inc(r.attempts)
+                admitted += r.admitted; decisions += r.decisions
+                if r.attempts == 0 && r.events.isEmpty { break }
+            }
+        }
+        return (admitted, decisions, monotonicSeconds() - t0)
+    }
+
+    /// Writes a cycle's outcome: workload statuses and events, then queue, node and pool usage.
+    func apply(_ r: CycleResult) {
+        let now = clock.timestamp
+        var touched = dirty
+        dirty = []
+        var preempted: [ObjectKey: (reason: String, message: String)] = [:]
+        for e in r.events {
+            switch e {
+            case .admitted(let key, let queue, let assignments, let waited):
+                touched.insert(key)
+                admittedTotal.inc()
+                metrics.counter("gantry_admitted_workloads_total", ["queue": queue]).inc()
+                metrics.histogram("gantry_admission_wait_time_seconds", ["queue": queue]).observe(waited)
+                events.normal(InvolvedObject(key), "QuotaReserved", "admitted to queue \"\(queue)\": " + Admission.placementText(assignments))
+            case .preempted(let key, let by, let reason, let message):
+                touched.insert(key)
+                preempted[key] = (reason, message)
+                metrics.counter("gantry_preempted_workloads_total", ["reason": reason]).inc()
+                events.normal(InvolvedObject(key), "Preempted", message)
+                Log.info("preempted", ["key": key.description, "by": by.description, "reason": reason])
+            case .evicted(let key, let reason, let message):
+                touched.insert(key)
+                events.warning(InvolvedObject(key), reason, message)
+            }
+        }
+        for (k, _) in r.waiting { touched.insert(k) }
+        var positions: [ObjectKey: Int?] = [:]
+        for (k, p) in r.positions { positions[k] = p }
+        for key in touched {
+            guard let obj = inventory.desired.get(key), obj.invalid.isEmpty, obj.spec.workload?.suspend == false else { continue }
+            writeWorkload(key, obj, now: now, preempted: preempted[key])
+            positions[key] = nil
+        }
+        for (key, pos) in positions {
+            statuses.update(key, initial: { .workload(WorkloadStatus()) }) { status in
+                guard var s = status.workload, s.queuePosition != pos else { return }
+                s.queuePosition = pos
+                status = .workload(s)
+            }
+        }
+        for name in r.queues { writeQueue(name) }
+        for name in r.nodes { writeNode(name) }
+        for name in r.pools { writePool(name) }
+    }
+
+    static func placementText(_ a: [ReplicaAssignment]) -> String {
+        a.map { "rank \($0.rank) -> \($0.node) GPUs [\($0.gpus.map(String.init).joined(separator: ","))]" }.joined(separator: "; ")
+    }
+
+    func writeWorkload(_ key: ObjectKey, _ obj: ManifestObject, now: Timestamp, preempted: (reason: String, message: String)?) {
+        let gen = obj.meta.generation
+        let assignments = state.assignments(key)
+        let queue = state.queueName(key)
+        let wait = state.waitReason(key)
+        let pos = state.position(key)
+        statuses.update(key, initial: { .workload(WorkloadStatus()) }) { status in
+            var s = status.workload ?? WorkloadStatus()
+            s.creationTime = obj.meta.creationTimestamp
+            s.observedGeneration = gen
+            s.endTime = nil
+            s.conditions.remove(type: ConditionType.finished)
+            if let assignments {
+                if s.phase == .stopped || s.phase == .failed || s.phase == .succeeded { s.phase = .pending }
+                s.queuePosition = nil
+                s.admissionQueue = queue
+                s.admission = assignments
+                let nodes = Array(Set(assignments.map(\.node))).sorted()
+                s.message = "quota reserved in queue \"\(queue ?? "")\"; \(assignments.count) replica\(assignments.count == 1 ? "" : "s") on \(nodes.joined(separator: ", "))"
+                s.conditions.set(type: ConditionType.admitted, status: "True", reason: Reason.quotaReserved, message: s.message, now: now, generation: gen)
+                if let p = s.conditions.get(ConditionType.preempted), p.status == "True" {
+                    s.conditions.set(type: ConditionType.preempted, status: "False", reason: p.reason, message: "admitted again after: " + p.message, now: now, generation: gen)
+                }
+            } else {
+                s.phase = .pending
+                s.admissionQueue = nil
+                s.admission = []
+                s.queuePosition = pos
+                let w = wait ?? WaitReason(Reason.waitingForQuota, "waiting for an admission cycle")
+                s.message = w.message
+                s.conditions.set(type: ConditionType.admitted, status: "False", reason: w.reason, message: w.message, now: now, generation: gen)
+                if let preempted {
+                    s.conditions.set(type: ConditionType.preempted, status: "True", reason: preempted.reason, message: preempted.message, now: now, generation: gen)
+                }
+            }
+            status = .workload(s)
+        }
+    }
+
+    func writeQueue(_ name: String) {
+        let key = ObjectKey(.queue, name: name)
+        guard inventory.desired.get(key) != nil, let u = state.queueUsage(name) else { return }
+        statuses.update(key, initial: { .queue(QueueStatus()) }) { status in
+            var s = status.queue ?? QueueStatus()
+            s.allocated = u.allocated; s.borrowed = u.borrowed; s.pending = u.pending; s.admitted = u.admitted
+            status = .queue(s)
+        }
+        metrics.gauge("gantry_pending_workloads", ["queue": name]).set(Double(u.pending))
+        metrics.gauge("gantry_admitted_active_workloads", ["queue": name]).set(Double(u.admitted))
+        for (r, q) in u.allocated.amounts { metrics.gauge("gantry_queue_resource_usage", ["queue": name, "resource": r]).set(Double(q.milli) / 1000) }
+    }
+
+    func writeNode(_ name: String) {
+        let key = ObjectKey(.node, name: name)
+        guard inventory.desired.get(key) != nil, let u = state.nodeUsage(name) else { return }
+        statuses.update(key, initial: { .node(NodeStatus()) }) { status in
+            var s = status.node ?? NodeStatus()
+            s.allocated = u.allocated; s.workloads = u.workloads
+            status = .node(s)
+        }
+    }
+
+    func writePool(_ name: String) {
+        let key = ObjectKey(.resourcePool, name: name)
+        guard inventory.desired.get(key) != nil else { return }
+        let u = state.poolUsage(name)
+        statuses.update(key, initial: { .resourcePool(ResourcePoolStatus()) }) { status in
+            var s = status.resourcePool ?? ResourcePoolStatus()
+            s.nodeCount.used = u.nodes; s.gpuCount.used = u.gpus
+            status = .resourcePool(s)
+        }
+    }
+
+    // MARK: Queries (tests, bench)
+
+    public func withState<T>(_ f: (SchedulerState) -> T) -> T { locked { f(state) } }
+    public func poolUsage(_ name: String) -> (nodes: Int64, gpus: Int64) { locked { state.poolUsage(name) } }
+}
