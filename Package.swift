@@ -22,7 +22,7 @@ let package = Package(
         .target(name: "Controllers", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Scheduler", "CShim"]),
         .target(name: "GantryCLI", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "DirectorySource", "Controllers"]),
         .executableTarget(name: "gantry", dependencies: ["GantryCLI"]),
-        .executableTarget(name: "gantry-bench", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "CSQLite"]),
+        .executableTarget(name: "gantry-bench", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "CSQLite", "Controllers", "Scheduler", "DirectorySource"]),
         .testTarget(name: "GantryTests", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Controllers", "GantryCLI", "Scheduler"]),
     ]
 )

@@ -45,11 +45,31 @@ extension SchedulerState {
             heap.push(share(q), queues[q].name, q)
         }
         var cursor = [Int: Int]()
+        var pastFailures: [Int: ([Failure], [Int: Int])] = [:]
+        var deferred = Set<Int>()
         while let q = heap.pop() {
+            if cursor[q] == nil && queues[q].repsValid && queues[q].triedEpoch == queues[q].epoch {
+                // Nothing changed in this queue: try the workloads that failed last time.
+                var same = true, admittedOne = false
+                for (id32, kind) in queues[q].reps {
+                    let id = Int(id32)
+                    guard workloads[id].present, !workloads[id].admitted, workloads[id].queue == q else { same = false; break }
+                    result.attempts += 1
+                    if admit(id, now: now, result: &result) { admittedOne = true; same = false; break }
+                    if workloads[id].reasonKind != kind { same = false; break }
+                }
+                if same {
+                    queues[q].triedGlobal = globalEpoch
+                    continue
+                }
+                queues[q].repsValid = false
+                if admittedOne { cursor[q] = 0; heap.push(share(q), queues[q].name, q); continue }
+            }
             stamp += 1
-            var failures: [Failure] = []
+            // Failures earlier in this cycle still dominate: room only shrinks within a cycle.
+            var (failures, failedIDs) = pastFailures[q] ?? ([], [:])
             var i = cursor[q] ?? 0
-            var admittedOne = false
+            var admittedOne = false, deferredNow = false
             let strict = queues[q].spec?.queueingStrategy == .strictFIFO
             while i < queues[q].pending.count {
                 let id = Int(queues[q].pending[i])
@@ -65,6 +85,14 @@ extension SchedulerState {
                     i += 1
                     continue
                 }
+                // A workload that would borrow waits while queues below their share have
+                // workloads to try (Kueue's "non-borrowing first"): borrowing first and
+                // being reclaimed at once is churn.
+                if !deferred.contains(q), !withinDeserved(q, workloads[id].total), heap.items.contains(where: { $0.share < 1 }) {
+                    deferred.insert(q)
+                    deferredNow = true
+                    break
+                }
                 result.attempts += 1
                 result.decisions += 1
                 if admit(id, now: now, result: &result) {
@@ -73,6 +101,7 @@ extension SchedulerState {
                 }
                 let kind = workloads[id].reasonKind ?? .noRoom
                 failures.append(Failure(shape: Int32(shape), kind: kind))
+                failedIDs[shape] = id
                 shapeVerdict[shape] = Int32(failures.count - 1)
                 i += 1
                 if strict {
@@ -86,11 +115,18 @@ extension SchedulerState {
                 }
             }
             cursor[q] = i
-            if admittedOne {
+            pastFailures[q] = (failures, failedIDs)
+            if deferredNow {
+                heap.push(2 + share(q), queues[q].name, q)
+            } else if admittedOne {
                 heap.push(share(q), queues[q].name, q)
             } else {
                 queues[q].triedEpoch = queues[q].epoch
                 queues[q].triedGlobal = globalEpoch
+                if i >= queues[q].pending.count {
+                    queues[q].reps = failures.map { f in (Int32(failedIDs[Int(f.shape)] ?? -1), f.kind) }
+                    queues[q].repsValid = !queues[q].reps.contains { $0.id < 0 }
+                }
             }
         }
         for q in queues.indices where queues[q].positionsDirty {
@@ -193,8 +229,8 @@ extension SchedulerState {
 
     /// Whether an admitted workload of queue `v` may be reclaimed for a workload of queue `q`
     /// asking `total`: same tree; below their lowest common ancestor, the preemptor's side
-    /// stays within deserved, and the victim's side has a reclaimable queue borrowing one of
-    /// the resources asked for (every queue from the victim's up to it reclaimable).
+    /// stays within deserved; the victim's own queue borrows one of the resources asked for,
+    /// and every queue from it up to (not including) the common ancestor is reclaimable.
     func reclaimable(victimQueue v: Int, for q: Int, _ total: [Int64]) -> Bool {
         guard v != q, queues[v].root == queues[q].root else { return false }
         let qPath = queues[q].path
@@ -206,9 +242,9 @@ extension SchedulerState {
         for a in vPath {
             if a == lca { break }
             guard queues[a].spec?.reclaimable ?? true else { return false }
-            for r in 0..<total.count where total[r] > 0 && at(queues[a].managed, r) {
-                if at(queues[a].used, r) > at(queues[a].deserved, r) { return true }
-            }
+        }
+        for r in 0..<total.count where total[r] > 0 && at(queues[v].managed, r) {
+            if at(queues[v].used, r) > at(queues[v].deserved, r) { return true }
         }
         return false
     }
@@ -230,14 +266,28 @@ extension SchedulerState {
         let w = workloads[id]
         let q = w.queue
         var cands: [(id: Int, reclaim: Bool)] = []
-        for v in queues[q].admittedSet where workloads[Int(v)].request.priority < w.request.priority { cands.append((Int(v), false)) }
+        // Never evict a workload that once evicted this one: no preemption loops.
+        let spared = w.preemptedBy
+        for v in queues[q].admittedSet where workloads[Int(v)].request.priority < w.request.priority && !spared.contains(workloads[Int(v)].key) { cands.append((Int(v), false)) }
         if withinDeserved(q, w.total) {
             for o in queues.indices where o != q && !queues[o].admittedSet.isEmpty && reclaimable(victimQueue: o, for: q, w.total) {
-                for v in queues[o].admittedSet { cands.append((Int(v), true)) }
+                for v in queues[o].admittedSet where !spared.contains(workloads[Int(v)].key) { cands.append((Int(v), true)) }
             }
         }
         if cands.isEmpty { return false }
+        // Reclaim takes first from workloads whose queue stays at or above its deserved share
+        // without them (what was borrowed), so a reclaim does not push the victim's queue
+        // below its share and set off reclaims in turn.
+        var overshoots = Set<Int>()
+        for c in cands where c.reclaim {
+            let v = workloads[c.id], vq = v.queue
+            for r in 0..<v.total.count where v.total[r] > 0 && at(queues[vq].managed, r) {
+                if at(queues[vq].used, r) - v.total[r] < at(queues[vq].deserved, r) { overshoots.insert(c.id); break }
+            }
+        }
         cands.sort { a, b in
+            let oa = overshoots.contains(a.id), ob = overshoots.contains(b.id)
+            if oa != ob { return !oa }
             let x = workloads[a.id], y = workloads[b.id]
             if x.request.priority != y.request.priority { return x.request.priority < y.request.priority }
             if x.admittedAt != y.admittedAt { return x.admittedAt > y.admittedAt }
@@ -269,6 +319,7 @@ extension SchedulerState {
         let pk = w.key
         for v in victims {
             workloads[v.id].assignments = []; workloads[v.id].nodeIdx = []
+            workloads[v.id].preemptedBy.insert(pk)
             addPending(v.id)
             let reason = v.reclaim ? Reason.reclaimed : Reason.inQueue
             let msg = v.reclaim

@@ -64,6 +64,11 @@ public final class SchedulerState {
         var triedGlobal = 0
         var reasonEpoch = 0
         var positionsDirty = false
+        /// The workloads the last full pass attempted (each failed, with its kind); every
+        /// other pending workload was dominated by one of them. While they still fail the
+        /// same way and the queue has not changed, the rest need no look.
+        var reps: [(id: Int32, kind: ReasonKind)] = []
+        var repsValid = false
     }
     var queues: [QueueEntry] = []
     var queueIndex: [String: Int] = [:]
@@ -88,6 +93,8 @@ public final class SchedulerState {
         var reasonKind: ReasonKind?
         var position: Int?
         var shape: Int32 = 0
+        /// Workloads that preempted this one; it never preempts them in turn.
+        var preemptedBy = Set<ObjectKey>()
         var present = true
     }
     /// What kind of wait a reason describes; a reason is rebuilt only when its kind changes.

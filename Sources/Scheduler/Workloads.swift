@@ -31,6 +31,7 @@ extension SchedulerState {
             queues[q].pending.append(i32)
         }
         queues[q].epoch += 1
+        queues[q].repsValid = false
         queues[q].positionsDirty = true
         touchedQueues.insert(q)
     }
@@ -46,6 +47,8 @@ extension SchedulerState {
         } else if let j = queues[q].pending.firstIndex(of: i32) {
             queues[q].pending.remove(at: j)
         }
+        queues[q].epoch += 1
+        queues[q].repsValid = false
         queues[q].positionsDirty = true
         touchedQueues.insert(q)
     }

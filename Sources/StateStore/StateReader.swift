@@ -34,6 +34,19 @@ public final class StateReader {
         return try StateReader.rows(db.prepare(sql).bind([.text(queue)]))
     }
 
+    /// Workloads admitted or given a queue position (benchmarks).
+    public func decidedWorkloads() throws -> Int {
+        let st = try db.prepare("SELECT count(*) FROM statuses WHERE kind='Workload' AND (json_extract(status, '$.admission') IS NOT NULL OR json_extract(status, '$.queuePosition') IS NOT NULL)")
+        _ = try st.step()
+        return Int(st.int(0))
+    }
+
+    public func admittedWorkloads() throws -> Int {
+        let st = try db.prepare("SELECT count(*) FROM statuses WHERE kind='Workload' AND json_extract(status, '$.admission') IS NOT NULL")
+        _ = try st.step()
+        return Int(st.int(0))
+    }
+
     /// Rows of a statement that selects `objectSelect`'s columns; unknown kinds are skipped.
     static func rows(_ st: Statement) throws -> [ObjectRow] {
         var rows: [ObjectRow] = []

@@ -23,6 +23,10 @@ struct Options {
     var edits = 100
     var dir = NSTemporaryDirectory() + "gantry-bench"
     var keep = false
+    /// Only the admission figures (in-process and the 10,000-file run), not the load.
+    var admissionOnly = false
+    var e2eFiles = 10_000
+    var rounds = 200
 }
 
 func parseOptions() -> Options {
@@ -36,8 +40,11 @@ func parseOptions() -> Options {
         case "--edits": o.edits = Int(it.next() ?? "") ?? o.edits
         case "--dir": o.dir = it.next() ?? o.dir
         case "--keep": o.keep = true
+        case "--admission-only": o.admissionOnly = true
+        case "--files": o.e2eFiles = Int(it.next() ?? "") ?? o.e2eFiles
+        case "--rounds": o.rounds = Int(it.next() ?? "") ?? o.rounds
         default:
-            FileHandle.standardError.write("usage: gantry-bench --gantry PATH [--n N] [--per-file K] [--edits E] [--dir DIR] [--keep]\n".data(using: .utf8)!)
+            FileHandle.standardError.write("usage: gantry-bench --gantry PATH [--n N] [--per-file K] [--edits E] [--files F] [--rounds R] [--admission-only] [--dir DIR] [--keep]\n".data(using: .utf8)!)
             exit(2)
         }
     }
@@ -175,6 +182,12 @@ func percentile(_ xs: [Double], _ p: Double) -> Double {
 
 let o = parseOptions()
 say("gantry-bench: N=\(o.n) workloads, \(o.perFile) per file, \(o.edits) edits, dir \(o.dir)")
+AdmissionBench.run(n: o.n, rounds: o.rounds, say: say)
+AdmissionBench.runWithStatus(n: o.n, rounds: o.rounds, say: say)
+if o.admissionOnly {
+    endToEndAdmission(o)
+    exit(0)
+}
 let gen0 = monotonicSeconds()
 let (files, bytes) = try generate(o)
 let totalObjects = o.n + 100 + 1000 + 10
@@ -261,3 +274,47 @@ daemon.terminate()
 daemon.waitUntilExit()
 say(String(format: "SIGTERM -> exit %d in %.2f s", daemon.terminationStatus, monotonicSeconds() - s0))
 if !o.keep { try? FileManager.default.removeItem(atPath: o.dir) }
+
+/// A fresh daemon on the queue tree and nodes only; then `--files` workload files (one
+/// workload each) are written, and the time runs until every one is admitted or has a
+/// queue position in the state database.
+func endToEndAdmission(_ o: Options) {
+    let dir = o.dir + "-e2e"
+    try? FileManager.default.removeItem(atPath: dir)
+    let spec = dir + "/spec"
+    try! FileManager.default.createDirectory(atPath: spec + "/workloads", withIntermediateDirectories: true)
+    var full = Options(); full.n = 0; full.dir = dir
+    _ = try! generate(full)   // queues and nodes, no workloads
+    sync()
+    let state = dir + "/state"
+    let logPath = dir + "/daemon.log"
+    _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+    let daemon = Process()
+    daemon.executableURL = URL(fileURLWithPath: o.gantry)
+    daemon.arguments = ["run", "--spec-dir", spec, "--state-dir", state]
+    daemon.standardError = FileHandle(forWritingAtPath: logPath)
+    daemon.standardOutput = daemon.standardError
+    try! daemon.run()
+    defer { daemon.terminate(); daemon.waitUntilExit(); if !o.keep { try? FileManager.default.removeItem(atPath: dir) } }
+    while !((try? String(contentsOfFile: logPath, encoding: .utf8))?.contains("initial sync complete") ?? false) { usleep(5_000) }
+    let cpu0 = cpuSeconds(daemon.processIdentifier)
+    let t0 = monotonicSeconds()
+    for i in 0..<o.e2eFiles {
+        let text = workloadDoc(i, priority: i % 3)
+        try! text.write(toFile: spec + "/workloads/w-\(i).yaml", atomically: false, encoding: .utf8)
+    }
+    let written = monotonicSeconds() - t0
+    guard let reader = try? StateReader(directory: state) else { say("no state database"); return }
+    var decided = 0
+    while monotonicSeconds() - t0 < 300 {
+        decided = (try? reader.decidedWorkloads()) ?? 0
+        if decided >= o.e2eFiles { break }
+        usleep(50_000)
+    }
+    let dt = monotonicSeconds() - t0
+    let admitted = (try? reader.admittedWorkloads()) ?? 0
+    say(String(format: "end to end: %d workload files written (%.2f s) -> all admitted or given a queue position in %.2f s (%d admitted); %.0f decisions/s; daemon CPU %.2f s",
+               o.e2eFiles, written, dt, admitted, Double(decided) / dt, cpuSeconds(daemon.processIdentifier) - cpu0))
+}
+
+endToEndAdmission(o)

@@ -421,7 +421,7 @@ struct SchedulerPropertyTests {
         }
     }
 
-    @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
+    @Test(arguments: Array(1...16) as [UInt64])
     func randomOperationsKeepTheInvariants(seed: UInt64) {
         var rng = SplitMix64(seed: seed)
         let s = SchedulerState()
