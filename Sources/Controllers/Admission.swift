@@ -215,13 +215,7 @@ public final class Admission: @unchecked Sendable {
             writeWorkload(key, obj, now: now, preempted: preempted[key])
             positions[key] = nil
         }
-        for (key, pos) in positions {
-            statuses.update(key, initial: { .workload(WorkloadStatus()) }) { status in
-                guard var s = status.workload, s.queuePosition != pos else { return }
-                s.queuePosition = pos
-                status = .workload(s)
-            }
-        }
+        statuses.setQueuePositions(positions.map { ($0.key, $0.value) })
         for name in r.queues { writeQueue(name) }
         for name in r.nodes { writeNode(name) }
         for name in r.pools { writePool(name) }

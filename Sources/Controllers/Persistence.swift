@@ -8,6 +8,11 @@ public protocol StatePersistence: Sendable {
     func markObjectDirty(_ key: ObjectKey)
     func deleteObject(_ key: ObjectKey)
     func markStatusDirty(_ key: ObjectKey)
+    func markStatusesDirty(_ keys: [ObjectKey])
+}
+
+extension StatePersistence {
+    public func markStatusesDirty(_ keys: [ObjectKey]) { for k in keys { markStatusDirty(k) } }
 }
 
 extension StateStore: StatePersistence {}

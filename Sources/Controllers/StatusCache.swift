@@ -15,11 +15,13 @@ public final class StatusCache: Sendable {
         self.shards = (0..<max(1, shards)).map { _ in Shard() }
     }
 
-    func shard(_ key: ObjectKey) -> Shard {
+    func shard(_ key: ObjectKey) -> Shard { shards[shardIndex(key)] }
+
+    func shardIndex(_ key: ObjectKey) -> Int {
         var h = Hasher()
         h.combine(key.name)
         h.combine(key.namespace)
-        return shards[Int(UInt(bitPattern: h.finalize()) % UInt(shards.count))]
+        return Int(UInt(bitPattern: h.finalize()) % UInt(shards.count))
     }
 
     public func get(_ key: ObjectKey) -> ObjectStatus? { shard(key).m.withLock { $0[key] } }
@@ -42,6 +44,25 @@ public final class StatusCache: Sendable {
         }
         if changed { persistence.markStatusDirty(key) }
         return changed
+    }
+
+    /// Sets `queuePosition` of many workloads: one lock per shard, one dirty mark for all.
+    public func setQueuePositions(_ changes: [(ObjectKey, Int?)]) {
+        var byShard: [[(ObjectKey, Int?)]] = Array(repeating: [], count: shards.count)
+        for c in changes { byShard[shardIndex(c.0)].append(c) }
+        var dirty: [ObjectKey] = []
+        dirty.reserveCapacity(changes.count)
+        for (i, list) in byShard.enumerated() where !list.isEmpty {
+            shards[i].m.withLock { m in
+                for (key, pos) in list {
+                    guard case .workload(var s)? = m[key], s.queuePosition != pos else { continue }
+                    s.queuePosition = pos
+                    m[key] = .workload(s)
+                    dirty.append(key)
+                }
+            }
+        }
+        persistence.markStatusesDirty(dirty)
     }
 
     public func remove(_ key: ObjectKey) { _ = shard(key).m.withLock { $0.removeValue(forKey: key) } }

@@ -5,9 +5,8 @@ extension SchedulerState {
     /// using something it has no deserved share of sorts after every queue that does not.
     func share(_ q: Int) -> Double {
         var s = 0.0
-        let qe = queues[q]
-        for r in 0..<qe.managed.count where qe.managed[r] {
-            let u = at(qe.used, r), d = at(qe.deserved, r)
+        for r in 0..<queues[q].managed.count where queues[q].managed[r] {
+            let u = at(queues[q].used, r), d = at(queues[q].deserved, r)
             if d > 0 { s = max(s, Double(u) / Double(d)) } else if u > 0 { s = max(s, 1e9 + Double(u)) }
         }
         return s
@@ -234,9 +233,8 @@ extension SchedulerState {
     func reclaimable(victimQueue v: Int, for q: Int, _ total: [Int64]) -> Bool {
         guard v != q, queues[v].root == queues[q].root else { return false }
         let qPath = queues[q].path
-        let qSet = Set(qPath)
         let vPath = queues[v].path
-        guard let lca = vPath.first(where: { qSet.contains($0) }) else { return false }
+        guard let lca = vPath.first(where: { qPath.contains($0) }) else { return false }
         if vPath.first == lca { return false }   // the victim's queue is an ancestor of the preemptor's
         for a in qPath { if a == lca { break }; if !withinDeserved(a, total) { return false } }
         for a in vPath {
@@ -275,6 +273,13 @@ extension SchedulerState {
             }
         }
         if cands.isEmpty { return false }
+        // Not even every candidate's GPUs would make room: no need to simulate.
+        let needGPUs = w.gpusPerReplica * w.request.replicas
+        if needGPUs > 0 {
+            var possible = freeGPUs(for: id)
+            for c in cands where possible < needGPUs { possible += Int(at(workloads[c.id].total, ResourceSlots.gpu) / 1000) }
+            if possible < needGPUs { return false }
+        }
         // Reclaim takes first from workloads whose queue stays at or above its deserved share
         // without them (what was borrowed), so a reclaim does not push the victim's queue
         // below its share and set off reclaims in turn.
@@ -285,14 +290,18 @@ extension SchedulerState {
                 if at(queues[vq].used, r) - v.total[r] < at(queues[vq].deserved, r) { overshoots.insert(c.id); break }
             }
         }
-        cands.sort { a, b in
-            let oa = overshoots.contains(a.id), ob = overshoots.contains(b.id)
-            if oa != ob { return !oa }
-            let x = workloads[a.id], y = workloads[b.id]
-            if x.request.priority != y.request.priority { return x.request.priority < y.request.priority }
-            if x.admittedAt != y.admittedAt { return x.admittedAt > y.admittedAt }
-            return x.admittedSeq > y.admittedSeq
+        // Sort on plain keys: overshooting last, lowest priority, most recently admitted.
+        var order = cands.indices.map { i -> (Bool, Int, Double, Int, Int) in
+            let id = cands[i].id
+            return (overshoots.contains(id), workloads[id].request.priority, -workloads[id].admittedAt, -workloads[id].admittedSeq, i)
         }
+        order.sort { a, b in
+            if a.0 != b.0 { return !a.0 }
+            if a.1 != b.1 { return a.1 < b.1 }
+            if a.2 != b.2 { return a.2 < b.2 }
+            return a.3 < b.3
+        }
+        cands = order.map { cands[$0.4] }
         var victims: [(id: Int, reclaim: Bool)] = []
         var ok = false
         for c in cands {

@@ -124,6 +124,13 @@ public final class StateStore: EventSink, @unchecked Sendable {
         wakeLocked()
     }
 
+    public func markStatusesDirty(_ keys: [ObjectKey]) {
+        guard !keys.isEmpty else { return }
+        cond.lock(); defer { cond.unlock() }
+        pendingStatus.formUnion(keys)
+        wakeLocked()
+    }
+
     public func deleteObject(_ key: ObjectKey) {
         cond.lock(); defer { cond.unlock() }
         pendingObjectKeys.remove(key)
