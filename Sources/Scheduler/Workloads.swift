@@ -53,6 +53,13 @@ extension SchedulerState {
         touchedQueues.insert(q)
     }
 
+    /// The request as kept: its resources live in the per-replica vector instead.
+    func stripped(_ r: WorkloadRequest) -> WorkloadRequest {
+        var x = r
+        x.resources = ResourceList()
+        return x
+    }
+
     func vectors(_ r: WorkloadRequest) -> (per: [Int64], total: [Int64], gpus: Int) {
         let per = slots.vector(r.resources)
         var total: [Int64] = []
@@ -68,16 +75,18 @@ extension SchedulerState {
             let id = Int(id32)
             guard let request else { removeWorkload(id); return }
             let old = workloads[id].request
-            guard old != request else { return }
+            let per = slots.vector(request.resources)
+            let samePer = per == workloads[id].perReplica
+            guard old != stripped(request) || !samePer else { return }
             if workloads[id].admitted {
                 if old.priority != request.priority { workloads[id].shape = shapeID(request, per: workloads[id].perReplica) }
-                if old.needsReadmission(request) {
+                if old.needsReadmission(stripped(request)) || !samePer {
                     evict(id, reason: "SpecChanged", message: "the spec changed (queue, replicas, resources, gpuType or specifiedNodes); the workload is admitted again with the new spec")
                     removePending(id)
                     set(id, request)
                     addPending(id)
                 } else {
-                    workloads[id].request = request
+                    workloads[id].request = stripped(request)
                 }
             } else {
                 removePending(id)
@@ -90,7 +99,7 @@ extension SchedulerState {
         let id: Int
         let q = queueID(request.queue)
         let (per, total, g) = vectors(request)
-        var entry = WorkloadEntry(key: key, request: request, queue: q, perReplica: per, total: total, gpusPerReplica: g)
+        var entry = WorkloadEntry(key: key, request: stripped(request), queue: q, perReplica: per, total: total, gpusPerReplica: g)
         entry.shape = shapeID(request, per: per)
         if let f = freeIDs.popLast() { id = Int(f); workloads[id] = entry } else { id = workloads.count; workloads.append(entry) }
         workloadIndex[key] = Int32(id)
@@ -110,7 +119,7 @@ extension SchedulerState {
     func set(_ id: Int, _ request: WorkloadRequest) {
         let (per, total, g) = vectors(request)
         workloads[id].shape = shapeID(request, per: per)
-        workloads[id].request = request
+        workloads[id].request = stripped(request)
         workloads[id].queue = queueID(request.queue)
         workloads[id].perReplica = per; workloads[id].total = total; workloads[id].gpusPerReplica = g
         workloads[id].reason = nil
