@@ -170,7 +170,16 @@ struct GetCommand {
 
     /// `gpu=16,cpu=256,memory=2Ti`; `-` when empty.
     func resources(_ v: Value?) -> String {
-        let parts = (v?.members ?? []).map { m in "\(m.key)=\(m.value.intValue.map(String.init) ?? m.value.stringValue ?? "?")" }
+        func text(_ key: String, _ v: Value) -> String {
+            guard let n = v.intValue else { return v.stringValue ?? "?" }
+            if key == "memory" || key.hasSuffix("storage") {
+                for (suffix, unit) in [("Ti", Int64(1) << 40), ("Gi", Int64(1) << 30), ("Mi", Int64(1) << 20)] where n >= unit && n % unit == 0 {
+                    return "\(n / unit)\(suffix)"
+                }
+            }
+            return String(n)
+        }
+        let parts = (v?.members ?? []).map { m in "\(m.key)=\(text(m.key, m.value))" }
         return parts.isEmpty ? "-" : parts.joined(separator: ",")
     }
 
