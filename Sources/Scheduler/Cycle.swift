@@ -177,7 +177,7 @@ extension SchedulerState {
         let w = workloads[id]
         switch kind {
         case .quota(let f): return WaitReason(Reason.waitingForQuota, message(f, w))
-        case .noMatchingNode, .noRoom, .preemptionFailed:
+        case .noMatchingNode, .noRoom:
             if case .failure(let f) = place(id) {
                 switch f {
                 case .noMatchingNode(let m), .noRoom(let m): return WaitReason(Reason.noFittingNodes, m)

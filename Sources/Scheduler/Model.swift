@@ -23,6 +23,7 @@ public struct WorkloadRequest: Sendable, Equatable {
     }
 
     /// True when a change from `self` to `o` invalidates an admission (anything but priority).
+    /// The scheduler keeps requests without `resources` and compares those as vectors itself.
     public func needsReadmission(_ o: WorkloadRequest) -> Bool {
         queue != o.queue || replicas != o.replicas || resources != o.resources || gpuType != o.gpuType || specifiedNodes != o.specifiedNodes
     }

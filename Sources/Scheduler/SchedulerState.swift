@@ -62,7 +62,6 @@ public final class SchedulerState {
         var epoch = 1
         var triedEpoch = 0
         var triedGlobal = 0
-        var reasonEpoch = 0
         var positionsDirty = false
         /// The workloads the last full pass attempted (each failed, with its kind); every
         /// other pending workload was dominated by one of them. While they still fail the
@@ -99,7 +98,7 @@ public final class SchedulerState {
     }
     /// What kind of wait a reason describes; a reason is rebuilt only when its kind changes.
     enum ReasonKind: Equatable {
-        case inactive, quota(QuotaFailure), noMatchingNode, noRoom, strict(head: Int32), preemptionFailed
+        case inactive, quota(QuotaFailure), noMatchingNode, noRoom, strict(head: Int32)
     }
     /// Interned admission shapes (per-replica request, replicas, gpuType, specified nodes,
     /// priority): a workload whose shape dominates one that just failed fails too.
@@ -223,7 +222,8 @@ public final class SchedulerState {
     /// Recomputes parents, paths, inherited pools, effective quotas and usage of every queue.
     func rebuildTree() {
         globalEpoch += 1
-        for p in spec_parentsReferenced() { _ = queueID(p) }
+        // A parent named but not declared gets an entry, so its children are inactive, not roots.
+        for p in queues.compactMap({ $0.spec?.parent }) { _ = queueID(p) }
         let n = queues.count
         for i in 0..<n {
             queues[i].children = []; queues[i].parent = nil; queues[i].inactive = nil
@@ -303,9 +303,8 @@ public final class SchedulerState {
         for i in 0..<n { queues[i].managed = treeManaged[queues[i].root] ?? [] }
         // Usage from the admitted workloads.
         for i in 0..<n { queues[i].own = []; queues[i].used = []; queues[i].inner = []; queues[i].demand = [] }
-        for (id, w) in workloads.enumerated() where w.present && w.admitted {
-            if w.queue != queueIndex[w.request.queue] { workloads[id].queue = queueID(w.request.queue) }
-            queues[workloads[id].queue].own.add(w.total)
+        for w in workloads where w.present && w.admitted {
+            queues[w.queue].own.add(w.total)
         }
         for i in order {
             var inner = queues[i].own
@@ -320,8 +319,6 @@ public final class SchedulerState {
             queues[i].demand = d
         }
     }
-
-    func spec_parentsReferenced() -> [String] { queues.compactMap { $0.spec?.parent }.filter { queueIndex[$0] == nil } }
 
     public func queueUsage(_ name: String) -> QueueUsage? {
         guard let i = queueIndex[name] else { return nil }

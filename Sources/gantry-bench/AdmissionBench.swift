@@ -56,7 +56,7 @@ enum AdmissionBench {
         let preempted = full.events.filter { if case .preempted = $0 { return true }; return false }.count
         say(String(format: "admission, full pass (scheduler only): %d pending, 1000 nodes x 8 GPUs, 100 queues in 3 levels: %.3f s (adding them %.3f s); %d cycles, %d admitted (%d preemptions), %d decisions, %d attempts; %.0f decisions/s",
                    n, t2 - t1, t1 - t0, cycles, s.admittedCount, preempted, full.decisions, full.attempts, Double(full.decisions) / (t2 - t1)))
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         var times: [Double] = []
         var admittedNext = 0
         var admittedKeys = keys.filter { s.isAdmitted($0) }
@@ -105,7 +105,7 @@ enum AdmissionBench {
         say(String(format: "admission, full pass with every status written (controller): %.3f s; %d admitted, %d decisions; %.0f decisions/s",
                    pass.seconds, pass.admitted, pass.decisions, Double(pass.decisions) / pass.seconds))
         var admittedKeys = admission.withState { s in keys.filter { s.isAdmitted($0) } }
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         var times: [Double] = []
         for _ in 0..<rounds {
             guard !admittedKeys.isEmpty else { break }
@@ -122,15 +122,3 @@ enum AdmissionBench {
 }
 
 struct NullSink: EventSink { func write(_ event: EventRecord) {} }
-
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
-}

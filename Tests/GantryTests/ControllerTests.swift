@@ -106,6 +106,12 @@ struct Harness {
     }
 
     mutating func apply(_ path: String, _ yaml: String) { inventory.apply(index.update(manifest(path, yaml))); drain() }
+    /// A pool "p" of the named 8-GPU nodes and queue "research" (deserved 8 GPUs).
+    mutating func cluster(nodes: [String]) {
+        apply("p.yaml", ([poolYAML] + nodes.map { nodeYAML($0) }).joined(separator: "---\n"))
+        apply("q.yaml", queueYAML("research"))
+    }
+
     mutating func remove(_ path: String) { inventory.apply(index.remove(path: path)); drain() }
     /// Reconciles everything queued, then runs admission cycles, until both are quiet.
     func drain() {
@@ -306,8 +312,7 @@ let poolYAML = "apiVersion: gantry.dev/v1alpha1\nkind: ResourcePool\nmetadata: {
 struct AdmissionTests {
     @Test func admittedWorkloadsCarryTheirPlacementAndUsageShowsEverywhere() {
         var h = Harness()
-        h.apply("p.yaml", poolYAML + "---\n" + nodeYAML("n1") + "---\n" + nodeYAML("n2"))
-        h.apply("q.yaml", queueYAML("research"))
+        h.cluster(nodes: ["n1", "n2"])
         h.apply("a.yaml", workloadYAML("a", gpu: 8, extra: "  replicas: 1"))
         h.apply("b.yaml", workloadYAML("b", gpu: 4))
         h.apply("c.yaml", workloadYAML("c", gpu: 8))
@@ -335,8 +340,7 @@ struct AdmissionTests {
 
     @Test func suspendingReleasesAndResumingRequeues() {
         var h = Harness()
-        h.apply("p.yaml", poolYAML + "---\n" + nodeYAML("n1"))
-        h.apply("q.yaml", queueYAML("research"))
+        h.cluster(nodes: ["n1"])
         h.apply("a.yaml", workloadYAML("a", gpu: 8))
         h.apply("b.yaml", workloadYAML("b", gpu: 8))
         #expect(h.admitted("a")?.status == "True" && h.admitted("b")?.status == "False")
@@ -349,8 +353,7 @@ struct AdmissionTests {
 
     @Test func preemptedWorkloadShowsWhoPreemptedIt() {
         var h = Harness()
-        h.apply("p.yaml", poolYAML + "---\n" + nodeYAML("n1"))
-        h.apply("q.yaml", queueYAML("research"))
+        h.cluster(nodes: ["n1"])
         h.apply("low.yaml", workloadYAML("low", priority: "low", gpu: 8))
         h.clock.advance(by: 5)
         h.apply("high.yaml", workloadYAML("high", priority: "high", gpu: 8))
@@ -382,8 +385,7 @@ struct AdmissionTests {
 
     @Test func admissionsSurviveARestart() {
         var h = Harness()
-        h.apply("p.yaml", poolYAML + "---\n" + nodeYAML("n1"))
-        h.apply("q.yaml", queueYAML("research"))
+        h.cluster(nodes: ["n1"])
         h.apply("a.yaml", workloadYAML("a", gpu: 3))
         h.apply("b.yaml", workloadYAML("b", gpu: 3))
         let before = h.workload("b")!.admission
@@ -392,8 +394,7 @@ struct AdmissionTests {
         for key in [ObjectKey(.workload, namespace: "team-a", name: "a"), ObjectKey(.workload, namespace: "team-a", name: "b")] {
             h2.inventory.statuses.restore(key, h.inventory.statuses.get(key)!)
         }
-        h2.apply("p.yaml", poolYAML + "---\n" + nodeYAML("n1"))
-        h2.apply("q.yaml", queueYAML("research"))
+        h2.cluster(nodes: ["n1"])
         h2.apply("b.yaml", workloadYAML("b", gpu: 3))
         h2.apply("a.yaml", workloadYAML("a", gpu: 3))
         #expect(h2.workload("b")!.admission == before)

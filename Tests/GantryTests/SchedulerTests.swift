@@ -1,6 +1,7 @@
 import Testing
 @testable import GantryAPI
 @testable import Scheduler
+import ControllerRuntime
 
 // MARK: - Builders
 
@@ -40,6 +41,14 @@ final class Sim {
     var t: Int64 = 1000
     var events: [SchedulerEvent] = []
     var last = CycleResult()
+
+    /// `count` 8-GPU nodes and one queue "q" (no quota of its own unless given).
+    static func oneQueue(nodes count: Int, _ q: QueueSpec = queue()) -> Sim {
+        let sim = Sim()
+        sim.nodes(count)
+        sim.s.setQueue("q", spec: q)
+        return sim
+    }
 
     func nodes(_ count: Int, gpus: Int = 8, prefix: String = "n", pool: String? = nil, type: String? = "H100") {
         for i in 0..<count { s.setNode("\(prefix)\(i)", spec: nodeSpec(gpus: gpus, pool: pool, type: type)) }
@@ -120,9 +129,7 @@ struct SchedulerScenarioTests {
     }
 
     @Test(arguments: [false, true]) func fifoStrategies(strict: Bool) {
-        let sim = Sim()
-        sim.nodes(2)
-        sim.s.setQueue("q", spec: queue(deserved: 8, strict: strict))
+        let sim = Sim.oneQueue(nodes: 2, queue(deserved: 8, strict: strict))
         sim.add("big", queue: "q", gpu: 16)
         sim.add("small", queue: "q", gpu: 4)
         sim.cycle()
@@ -134,9 +141,7 @@ struct SchedulerScenarioTests {
     }
 
     @Test func gangIsAllOrNothingAcrossNodes() {
-        let sim = Sim()
-        sim.nodes(2)
-        sim.s.setQueue("q", spec: queue())
+        let sim = Sim.oneQueue(nodes: 2)
         sim.add("three", queue: "q", gpu: 8, replicas: 3)
         sim.cycle()
         #expect(!sim.admitted("three"))
@@ -150,9 +155,7 @@ struct SchedulerScenarioTests {
     }
 
     @Test func binPacksOntoTheFullestNodeAndFewestNodes() {
-        let sim = Sim()
-        sim.nodes(3)
-        sim.s.setQueue("q", spec: queue())
+        let sim = Sim.oneQueue(nodes: 3)
         sim.add("a", queue: "q", gpu: 4)
         sim.cycle()
         let first = sim.s.assignments(wkey("a"))![0].node
@@ -195,9 +198,7 @@ struct SchedulerScenarioTests {
     }
 
     @Test func priorityPreemptionWithinTheQueue() {
-        let sim = Sim()
-        sim.nodes(1)
-        sim.s.setQueue("q", spec: queue(deserved: 8))
+        let sim = Sim.oneQueue(nodes: 1, queue(deserved: 8))
         sim.add("low-old", queue: "q", gpu: 4, priority: -1)
         sim.add("low-new", queue: "q", gpu: 4, priority: -1)
         sim.cycle()
@@ -217,9 +218,7 @@ struct SchedulerScenarioTests {
     }
 
     @Test func noPreemptionWhenThePreemptorStillDoesNotFit() {
-        let sim = Sim()
-        sim.nodes(1)
-        sim.s.setQueue("q", spec: queue())
+        let sim = Sim.oneQueue(nodes: 1)
         sim.add("low", queue: "q", gpu: 4, priority: -1)
         sim.cycle()
         sim.add("huge", queue: "q", gpu: 16, priority: 2)
@@ -302,9 +301,7 @@ struct SchedulerScenarioTests {
     }
 
     @Test func finishingFreesRoomForTheNext() {
-        let sim = Sim()
-        sim.nodes(1)
-        sim.s.setQueue("q", spec: queue())
+        let sim = Sim.oneQueue(nodes: 1)
         sim.add("a", queue: "q", gpu: 8)
         sim.add("b", queue: "q", gpu: 8)
         sim.cycle()
@@ -317,9 +314,7 @@ struct SchedulerScenarioTests {
     }
 
     @Test func restoredAdmissionsAreKeptAndConflictsRefused() {
-        let sim = Sim()
-        sim.nodes(1)
-        sim.s.setQueue("q", spec: queue())
+        let sim = Sim.oneQueue(nodes: 1)
         sim.add("a", queue: "q", gpu: 4)
         sim.add("b", queue: "q", gpu: 4)
         #expect(sim.s.restoreAdmission(wkey("a"), assignments: [ReplicaAssignment(rank: 0, node: "n0", gpus: [2, 3, 4, 5])], admittedAt: 1))
@@ -330,9 +325,7 @@ struct SchedulerScenarioTests {
     }
 
     @Test func nodeRemovalRequeuesItsWorkloads() {
-        let sim = Sim()
-        sim.nodes(2)
-        sim.s.setQueue("q", spec: queue())
+        let sim = Sim.oneQueue(nodes: 2)
         sim.add("w", queue: "q", gpu: 8)
         sim.cycle()
         let node = sim.s.assignments(wkey("w"))![0].node
@@ -343,9 +336,7 @@ struct SchedulerScenarioTests {
     }
 
     @Test func specChangeOfAnAdmittedWorkloadReadmitsIt() {
-        let sim = Sim()
-        sim.nodes(1)
-        sim.s.setQueue("q", spec: queue())
+        let sim = Sim.oneQueue(nodes: 1)
         sim.add("w", queue: "q", gpu: 2)
         sim.cycle()
         sim.s.setWorkload(wkey("w"), WorkloadRequest(queue: "q", priority: 1, created: 1001, resources: res(2)))
@@ -371,18 +362,6 @@ struct SchedulerScenarioTests {
 }
 
 // MARK: - Property tests
-
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
-}
 
 struct SchedulerPropertyTests {
     /// Usage and demand recomputed from scratch from the admitted workloads.
