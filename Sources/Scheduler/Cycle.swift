@@ -99,9 +99,14 @@ extension SchedulerState {
                     break
                 }
                 let kind = workloads[id].reasonKind ?? .noRoom
-                failures.append(Failure(shape: Int32(shape), kind: kind))
-                failedIDs[shape] = id
-                shapeVerdict[shape] = Int32(failures.count - 1)
+                if kind != .preempting {
+                    // A workload waiting for its victims to stop says nothing about others.
+                    failures.append(Failure(shape: Int32(shape), kind: kind))
+                    failedIDs[shape] = id
+                    shapeVerdict[shape] = Int32(failures.count - 1)
+                } else {
+                    shapeStamp[shape] = 0
+                }
                 i += 1
                 if strict {
                     let head = Int32(id)
@@ -187,12 +192,21 @@ extension SchedulerState {
         case .strict(let head):
             return WaitReason(Reason.waitingForQuota, "waiting behind \(workloads[Int(head)].key.qualifiedName), the head of StrictFIFO queue \"\(queues[w.queue].name)\"")
         case .inactive: return queues[w.queue].inactive ?? WaitReason(Reason.waitingForQuota, "queue is not active")
+        case .preempting: return WaitReason(Reason.waitingForQuota, "waiting for the workloads it preempted to stop")
         }
     }
 
     /// Tries to admit one pending workload: quota, then placement, then preemption.
     func admit(_ id: Int, now: Double, result: inout CycleResult) -> Bool {
         let q = workloads[id].queue
+        if !workloads[id].awaiting.isEmpty {
+            workloads[id].awaiting.removeAll { holds[$0] == nil }
+            if !workloads[id].awaiting.isEmpty {
+                let names = workloads[id].awaiting.map(\.qualifiedName).joined(separator: ", ")
+                setReason(id, .preempting, WaitReason(Reason.waitingForQuota, "waiting for the workloads it preempted to stop: \(names)"))
+                return false
+            }
+        }
         var failure: ReasonKind
         var waitReason: WaitReason?
         if let f = quotaFailure(q, workloads[id].total) {
@@ -211,6 +225,7 @@ extension SchedulerState {
             }
         }
         if failure != .noMatchingNode, preempt(id, now: now, result: &result) { return true }
+        if !workloads[id].awaiting.isEmpty { return false }
         setReason(id, failure, waitReason)
         return false
     }
@@ -326,6 +341,14 @@ extension SchedulerState {
             return false
         }
         let pk = w.key
+        // Victims whose processes still run keep their quota and GPUs until they are gone:
+        // the preemptor waits for them instead of being placed on GPUs still in use.
+        var stopping: [ObjectKey] = []
+        for v in victims where active.contains(workloads[v.id].key) {
+            acquire(v.id)
+            withdraw(v.id)
+            stopping.append(workloads[v.id].key)
+        }
         for v in victims {
             workloads[v.id].assignments = []; workloads[v.id].nodeIdx = []
             workloads[v.id].preemptedBy.insert(pk)
@@ -337,6 +360,11 @@ extension SchedulerState {
             result.events.append(.preempted(workloads[v.id].key, by: pk, reason: reason, message: msg))
         }
         globalEpoch += 1
+        if !stopping.isEmpty {
+            workloads[id].awaiting = stopping
+            setReason(id, .preempting, WaitReason(Reason.waitingForQuota, "waiting for the workloads it preempted to stop: " + stopping.map(\.qualifiedName).joined(separator: ", ")))
+            return false
+        }
         removePending(id)
         commit(id, assignments: p.assignments, nodeIdx: p.nodeIdx, now: now)
         result.events.append(.admitted(pk, queue: queues[q].name, assignments: p.assignments, waitedSeconds: max(0, now - Double(w.request.created))))

@@ -94,11 +94,28 @@ public final class SchedulerState {
         var shape: Int32 = 0
         /// Workloads that preempted this one; it never preempts them in turn.
         var preemptedBy = Set<ObjectKey>()
+        /// Victims this workload preempted whose processes are still stopping; it waits for
+        /// them instead of preempting more.
+        var awaiting: [ObjectKey] = []
         var present = true
     }
+    /// Quota and GPUs still held by processes of a withdrawn admission (preempted, evicted,
+    /// stopped or deleted) until the runtime says they are gone.
+    struct Hold {
+        var queue: Int
+        var per: [Int64]
+        var total: [Int64]
+        var assignments: [ReplicaAssignment]
+        var nodeIdx: [Int]
+        var id: Int32
+    }
+    var holds: [ObjectKey: [Hold]] = [:]
+    /// Workloads whose processes run: a withdrawn admission of one becomes a hold.
+    var active = Set<ObjectKey>()
+    var nextHoldID: Int32 = -1
     /// What kind of wait a reason describes; a reason is rebuilt only when its kind changes.
     enum ReasonKind: Equatable {
-        case inactive, quota(QuotaFailure), noMatchingNode, noRoom, strict(head: Int32)
+        case inactive, quota(QuotaFailure), noMatchingNode, noRoom, strict(head: Int32), preempting
     }
     /// Interned admission shapes (per-replica request, replicas, gpuType, specified nodes,
     /// priority): a workload whose shape dominates one that just failed fails too.
@@ -138,7 +155,7 @@ public final class SchedulerState {
         if let i = nodeIndex[name] { touchedNodes.insert(i) }
         guard let spec else {
             guard let i = nodeIndex[name], nodes[i].present else { return }
-            for id in nodes[i].workloads.keys.sorted() { evict(Int(id), reason: "NodeRemoved", message: "node \"\(name)\" was removed; the workload waits to be placed again") }
+            for id in nodes[i].workloads.keys.sorted() where id >= 0 { evict(Int(id), reason: "NodeRemoved", message: "node \"\(name)\" was removed; the workload waits to be placed again") }
             nodes[i].present = false
             nodes[i].schedulable = false
             return
@@ -156,7 +173,7 @@ public final class SchedulerState {
             if n.gpuUsed.count < gpus { n.gpuUsed.append(contentsOf: repeatElement(false, count: gpus - n.gpuUsed.count)) }
             nodes[i] = n
             // Placements that no longer hold: GPU indices beyond capacity.
-            for id in nodes[i].workloads.keys.sorted() {
+            for id in nodes[i].workloads.keys.sorted() where id >= 0 {
                 let w = workloads[Int(id)]
                 let beyond = w.assignments.contains { $0.node == name && $0.gpus.contains { $0 >= gpus } }
                 if beyond { evict(Int(id), reason: "NodeChanged", message: "node \"\(name)\" now has \(gpus) GPUs; the workload's GPU indices are gone and it waits to be placed again") }
@@ -306,6 +323,7 @@ public final class SchedulerState {
         for w in workloads where w.present && w.admitted {
             queues[w.queue].own.add(w.total)
         }
+        for hs in holds.values { for h in hs { queues[h.queue].own.add(h.total) } }
         for i in order {
             var inner = queues[i].own
             var used = queues[i].own

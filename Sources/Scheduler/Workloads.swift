@@ -127,7 +127,7 @@ extension SchedulerState {
     }
 
     func removeWorkload(_ id: Int) {
-        if workloads[id].admitted { release(id); globalEpoch += 1 } else { removePending(id) }
+        if workloads[id].admitted { withdraw(id); globalEpoch += 1 } else { removePending(id) }
         if workloads[id].position != nil { workloads[id].position = nil }
         workloadIndex[workloads[id].key] = nil
         workloads[id].present = false
@@ -207,12 +207,55 @@ extension SchedulerState {
     /// Withdraws an admission and puts the workload back in its queue.
     func evict(_ id: Int, reason: String, message: String) {
         guard workloads[id].admitted else { return }
-        release(id)
+        withdraw(id)
         workloads[id].assignments = []; workloads[id].nodeIdx = []
         globalEpoch += 1
         addPending(id)
         pendingEvents.append(.evicted(workloads[id].key, reason: reason, message: message))
     }
+
+    /// Withdraws an admission for good: the quota and GPUs go back now, or, while the
+    /// workload's processes still run, become a hold released by `setActive(key, false)`.
+    func withdraw(_ id: Int) {
+        let key = workloads[id].key
+        guard active.contains(key) else { release(id); return }
+        let hid = nextHoldID
+        nextHoldID = nextHoldID == Int32.min ? -1 : nextHoldID - 1
+        let w = workloads[id], k = Int32(id)
+        for n in w.nodeIdx {
+            if let c = nodes[n].workloads[k], c > 1 { nodes[n].workloads[k] = c - 1 } else { nodes[n].workloads[k] = nil }
+            nodes[n].workloads[hid, default: 0] += 1
+            touchedNodes.insert(n)
+        }
+        queues[w.queue].admitted -= 1
+        queues[w.queue].admittedSet.remove(k)
+        touchedQueues.insert(w.queue)
+        holds[key, default: []].append(Hold(queue: w.queue, per: w.perReplica, total: w.total, assignments: w.assignments, nodeIdx: w.nodeIdx, id: hid))
+        workloads[id].admitted = false
+    }
+
+    /// Marks whether a workload's processes run. While they do, a withdrawn admission keeps
+    /// its quota and GPUs; marking them gone releases what was held.
+    public func setActive(_ key: ObjectKey, _ on: Bool) {
+        if on { active.insert(key); return }
+        active.remove(key)
+        guard let hs = holds.removeValue(forKey: key) else { return }
+        for h in hs {
+            for (a, n) in zip(h.assignments, h.nodeIdx) {
+                nodes[n].allocated.add(h.per, times: -1)
+                for g in a.gpus where g < nodes[n].gpuUsed.count { nodes[n].gpuUsed[g] = false }
+                nodes[n].freeGPUs += a.gpus.filter { $0 < nodes[n].gpuCount }.count
+                if let c = nodes[n].workloads[h.id], c > 1 { nodes[n].workloads[h.id] = c - 1 } else { nodes[n].workloads[h.id] = nil }
+                touchedNodes.insert(n)
+            }
+            account(h.queue, h.total, sign: -1)
+            touchedQueues.insert(h.queue)
+        }
+        globalEpoch += 1
+    }
+
+    /// Whether quota or GPUs are still held for stopping processes of the workload.
+    public func isHeld(_ key: ObjectKey) -> Bool { holds[key] != nil }
 
     /// The workload finished (or was stopped): its quota and GPUs go back.
     public func finish(_ key: ObjectKey) {
