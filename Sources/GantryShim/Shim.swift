@@ -1,0 +1,243 @@
+import Glibc
+import CShim
+
+/// What a supervisor records about its replica: `<prefix>.started` once the replica runs,
+/// `<prefix>.exited` once it and its process group are gone. Each is one line of
+/// `key=value` pairs, written atomically (temporary file, fsync, rename).
+public struct ReplicaRecord: Equatable, Sendable {
+    public var pid: Int32 = 0
+    public var shimPid: Int32 = 0
+    public var shimStart: UInt64 = 0
+    public var start: Double = 0
+    public var end: Double?
+    public var code: Int32?
+    public var signal: Int32 = 0
+
+    public init() {}
+
+    public var startedLine: String { "pid=\(pid) shim=\(shimPid) shimstart=\(shimStart) start=\(start)\n" }
+    public var exitedLine: String { "pid=\(pid) code=\(code ?? -1) signal=\(signal) start=\(start) end=\(end ?? 0)\n" }
+
+    /// Reads the fields of a record line (either kind) into `self`.
+    public mutating func parse(_ text: String) {
+        for field in text.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+            guard let eq = field.firstIndex(of: "=") else { continue }
+            let k = field[..<eq], v = String(field[field.index(after: eq)...])
+            switch k {
+            case "pid": pid = Int32(v) ?? pid
+            case "shim": shimPid = Int32(v) ?? shimPid
+            case "shimstart": shimStart = UInt64(v) ?? shimStart
+            case "start": start = Double(v) ?? start
+            case "end": end = Double(v)
+            case "code": code = Int32(v)
+            case "signal": signal = Int32(v) ?? 0
+            default: break
+            }
+        }
+    }
+}
+
+/// `gantry-shim`: the supervisor of one replica. It starts the replica in a process group of
+/// its own, pumps its output into a capped log (and `gantry.metric` lines into a metrics
+/// file), waits for it, reaps what it left behind (it is a child subreaper), and records the
+/// pid, start time and exit status durably. The daemon starts it in a session of its own, so
+/// it and its replica outlive the daemon; a restarted daemon reads the records.
+///
+///     gantry-shim --record PREFIX --log FILE --metrics FILE --max-log-size BYTES
+///                 --workdir DIR [--header TEXT] -- PROGRAM ARGS...
+public enum Shim {
+    public static func main(_ argv: [String]) -> Int32 {
+        var opts: [String: String] = [:]
+        var i = 1
+        while i < argv.count, argv[i] != "--" {
+            guard argv[i].hasPrefix("--"), i + 1 < argv.count else { return usage() }
+            opts[String(argv[i].dropFirst(2))] = argv[i + 1]
+            i += 2
+        }
+        let program = i < argv.count ? Array(argv[(i + 1)...]) : []
+        guard let record = opts["record"], let log = opts["log"], let workdir = opts["workdir"], !program.isEmpty else { return usage() }
+        let maxLog = Int(opts["max-log-size"] ?? "") ?? 64 << 20
+        return run(record: record, logPath: log, metricsPath: opts["metrics"], maxLog: maxLog, workdir: workdir, header: opts["header"], program: program)
+    }
+
+    static func usage() -> Int32 {
+        let msg = "usage: gantry-shim --record PREFIX --log FILE [--metrics FILE] [--max-log-size BYTES] --workdir DIR [--header TEXT] -- PROGRAM ARGS...\n"
+        writeAll(2, Array(msg.utf8))
+        return 2
+    }
+
+    static func run(record: String, logPath: String, metricsPath: String?, maxLog: Int, workdir: String, header: String?, program: [String]) -> Int32 {
+        signal(SIGPIPE, SIG_IGN)
+        signal(SIGHUP, SIG_IGN)
+        _ = g_prctl_set_child_subreaper()
+        var chld = sigset_t()
+        sigemptyset(&chld)
+        sigaddset(&chld, SIGCHLD)
+        sigprocmask(SIG_BLOCK, &chld, nil)
+        let sfd = signalfd(-1, &chld, Int32(SFD_CLOEXEC | SFD_NONBLOCK))
+        var log = CappedLog(path: logPath, max: maxLog)
+        let metricsFD = metricsPath.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) } ?? -1
+        var rec = ReplicaRecord()
+        rec.shimPid = getpid()
+        rec.shimStart = processStartTicks(getpid()) ?? 0
+        if let header { log.write(Array((header + "\n").utf8)) }
+
+        var fds: [Int32] = [0, 0]
+        guard pipe2(&fds, O_CLOEXEC) == 0 else { return fail(&rec, &log, record: record, "pipe: \(String(cString: strerror(errno)))") }
+        var req = SpawnRequest(argv: program, env: environ())
+        req.outputFD = fds[1]
+        req.workdir = workdir
+        req.newProcessGroup = true
+        rec.start = wallSeconds()
+        let child: pid_t
+        switch Spawn.start(req) {
+        case .success(let p): child = p
+        case .failure(let e):
+            close(fds[0]); close(fds[1])
+            return fail(&rec, &log, record: record, e.description)
+        }
+        close(fds[1])
+        rec.pid = child
+        writeFileAtomically(record + ".started", rec.startedLine)
+
+        let out = fds[0]
+        var lines = MetricLines()
+        var buf = [UInt8](repeating: 0, count: 65536)
+        var pipeOpen = true, childDone = false
+        var status: Int32 = 0
+        var drainUntil = 0.0
+        while pipeOpen || !childDone {
+            var pfds = [pollfd(fd: pipeOpen ? out : -1, events: Int16(POLLIN), revents: 0), pollfd(fd: sfd, events: Int16(POLLIN), revents: 0)]
+            let timeout: Int32 = childDone ? Int32(max(0, (drainUntil - wallSeconds()) * 1000)) : -1
+            let n = poll(&pfds, 2, timeout)
+            if n < 0 && errno != EINTR { break }
+            if pipeOpen && pfds[0].revents != 0 {
+                let r = read(out, &buf, buf.count)
+                if r > 0 {
+                    let chunk = Array(buf[0..<r])
+                    log.write(chunk)
+                    if metricsFD >= 0 { lines.feed(chunk) { m in writeAll(metricsFD, Array("\(wallSeconds()) \(m)\n".utf8)) } }
+                } else if r == 0 || (errno != EINTR && errno != EAGAIN) {
+                    pipeOpen = false
+                    close(out)
+                }
+            }
+            if pfds[1].revents != 0 || sfd < 0 {
+                var info = signalfd_siginfo()
+                while read(sfd, &info, MemoryLayout<signalfd_siginfo>.size) > 0 {}
+                var st: Int32 = 0
+                while true {
+                    let p = waitpid(-1, &st, WNOHANG)
+                    if p <= 0 { break }
+                    if p == child {
+                        childDone = true
+                        status = st
+                        // The replica is its process group's leader: what it leaves behind goes too.
+                        kill(-child, SIGKILL)
+                        drainUntil = wallSeconds() + 2
+                    }
+                }
+            }
+            if childDone && wallSeconds() >= drainUntil { break }
+        }
+        kill(-child, SIGKILL)
+        var st: Int32 = 0
+        while waitpid(-1, &st, WNOHANG) > 0 {}
+        if g_exited(status) != 0 {
+            rec.code = g_exit_status(status)
+        } else if g_signaled(status) != 0 {
+            rec.signal = g_term_sig(status)
+            rec.code = 128 + rec.signal
+        } else {
+            rec.code = -1
+        }
+        rec.end = wallSeconds()
+        log.close()
+        writeFileAtomically(record + ".exited", rec.exitedLine)
+        return 0
+    }
+
+    /// The replica could not start: say why in its log and record exit code 127.
+    static func fail(_ rec: inout ReplicaRecord, _ log: inout CappedLog, record: String, _ message: String) -> Int32 {
+        log.write(Array("gantry-shim: \(message)\n".utf8))
+        log.close()
+        rec.start = rec.start == 0 ? wallSeconds() : rec.start
+        rec.code = 127
+        rec.end = wallSeconds()
+        writeFileAtomically(record + ".exited", rec.exitedLine)
+        return 0
+    }
+
+    static func environ() -> [String] {
+        var out: [String] = []
+        var p = Glibc.environ
+        while let s = p.pointee { out.append(String(cString: s)); p += 1 }
+        return out
+    }
+}
+
+/// A log capped at `max` bytes that keeps the newest output: two halves, `FILE` and
+/// `FILE.1`; when `FILE` would pass half the cap it becomes `FILE.1`. `max` 0: no cap.
+struct CappedLog {
+    let path: String
+    let half: Int
+    var fd: Int32
+    var size: Int
+
+    init(path: String, max: Int) {
+        self.path = path
+        half = max > 0 ? Swift.max(1, max / 2) : Int.max
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        var st = stat()
+        size = fd >= 0 && fstat(fd, &st) == 0 ? Int(st.st_size) : 0
+    }
+
+    mutating func write(_ bytes: [UInt8]) {
+        guard fd >= 0 else { return }
+        var b = bytes[...]
+        if b.count > half { b = b.suffix(half) }
+        if size + b.count > half {
+            Glibc.close(fd)
+            rename(path, path + ".1")
+            fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
+            size = 0
+            guard fd >= 0 else { return }
+        }
+        b.withUnsafeBytes { raw in _ = writeAll(fd, raw.baseAddress, raw.count) }
+        size += b.count
+    }
+
+    mutating func close() { if fd >= 0 { Glibc.close(fd); fd = -1 } }
+}
+
+/// Splits output into lines and hands on the payload of `gantry.metric name=value ...`
+/// lines. A line longer than 4 KiB is not a metric line and is skipped.
+public struct MetricLines {
+    var partial: [UInt8] = []
+    var skipping = false
+    static let prefix = Array("gantry.metric ".utf8)
+
+    public init() {}
+
+    public mutating func feed(_ chunk: [UInt8], _ emit: (String) -> Void) {
+        var start = 0
+        for (i, c) in chunk.enumerated() where c == 10 {
+            line(chunk[start..<i], complete: true, emit)
+            start = i + 1
+        }
+        if start < chunk.count { line(chunk[start...], complete: false, emit) }
+    }
+
+    mutating func line(_ part: ArraySlice<UInt8>, complete: Bool, _ emit: (String) -> Void) {
+        if !skipping {
+            partial.append(contentsOf: part)
+            if partial.count > 4096 { skipping = true; partial = [] }
+        }
+        guard complete else { return }
+        defer { partial = []; skipping = false }
+        guard !skipping, partial.count > MetricLines.prefix.count, partial.starts(with: MetricLines.prefix) else { return }
+        var body = partial[MetricLines.prefix.count...]
+        while body.last == 13 || body.last == 32 { body.removeLast() }
+        emit(String(decoding: body, as: UTF8.self))
+    }
+}
