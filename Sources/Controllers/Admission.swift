@@ -28,17 +28,40 @@ public final class Admission: @unchecked Sendable {
     public var maxBatch = 0.02
     var thread: Thread?
 
+    // The replica lifecycle (Lifecycle.swift), under the same lock. No runtime: admission only.
+    let runtime: (any ReplicaRuntime)?
+    let options: LifecycleOptions
+    /// The spec each workload was last synced with (overrides applied) and its generation.
+    var specs: [ObjectKey: (spec: WorkloadSpec, gen: Int64)] = [:]
+    var runs: [ObjectKey: Run] = [:]
+    var recovered: [ObjectKey: RecoveredDispatch] = [:]
+    /// When each workload next needs a look (grace periods, deadlines, backoffs, TTLs).
+    var timers: [ObjectKey: Double] = [:]
+    var ttlDue: [ObjectKey: Double] = [:]
+    var ttlScheduled = Set<ObjectKey>()
+    /// Gang restart after a failure: not before.
+    var backoff: [ObjectKey: Double] = [:]
+    /// Replicas of runs that ended, until metrics collection has read their last lines.
+    var endedRuns: [(ObjectKey, Int)] = []
+
     // Metrics handles.
     let cycles: Histogram
     let attemptsTotal: Counter
     let admittedTotal: Counter
+    let dispatchedTotal: Counter
+    let succeededTotal: Counter
+    let failedTotal: Counter
 
-    public init(inventory: Inventory, clock: any Clock, metrics: Metrics) {
+    public init(inventory: Inventory, clock: any Clock, metrics: Metrics, runtime: (any ReplicaRuntime)? = nil, options: LifecycleOptions = LifecycleOptions()) {
         self.inventory = inventory; self.statuses = inventory.statuses; self.events = inventory.events
         self.clock = clock; self.metrics = metrics
+        self.runtime = runtime; self.options = options
         cycles = metrics.histogram("gantry_admission_cycle_duration_seconds")
         attemptsTotal = metrics.counter("gantry_admission_attempts_total")
         admittedTotal = metrics.counter("gantry_admitted_workloads_total")
+        dispatchedTotal = metrics.counter("gantry_dispatched_workloads_total")
+        succeededTotal = metrics.counter("gantry_finished_workloads_total", ["phase": "Succeeded"])
+        failedTotal = metrics.counter("gantry_finished_workloads_total", ["phase": "Failed"])
     }
 
     func locked<T>(_ f: () throws -> T) rethrows -> T { lock.lock(); defer { lock.unlock() }; return try f() }
@@ -47,19 +70,29 @@ public final class Admission: @unchecked Sendable {
 
     /// A Workload changed (nil: deleted). Invalid and suspended workloads leave the scheduler
     /// (releasing any quota) and get their status here; the others wait for the next cycle.
-    public func syncWorkload(_ key: ObjectKey, _ obj: ManifestObject?) {
+    public func syncWorkload(_ key: ObjectKey, _ obj: ManifestObject?, override: SuspendOverride? = nil) {
         locked {
+            if obj != nil, statuses.get(key)?.workload?.override != override { updateStatus(key) { $0.override = override } }
             guard let obj, let spec = obj.spec.workload else {
                 state.setWorkload(key, nil)
                 dirty.remove(key)
+                specs[key] = nil
+                ttlDue[key] = nil; ttlScheduled.remove(key)
+                adopt(key)
+                evaluateRun(key)
                 kick()
                 return
             }
             let now = clock.timestamp
             let gen = obj.meta.generation
+            var kept = spec
+            if !obj.invalid.isEmpty { kept.suspend = true }
+            specs[key] = (kept, gen)
             if !obj.invalid.isEmpty || spec.suspend {
                 state.setWorkload(key, nil)
                 dirty.remove(key)
+                adopt(key)
+                defer { evaluateRun(key) }
                 statuses.update(key, initial: { .workload(WorkloadStatus()) }) { status in
                     var s = status.workload ?? WorkloadStatus()
                     s.creationTime = obj.meta.creationTimestamp
@@ -82,6 +115,20 @@ public final class Admission: @unchecked Sendable {
                 kick()
                 return
             }
+            if isFinished(key, gen) {
+                // Finished with this spec: it stays finished (a changed spec runs it again).
+                state.setWorkload(key, nil)
+                recovered[key] = nil
+                if let ttl = spec.ttlSecondsAfterFinished, !ttlScheduled.contains(key), let end = statuses.get(key)?.workload?.endTime {
+                    ttlScheduled.insert(key)
+                    scheduleTTL(key, endedAt: Double(end.seconds), ttl: ttl)
+                }
+                return
+            }
+            if let st = statuses.get(key)?.workload, st.phase == .succeeded || st.phase == .failed, runs[key] == nil {
+                // A finished workload whose spec changed: a new run.
+                updateStatus(key) { s in s.retryCount = 0; s.startTime = nil }
+            }
             let request = WorkloadRequest(spec, created: obj.meta.creationTimestamp.seconds)
             let known = state.contains(key)
             state.setWorkload(key, request)
@@ -93,7 +140,9 @@ public final class Admission: @unchecked Sendable {
                     events.warning(InvolvedObject(key), "AdmissionLost", "the placement recorded before the restart no longer holds (a node or GPU changed); the workload waits to be admitted again")
                 }
             }
+            adopt(key)
             dirty.insert(key)
+            evaluateRun(key)
             kick()
         }
     }
@@ -211,9 +260,10 @@ public final class Admission: @unchecked Sendable {
         var positions: [ObjectKey: Int?] = [:]
         for (k, p) in r.positions { positions[k] = p }
         for key in touched {
-            guard let obj = inventory.desired.get(key), obj.invalid.isEmpty, obj.spec.workload?.suspend == false else { continue }
+            guard let e = specs[key], !e.spec.suspend, let obj = inventory.desired.get(key), obj.invalid.isEmpty, !isFinished(key, e.gen) else { continue }
             writeWorkload(key, obj, now: now, preempted: preempted[key])
             positions[key] = nil
+            evaluateRun(key)
         }
         statuses.setQueuePositions(positions.map { ($0.key, $0.value) })
         for name in r.queues { writeQueue(name) }
@@ -243,8 +293,10 @@ public final class Admission: @unchecked Sendable {
                 s.admissionQueue = queue
                 s.admission = assignments
                 let nodes = Array(Set(assignments.map(\.node))).sorted()
-                s.message = "quota reserved in queue \"\(queue ?? "")\"; \(assignments.count) replica\(assignments.count == 1 ? "" : "s") on \(nodes.joined(separator: ", "))"
-                s.conditions.set(type: ConditionType.admitted, status: "True", reason: Reason.quotaReserved, message: s.message, now: now, generation: gen)
+                let msg = "quota reserved in queue \"\(queue ?? "")\"; \(assignments.count) replica\(assignments.count == 1 ? "" : "s") on \(nodes.joined(separator: ", "))"
+                // While replicas run, the message is theirs.
+                if runs[key] == nil { s.message = msg }
+                s.conditions.set(type: ConditionType.admitted, status: "True", reason: Reason.quotaReserved, message: msg, now: now, generation: gen)
                 if let p = s.conditions.get(ConditionType.preempted), p.status == "True" {
                     s.conditions.set(type: ConditionType.preempted, status: "False", reason: p.reason, message: "admitted again after: " + p.message, now: now, generation: gen)
                 }

@@ -1,4 +1,5 @@
 import Foundation
+import GantryShim
 import GantryAPI
 import ControllerRuntime
 
@@ -104,27 +105,9 @@ public enum LocalNode {
 
     /// Runs a tool found on PATH; its stdout, or nil when absent, failing or silent (10 s limit).
     public static func run(_ tool: String, _ args: [String]) -> String? {
-        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
-            .map { "\($0)/\(tool)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-        guard let path else { return nil }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = FileHandle.nullDevice
-        do { try p.run() } catch { return nil }
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var data = Data()
-        DispatchQueue.global().async { data = pipe.fileHandleForReading.readDataToEndOfFile(); done.signal() }
-        if done.wait(timeout: .now() + 10) == .timedOut {
-            p.terminate()
-            Log.warn("\(tool) did not answer in 10 s; ignoring it")
-            return nil
-        }
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { return nil }
-        let s = String(decoding: data, as: UTF8.self)
+        guard let path = Spawn.which(tool) else { return nil }
+        let env = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
+        guard let s = Spawn.capture([path] + args, env: env, timeout: 10) else { return nil }
         return s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty ? nil : s
     }
 }

@@ -9,8 +9,8 @@ public struct KindRouter: Reconciler {
     public let nodes: NodeReconciler
     public let pools: ResourcePoolReconciler
 
-    public init(inventory: Inventory, admission: Admission, clock: any Clock) {
-        workloads = WorkloadReconciler(inventory: inventory, admission: admission)
+    public init(inventory: Inventory, admission: Admission, clock: any Clock, overrides: Overrides = Overrides()) {
+        workloads = WorkloadReconciler(inventory: inventory, admission: admission, overrides: overrides)
         queues = QueueReconciler(inventory: inventory, admission: admission, clock: clock)
         nodes = NodeReconciler(inventory: inventory, admission: admission, clock: clock)
         pools = ResourcePoolReconciler(inventory: inventory, admission: admission, clock: clock)
@@ -31,9 +31,11 @@ public struct KindRouter: Reconciler {
 public struct WorkloadReconciler: Reconciler {
     let inventory: Inventory
     let admission: Admission
+    let overrides: Overrides
 
     public func reconcile(_ key: ObjectKey) throws -> ReconcileResult {
-        admission.syncWorkload(key, inventory.current(key))
+        let (obj, override) = overrides.apply(inventory.current(key), events: inventory.events)
+        admission.syncWorkload(key, obj, override: override)
         return .done
     }
 }

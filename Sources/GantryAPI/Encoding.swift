@@ -114,6 +114,10 @@ extension WorkloadStatus {
                 return rb.value
             }))
         }
+        if let o = override {
+            b.set("override", .object([.init("suspend", .bool(o.suspend)), .init("generation", .int(o.generation)),
+                                       .init("at", .string(o.at.rfc3339)), .init("by", .string(o.by))]))
+        }
         b.set("dispatchCount", dispatchCount)
         b.set("retryCount", retryCount)
         b.set("creationTime", creationTime.rfc3339)

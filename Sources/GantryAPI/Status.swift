@@ -41,8 +41,19 @@ public struct ReplicaStatus: Sendable, Equatable {
     }
 }
 
+/// A suspend value set with `gantry stop`/`gantry resume`, in force while the manifest keeps
+/// `generation`.
+public struct SuspendOverride: Sendable, Equatable {
+    public var suspend: Bool
+    public var generation: Int64
+    public var at: Timestamp
+    public var by: String
+    public init(suspend: Bool, generation: Int64, at: Timestamp, by: String) { self.suspend = suspend; self.generation = generation; self.at = at; self.by = by }
+}
+
 public struct WorkloadStatus: Sendable, Equatable {
     public var phase = WorkloadPhase.pending
+    public var override: SuspendOverride?
     public var message = ""
     public var queuePosition: Int?
     public var admissionQueue: String?

@@ -53,6 +53,9 @@ extension WorkloadStatus {
                           phase: r["phase"]?.stringValue ?? "", gpus: ints(r["gpus"]), pid: int(r["pid"]), startTime: time(r["startTime"]),
                           exitCode: int(r["exitCode"]), restarts: int(r["restarts"]) ?? 0)
         }
+        if let o = v["override"], let sus = o["suspend"]?.boolValue {
+            override = SuspendOverride(suspend: sus, generation: o["generation"]?.intValue ?? 0, at: time(o["at"]) ?? Timestamp(seconds: 0), by: o["by"]?.stringValue ?? "")
+        }
         dispatchCount = int(v["dispatchCount"]) ?? 0
         retryCount = int(v["retryCount"]) ?? 0
         creationTime = time(v["creationTime"]) ?? Timestamp(seconds: 0)

@@ -39,5 +39,7 @@ enum Schema {
         """,
         "CREATE TABLE IF NOT EXISTS metrics(series TEXT NOT NULL, ts REAL NOT NULL, value REAL NOT NULL)",
         "CREATE INDEX IF NOT EXISTS metrics_series ON metrics(series, ts)",
+        // One sample per series and time: metric lines read again after a restart are not doubled.
+        "CREATE UNIQUE INDEX IF NOT EXISTS metrics_point ON metrics(series, ts)",
     ]
 }

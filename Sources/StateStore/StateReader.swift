@@ -34,6 +34,24 @@ public final class StateReader {
         return try StateReader.rows(db.prepare(sql).bind([.text(queue)]))
     }
 
+    /// The newest sample of every series whose name starts with `prefix`.
+    public func latestMetrics(prefix: String) throws -> [(series: String, ts: Double, value: Double)] {
+        let st = try db.prepare("SELECT series, max(ts), value FROM metrics WHERE series >= ? AND series < ? GROUP BY series ORDER BY series")
+        _ = st.bind([.text(prefix), .text(prefix + "\u{10FFFF}")])
+        var out: [(String, Double, Double)] = []
+        while try st.step() { out.append((st.text(0), st.double(1), st.double(2))) }
+        return out
+    }
+
+    /// Samples of one series, oldest first.
+    public func metricSeries(_ series: String, limit: Int = 10000) throws -> [(ts: Double, value: Double)] {
+        let st = try db.prepare("SELECT ts, value FROM metrics WHERE series=? ORDER BY ts LIMIT ?")
+        _ = st.bind([.text(series), .int(Int64(limit))])
+        var out: [(Double, Double)] = []
+        while try st.step() { out.append((st.double(0), st.double(1))) }
+        return out
+    }
+
     /// Workloads admitted or given a queue position (benchmarks).
     public func decidedWorkloads() throws -> Int {
         let st = try db.prepare("SELECT count(*) FROM statuses WHERE kind='Workload' AND (json_extract(status, '$.admission') IS NOT NULL OR json_extract(status, '$.queuePosition') IS NOT NULL)")

@@ -99,6 +99,18 @@ public final class StateStore: EventSink, @unchecked Sendable {
         try StateReader.rows(try db.prepare(StateReader.objectSelect))
     }
 
+    /// Stored `gantry stop`/`resume` overrides.
+    public func loadOverrides() throws -> [(ObjectKey, SuspendOverride)] {
+        let st = try db.prepare("SELECT kind, namespace, name, value, generation, at FROM overrides WHERE field='suspend'")
+        var out: [(ObjectKey, SuspendOverride)] = []
+        while try st.step() {
+            guard let kind = Kind(rawValue: st.text(0)) else { continue }
+            let key = ObjectKey(kind, namespace: st.text(1), name: st.text(2))
+            out.append((key, SuspendOverride(suspend: st.text(3) == "true", generation: st.int(4), at: Timestamp(seconds: Int64(st.double(5))), by: st.text(3) == "true" ? "gantry stop" : "gantry resume")))
+        }
+        return out
+    }
+
     // MARK: buffered writes
 
     /// Supplies the current row of a key at commit time (nil: the object is gone). Set

@@ -1,0 +1,545 @@
+import Foundation
+import GantryAPI
+import ControllerRuntime
+import Scheduler
+import StateStore
+
+/// Settings of the replica lifecycle.
+public struct LifecycleOptions: Sendable {
+    /// SIGTERM, then SIGKILL after this many seconds.
+    public var gracePeriod = 30.0
+    /// Restart backoff: `base * 2^n`, at most `cap` seconds.
+    public var backoffBase = 1.0
+    public var backoffCap = 60.0
+    /// A service replica that ran this long before it failed restarts without backoff.
+    public var backoffReset = 600.0
+    /// GANTRY_SPEC_DIR for replicas (absolute).
+    public var specDir = ""
+    /// The environment every replica starts from (the daemon's own, as Slurm passes it on).
+    public var baseEnv: [String: String] = [:]
+    public init() {}
+}
+
+/// One dispatch (gang start) of a workload and its replicas.
+struct Run {
+    enum RepState: String { case starting = "Starting", running = "Running", exited = "Exited", lost = "Lost", waiting = "Restarting" }
+    struct Rep {
+        var rank: Int
+        var node: String
+        var gpus: [Int]
+        var attempt = 0
+        var pid: Int32?
+        var start: Double?
+        var end: Double?
+        var code: Int32?
+        var signal: Int32 = 0
+        var state = RepState.starting
+        var restartAt: Double?
+        var alive: Bool { state == .starting || state == .running }
+    }
+    /// Why the gang is being stopped; what happens once its processes are gone.
+    enum Stop: Equatable {
+        case preempted, suspended, deleted, specChanged, retry(after: String), failed(reason: String, message: String), deadline
+    }
+    var dispatch: Int
+    var specHash: String
+    var assignments: [ReplicaAssignment]
+    var port: Int
+    var reps: [Rep]
+    var stopping: Stop?
+    var termAt: Double?
+    var killed = false
+    var announced = false
+
+    var anyAlive: Bool { reps.contains { $0.alive } }
+    var allRunning: Bool { reps.allSatisfy { $0.state == .running } }
+}
+
+extension Admission {
+    // MARK: Inputs
+
+    /// A runtime event (from the runtime's thread).
+    public func runtimeEvent(_ e: RuntimeEvent) {
+        locked {
+            handle(e)
+            evaluateRun(e.ref.key)
+        }
+    }
+
+    /// Timers: grace periods, deadlines, backoffs, TTLs. Called every 100 ms by the daemon
+    /// (and by tests after moving the clock).
+    public func tick() {
+        locked {
+            let now = clock.now()
+            let due = timers.filter { $0.value <= now }.map(\.key)
+            for k in due {
+                timers[k] = nil
+                if let t = ttlDue[k], t <= now {
+                    ttlDue[k] = nil
+                    runtime?.forget(k, keepDispatch: nil, files: true)
+                    Log.info("finished workload's logs and working directory removed (ttlSecondsAfterFinished)", ["key": k.description])
+                }
+                evaluateRun(k)
+            }
+        }
+    }
+
+    func schedule(_ key: ObjectKey, at t: Double) {
+        if let cur = timers[key], cur <= t { return }
+        timers[key] = t
+    }
+
+    // MARK: Recovery
+
+    /// Runs found in the state directory at start-up; each is adopted when its workload is
+    /// first synced, and `adoptOrphans` stops those whose workload is gone.
+    public func setRecovered(_ r: [ObjectKey: RecoveredDispatch]) { locked { recovered = r } }
+
+    func adopt(_ key: ObjectKey) {
+        guard let rec = recovered.removeValue(forKey: key) else { return }
+        let now = clock.now()
+        if state.contains(key), !state.isAdmitted(key), !rec.intent.assignments.isEmpty {
+            _ = state.restoreAdmission(key, assignments: rec.intent.assignments, admittedAt: now)
+        }
+        var run = Run(dispatch: rec.intent.dispatch, specHash: rec.intent.specHash, assignments: rec.intent.assignments, port: rec.intent.masterPort, reps: [])
+        for a in rec.intent.assignments.sorted(by: { $0.rank < $1.rank }) {
+            var rep = Run.Rep(rank: a.rank, node: a.node, gpus: a.gpus)
+            if let r = rec.replicas[a.rank] {
+                rep.attempt = r.ref.attempt
+                rep.pid = r.pid; rep.start = r.start
+                if let x = r.exit {
+                    rep.state = .exited; rep.code = x.code; rep.signal = x.signal; rep.end = x.end
+                } else if r.lost {
+                    rep.state = .lost; rep.code = -1; rep.end = now
+                } else {
+                    rep.state = r.pid != nil ? .running : .starting
+                }
+            }
+            run.reps.append(rep)
+        }
+        run.announced = run.allRunning || run.reps.contains { $0.start != nil }
+        if run.anyAlive { state.setActive(key, true) }
+        runs[key] = run
+        updateStatus(key) { s in s.dispatchCount = max(s.dispatchCount, run.dispatch) }
+        let alive = run.reps.filter(\.alive).count
+        Log.info("re-attached to a dispatch recorded before the restart", ["key": key.description, "dispatch": String(run.dispatch), "alive": String(alive), "replicas": String(run.reps.count)])
+        // Replicas that ended while the daemon was down count now, once.
+        for rep in run.reps where !rep.alive {
+            let ref = ReplicaRef(key: key, dispatch: run.dispatch, rank: rep.rank, attempt: rep.attempt)
+            if rep.state == .lost { replicaEnded(key, ref, code: -1, signal: 0, lostMessage: "its supervisor vanished while the daemon was down") } else { replicaEnded(key, ref, code: rep.code ?? -1, signal: rep.signal, lostMessage: nil) }
+        }
+    }
+
+    /// Stops the recovered runs of workloads that no longer exist (deleted while the daemon
+    /// was down). Call after the initial load.
+    public func adoptOrphans() {
+        locked {
+            for key in Array(recovered.keys) {
+                adopt(key)
+                evaluateRun(key)
+            }
+        }
+    }
+
+    // MARK: Events
+
+    func handle(_ e: RuntimeEvent) {
+        let key = e.ref.key
+        guard var run = runs[key], run.dispatch == e.ref.dispatch, let i = run.reps.firstIndex(where: { $0.rank == e.ref.rank }), run.reps[i].attempt == e.ref.attempt else { return }
+        switch e {
+        case .started(_, let pid, let at):
+            run.reps[i].pid = pid
+            run.reps[i].start = at
+            if run.reps[i].state == .starting { run.reps[i].state = .running }
+            runs[key] = run
+            replicaStarted(key)
+        case .exited(let ref, let code, let signal, let at):
+            guard run.reps[i].alive else { return }
+            run.reps[i].end = at
+            runs[key] = run
+            replicaEnded(key, ref, code: code, signal: signal, lostMessage: nil)
+        case .lost(let ref, let message):
+            guard run.reps[i].alive else { return }
+            run.reps[i].end = clock.now()
+            runs[key] = run
+            replicaEnded(key, ref, code: -1, signal: 0, lostMessage: message)
+        }
+    }
+
+    func replicaStarted(_ key: ObjectKey) {
+        guard var run = runs[key] else { return }
+        let now = clock.timestamp
+        if run.allRunning && run.stopping == nil {
+            let first = !run.announced
+            run.announced = true
+            runs[key] = run
+            let pids = run.reps.map { "rank \($0.rank) pid \($0.pid ?? 0)" }.joined(separator: ", ")
+            if first { events.normal(InvolvedObject(key), "Started", "all \(run.reps.count) replica\(run.reps.count == 1 ? "" : "s") running (dispatch \(run.dispatch)): \(pids)") }
+            updateStatus(key) { s in
+                s.phase = .running
+                if s.startTime == nil { s.startTime = now }
+                s.message = "\(run.reps.count)/\(run.reps.count) replicas running"
+                s.conditions.set(type: ConditionType.running, status: "True", reason: Reason.allReplicasRunning, message: s.message, now: now, generation: s.observedGeneration)
+            }
+        }
+        writeReplicas(key)
+    }
+
+    /// A replica ended (exited, or lost): decide what the gang does.
+    func replicaEnded(_ key: ObjectKey, _ ref: ReplicaRef, code: Int32, signal: Int32, lostMessage: String?) {
+        guard var run = runs[key], let i = run.reps.firstIndex(where: { $0.rank == ref.rank }) else { return }
+        let now = clock.now()
+        run.reps[i].state = lostMessage == nil ? .exited : .lost
+        run.reps[i].code = code
+        run.reps[i].signal = signal
+        if run.reps[i].end == nil { run.reps[i].end = now }
+        runs[key] = run
+        defer { writeReplicas(key) }
+        guard run.stopping == nil, let spec = specs[key]?.spec else { return }
+        let what = lostMessage.map { "replica rank \(ref.rank) was lost: \($0)" } ?? "replica rank \(ref.rank) exited with code \(code)\(signal > 0 ? " (signal \(signal))" : "")"
+        if !spec.type.runsToCompletion {
+            // Services: restart this replica alone, with capped exponential backoff.
+            let ranFor = now - (run.reps[i].start ?? now)
+            let n = ranFor >= options.backoffReset ? 0 : run.reps[i].attempt
+            let delay = min(options.backoffCap, options.backoffBase * pow(2, Double(min(n, 30))))
+            run.reps[i].state = .waiting
+            run.reps[i].restartAt = now + delay
+            runs[key] = run
+            schedule(key, at: now + delay)
+            events.warning(InvolvedObject(key), "Restarting", "\(what); restarting it in \(Admission.seconds(delay))" + lastLines(key, ref.rank))
+            let ts = clock.timestamp
+            updateStatus(key) { s in
+                s.message = "\(what); restarting in \(Admission.seconds(delay))"
+                s.conditions.set(type: ConditionType.running, status: "False", reason: Reason.replicaRestarting, message: s.message, now: ts, generation: s.observedGeneration)
+            }
+            return
+        }
+        if code == 0 && lostMessage == nil { return }   // evaluateRun finishes when all are done
+        let retries = statuses.get(key)?.workload?.retryCount ?? 0
+        if retries < spec.maxRetry {
+            let delay = min(options.backoffCap, options.backoffBase * pow(2, Double(retries)))
+            run.stopping = .retry(after: what)
+            runs[key] = run
+            events.warning(InvolvedObject(key), "Restarting", "\(what); restarting the gang in \(Admission.seconds(delay)) (retry \(retries + 1) of \(spec.maxRetry))" + lastLines(key, ref.rank))
+            backoff[key] = now + delay
+            let ts = clock.timestamp
+            updateStatus(key) { s in
+                s.message = "\(what); restarting the gang (retry \(retries + 1) of \(spec.maxRetry))"
+                s.conditions.set(type: ConditionType.running, status: "False", reason: Reason.replicaRestarting, message: s.message, now: ts, generation: s.observedGeneration)
+            }
+        } else {
+            let reason = spec.maxRetry > 0 ? Reason.retryLimitExceeded : Reason.failed
+            let msg = spec.maxRetry > 0 ? "\(what); no retries left (maxRetry \(spec.maxRetry))" : what
+            run.stopping = .failed(reason: reason, message: msg + lastLines(key, ref.rank))
+            runs[key] = run
+        }
+    }
+
+    func lastLines(_ key: ObjectKey, _ rank: Int) -> String {
+        guard let lines = runtime?.tail(key, rank: rank, lines: 5), !lines.isEmpty else { return "" }
+        return "; last output: " + lines.map { String($0.prefix(200)) }.joined(separator: " | ")
+    }
+
+    static func seconds(_ d: Double) -> String { d == d.rounded() ? "\(Int(d))s" : String(format: "%.1fs", d) }
+
+    // MARK: The state machine
+
+    /// Brings a workload's processes in line with what it should be doing: stop them (and
+    /// escalate to SIGKILL), restart service replicas, release the quota once they are gone,
+    /// finish it, or start a dispatch.
+    func evaluateRun(_ key: ObjectKey) {
+        guard runtime != nil else { return }
+        guard runs[key] != nil || state.isAdmitted(key) else { return }
+        let now = clock.now()
+        let entry = specs[key]
+        let admitted = state.assignments(key)
+        if var run = runs[key] {
+            if run.anyAlive {
+                if run.stopping == nil {
+                    if entry == nil { run.stopping = .deleted }
+                    else if entry!.spec.suspend { run.stopping = .suspended }
+                    else if admitted == nil || admitted! != run.assignments { run.stopping = .preempted }
+                    else if Admission.specHash(entry!.spec) != run.specHash { run.stopping = .specChanged }
+                    else if let d = deadline(key, entry!.spec), now >= d { run.stopping = .deadline }
+                    else if let d = deadline(key, entry!.spec) { schedule(key, at: d) }
+                }
+                if run.stopping != nil {
+                    if run.termAt == nil {
+                        run.termAt = now
+                        for r in run.reps where r.alive { runtime?.signal(ReplicaRef(key: key, dispatch: run.dispatch, rank: r.rank, attempt: r.attempt), force: false) }
+                        runs[key] = run
+                        stoppingStatus(key, run)
+                    } else if !run.killed && now >= run.termAt! + options.gracePeriod {
+                        run.killed = true
+                        let alive = run.reps.filter(\.alive)
+                        for r in alive { runtime?.signal(ReplicaRef(key: key, dispatch: run.dispatch, rank: r.rank, attempt: r.attempt), force: true) }
+                        events.warning(InvolvedObject(key), "Killed", "\(alive.count) replica\(alive.count == 1 ? "" : "s") still running \(Admission.seconds(options.gracePeriod)) after SIGTERM; sent SIGKILL")
+                    }
+                    runs[key] = run
+                    if !run.killed { schedule(key, at: run.termAt! + options.gracePeriod) }
+                    writeReplicas(key)
+                    return
+                }
+                runs[key] = run
+                restartDue(key, now: now)
+                return
+            }
+            // Nothing runs. Service replicas waiting for their restart, if the gang still holds.
+            if run.stopping == nil, let e = entry, !e.spec.suspend, let a = admitted, a == run.assignments,
+               Admission.specHash(e.spec) == run.specHash, run.reps.contains(where: { $0.state == .waiting }) {
+                if let d = deadline(key, e.spec), now >= d {
+                    run.stopping = .deadline
+                    runs[key] = run
+                } else {
+                    restartDue(key, now: now)
+                    return
+                }
+            }
+            // The gang is down: release what was held, then act on why it stopped.
+            state.setActive(key, false)
+            kick()
+            let stop = run.stopping
+            if case .retry = stop, let until = backoff[key], now < until, entry != nil, entry?.spec.suspend == false, admitted == run.assignments {
+                schedule(key, at: until)
+                stoppingStatus(key, run)
+                return
+            }
+            runs[key] = nil
+            backoff[key] = nil
+            if runtime is ProcessRuntime, endedRuns.count < 100_000 { endedRuns += run.reps.map { (key, $0.rank) } }
+            switch stop {
+            case .deleted?:
+                runtime?.forget(key, keepDispatch: nil, files: true)
+                specs[key] = nil
+                return
+            case .suspended?:
+                events.normal(InvolvedObject(key), "Stopped", "replicas stopped (suspended)")
+                writeReplicas(key, run: run)
+                return
+            case .preempted?:
+                events.normal(InvolvedObject(key), "Stopped", "replicas stopped; the workload waits to be admitted again")
+                writeReplicas(key, run: run)
+                let ts = clock.timestamp
+                updateStatus(key) { s in
+                    s.startTime = nil
+                    s.conditions.set(type: ConditionType.running, status: "False", reason: "Stopped", message: "replicas stopped after losing the admission", now: ts, generation: s.observedGeneration)
+                }
+            case .failed(let reason, let message)?:
+                finish(key, run: run, phase: .failed, reason: reason, message: message)
+                return
+            case .deadline?:
+                let t = entry?.spec.timeout ?? 0
+                finish(key, run: run, phase: .failed, reason: Reason.deadlineExceeded, message: "ran longer than its timeout of \(t)s; replicas stopped")
+                return
+            case nil:
+                // Everything exited on its own: a run-to-completion gang that succeeded.
+                if run.reps.allSatisfy({ $0.state == .exited && $0.code == 0 }) {
+                    let started = run.reps.compactMap(\.start).min() ?? now
+                    finish(key, run: run, phase: .succeeded, reason: Reason.succeeded, message: "all \(run.reps.count) replica\(run.reps.count == 1 ? "" : "s") exited 0 after \(Admission.seconds((now - started) * 10 .rounded() / 10))")
+                    return
+                }
+                writeReplicas(key, run: run)
+            case .specChanged?, .retry?:
+                writeReplicas(key, run: run)
+            }
+            // Start again right away when the admission still holds (spec change, retry).
+            guard let e = entry, !e.spec.suspend, let a = state.assignments(key) else { return }
+            let retry: Bool = { if case .retry? = stop { return true }; return false }()
+            dispatch(key, e.spec, a, retry: retry, updating: stop == .specChanged)
+            return
+        }
+        guard let e = entry, !e.spec.suspend, let a = admitted, !isFinished(key, e.gen) else { return }
+        dispatch(key, e.spec, a, retry: false, updating: false)
+    }
+
+    /// Restarts service replicas whose backoff has passed.
+    func restartDue(_ key: ObjectKey, now: Double) {
+        guard var run = runs[key], let spec = specs[key]?.spec else { return }
+        var changed = false
+        for i in run.reps.indices where run.reps[i].state == .waiting {
+            guard let at = run.reps[i].restartAt else { continue }
+            if at > now { schedule(key, at: at); continue }
+            run.reps[i].attempt += 1
+            run.reps[i].state = .starting
+            run.reps[i].restartAt = nil
+            run.reps[i].pid = nil; run.reps[i].code = nil; run.reps[i].end = nil; run.reps[i].signal = 0
+            runs[key] = run
+            launch(key, spec, run, rank: i)
+            changed = true
+        }
+        if changed { state.setActive(key, true); writeReplicas(key) }
+    }
+
+    /// When the run must end: its first start plus `timeout` (nil: no timeout).
+    func deadline(_ key: ObjectKey, _ spec: WorkloadSpec) -> Double? {
+        guard spec.timeout > 0, let st = statuses.get(key)?.workload?.startTime else { return nil }
+        return Double(st.seconds) + Double(spec.timeout)
+    }
+
+    func isFinished(_ key: ObjectKey, _ gen: Int64) -> Bool {
+        guard let s = statuses.get(key)?.workload else { return false }
+        return (s.phase == .succeeded || s.phase == .failed) && s.observedGeneration == gen
+    }
+
+    /// Starts every replica of a gang.
+    func dispatch(_ key: ObjectKey, _ spec: WorkloadSpec, _ assignments: [ReplicaAssignment], retry: Bool, updating: Bool) {
+        guard let runtime else { return }
+        let now = clock.now()
+        let prev = statuses.get(key)?.workload
+        let n = (prev?.dispatchCount ?? 0) + 1
+        let sorted = assignments.sorted { $0.rank < $1.rank }
+        let run = Run(dispatch: n, specHash: Admission.specHash(spec), assignments: assignments, port: runtime.freePort(),
+                      reps: sorted.map { Run.Rep(rank: $0.rank, node: $0.node, gpus: $0.gpus) })
+        runs[key] = run
+        state.setActive(key, true)
+        runtime.prepare(key, DispatchIntent(dispatch: n, specHash: run.specHash, masterPort: run.port, at: now, assignments: sorted))
+        runtime.forget(key, keepDispatch: n, files: false)
+        for i in run.reps.indices { launch(key, spec, run, rank: i) }
+        let ts = clock.timestamp
+        updateStatus(key) { s in
+            s.dispatchCount = n
+            if retry { s.retryCount += 1 }
+            if !retry && !updating { s.startTime = nil }
+            if updating { s.phase = .updating } else if s.phase != .updating { s.phase = .pending }
+            s.endTime = nil
+            s.message = updating ? "the spec changed: restarting \(run.reps.count) replicas with the new spec" : "starting \(run.reps.count) replica\(run.reps.count == 1 ? "" : "s") (dispatch \(n))"
+            s.conditions.set(type: ConditionType.running, status: "False", reason: retry ? Reason.replicaRestarting : "Starting", message: s.message, now: ts, generation: s.observedGeneration)
+        }
+        writeReplicas(key)
+        dispatchedTotal.inc()
+    }
+
+    func launch(_ key: ObjectKey, _ spec: WorkloadSpec, _ run: Run, rank i: Int) {
+        guard let runtime else { return }
+        let rep = run.reps[i]
+        let ref = ReplicaRef(key: key, dispatch: run.dispatch, rank: rep.rank, attempt: rep.attempt)
+        let vendor = inventory.desired.get(ObjectKey(.node, name: rep.node))?.spec.node?.gpuVendor ?? .nvidia
+        let env = Admission.replicaEnv(key, spec, rank: rep.rank, world: run.reps.count, port: run.port, gpus: rep.gpus, vendor: vendor,
+                                       node: rep.node, dispatch: run.dispatch, attempt: rep.attempt, options: options, workdir: runtime.workdir(key))
+        let header = "[gantry] \(clock.timestamp.description) dispatch \(run.dispatch) rank \(rep.rank)\(rep.attempt > 0 ? " restart \(rep.attempt)" : "") on \(rep.node) GPUs [\(rep.gpus.map(String.init).joined(separator: ","))]"
+        runtime.launch(ReplicaLaunch(ref: ref, command: spec.effectiveCommand, env: env, header: header))
+    }
+
+    /// The environment of a replica (SPEC.md): the daemon's, the user's `env`, then Gantry's.
+    public static func replicaEnv(_ key: ObjectKey, _ spec: WorkloadSpec, rank: Int, world: Int, port: Int, gpus: [Int], vendor: GPUVendor,
+                                  node: String, dispatch: Int, attempt: Int, options: LifecycleOptions, workdir: String) -> [String] {
+        var env = options.baseEnv
+        for (k, v) in spec.env { env[k] = v }
+        let devices = gpus.map(String.init).joined(separator: ",")
+        let gantry: [String: String] = [
+            "GANTRY_WORKLOAD": key.name, "GANTRY_NAMESPACE": key.namespace, "GANTRY_QUEUE": spec.queue,
+            "GANTRY_SPEC_DIR": options.specDir, "GANTRY_WORK_DIR": workdir, "GANTRY_NODE": node,
+            "GANTRY_DISPATCH": String(dispatch), "GANTRY_RESTART": String(attempt), "GANTRY_REPLICA": "\(key.name)-worker-\(rank)",
+            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": String(port), "WORLD_SIZE": String(world),
+            "RANK": String(rank), "NODE_RANK": String(rank), "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1",
+        ]
+        for (k, v) in gantry { env[k] = v }
+        switch vendor {
+        case .nvidia:
+            env["CUDA_VISIBLE_DEVICES"] = devices
+            env["HIP_VISIBLE_DEVICES"] = nil; env["ROCR_VISIBLE_DEVICES"] = nil
+        case .amd:
+            env["HIP_VISIBLE_DEVICES"] = devices; env["ROCR_VISIBLE_DEVICES"] = devices
+            env["CUDA_VISIBLE_DEVICES"] = nil
+        }
+        return env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+    }
+
+    /// What in a spec changes the processes (a change restarts the gang).
+    static func specHash(_ s: WorkloadSpec) -> String {
+        var t = "\(s.type.rawValue)\u{1}\(s.image)\u{1}\(s.effectiveCommand)\u{1}\(s.replicas)\u{1}"
+        for (k, v) in s.env.sorted(by: { $0.key < $1.key }) { t += "\(k)=\(v)\u{1}" }
+        for (k, v) in s.resources.amounts.sorted(by: { $0.key < $1.key }) { t += "\(k)=\(v.milli)\u{1}" }
+        return fnv1a(t)
+    }
+
+    /// Finishes a run: quota back, phase, conditions, event; the TTL clock starts.
+    func finish(_ key: ObjectKey, run: Run, phase: WorkloadPhase, reason: String, message: String) {
+        state.finish(key)
+        dirty.remove(key)
+        kick()
+        let ts = clock.timestamp
+        if phase == .succeeded { events.normal(InvolvedObject(key), reason, message) } else { events.warning(InvolvedObject(key), reason, message) }
+        if phase == .succeeded { succeededTotal.inc() } else { failedTotal.inc() }
+        writeReplicas(key, run: run)
+        let gen = specs[key]?.gen
+        updateStatus(key) { s in
+            if let gen { s.observedGeneration = gen }
+            s.phase = phase
+            s.message = message
+            s.endTime = ts
+            s.queuePosition = nil
+            s.admissionQueue = nil; s.admission = []
+            s.conditions.set(type: ConditionType.admitted, status: "False", reason: reason, message: "finished; quota released", now: ts, generation: s.observedGeneration)
+            s.conditions.set(type: ConditionType.running, status: "False", reason: reason, message: message, now: ts, generation: s.observedGeneration)
+            s.conditions.set(type: ConditionType.finished, status: "True", reason: reason, message: message, now: ts, generation: s.observedGeneration)
+        }
+        if let ttl = specs[key]?.spec.ttlSecondsAfterFinished { scheduleTTL(key, endedAt: Double(ts.seconds), ttl: ttl) }
+    }
+
+    func scheduleTTL(_ key: ObjectKey, endedAt: Double, ttl: Int) {
+        let due = endedAt + Double(ttl)
+        ttlDue[key] = due
+        schedule(key, at: due)
+    }
+
+    // MARK: Status
+
+    func updateStatus(_ key: ObjectKey, _ change: (inout WorkloadStatus) -> Void) {
+        guard inventory.desired.get(key) != nil else { return }
+        statuses.update(key, initial: { .workload(WorkloadStatus()) }) { status in
+            var s = status.workload ?? WorkloadStatus()
+            change(&s)
+            status = .workload(s)
+        }
+    }
+
+    func stoppingStatus(_ key: ObjectKey, _ run: Run) {
+        let alive = run.reps.filter(\.alive).count
+        let ts = clock.timestamp
+        updateStatus(key) { s in
+            switch run.stopping {
+            case .specChanged?:
+                s.phase = .updating
+                s.message = "the spec changed: stopping \(alive) replica\(alive == 1 ? "" : "s") to restart with the new spec"
+            case .retry(let after)?:
+                s.phase = .pending
+                s.message = alive > 0 ? "\(after); stopping the gang to restart it" : "\(after); restarting the gang after a backoff"
+                s.conditions.set(type: ConditionType.running, status: "False", reason: Reason.replicaRestarting, message: s.message, now: ts, generation: s.observedGeneration)
+            case .failed(_, let m)?:
+                s.message = "failing: \(m); stopping \(alive) replica\(alive == 1 ? "" : "s")"
+            case .deadline?:
+                s.message = "timeout reached: stopping \(alive) replica\(alive == 1 ? "" : "s")"
+            case .preempted?:
+                if s.phase == .pending { s.message = "admission withdrawn: stopping \(alive) replica\(alive == 1 ? "" : "s"); quota is released once they are gone" }
+            case .suspended?, .deleted?, nil:
+                break
+            }
+        }
+    }
+
+    /// Writes `status.replicas` from a run (the current one when nil).
+    func writeReplicas(_ key: ObjectKey, run given: Run? = nil) {
+        guard let run = given ?? runs[key] else { return }
+        let stopping = run.stopping != nil
+        let list = run.reps.map { r -> ReplicaStatus in
+            var phase: String
+            switch r.state {
+            case .starting: phase = "Starting"
+            case .running: phase = stopping ? "Terminating" : "Running"
+            case .waiting: phase = "Restarting"
+            case .lost: phase = "Lost"
+            case .exited: phase = r.code == 0 ? "Succeeded" : "Failed"
+            }
+            return ReplicaStatus(name: "\(key.name)-worker-\(r.rank)", rank: r.rank, node: r.node, phase: phase, gpus: r.gpus, pid: r.pid.map(Int.init),
+                                 startTime: r.start.map { Timestamp(seconds: Int64($0)) }, exitCode: r.code.map(Int.init), restarts: r.attempt)
+        }
+        updateStatus(key) { s in s.replicas = list }
+    }
+
+    // MARK: Queries (tests, CLI)
+
+    public func runSummary(_ key: ObjectKey) -> (dispatch: Int, alive: Int, stopping: Bool)? {
+        locked { runs[key].map { ($0.dispatch, $0.reps.filter(\.alive).count, $0.stopping != nil) } }
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+import Synchronization
+import GantryAPI
+import ControllerRuntime
+import StateStore
+
+/// `gantry stop` / `gantry resume`: a suspend value that overrides the manifest's
+/// `spec.suspend` without touching the user's file. Kept in the state store's `overrides`
+/// table; it holds while the manifest keeps the generation it was recorded at, and is dropped
+/// (the file wins) once the manifest changes.
+public final class Overrides: Sendable {
+    let m = Mutex<[ObjectKey: SuspendOverride]>([:])
+    /// Runs SQL in the state store's next batch (nil in tests).
+    let sql: (@Sendable (String, [SQLValue]) -> Void)?
+
+    public init(sql: (@Sendable (String, [SQLValue]) -> Void)? = nil) { self.sql = sql }
+
+    public func get(_ key: ObjectKey) -> SuspendOverride? { m.withLock { $0[key] } }
+
+    public func load(_ rows: [(ObjectKey, SuspendOverride)]) { m.withLock { for (k, o) in rows { $0[k] = o } } }
+
+    public func set(_ key: ObjectKey, _ o: SuspendOverride) {
+        m.withLock { $0[key] = o }
+        sql?("""
+            INSERT INTO overrides(kind, namespace, name, field, value, generation, at) VALUES(?,?,?,'suspend',?,?,?)
+            ON CONFLICT(kind, namespace, name, field) DO UPDATE SET value=excluded.value, generation=excluded.generation, at=excluded.at
+            """, [.text(key.kind.rawValue), .text(key.namespace), .text(key.name), .text(o.suspend ? "true" : "false"), .int(o.generation), .double(Double(o.at.seconds))])
+    }
+
+    public func remove(_ key: ObjectKey) {
+        guard m.withLock({ $0.removeValue(forKey: key) }) != nil else { return }
+        sql?("DELETE FROM overrides WHERE kind=? AND namespace=? AND name=?", [.text(key.kind.rawValue), .text(key.namespace), .text(key.name)])
+    }
+
+    /// The object as it is in force: the override applied while its generation holds. A
+    /// newer generation clears the override (the file wins).
+    public func apply(_ obj: ManifestObject?, events: EventRecorder) -> (ManifestObject?, SuspendOverride?) {
+        guard var o = obj, let ov = get(o.key), case .workload(var spec) = o.spec else { return (obj, nil) }
+        if o.meta.generation != ov.generation {
+            remove(o.key)
+            events.normal(InvolvedObject(o.key), "OverrideCleared", "the manifest changed (generation \(o.meta.generation)); `\(ov.by)` no longer applies and spec.suspend from the file is in force")
+            return (obj, nil)
+        }
+        spec.suspend = ov.suspend
+        o.spec = .workload(spec)
+        return (o, ov)
+    }
+}
+
+/// Requests from the CLI to the running daemon: one small file per request in
+/// `STATE_DIR/control/`, written atomically; the daemon applies it and deletes the file.
+public enum ControlRequests {
+    public static func dir(_ stateDir: String) -> String { stateDir + "/control" }
+
+    /// Writes a request; returns its path.
+    public static func submit(stateDir: String, verb: String, key: ObjectKey) throws -> String {
+        let d = dir(stateDir)
+        try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
+        let path = "\(d)/\(Int(Date().timeIntervalSince1970 * 1e6))-\(getpid()).req"
+        let text = "\(verb) \(key.kind.rawValue) \(key.namespace) \(key.name)\n"
+        let tmp = path + ".tmp"
+        guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8)) else { throw StoreError("cannot write \(tmp)") }
+        let fd = open(tmp, O_RDONLY)
+        if fd >= 0 { fsync(fd); close(fd) }
+        guard rename(tmp, path) == 0 else { throw StoreError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        return path
+    }
+
+    /// Pending requests in the order they were written.
+    public static func pending(stateDir: String) -> [(path: String, verb: String, key: ObjectKey)] {
+        let d = dir(stateDir)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: d) else { return [] }
+        var out: [(String, String, ObjectKey)] = []
+        for n in names.sorted() where n.hasSuffix(".req") {
+            let p = d + "/" + n
+            guard let data = FileManager.default.contents(atPath: p) else { continue }
+            let f = String(decoding: data, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+            guard f.count == 4, let kind = Kind(rawValue: f[1]) else { unlink(p); continue }
+            out.append((p, f[0], ObjectKey(kind, namespace: f[2], name: f[3])))
+        }
+        return out
+    }
+}

@@ -1,0 +1,384 @@
+import Foundation
+import Synchronization
+import CShim
+import GantryAPI
+import GantryShim
+import ControllerRuntime
+
+/// Runs replicas as local processes, each under its own supervisor (`gantry-shim`), in the
+/// state directory:
+///
+///     replicas/NS.NAME.DISPATCH.intent                 the gang, written before it starts
+///     replicas/NS.NAME.DISPATCH.RANK.ATTEMPT.started   written by the supervisor
+///     replicas/NS.NAME.DISPATCH.RANK.ATTEMPT.exited
+///     logs/NS/NAME/rank-R.log (+ .log.1), rank-R.metrics
+///     work/NS/NAME/                                    the working directory
+///
+/// A thread watches the records directory with inotify (a supervisor renames its record into
+/// place), reaps exited supervisors and orphans, and checks once a second that supervisors of
+/// running replicas are still alive.
+public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
+    public let stateDir: String
+    public let recordsDir: String
+    let shimArgv: [String]
+    let maxLogSize: Int
+    let baseEnv: [String: String]
+
+    struct Watch {
+        var shimPid: Int32?
+        var shimStart: UInt64?
+        var pid: Int32?
+        var since: Double
+        var pendingSignal: Int32?
+    }
+    let watched = Mutex<[ReplicaRef: Watch]>([:])
+    let handler = Mutex<(@Sendable (RuntimeEvent) -> Void)?>(nil)
+    var inotifyFD: Int32 = -1
+    let stopped = Atomic<Bool>(false)
+    /// A replica whose supervisor has not recorded a start this long after launch is lost.
+    public var startTimeout = 15.0
+
+    /// `shim`: the supervisor command (`gantry-shim`, or `gantry shim`).
+    public init(stateDir: String, shim: [String], maxLogSize: Int, baseEnv: [String: String]) throws {
+        self.stateDir = stateDir
+        recordsDir = stateDir + "/replicas"
+        shimArgv = shim
+        self.maxLogSize = maxLogSize
+        self.baseEnv = baseEnv
+        try FileManager.default.createDirectory(atPath: recordsDir, withIntermediateDirectories: true)
+    }
+
+    /// The supervisor next to the running binary: `gantry-shim` when present (it starts in a
+    /// few milliseconds), else `gantry shim`.
+    public static func defaultShim() -> [String] {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let dir = (exe as NSString).deletingLastPathComponent
+        let small = dir + "/gantry-shim"
+        if FileManager.default.isExecutableFile(atPath: small) { return [small] }
+        return [exe, "shim"]
+    }
+
+    // MARK: Paths
+
+    func prefix(_ key: ObjectKey, _ dispatch: Int) -> String { "\(recordsDir)/\(key.namespace).\(key.name).\(dispatch)" }
+    func recordPrefix(_ r: ReplicaRef) -> String { prefix(r.key, r.dispatch) + ".\(r.rank).\(r.attempt)" }
+    public func logDir(_ key: ObjectKey) -> String { "\(stateDir)/logs/\(key.namespace)/\(key.name)" }
+    public func logPath(_ key: ObjectKey, rank: Int) -> String { logDir(key) + "/rank-\(rank).log" }
+    public func metricsPath(_ key: ObjectKey, rank: Int) -> String { logDir(key) + "/rank-\(rank).metrics" }
+    public func workdir(_ key: ObjectKey) -> String { "\(stateDir)/work/\(key.namespace)/\(key.name)" }
+
+    // MARK: ReplicaRuntime
+
+    public func start(_ handler: @escaping @Sendable (RuntimeEvent) -> Void) {
+        self.handler.withLock { $0 = handler }
+        inotifyFD = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
+        if inotifyFD >= 0 { _ = inotify_add_watch(inotifyFD, recordsDir, UInt32(IN_MOVED_TO) | UInt32(IN_CLOSE_WRITE)) }
+        let t = Thread { [self] in monitor() }
+        t.name = "gantry-runtime"
+        t.start()
+    }
+
+    public func stop() { stopped.store(true, ordering: .relaxed) }
+
+    public func prepare(_ key: ObjectKey, _ intent: DispatchIntent) {
+        var text = "dispatch=\(intent.dispatch) spec=\(intent.specHash) port=\(intent.masterPort) at=\(intent.at)\n"
+        for a in intent.assignments { text += "rank=\(a.rank) node=\(a.node) gpus=\(a.gpus.map(String.init).joined(separator: ","))\n" }
+        if !writeFileAtomically(prefix(key, intent.dispatch) + ".intent", text) {
+            Log.error("cannot write a dispatch record", ["key": key.description, "dir": recordsDir, "error": String(cString: strerror(errno))])
+        }
+    }
+
+    public func launch(_ l: ReplicaLaunch) {
+        let r = l.ref
+        let logs = logDir(r.key), wd = workdir(r.key)
+        try? FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
+        try? FileManager.default.createDirectory(atPath: wd, withIntermediateDirectories: true)
+        let prefix = recordPrefix(r)
+        watched.withLock { $0[r] = Watch(since: wallSeconds()) }
+        var argv = shimArgv
+        argv += ["--record", prefix, "--log", logPath(r.key, rank: r.rank), "--metrics", metricsPath(r.key, rank: r.rank),
+                 "--max-log-size", String(maxLogSize), "--workdir", wd, "--header", l.header, "--", "/bin/sh", "-c", l.command]
+        var req = SpawnRequest(argv: argv, env: l.env)
+        req.newSession = true
+        switch Spawn.start(req) {
+        case .success(let pid):
+            let ticks = processStartTicks(pid)
+            watched.withLock { w in
+                guard w[r] != nil else { return }
+                w[r]?.shimPid = pid
+                w[r]?.shimStart = ticks
+            }
+        case .failure(let e):
+            // Recorded as the replica's exit: the monitor reports it like any other.
+            Log.error("cannot start a replica supervisor", ["replica": r.description, "error": e.description])
+            appendLog(r.key, rank: r.rank, "gantry: \(e.description)\n")
+            var rec = ReplicaRecord()
+            rec.start = wallSeconds(); rec.end = rec.start; rec.code = 127
+            writeFileAtomically(prefix + ".exited", rec.exitedLine)
+        }
+    }
+
+    func appendLog(_ key: ObjectKey, rank: Int, _ text: String) {
+        let fd = open(logPath(key, rank: rank), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        writeAll(fd, Array(text.utf8))
+        close(fd)
+    }
+
+    public func signal(_ ref: ReplicaRef, force: Bool) {
+        let sig = force ? SIGKILL : SIGTERM
+        let pid: Int32? = watched.withLock { w in
+            guard var x = w[ref] else { return nil }
+            if let p = x.pid { return p }
+            x.pendingSignal = x.pendingSignal == SIGKILL ? SIGKILL : sig
+            w[ref] = x
+            return nil
+        }
+        if let pid, pid > 1 { kill(-pid, sig) }
+    }
+
+    public func forget(_ key: ObjectKey, keepDispatch: Int?, files: Bool) {
+        let head = "\(key.namespace).\(key.name)."
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: recordsDir)) ?? []
+        for n in names where n.hasPrefix(head) {
+            let rest = n.dropFirst(head.count)
+            guard let d = rest.split(separator: ".").first.flatMap({ Int($0) }) else { continue }
+            if keepDispatch == nil || d < keepDispatch! { unlink(recordsDir + "/" + n) }
+        }
+        if keepDispatch == nil { watched.withLock { w in w = w.filter { $0.key.key != key } } }
+        if files {
+            try? FileManager.default.removeItem(atPath: logDir(key))
+            try? FileManager.default.removeItem(atPath: workdir(key))
+        }
+    }
+
+    public func tail(_ key: ObjectKey, rank: Int, lines: Int) -> [String] {
+        LogFiles.tail(logPath(key, rank: rank), lines: lines, maxBytes: 16384)
+    }
+
+    public func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return 29500 }
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sp in
+                bind(fd, sp, len) == 0 && getsockname(fd, sp, &len) == 0
+            }
+        }
+        return ok ? Int(UInt16(bigEndian: addr.sin_port)) : 29500
+    }
+
+    // MARK: Recovery
+
+    struct RecordName {
+        var key: ObjectKey
+        var dispatch: Int
+        var rank: Int?
+        var attempt: Int?
+        var kind: String
+    }
+
+    static func parseName(_ n: String) -> RecordName? {
+        let parts = n.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count >= 4, let d = Int(parts[2]) else { return nil }
+        let key = ObjectKey(.workload, namespace: parts[0], name: parts[1])
+        if parts.count == 4 && parts[3] == "intent" { return RecordName(key: key, dispatch: d, kind: "intent") }
+        guard parts.count == 6, let r = Int(parts[3]), let a = Int(parts[4]), parts[5] == "started" || parts[5] == "exited" else { return nil }
+        return RecordName(key: key, dispatch: d, rank: r, attempt: a, kind: parts[5])
+    }
+
+    static func readText(_ path: String) -> String? {
+        guard let d = FileManager.default.contents(atPath: path) else { return nil }
+        return String(decoding: d, as: UTF8.self)
+    }
+
+    static func parseIntent(_ text: String) -> DispatchIntent? {
+        var lines = text.split(separator: "\n").map(String.init)
+        guard !lines.isEmpty else { return nil }
+        var head: [String: String] = [:]
+        for f in lines.removeFirst().split(separator: " ") {
+            if let eq = f.firstIndex(of: "=") { head[String(f[..<eq])] = String(f[f.index(after: eq)...]) }
+        }
+        guard let d = head["dispatch"].flatMap({ Int($0) }) else { return nil }
+        var assignments: [ReplicaAssignment] = []
+        for l in lines {
+            var f: [String: String] = [:]
+            for p in l.split(separator: " ") { if let eq = p.firstIndex(of: "=") { f[String(p[..<eq])] = String(p[p.index(after: eq)...]) } }
+            guard let r = f["rank"].flatMap({ Int($0) }), let node = f["node"] else { continue }
+            assignments.append(ReplicaAssignment(rank: r, node: node, gpus: (f["gpus"] ?? "").split(separator: ",").compactMap { Int($0) }))
+        }
+        return DispatchIntent(dispatch: d, specHash: head["spec"] ?? "", masterPort: head["port"].flatMap { Int($0) } ?? 0,
+                              at: head["at"].flatMap { Double($0) } ?? 0, assignments: assignments)
+    }
+
+    public func recover() -> [ObjectKey: RecoveredDispatch] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: recordsDir)) ?? []
+        var byKey: [ObjectKey: [RecordName]] = [:]
+        for n in names { if let p = ProcessRuntime.parseName(n) { byKey[p.key, default: []].append(p) } else if n.hasSuffix(".tmp") { unlink(recordsDir + "/" + n) } }
+        var out: [ObjectKey: RecoveredDispatch] = [:]
+        var watch: [ReplicaRef: Watch] = [:]
+        for (key, recs) in byKey {
+            guard let d = recs.filter({ $0.kind == "intent" }).map(\.dispatch).max(),
+                  let text = ProcessRuntime.readText(prefix(key, d) + ".intent"), let intent = ProcessRuntime.parseIntent(text) else { continue }
+            var reps: [Int: RecoveredReplica] = [:]
+            for r in recs where r.dispatch == d && r.rank != nil {
+                let rank = r.rank!, attempt = r.attempt!
+                if let cur = reps[rank], cur.ref.attempt > attempt { continue }
+                if let cur = reps[rank], cur.ref.attempt == attempt, r.kind == "started" { continue }
+                let ref = ReplicaRef(key: key, dispatch: d, rank: rank, attempt: attempt)
+                var rr = RecoveredReplica(ref: ref)
+                var rec = ReplicaRecord()
+                if let t = ProcessRuntime.readText(recordPrefix(ref) + ".started") { rec.parse(t) }
+                if let t = ProcessRuntime.readText(recordPrefix(ref) + ".exited") { rec.parse(t) }
+                if rec.pid > 0 { rr.pid = rec.pid }
+                if rec.start > 0 { rr.start = rec.start }
+                if let code = rec.code {
+                    rr.exit = (code, rec.signal, rec.end ?? rec.start)
+                } else if rec.shimPid > 0 && processStartTicks(rec.shimPid) == rec.shimStart {
+                    watch[ref] = Watch(shimPid: rec.shimPid, shimStart: rec.shimStart, pid: rec.pid, since: rec.start)
+                } else {
+                    rr.lost = true
+                }
+                reps[rank] = rr
+            }
+            // Ranks with no record yet: their supervisor may still be starting.
+            for a in intent.assignments where reps[a.rank] == nil {
+                let ref = ReplicaRef(key: key, dispatch: d, rank: a.rank, attempt: 0)
+                watch[ref] = Watch(since: intent.at)
+            }
+            out[key] = RecoveredDispatch(intent: intent, replicas: reps)
+        }
+        watched.withLock { w in for (k, v) in watch { w[k] = v } }
+        return out
+    }
+
+    // MARK: Monitor
+
+    func emit(_ e: RuntimeEvent) { handler.withLock { $0 }?(e) }
+
+    func monitor() {
+        var buf = [UInt8](repeating: 0, count: 65536)
+        var lastSweep = 0.0
+        while !stopped.load(ordering: .relaxed) {
+            var p = pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0)
+            _ = poll(&p, 1, 250)
+            var names: [String] = []
+            var overflow = false
+            while inotifyFD >= 0 {
+                let n = read(inotifyFD, &buf, buf.count)
+                if n <= 0 { break }
+                var off = 0
+                buf.withUnsafeBytes { raw in
+                    while off + 16 <= n {
+                        let ev = raw.loadUnaligned(fromByteOffset: off, as: inotify_event.self)
+                        if ev.mask & UInt32(IN_Q_OVERFLOW) != 0 { overflow = true }
+                        if ev.len > 0 {
+                            let start = off + 16
+                            var end = start
+                            while end < start + Int(ev.len) && raw[end] != 0 { end += 1 }
+                            names.append(String(decoding: UnsafeRawBufferPointer(rebasing: raw[start..<end]), as: UTF8.self))
+                        }
+                        off += 16 + Int(ev.len)
+                    }
+                }
+            }
+            for n in names { if let r = ProcessRuntime.parseName(n), r.rank != nil { check(ReplicaRef(key: r.key, dispatch: r.dispatch, rank: r.rank!, attempt: r.attempt!)) } }
+            reap()
+            let now = wallSeconds()
+            if overflow || now - lastSweep >= 1 {
+                lastSweep = now
+                sweep(now: now)
+            }
+        }
+    }
+
+    /// Reaps exited supervisors and orphans that were re-parented here (the daemon is a
+    /// child subreaper).
+    func reap() {
+        var st: Int32 = 0
+        while waitpid(-1, &st, WNOHANG) > 0 {}
+    }
+
+    /// Reads a replica's records and reports what changed.
+    func check(_ ref: ReplicaRef) {
+        guard let w = watched.withLock({ $0[ref] }) else { return }
+        let prefix = recordPrefix(ref)
+        if let t = ProcessRuntime.readText(prefix + ".exited") {
+            var rec = ReplicaRecord()
+            if w.pid == nil, let s = ProcessRuntime.readText(prefix + ".started") { rec.parse(s) }
+            rec.parse(t)
+            guard watched.withLock({ $0.removeValue(forKey: ref) }) != nil else { return }
+            if w.pid == nil && rec.pid > 0 { emit(.started(ref, pid: rec.pid, at: rec.start)) }
+            emit(.exited(ref, code: rec.code ?? -1, signal: rec.signal, at: rec.end ?? wallSeconds()))
+            return
+        }
+        guard w.pid == nil, let t = ProcessRuntime.readText(prefix + ".started") else { return }
+        var rec = ReplicaRecord()
+        rec.parse(t)
+        guard rec.pid > 0 else { return }
+        let pending: Int32? = watched.withLock { m in
+            guard var x = m[ref] else { return nil }
+            x.pid = rec.pid
+            if rec.shimPid > 0 { x.shimPid = rec.shimPid; x.shimStart = rec.shimStart }
+            let p = x.pendingSignal
+            x.pendingSignal = nil
+            m[ref] = x
+            return p
+        }
+        emit(.started(ref, pid: rec.pid, at: rec.start))
+        if let pending { kill(-rec.pid, pending) }
+    }
+
+    /// Once a second: records missed, and replicas whose supervisor is gone without a record.
+    func sweep(now: Double) {
+        let all = watched.withLock { $0 }
+        for (ref, w) in all {
+            check(ref)
+            guard watched.withLock({ $0[ref] != nil }) else { continue }
+            let alive: Bool
+            if let sp = w.shimPid {
+                if let s = w.shimStart { alive = processStartTicks(sp) == s } else { alive = kill(sp, 0) == 0 }
+            } else {
+                alive = now - w.since < startTimeout
+            }
+            if alive { continue }
+            check(ref)   // it may have recorded its exit just now
+            guard watched.withLock({ $0.removeValue(forKey: ref) }) != nil else { continue }
+            let msg = w.shimPid == nil ? "its supervisor never recorded a start" : "its supervisor (pid \(w.shimPid!)) vanished without recording an exit"
+            Log.warn("replica lost", ["replica": ref.description, "reason": msg])
+            if let pid = w.pid { kill(-pid, SIGKILL) }
+            emit(.lost(ref, message: msg))
+        }
+    }
+}
+
+/// Reading replica logs: the capped log is `FILE.1` (older) followed by `FILE`.
+public enum LogFiles {
+    /// The last `lines` lines of the log, reading at most `maxBytes` from its end.
+    public static func tail(_ path: String, lines: Int, maxBytes: Int = 1 << 20) -> [String] {
+        var data = lastBytes(path, maxBytes)
+        if data.count < maxBytes { data = lastBytes(path + ".1", maxBytes - data.count) + data }
+        var out = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        if out.last == "" { out.removeLast() }
+        return Array(out.suffix(lines))
+    }
+
+    static func lastBytes(_ path: String, _ n: Int) -> [UInt8] {
+        guard n > 0 else { return [] }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return [] }
+        let size = Int(st.st_size)
+        let count = min(n, size)
+        var buf = [UInt8](repeating: 0, count: count)
+        let r = pread(fd, &buf, count, off_t(size - count))
+        return r > 0 ? Array(buf[0..<r]) : []
+    }
+}
