@@ -1,22 +1,27 @@
 import Foundation
 import GantryAPI
 import ControllerRuntime
+import GantryShim
 
 /// Entry point of the `gantry` binary: parses the command line and runs one command.
 public enum CLI {
-    static let boolFlags: Set<String> = ["all-namespaces", "watch", "strict", "help", "version"]
+    static let boolFlags: Set<String> = ["all-namespaces", "watch", "strict", "help", "version", "follow"]
     static let aliases = ["n": "namespace", "A": "all-namespaces", "o": "output", "w": "watch", "l": "selector", "f": "filename", "h": "help"]
+    /// `-f` means --follow for `logs`, --filename elsewhere.
+    static let logAliases = ["n": "namespace", "f": "follow", "h": "help"]
 
     public static let version = "0.1.0"
 
     public static func main(_ argv: [String]) -> Int32 {
         let rest = Array(argv.dropFirst())
+        // The replica supervisor (when the small gantry-shim binary is not installed).
+        if rest.first == "shim" { return Shim.main(["gantry-shim"] + rest.dropFirst()) }
         guard let command = rest.first, !["help", "--help", "-h"].contains(command) else {
             out(usage)
             return rest.isEmpty ? 2 : 0
         }
         do {
-            var args = try Args(Array(rest.dropFirst()), boolFlags: boolFlags, aliases: aliases)
+            var args = try Args(Array(rest.dropFirst()), boolFlags: boolFlags, aliases: command == "logs" ? logAliases : aliases)
             let stateDir = args.string("state-dir") ?? ProcessInfo.processInfo.environment["GANTRY_STATE_DIR"] ?? ".gantry-state"
             if args.bool("help") { out(usage); return 0 }
             switch command {
@@ -35,6 +40,14 @@ public enum CLI {
                     guard n >= 0 && n <= 1024 else { throw UsageError("--local-gpus: between 0 and 1024") }
                     o.localGPUs = n
                 }
+                if let n = try args.int("max-log-size") {
+                    guard n >= 0 else { throw UsageError("--max-log-size: bytes, 0 for no cap") }
+                    o.maxLogSize = n
+                }
+                o.gracePeriod = try args.duration("grace-period") ?? o.gracePeriod
+                o.metricsInterval = try args.duration("metrics-interval") ?? o.metricsInterval
+                if let sh = args.string("shim") { o.shim = sh.split(separator: " ").map(String.init) }
+                guard o.gracePeriod >= 0 else { throw UsageError("--grace-period: 0 or more") }
                 if let f = args.string("log-format") {
                     guard let lf = Log.Format(rawValue: f) else { throw UsageError("--log-format: text or json") }
                     o.logFormat = lf
@@ -52,6 +65,10 @@ public enum CLI {
                 let c = try DescribeCommand(&args); try args.checkUnknown(); return try c.run(stateDir: stateDir)
             case "events":
                 let c = try EventsCommand(&args); try args.checkUnknown(); return try c.run(stateDir: stateDir)
+            case "logs":
+                let c = try LogsCommand(&args); try args.checkUnknown(); return try c.run(stateDir: stateDir)
+            case "stop", "resume":
+                let c = try SuspendCommand(command, &args); try args.checkUnknown(); return try c.run(stateDir: stateDir)
             case "validate":
                 let c = try ValidateCommand(&args); try args.checkUnknown(); return c.run()
             case "version", "--version":
@@ -77,6 +94,9 @@ public enum CLI {
       gantry get KIND [NAME] [-n NS | -A] [-o wide|yaml|json|name] [-w] [filters]
       gantry describe KIND NAME [-n NS]
       gantry events [--for KIND/[NS/]NAME | file/PATH] [--limit N] [-w] [-o json]
+      gantry logs NAME [-n NS] [--replica N] [--tail N] [-f]   a replica's output
+      gantry stop NAME [-n NS]       stop a workload (override spec.suspend=true)
+      gantry resume NAME [-n NS]     resume it (override spec.suspend=false)
       gantry validate -f FILE_OR_DIR [-f ...] [--strict] [-o json]
       gantry version
 
@@ -95,6 +115,11 @@ public enum CLI {
       --strict              unknown fields are errors, not warnings
       --local-gpus N        GPUs of the local node (used while no Node is declared);
                             default: found with nvidia-smi or amd-smi, else 0
+      --max-log-size BYTES  log kept per replica, newest output (default 67108864; 0: no cap)
+      --grace-period DURATION  SIGTERM to SIGKILL when stopping replicas (default 30s)
+      --metrics-interval DURATION  GPU utilisation/memory/power sampling (default 15s; 0: off)
+      --shim COMMAND        replica supervisor (default: gantry-shim next to this binary,
+                            else "gantry shim")
       --log-format text|json   (default text)
       --log-level debug|info|warn|error   (default info)
 

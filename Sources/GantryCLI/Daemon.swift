@@ -6,6 +6,7 @@ import StateStore
 import DirectorySource
 import Controllers
 import YAMLCodec
+import CShim
 
 /// Options of `gantry run`.
 public struct DaemonOptions: Sendable {
@@ -19,6 +20,14 @@ public struct DaemonOptions: Sendable {
     public var strict = false
     /// GPUs of the local node (used while no Node is declared); nil: discover.
     public var localGPUs: Int?
+    /// Largest log kept per replica (bytes; 0: no cap).
+    public var maxLogSize = 64 << 20
+    /// SIGTERM, then SIGKILL after this many seconds.
+    public var gracePeriod = 30.0
+    /// GPU metrics sampling period (seconds; 0: off).
+    public var metricsInterval = 15.0
+    /// The replica supervisor command; nil: `gantry-shim` next to the binary, else `gantry shim`.
+    public var shim: [String]?
     public var logFormat = Log.Format.text
     public var logLevel = Log.Level.info
     public init() {}
@@ -48,6 +57,8 @@ public final class Daemon: @unchecked Sendable {
             return 1
         }
         installSignalHandlers()
+        // Orphaned descendants of replicas re-parent here, not to PID 1, and are reaped.
+        _ = g_prctl_set_child_subreaper()
         let metrics = Metrics()
         let queue = WorkQueue<ObjectKey>(name: "gantry", clock: clock, metrics: metrics)
         let events = EventRecorder(sink: store, clock: clock)
@@ -63,12 +74,34 @@ public final class Daemon: @unchecked Sendable {
             Log.error("cannot read the state database", ["error": "\(error)"])
             return 1
         }
+        let overrides = Overrides(sql: { store.enqueueSQL($0, $1) })
+        do { overrides.load(try store.loadOverrides()) } catch {
+            Log.error("cannot read the state database", ["error": "\(error)"])
+            return 1
+        }
         store.startWriter()
         inventory.setLocalNode(LocalNode.make(localGPUs: options.localGPUs))
-        let admission = Admission(inventory: inventory, clock: clock, metrics: metrics)
+        var env = ProcessInfo.processInfo.environment
+        env["GANTRY_STATE_DIR"] = nil
+        let runtime: ProcessRuntime
+        do {
+            runtime = try ProcessRuntime(stateDir: options.stateDir, shim: options.shim ?? ProcessRuntime.defaultShim(), maxLogSize: options.maxLogSize, baseEnv: env)
+        } catch {
+            Log.error("cannot start", ["error": "\(error)"])
+            errOut("gantry: \(error)")
+            return 1
+        }
+        var lifecycle = LifecycleOptions()
+        lifecycle.gracePeriod = options.gracePeriod
+        lifecycle.specDir = URL(fileURLWithPath: options.specDir).standardizedFileURL.path
+        lifecycle.baseEnv = env
+        let admission = Admission(inventory: inventory, clock: clock, metrics: metrics, runtime: runtime, options: lifecycle)
+        let recovered = runtime.recover()
+        if !recovered.isEmpty { Log.info("found replica records of an earlier run", ["workloads": String(recovered.count)]) }
+        admission.setRecovered(recovered)
         admission.pause()
         admission.start()
-        let controller = Controller(name: "gantry", queue: queue, reconciler: KindRouter(inventory: inventory, admission: admission, clock: clock), workers: options.workers, metrics: metrics)
+        let controller = Controller(name: "gantry", queue: queue, reconciler: KindRouter(inventory: inventory, admission: admission, clock: clock, overrides: overrides), workers: options.workers, metrics: metrics)
         controller.start()
 
         var sourceOptions = DirectorySource.Options()
@@ -115,16 +148,34 @@ public final class Daemon: @unchecked Sendable {
                                                "checkpointSeconds": micros(store.checkpointMicros)])
         }
 
-        var lastExpiry = 0.0
-        while stopSignal.wait(timeout: .now() + 30) == .timedOut {
+        // Replicas: stop what belongs to workloads deleted while the daemon was down, then
+        // follow the supervisors.
+        admission.adoptOrphans()
+        runtime.start { admission.runtimeEvent($0) }
+        let runMetrics = RunMetrics(admission: admission, runtime: runtime, store: { store.enqueueSQL($0, $1) })
+
+        var lastExpiry = 0.0, lastTraining = 0.0, lastGPU = 0.0
+        while stopSignal.wait(timeout: .now() + 0.1) == .timedOut {
+            admission.tick()
+            applyControlRequests(inventory: inventory, overrides: overrides, queue: queue, events: events, clock: clock)
             let now = clock.now()
+            if now - lastTraining >= 1 {
+                lastTraining = now
+                runMetrics.collectTraining()
+            }
+            if options.metricsInterval > 0 && now - lastGPU >= options.metricsInterval {
+                lastGPU = now
+                DispatchQueue.global().async { runMetrics.sampleGPUs() }
+            }
             if now - lastExpiry > 60 {
                 lastExpiry = now
                 store.expireEvents(before: now - options.eventTTL)
+                store.enqueueSQL("DELETE FROM metrics WHERE ts < ?", [.double(now - 7 * 86400)])
             }
         }
-        Log.info("shutting down: finishing in-flight reconciles")
+        Log.info("shutting down: finishing in-flight reconciles; replicas keep running under their supervisors")
         let t0 = monotonicSeconds()
+        runtime.stop()
         source.stop()
         admission.stop()
         // In-flight reconciles finish; queued keys are dropped (recomputed at the next start).
@@ -135,6 +186,23 @@ public final class Daemon: @unchecked Sendable {
         // Everything is committed and closed; exiting here skips freeing the caches one object
         // at a time, which takes seconds with 100,000 objects.
         _exit(0)
+    }
+
+    /// `gantry stop` / `gantry resume` requests left in the state directory by the CLI.
+    func applyControlRequests(inventory: Inventory, overrides: Overrides, queue: WorkQueue<ObjectKey>, events: EventRecorder, clock: any Clock) {
+        for r in ControlRequests.pending(stateDir: options.stateDir) {
+            defer { unlink(r.path) }
+            guard r.verb == "stop" || r.verb == "resume", let obj = inventory.desired.get(r.key), obj.spec.workload != nil else {
+                Log.warn("ignored a control request", ["request": r.verb, "key": r.key.description, "reason": "no such workload"])
+                continue
+            }
+            let suspend = r.verb == "stop"
+            overrides.set(r.key, SuspendOverride(suspend: suspend, generation: obj.meta.generation, at: clock.timestamp, by: "gantry \(r.verb)"))
+            events.normal(InvolvedObject(r.key), suspend ? "StopRequested" : "ResumeRequested",
+                          "`gantry \(r.verb)`: spec.suspend is \(suspend) until the manifest changes (the file is not rewritten)")
+            Log.info("control request applied", ["request": r.verb, "key": r.key.description])
+            queue.add(r.key)
+        }
     }
 
     func installSignalHandlers() {

@@ -70,11 +70,35 @@ struct DescribeCommand {
                 field("  Dispatch Count", String(st["dispatchCount"]?.intValue ?? 0))
                 field("  Retry Count", String(st["retryCount"]?.intValue ?? 0))
                 for k in ["startTime", "endTime"] { if let t = st[k]?.stringValue { field("  " + (k == "startTime" ? "Start Time" : "End Time"), t) } }
+                if let ov = st["override"] {
+                    let sus = ov["suspend"]?.boolValue ?? false
+                    field("  Override", "suspend=\(sus) by `\(ov["by"]?.stringValue ?? "")` at \(ov["at"]?.stringValue ?? "") (generation \(ov["generation"]?.intValue ?? 0); a change of the manifest clears it)")
+                }
                 if let adm = st["admission"] {
                     lines.append("Admission (queue \(adm["queue"]?.stringValue ?? "")):")
                     var t = Table(["  RANK", "NODE", "GPUS"])
                     for r in adm["replicas"]?.arrayValue ?? [] {
                         t.add(["  " + String(r["rank"]?.intValue ?? 0), r["node"]?.stringValue ?? "", (r["gpus"]?.arrayValue ?? []).compactMap { $0.intValue.map(String.init) }.joined(separator: ",")])
+                    }
+                    lines.append(t.render())
+                }
+                if let reps = st["replicas"]?.arrayValue, !reps.isEmpty {
+                    lines.append("Replicas:")
+                    var t = Table(["  NAME", "RANK", "PHASE", "NODE", "GPUS", "PID", "STARTED", "EXIT", "RESTARTS"])
+                    for r in reps {
+                        t.add(["  " + (r["name"]?.stringValue ?? ""), String(r["rank"]?.intValue ?? 0), r["phase"]?.stringValue ?? "", r["node"]?.stringValue ?? "",
+                               (r["gpus"]?.arrayValue ?? []).compactMap { $0.intValue.map(String.init) }.joined(separator: ","),
+                               r["pid"]?.intValue.map { String($0) } ?? "-", r["startTime"]?.stringValue ?? "-",
+                               r["exitCode"]?.intValue.map { String($0) } ?? "-", String(r["restarts"]?.intValue ?? 0)])
+                    }
+                    lines.append(t.render())
+                }
+                let series = try reader.latestMetrics(prefix: "\(namespace)/\(name)/")
+                if !series.isEmpty {
+                    lines.append("Metrics (latest):")
+                    var t = Table(["  SERIES", "VALUE", "AT"])
+                    for m in series.prefix(40) {
+                        t.add(["  " + m.series.dropFirst("\(namespace)/\(name)/".count), String(format: "%g", m.value), Timestamp(seconds: Int64(m.ts)).rfc3339])
                     }
                     lines.append(t.render())
                 }

@@ -19,7 +19,7 @@ func workloadYAML(_ name: String, ns: String = "team-a", queue: String = "resear
     spec:
       queue: \(queue)
       priority: \(priority)
-      command: "true"
+    \(extra.contains("command:") ? "" : "  command: \"true\"")
       resources: {gpu: \(gpu)}
     \(extra)
     """
@@ -93,13 +93,15 @@ struct Harness {
     let events = EventCollector()
     var index = ManifestIndex()
 
-    init(localGPUs: Int? = nil) {
+    let overrides = Overrides()
+
+    init(localGPUs: Int? = nil, runtime: (any ReplicaRuntime)? = nil, options: LifecycleOptions = LifecycleOptions()) {
         queue = WorkQueue(name: "t", clock: clock)
         let statuses = StatusCache(persistence: persistence)
         inventory = Inventory(persistence: persistence, statuses: statuses, queue: queue, events: EventRecorder(sink: events, clock: clock), clock: clock)
         if let n = localGPUs { inventory.setLocalNode(LocalNode.make(localGPUs: n, name: "box")) }
-        admission = Admission(inventory: inventory, clock: clock, metrics: Metrics())
-        controller = Controller(name: "t", queue: queue, reconciler: KindRouter(inventory: inventory, admission: admission, clock: clock), workers: 1, metrics: nil)
+        admission = Admission(inventory: inventory, clock: clock, metrics: Metrics(), runtime: runtime, options: options)
+        controller = Controller(name: "t", queue: queue, reconciler: KindRouter(inventory: inventory, admission: admission, clock: clock, overrides: overrides), workers: 1, metrics: nil)
         let inv = inventory
         persistence.objectProvider = { inv.row(for: $0) }
         Log.setSink { _ in }

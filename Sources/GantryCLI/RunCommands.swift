@@ -1,0 +1,115 @@
+import Foundation
+import GantryAPI
+import StateStore
+import ControllerRuntime
+import Controllers
+
+/// `gantry logs NAME [-n NS] [--replica N] [--tail N] [-f]`: a replica's output (rank 0 by
+/// default) from its capped log in the state directory.
+struct LogsCommand {
+    var key: ObjectKey
+    var rank: Int
+    var tail: Int?
+    var follow: Bool
+
+    init(_ args: inout Args) throws {
+        var pos = args.positionals
+        if pos.first == "workload" || pos.first == "workloads" || pos.first == "wl" { pos.removeFirst() }
+        guard pos.count == 1 else { throw UsageError("logs needs one workload name: gantry logs NAME -n NAMESPACE [--replica N] [--tail N] [-f]") }
+        key = ObjectKey(.workload, namespace: args.string("namespace") ?? "default", name: pos[0])
+        rank = try args.int("replica") ?? 0
+        tail = try args.int("tail")
+        follow = args.bool("follow")
+        guard rank >= 0 else { throw UsageError("--replica: a rank, 0 or more") }
+        if let t = tail, t < 0 { throw UsageError("--tail: 0 or more lines") }
+    }
+
+    func run(stateDir: String) throws -> Int32 {
+        let reader = try StateReader(directory: stateDir)
+        guard let row = try reader.objects(kind: .workload, namespace: key.namespace, name: key.name).first else {
+            errOut("gantry: workload \"\(key.name)\" not found in namespace \(key.namespace)")
+            return 1
+        }
+        let replicas = StoredObject(row).replicas
+        guard rank < max(replicas, 1) else {
+            errOut("gantry: workload \(key.qualifiedName) has \(replicas) replica\(replicas == 1 ? "" : "s") (ranks 0-\(replicas - 1))")
+            return 1
+        }
+        let path = "\(stateDir)/logs/\(key.namespace)/\(key.name)/rank-\(rank).log"
+        if !FileManager.default.fileExists(atPath: path) && !follow {
+            errOut("gantry: no log yet for \(key.qualifiedName) rank \(rank) (it has not started, or its logs were removed after ttlSecondsAfterFinished)")
+            return 1
+        }
+        if let n = tail {
+            for l in LogFiles.tail(path, lines: n, maxBytes: 1 << 30) { out(l) }
+        } else {
+            for p in [path + ".1", path] { if let d = FileManager.default.contents(atPath: p) { writeOut(d) } }
+        }
+        guard follow else { return 0 }
+        return followLog(path, reader: reader)
+    }
+
+    func writeOut(_ d: Data) { FileHandle.standardOutput.write(d) }
+
+    /// Prints what is appended until the workload finishes (or is stopped) and the log is quiet.
+    func followLog(_ path: String, reader: StateReader) -> Int32 {
+        var st = stat()
+        var offset = stat(path, &st) == 0 ? Int(st.st_size) : 0
+        var inode = stat(path, &st) == 0 ? st.st_ino : 0
+        var quiet = 0
+        while true {
+            var grew = false
+            if stat(path, &st) == 0 {
+                if st.st_ino != inode || Int(st.st_size) < offset { inode = st.st_ino; offset = 0 }   // rotated
+                if Int(st.st_size) > offset, let h = FileHandle(forReadingAtPath: path) {
+                    try? h.seek(toOffset: UInt64(offset))
+                    if let d = try? h.readToEnd(), !d.isEmpty { writeOut(d); offset += d.count; grew = true }
+                    try? h.close()
+                }
+            }
+            quiet = grew ? 0 : quiet + 1
+            if quiet >= 4, let row = try? reader.objects(kind: .workload, namespace: key.namespace, name: key.name).first {
+                let phase = StoredObject(row).status?["phase"]?.stringValue ?? ""
+                if ["Succeeded", "Failed", "Stopped"].contains(phase) { return 0 }
+                quiet = 0
+            } else if quiet >= 4 { return 0 }
+            usleep(250_000)
+        }
+    }
+}
+
+/// `gantry stop NAME -n NS` / `gantry resume NAME -n NS`: records an override of
+/// `spec.suspend` through the running daemon, leaving the manifest alone.
+struct SuspendCommand {
+    var verb: String
+    var key: ObjectKey
+
+    init(_ verb: String, _ args: inout Args) throws {
+        self.verb = verb
+        var pos = args.positionals
+        if pos.first == "workload" || pos.first == "workloads" || pos.first == "wl" { pos.removeFirst() }
+        guard pos.count == 1 else { throw UsageError("\(verb) needs one workload name: gantry \(verb) NAME -n NAMESPACE") }
+        key = ObjectKey(.workload, namespace: args.string("namespace") ?? "default", name: pos[0])
+    }
+
+    func run(stateDir: String) throws -> Int32 {
+        let reader = try StateReader(directory: stateDir)
+        guard try reader.objects(kind: .workload, namespace: key.namespace, name: key.name).first != nil else {
+            errOut("gantry: workload \"\(key.name)\" not found in namespace \(key.namespace)")
+            return 1
+        }
+        let path = try ControlRequests.submit(stateDir: stateDir, verb: verb, key: key)
+        // The daemon picks requests up within a tenth of a second.
+        for _ in 0..<50 {
+            if !FileManager.default.fileExists(atPath: path) {
+                out(verb == "stop"
+                    ? "workload \(key.qualifiedName) stopping: override spec.suspend=true recorded (replicas get SIGTERM, then SIGKILL after the grace period)"
+                    : "workload \(key.qualifiedName) resumed: override spec.suspend=false recorded (it waits for admission again)")
+                return 0
+            }
+            usleep(100_000)
+        }
+        out("request recorded in \(path); the daemon is not running (or busy) and applies it when it reads the state directory")
+        return 0
+    }
+}

@@ -1,0 +1,338 @@
+import Testing
+import Foundation
+import Synchronization
+@testable import GantryAPI
+@testable import ControllerRuntime
+@testable import Controllers
+
+/// Records what the lifecycle asks of a runtime; tests play the runtime's events back.
+final class FakeRuntime: ReplicaRuntime, @unchecked Sendable {
+    struct State {
+        var launches: [ReplicaLaunch] = []
+        var signals: [(ReplicaRef, Bool)] = []
+        var intents: [(ObjectKey, DispatchIntent)] = []
+        var forgotten: [(ObjectKey, Int?, Bool)] = []
+        var port = 29500
+        var reportedStarted = Set<ReplicaRef>()
+    }
+    let s = Mutex(State())
+    var recovered: [ObjectKey: RecoveredDispatch] = [:]
+    func start(_ handler: @escaping @Sendable (RuntimeEvent) -> Void) {}
+    func prepare(_ key: ObjectKey, _ intent: DispatchIntent) { s.withLock { $0.intents.append((key, intent)) } }
+    func launch(_ l: ReplicaLaunch) { s.withLock { $0.launches.append(l) } }
+    func signal(_ ref: ReplicaRef, force: Bool) { s.withLock { $0.signals.append((ref, force)) } }
+    func forget(_ key: ObjectKey, keepDispatch: Int?, files: Bool) { s.withLock { $0.forgotten.append((key, keepDispatch, files)) } }
+    func tail(_ key: ObjectKey, rank: Int, lines: Int) -> [String] { ["boom at rank \(rank)"] }
+    func workdir(_ key: ObjectKey) -> String { "/work/\(key.namespace)/\(key.name)" }
+    func recover() -> [ObjectKey: RecoveredDispatch] { recovered }
+    func freePort() -> Int { s.withLock { $0.port += 1; return $0.port } }
+
+    var launches: [ReplicaLaunch] { s.withLock { $0.launches } }
+    var signals: [(ReplicaRef, Bool)] { s.withLock { $0.signals } }
+    var forgotten: [(ObjectKey, Int?, Bool)] { s.withLock { $0.forgotten } }
+}
+
+extension ReplicaLaunch {
+    func env(_ name: String) -> String? { env.first { $0.hasPrefix(name + "=") }.map { String($0.dropFirst(name.count + 1)) } }
+}
+
+/// A harness with a fake runtime: one pool of 8-GPU nodes, queue "research" (8 GPUs).
+struct LifeHarness {
+    var h: Harness
+    let rt = FakeRuntime()
+
+    init(nodes: [String] = ["n1"], grace: Double = 30) {
+        var o = LifecycleOptions()
+        o.gracePeriod = grace
+        o.specDir = "/spec"
+        o.baseEnv = ["PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": "7"]
+        h = Harness(runtime: rt, options: o)
+        h.cluster(nodes: nodes)
+    }
+
+    func key(_ name: String) -> ObjectKey { ObjectKey(.workload, namespace: "team-a", name: name) }
+    func status(_ name: String) -> WorkloadStatus? { h.workload(name) }
+    func launches(_ name: String) -> [ReplicaLaunch] { rt.launches.filter { $0.ref.key.name == name } }
+    func signals(_ name: String) -> [(ReplicaRef, Bool)] { rt.signals.filter { $0.0.key.name == name } }
+
+    /// Reports every launched-but-unreported replica of `name` as started.
+    func startAll(_ name: String) {
+        for l in launches(name) where rt.s.withLock({ $0.reportedStarted.insert(l.ref).inserted }) {
+            h.admission.runtimeEvent(.started(l.ref, pid: Int32(1000 + l.ref.rank), at: h.clock.now()))
+        }
+        h.drain()
+    }
+
+    /// The newest attempt of each rank of the newest dispatch exits with `code` (per rank).
+    func exit(_ name: String, _ codes: [Int: Int32]) {
+        let ls = launches(name)
+        guard let d = ls.map(\.ref.dispatch).max() else { return }
+        for (rank, code) in codes.sorted(by: { $0.key < $1.key }) {
+            guard let ref = ls.filter({ $0.ref.dispatch == d && $0.ref.rank == rank }).map(\.ref).max(by: { $0.attempt < $1.attempt }) else { continue }
+            h.admission.runtimeEvent(.exited(ref, code: code, signal: code > 128 ? code - 128 : 0, at: h.clock.now()))
+        }
+        h.drain()
+    }
+
+    func advance(_ s: Double) { h.clock.advance(by: s); h.admission.tick(); h.drain() }
+    func queueGPUs() -> Int64 { h.inventory.statuses.get(ObjectKey(.queue, name: "research"))?.queue?.allocated.gpu ?? -1 }
+    func events(_ reason: String, _ name: String) -> [EventRecord] { h.events.all.filter { $0.reason == reason && $0.involved.name == name } }
+}
+
+struct LifecycleTests {
+    @Test func gangRunsWithItsEnvironmentAndSucceeds() {
+        var t = LifeHarness(nodes: ["n1", "n2"])
+        t.h.apply("w.yaml", workloadYAML("w", gpu: 4, extra: "  type: PyTorchJob\n  replicas: 2\n  command: python train.py\n  args: [--lr, \"0.1 x\"]\n  env: {NCCL_DEBUG: INFO, RANK: \"99\"}"))
+        let ls = t.launches("w")
+        #expect(ls.count == 2)
+        #expect(ls.map { $0.env("RANK") } == ["0", "1"])
+        #expect(ls.allSatisfy { $0.env("WORLD_SIZE") == "2" && $0.env("MASTER_ADDR") == "127.0.0.1" && $0.env("LOCAL_RANK") == "0" })
+        #expect(Set(ls.map { $0.env("MASTER_PORT") }).count == 1 && ls[0].env("MASTER_PORT") != nil)
+        #expect(ls.allSatisfy { $0.env("NCCL_DEBUG") == "INFO" && $0.env("PATH") == "/usr/bin:/bin" && $0.env("GANTRY_SPEC_DIR") == "/spec" })
+        #expect(ls.allSatisfy { $0.env("GANTRY_WORKLOAD") == "w" && $0.env("GANTRY_NAMESPACE") == "team-a" && $0.env("GANTRY_QUEUE") == "research" })
+        // Both on one 8-GPU node (bin-packing): GPUs 0-3 and 4-7; the daemon's own value is replaced.
+        #expect(ls.map { $0.env("CUDA_VISIBLE_DEVICES") } == ["0,1,2,3", "4,5,6,7"])
+        #expect(ls[0].command == "python train.py --lr '0.1 x'")
+        #expect(t.status("w")?.phase == .pending)
+        #expect(t.status("w")?.dispatchCount == 1)
+        t.startAll("w")
+        #expect(t.status("w")?.phase == .running)
+        #expect(t.status("w")?.conditions.get(ConditionType.running)?.reason == Reason.allReplicasRunning)
+        #expect(t.status("w")?.replicas.map(\.pid) == [1000, 1001])
+        #expect(t.events("Started", "w").count == 1)
+        t.exit("w", [0: 0])
+        #expect(t.status("w")?.phase == .running)   // rank 1 still runs
+        #expect(t.queueGPUs() == 8)
+        t.exit("w", [1: 0])
+        let s = t.status("w")
+        #expect(s?.phase == .succeeded)
+        #expect(s?.conditions.get(ConditionType.finished)?.reason == Reason.succeeded)
+        #expect(s?.endTime != nil && s?.admission.isEmpty == true)
+        #expect(t.queueGPUs() == 0)
+        #expect(t.events("Succeeded", "w").count == 1)
+        // A resync does not run it again.
+        t.h.apply("other.yaml", workloadYAML("other", gpu: 1))
+        t.h.queue.add(t.key("w")); t.h.drain()
+        #expect(t.launches("w").count == 2)
+        #expect(t.status("w")?.phase == .succeeded)
+    }
+
+    @Test func amdNodesGetHIPAndROCRDevices() {
+        var t = LifeHarness(nodes: [])
+        t.h.apply("n.yaml", nodeYAML("mi", extra: "  gpuVendor: amd"))
+        t.h.apply("w.yaml", workloadYAML("w", gpu: 2))
+        let l = t.launches("w").first
+        #expect(l?.env("HIP_VISIBLE_DEVICES") == "0,1" && l?.env("ROCR_VISIBLE_DEVICES") == "0,1")
+        #expect(l?.env("CUDA_VISIBLE_DEVICES") == nil)
+    }
+
+    @Test func failureRestartsTheGangWithBackoffThenFails() {
+        var t = LifeHarness()
+        t.h.apply("w.yaml", workloadYAML("w", gpu: 4, extra: "  replicas: 2\n  maxRetry: 1"))
+        t.startAll("w")
+        t.exit("w", [1: 3])
+        // The rest of the gang is stopped; quota stays while rank 0 still runs.
+        #expect(t.signals("w").map { $0.0.rank } == [0])
+        #expect(t.status("w")?.conditions.get(ConditionType.running)?.reason == Reason.replicaRestarting)
+        #expect(t.events("Restarting", "w").first?.message.contains("boom at rank 1") == true)
+        t.exit("w", [0: 143])
+        #expect(t.launches("w").count == 2)      // backoff: not yet
+        #expect(t.queueGPUs() == 8)
+        t.advance(1.1)
+        #expect(t.launches("w").count == 4)
+        #expect(t.status("w")?.dispatchCount == 2 && t.status("w")?.retryCount == 1)
+        t.startAll("w")
+        t.exit("w", [0: 1])
+        t.exit("w", [1: 143])
+        let s = t.status("w")
+        #expect(s?.phase == .failed)
+        #expect(s?.conditions.get(ConditionType.finished)?.reason == Reason.retryLimitExceeded)
+        #expect(t.queueGPUs() == 0)
+        #expect(t.events(Reason.retryLimitExceeded, "w").count == 1)
+        #expect(t.launches("w").count == 4)
+    }
+
+    @Test func stopSendsSIGTERMThenSIGKILLAndHoldsQuotaUntilGone() {
+        var t = LifeHarness(grace: 30)
+        t.h.apply("w.yaml", workloadYAML("w", gpu: 8))
+        t.startAll("w")
+        t.h.apply("w.yaml", workloadYAML("w", gpu: 8, extra: "  suspend: true"))
+        #expect(t.status("w")?.phase == .stopped)
+        #expect(t.signals("w").map(\.1) == [false])
+        t.advance(29)
+        #expect(t.signals("w").map(\.1) == [false])
+        t.advance(2)
+        #expect(t.signals("w").map(\.1) == [false, true])
+        // Another workload cannot take the GPUs while the stopped one still runs.
+        t.h.apply("x.yaml", workloadYAML("x", gpu: 8))
+        #expect(t.launches("x").isEmpty)
+        #expect(t.queueGPUs() == 8)
+        t.exit("w", [0: 137])
+        #expect(t.launches("x").count == 1)
+        #expect(t.events("Stopped", "w").count == 1)
+        // Resume: it waits behind x now.
+        t.h.apply("w.yaml", workloadYAML("w", gpu: 8))
+        #expect(t.status("w")?.phase == .pending && t.status("w")?.queuePosition == 0)
+    }
+
+    @Test func timeoutEndsTheRunAsDeadlineExceeded() {
+        var t = LifeHarness(grace: 5)
+        t.h.apply("w.yaml", workloadYAML("w", extra: "  timeout: 10\n  maxRetry: 3"))
+        t.startAll("w")
+        t.advance(9)
+        #expect(t.signals("w").isEmpty)
+        t.advance(2)
+        #expect(t.signals("w").count == 1)
+        t.exit("w", [0: 143])
+        #expect(t.status("w")?.phase == .failed)
+        #expect(t.status("w")?.conditions.get(ConditionType.finished)?.reason == Reason.deadlineExceeded)
+        #expect(t.launches("w").count == 1)   // a timeout is not retried
+    }
+
+    @Test func servicesRestartAFailedReplicaWithCappedBackoff() {
+        var t = LifeHarness()
+        t.h.apply("s.yaml", workloadYAML("s", extra: "  type: Deployment\n  replicas: 2\n  maxRetry: 0"))
+        t.startAll("s")
+        var delays: [Double] = []
+        for _ in 0..<4 {
+            t.exit("s", [1: 1])
+            #expect(t.status("s")?.phase == .running)
+            #expect(t.status("s")?.conditions.get(ConditionType.running)?.reason == Reason.replicaRestarting)
+            let before = t.launches("s").count
+            var waited = 0.0
+            while t.launches("s").count == before && waited < 100 { t.advance(0.5); waited += 0.5 }
+            delays.append(waited)
+            t.startAll("s")
+        }
+        #expect(delays == [1, 2, 4, 8])
+        #expect(t.launches("s").last?.ref.attempt == 4 && t.launches("s").last?.env("GANTRY_RESTART") == "4")
+        #expect(t.signals("s").isEmpty)   // rank 0 was never touched
+        #expect(t.status("s")?.replicas.first { $0.rank == 1 }?.restarts == 4)
+        t.exit("s", [0: 0])   // even exit 0 restarts a service
+        t.advance(1)
+        #expect(t.launches("s").filter { $0.ref.rank == 0 }.count == 2)
+    }
+
+    @Test func preemptionStopsTheVictimAndWaitsForItsGPUs() {
+        var t = LifeHarness(grace: 30)
+        t.h.apply("low.yaml", workloadYAML("low", priority: "low", gpu: 8))
+        t.startAll("low")
+        t.h.apply("high.yaml", workloadYAML("high", priority: "high", gpu: 8))
+        #expect(t.signals("low").count == 1)
+        #expect(t.status("low")?.conditions.get(ConditionType.preempted)?.reason == Reason.inQueue)
+        #expect(t.status("low")?.phase == .pending)
+        #expect(t.launches("high").isEmpty)
+        #expect(t.status("high")?.message.contains("waiting for the workloads it preempted to stop") == true)
+        t.exit("low", [0: 143])
+        #expect(t.launches("high").count == 1)
+        #expect(t.launches("high").first?.env("CUDA_VISIBLE_DEVICES") == "0,1,2,3,4,5,6,7")
+        #expect(t.status("low")?.retryCount == 0 && t.status("low")?.queuePosition == 0)
+        // Once high is done, low runs again (a new dispatch, not a retry).
+        t.startAll("high")
+        t.exit("high", [0: 0])
+        #expect(t.launches("low").count == 2 && t.status("low")?.dispatchCount == 2 && t.status("low")?.retryCount == 0)
+    }
+
+    @Test func specChangeRestartsTheGangAsUpdating() {
+        var t = LifeHarness()
+        t.h.apply("w.yaml", workloadYAML("w", extra: "  type: Deployment\n  command: serve --v1"))
+        t.startAll("w")
+        t.h.apply("w.yaml", workloadYAML("w", extra: "  type: Deployment\n  command: serve --v2"))
+        #expect(t.status("w")?.phase == .updating)
+        #expect(t.signals("w").count == 1)
+        t.exit("w", [0: 143])
+        #expect(t.launches("w").last?.command == "serve --v2")
+        #expect(t.status("w")?.phase == .updating && t.status("w")?.dispatchCount == 2)
+        t.startAll("w")
+        #expect(t.status("w")?.phase == .running)
+        // A priority change alone restarts nothing.
+        t.h.apply("w.yaml", workloadYAML("w", priority: "high", extra: "  type: Deployment\n  command: serve --v2"))
+        #expect(t.signals("w").count == 1)
+    }
+
+    @Test func deletionStopsReplicasThenRemovesRecordsAndFiles() {
+        var t = LifeHarness()
+        t.h.apply("w.yaml", workloadYAML("w", gpu: 8))
+        t.startAll("w")
+        t.h.remove("w.yaml")
+        #expect(t.signals("w").count == 1)
+        #expect(!t.rt.forgotten.contains { $0.0.name == "w" && $0.1 == nil })
+        #expect(t.queueGPUs() == 8)
+        t.exit("w", [0: 143])
+        #expect(t.rt.forgotten.contains { $0.0.name == "w" && $0.1 == nil && $0.2 })
+        #expect(t.queueGPUs() == 0)
+    }
+
+    @Test func ttlRemovesLogsAfterTheRunFinished() {
+        var t = LifeHarness()
+        t.h.apply("w.yaml", workloadYAML("w", extra: "  ttlSecondsAfterFinished: 60"))
+        t.startAll("w")
+        t.exit("w", [0: 0])
+        #expect(!t.rt.forgotten.contains { $0.0.name == "w" && $0.2 })
+        t.advance(59)
+        #expect(!t.rt.forgotten.contains { $0.0.name == "w" && $0.2 })
+        t.advance(2)
+        #expect(t.rt.forgotten.contains { $0.0.name == "w" && $0.1 == nil && $0.2 })
+        #expect(t.status("w")?.phase == .succeeded)   // the status stays
+    }
+
+    @Test func recoveredDispatchesAreAdoptedExactlyOnce() {
+        // Restart after kill -9: a finished gang reports once; a running one is not started again.
+        let rt = FakeRuntime()
+        var h = Harness(runtime: rt)
+        let done = ObjectKey(.workload, namespace: "team-a", name: "done"), live = ObjectKey(.workload, namespace: "team-a", name: "live")
+        func rec(_ key: ObjectKey, node: String, gpus: [Int], exit: Int32?) -> RecoveredDispatch {
+            var r = RecoveredReplica(ref: ReplicaRef(key: key, dispatch: 1, rank: 0, attempt: 0))
+            r.pid = 4242; r.start = h.clock.now() - 5
+            if let e = exit { r.exit = (e, 0, h.clock.now() - 1) }
+            return RecoveredDispatch(intent: DispatchIntent(dispatch: 1, specHash: Admission.specHash(workloadSpec(gpu: 4)), masterPort: 1234, at: h.clock.now() - 6,
+                                                          assignments: [ReplicaAssignment(rank: 0, node: node, gpus: gpus)]), replicas: [0: r])
+        }
+        h.admission.setRecovered([done: rec(done, node: "n1", gpus: [0, 1, 2, 3], exit: 0), live: rec(live, node: "n1", gpus: [4, 5, 6, 7], exit: nil)])
+        h.cluster(nodes: ["n1"])
+        h.apply("w.yaml", workloadYAML("done", gpu: 4) + "---\n" + workloadYAML("live", gpu: 4))
+        #expect(rt.launches.isEmpty)
+        #expect(h.workload("done")?.phase == .succeeded)
+        #expect(h.workload("live")?.dispatchCount == 1)
+        #expect(h.workload("live")?.admission.first?.gpus == [4, 5, 6, 7])
+        #expect(h.events.all.filter { $0.reason == "Succeeded" }.count == 1)
+        h.queue.add(done); h.drain()
+        #expect(h.events.all.filter { $0.reason == "Succeeded" }.count == 1)
+        h.admission.runtimeEvent(.exited(ReplicaRef(key: live, dispatch: 1, rank: 0, attempt: 0), code: 0, signal: 0, at: h.clock.now()))
+        h.drain()
+        #expect(h.workload("live")?.phase == .succeeded)
+        #expect(rt.launches.isEmpty)
+    }
+
+    @Test func overridesHoldUntilTheManifestChanges() {
+        var t = LifeHarness()
+        t.h.apply("w.yaml", workloadYAML("w", extra: "  type: Deployment"))
+        t.startAll("w")
+        let gen = t.h.inventory.desired.get(t.key("w"))!.meta.generation
+        t.h.overrides.set(t.key("w"), SuspendOverride(suspend: true, generation: gen, at: t.h.clock.timestamp, by: "gantry stop"))
+        t.h.queue.add(t.key("w")); t.h.drain()
+        #expect(t.status("w")?.phase == .stopped)
+        #expect(t.status("w")?.override?.by == "gantry stop")
+        #expect(t.signals("w").count == 1)
+        t.exit("w", [0: 143])
+        // Resume by override: runs again.
+        t.h.overrides.set(t.key("w"), SuspendOverride(suspend: false, generation: gen, at: t.h.clock.timestamp, by: "gantry resume"))
+        t.h.queue.add(t.key("w")); t.h.drain()
+        #expect(t.launches("w").count == 2)
+        // The manifest changes (suspend: true in the file): the file wins and the override goes.
+        t.startAll("w")
+        t.h.apply("w.yaml", workloadYAML("w", extra: "  type: Deployment\n  suspend: true"))
+        #expect(t.h.overrides.get(t.key("w")) == nil)
+        #expect(t.status("w")?.phase == .stopped && t.status("w")?.override == nil)
+        #expect(t.h.events.all.contains { $0.reason == "OverrideCleared" })
+    }
+}
+
+func workloadSpec(gpu: Int64) -> WorkloadSpec {
+    var s = WorkloadSpec()
+    s.queue = "research"
+    s.command = "true"
+    s.resources = ResourceList()
+    s.resources.amounts["gpu"] = Quantity(milli: gpu * 1000)
+    return s
+}
