@@ -98,8 +98,22 @@ extension Admission {
     func adopt(_ key: ObjectKey) {
         guard let rec = recovered.removeValue(forKey: key) else { return }
         let now = clock.now()
-        if state.contains(key), !state.isAdmitted(key), !rec.intent.assignments.isEmpty {
-            _ = state.restoreAdmission(key, assignments: rec.intent.assignments, admittedAt: now)
+        let alive = rec.intent.assignments.contains { a in rec.replicas[a.rank].map { $0.exit == nil && !$0.lost } ?? true }
+        if !state.isAdmitted(key) && specs[key] != nil {
+            let known = (statuses.get(key)?.workload?.dispatchCount ?? 0) >= rec.intent.dispatch
+            if !known {
+                // The daemon died between starting the dispatch and storing its status: the
+                // dispatch stands, with the admission it was started under.
+                if state.contains(key) { _ = state.restoreAdmission(key, assignments: rec.intent.assignments, admittedAt: now) }
+            } else {
+                // The admission was withdrawn (preempted, stopped) before the restart: a
+                // dispatch that is over is history; live replicas keep their GPUs until stopped.
+                guard alive else { return }
+                if state.contains(key), state.restoreAdmission(key, assignments: rec.intent.assignments, admittedAt: now) {
+                    state.setActive(key, true)
+                    state.requeue(key, reason: "AdmissionLost", message: "replicas found running after a restart without an admission; they are stopped and the workload waits to be admitted again")
+                }
+            }
         }
         var run = Run(dispatch: rec.intent.dispatch, specHash: rec.intent.specHash, assignments: rec.intent.assignments, port: rec.intent.masterPort, reps: [])
         for a in rec.intent.assignments.sorted(by: { $0.rank < $1.rank }) {
@@ -121,8 +135,7 @@ extension Admission {
         if run.anyAlive { state.setActive(key, true) }
         runs[key] = run
         updateStatus(key) { s in s.dispatchCount = max(s.dispatchCount, run.dispatch) }
-        let alive = run.reps.filter(\.alive).count
-        Log.info("re-attached to a dispatch recorded before the restart", ["key": key.description, "dispatch": String(run.dispatch), "alive": String(alive), "replicas": String(run.reps.count)])
+        Log.info("re-attached to a dispatch recorded before the restart", ["key": key.description, "dispatch": String(run.dispatch), "alive": String(run.reps.filter(\.alive).count), "replicas": String(run.reps.count)])
         // Replicas that ended while the daemon was down count now, once.
         for rep in run.reps where !rep.alive {
             let ref = ReplicaRef(key: key, dispatch: run.dispatch, rank: rep.rank, attempt: rep.attempt)

@@ -254,6 +254,12 @@ extension SchedulerState {
         globalEpoch += 1
     }
 
+    /// Withdraws an admission and puts the workload back in its queue (a hold while active).
+    public func requeue(_ key: ObjectKey, reason: String, message: String) {
+        guard let id = workloadIndex[key] else { return }
+        evict(Int(id), reason: reason, message: message)
+    }
+
     /// Whether quota or GPUs are still held for stopping processes of the workload.
     public func isHeld(_ key: ObjectKey) -> Bool { holds[key] != nil }
 

@@ -91,7 +91,23 @@ final class DaemonUnderTest: @unchecked Sendable {
         return process.terminationStatus
     }
 
-    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+    /// Replicas outlive the daemon: tests kill what is left through the supervisors' records.
+    func killReplicas() {
+        let dir = state + "/replicas"
+        for n in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where n.hasSuffix(".started") {
+            guard let d = FileManager.default.contents(atPath: dir + "/" + n) else { continue }
+            let text = String(decoding: d, as: UTF8.self)
+            for f in text.split(separator: " ") {
+                if f.hasPrefix("pid="), let p = Int32(f.dropFirst(4)), p > 1 { kill(-p, SIGKILL) }
+                if f.hasPrefix("shim="), let p = Int32(f.dropFirst(5)), p > 1 { kill(p, SIGKILL) }
+            }
+        }
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        killReplicas()
+    }
 }
 
 func runCLI(_ args: [String]) -> (Int32, String) {
@@ -108,9 +124,11 @@ func runCLI(_ args: [String]) -> (Int32, String) {
 }
 
 let queueManifest = "apiVersion: gantry.dev/v1alpha1\nkind: Queue\nmetadata: {name: research}\nspec:\n  deserved: {gpu: 8}\n"
-func wl(_ name: String, priority: Int = 0, gpu: Int = 1) -> String {
-    "apiVersion: gantry.dev/v1alpha1\nkind: Workload\nmetadata: {name: \(name), namespace: team-a}\nspec:\n  queue: research\n  priority: \(priority)\n  command: \"true\"\n  resources: {gpu: \(gpu)}\n"
+func wl(_ name: String, priority: Int = 0, gpu: Int = 1, command: String = "true") -> String {
+    "apiVersion: gantry.dev/v1alpha1\nkind: Workload\nmetadata: {name: \(name), namespace: team-a}\nspec:\n  queue: research\n  priority: \(priority)\n  command: \(jsonQuote(command))\n  resources: {gpu: \(gpu)}\n"
 }
+
+func jsonQuote(_ s: String) -> String { JSON.encode(.string(s)) }
 
 @Suite(.serialized) struct EndToEndTests {
     @Test func statusFollowsFileChangesAndSIGTERMExitsCleanly() throws {
@@ -321,21 +339,20 @@ func wl(_ name: String, priority: Int = 0, gpu: Int = 1) -> String {
     }
 
     @Test func admitsPreemptsAndKeepsAdmissionsAcrossKill9() throws {
-        let d = try DaemonUnderTest(extra: ["--local-gpus", "8"])
+        let d = try DaemonUnderTest(extra: ["--local-gpus", "8", "--grace-period", "2s"])
         d.write("q.yaml", queueManifest)
-        d.write("a.yaml", wl("a", priority: -1, gpu: 4) + "  replicas: 2\n")
-        #expect(d.wait { d.status(.workload, "a")?["admission"] != nil })
+        d.write("a.yaml", wl("a", priority: -1, gpu: 4, command: "sleep 600") + "  replicas: 2\n")
+        #expect(d.wait { d.status(.workload, "a")?["phase"]?.stringValue == "Running" })
         let a = d.status(.workload, "a")!
-        #expect(a["phase"]?.stringValue == "Pending")
         let gpus = (a["admission"]?["replicas"]?.arrayValue ?? []).flatMap { $0["gpus"]?.arrayValue ?? [] }.compactMap(\.intValue)
         #expect(gpus.sorted() == Array(0..<8))
         // A higher-priority workload of the same queue takes the GPUs; a waits, first in line.
-        d.write("b.yaml", wl("b", priority: 1, gpu: 8))
+        d.write("b.yaml", wl("b", priority: 1, gpu: 8, command: "sleep 600"))
         #expect(d.wait { d.status(.workload, "b")?["admission"] != nil })
         #expect(d.wait { d.status(.workload, "a")?["queuePosition"]?.intValue == 0 })
         let pre = d.status(.workload, "a")?["conditions"]?.arrayValue?.first { $0["type"]?.stringValue == "Preempted" }
         #expect(pre?["reason"]?.stringValue == "InQueue" && pre?["message"]?.stringValue?.contains("team-a/b") == true)
-        d.write("c.yaml", wl("c", gpu: 2))
+        d.write("c.yaml", wl("c", gpu: 2, command: "sleep 600"))
         #expect(d.wait { d.status(.workload, "c")?["queuePosition"]?.intValue == 0 })
         #expect(d.wait { d.status(.queue, "research")?["pending"]?.intValue == 2 })
         let (_, table) = runCLI(["get", "workloads", "-A", "--state-dir", d.state])
@@ -352,7 +369,7 @@ func wl(_ name: String, priority: Int = 0, gpu: Int = 1) -> String {
         // kill -9, then a new daemon: b keeps its GPUs, nothing is admitted twice.
         #expect(d.terminate(signal: SIGKILL) != nil)
         let before = d.status(.workload, "b")?["admission"]
-        let d2 = try DaemonUnderTest(reusing: d, extra: ["--local-gpus", "8"])
+        let d2 = try DaemonUnderTest(reusing: d, extra: ["--local-gpus", "8", "--grace-period", "2s"])
         #expect(d2.wait { d2.log.contains("initial sync complete") })
         #expect(d2.status(.workload, "b")?["admission"] == before)
         #expect(d2.status(.workload, "a")?["admission"] == nil && d2.status(.workload, "c")?["admission"] == nil)

@@ -1,0 +1,170 @@
+import Testing
+import Foundation
+@testable import GantryAPI
+@testable import StateStore
+
+/// End-to-end runs of real replica processes under the real daemon and `gantry-shim`.
+@Suite(.serialized) struct RunEndToEndTests {
+    /// A scratch directory replicas write into.
+    func scratch() throws -> String {
+        let dir = NSTemporaryDirectory() + "gantry-out-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    func job(_ name: String, gpu: Int = 1, command: String, extra: String = "") -> String {
+        wl(name, gpu: gpu, command: command) + extra
+    }
+
+    func phase(_ d: DaemonUnderTest, _ name: String) -> String? { d.status(.workload, name)?["phase"]?.stringValue }
+
+    func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+    @Test func pytorchJobReplicasGetTheirEnvironmentAndSucceed() throws {
+        let out = try scratch()
+        let d = try DaemonUnderTest(extra: ["--local-gpus", "8"])
+        d.write("q.yaml", queueManifest)
+        let cmd = "echo \"$RANK $WORLD_SIZE $MASTER_ADDR $MASTER_PORT $CUDA_VISIBLE_DEVICES $NODE_RANK $LOCAL_RANK $GANTRY_WORKLOAD $PWD\" > \(out)/rank-$RANK; echo hello from $RANK; echo 'gantry.metric loss=0.25 step=3'"
+        d.write("w.yaml", job("pt", gpu: 4, command: cmd, extra: "  type: PyTorchJob\n  replicas: 2\n"))
+        #expect(d.wait(20) { phase(d, "pt") == "Succeeded" })
+        let r0 = read(out + "/rank-0").split(separator: " ").map(String.init)
+        let r1 = read(out + "/rank-1").split(separator: " ").map(String.init)
+        #expect(r0.count == 9 && r1.count == 9)
+        guard r0.count == 9, r1.count == 9 else { return }
+        #expect(r0[0] == "0" && r1[0] == "1")
+        #expect(r0[1] == "2" && r1[1] == "2")
+        #expect(r0[2] == "127.0.0.1" && r1[2] == "127.0.0.1")
+        #expect(r0[3] == r1[3] && Int(r0[3]) != nil)
+        #expect([r0[4], r1[4]].sorted() == ["0,1,2,3", "4,5,6,7"])
+        #expect(r0[5] == "0" && r1[5] == "1" && r0[6] == "0" && r1[6] == "0")
+        #expect(r0[7] == "pt" && r0[8].hasSuffix("/work/team-a/pt\n") || r0[8].hasSuffix("/work/team-a/pt"))
+        let st = d.status(.workload, "pt")
+        #expect(st?["dispatchCount"]?.intValue == 1)
+        #expect(st?["replicas"]?.arrayValue?.allSatisfy { $0["exitCode"]?.intValue == 0 && $0["pid"]?.intValue != nil } == true)
+        let (lc, logs) = runCLI(["logs", "pt", "-n", "team-a", "--replica", "1", "--state-dir", d.state])
+        #expect(lc == 0 && logs.contains("hello from 1"))
+        let (_, tail) = runCLI(["logs", "pt", "-n", "team-a", "--tail", "1", "--state-dir", d.state])
+        #expect(tail.trimmingCharacters(in: .whitespacesAndNewlines) == "gantry.metric loss=0.25 step=3")
+        #expect(d.wait { runCLI(["describe", "workload", "pt", "-n", "team-a", "--state-dir", d.state]).1.contains("loss{rank=0}") })
+        let (_, desc) = runCLI(["describe", "workload", "pt", "-n", "team-a", "--state-dir", d.state])
+        #expect(desc.contains("Replicas:") && desc.contains("pt-worker-1") && desc.contains("Succeeded"))
+        // Quota is back.
+        #expect(d.wait { d.status(.queue, "research")?["allocated"]?["gpu"] == nil || d.status(.queue, "research")?["allocated"]?["gpu"]?.stringValue == "0" })
+        #expect(d.terminate() == 0)
+    }
+
+    @Test func failuresAreRetriedThenFail() throws {
+        let d = try DaemonUnderTest(extra: ["--local-gpus", "1"])
+        d.write("q.yaml", queueManifest)
+        d.write("w.yaml", job("flaky", command: "echo attempt $GANTRY_DISPATCH; exit 3", extra: "  maxRetry: 1\n"))
+        #expect(d.wait(20) { phase(d, "flaky") == "Failed" })
+        let st = d.status(.workload, "flaky")
+        #expect(st?["dispatchCount"]?.intValue == 2 && st?["retryCount"]?.intValue == 1)
+        let fin = st?["conditions"]?.arrayValue?.first { $0["type"]?.stringValue == "Finished" }
+        #expect(fin?["reason"]?.stringValue == "RetryLimitExceeded")
+        let ev = d.events().first { $0.reason == "RetryLimitExceeded" }
+        #expect(ev?.message.contains("exited with code 3") == true && ev?.message.contains("attempt 2") == true)
+        #expect(d.events().contains { $0.reason == "Restarting" })
+        #expect(d.terminate() == 0)
+    }
+
+    @Test func timeoutEndsARunAsDeadlineExceeded() throws {
+        let d = try DaemonUnderTest(extra: ["--local-gpus", "1", "--grace-period", "2s"])
+        d.write("q.yaml", queueManifest)
+        d.write("w.yaml", job("slow", command: "sleep 60", extra: "  timeout: 1\n  maxRetry: 2\n"))
+        #expect(d.wait(20) { phase(d, "slow") == "Failed" })
+        let fin = d.status(.workload, "slow")?["conditions"]?.arrayValue?.first { $0["type"]?.stringValue == "Finished" }
+        #expect(fin?["reason"]?.stringValue == "DeadlineExceeded")
+        #expect(d.status(.workload, "slow")?["dispatchCount"]?.intValue == 1)
+        #expect(d.terminate() == 0)
+    }
+
+    @Test func stopAndResumeWithoutTouchingTheManifest() throws {
+        let d = try DaemonUnderTest(extra: ["--local-gpus", "1", "--grace-period", "5s"])
+        d.write("q.yaml", queueManifest)
+        let manifest = job("svc", command: "sleep 600", extra: "  type: Deployment\n")
+        d.write("w.yaml", manifest)
+        #expect(d.wait(15) { phase(d, "svc") == "Running" })
+        let pid = Int32(d.status(.workload, "svc")?["replicas"]?.arrayValue?.first?["pid"]?.intValue ?? 0)
+        #expect(pid > 0 && kill(pid, 0) == 0)
+        let (sc, so) = runCLI(["stop", "svc", "-n", "team-a", "--state-dir", d.state])
+        #expect(sc == 0 && so.contains("stopping"))
+        #expect(d.wait { phase(d, "svc") == "Stopped" })
+        #expect(d.wait { kill(pid, 0) != 0 })
+        #expect(d.status(.workload, "svc")?["override"]?["suspend"]?.boolValue == true)
+        #expect(read(d.spec + "/w.yaml") == manifest)
+        let (_, desc) = runCLI(["describe", "workload", "svc", "-n", "team-a", "--state-dir", d.state])
+        #expect(desc.contains("Override:") && desc.contains("gantry stop"))
+        #expect(runCLI(["resume", "svc", "-n", "team-a", "--state-dir", d.state]).0 == 0)
+        #expect(d.wait(15) { phase(d, "svc") == "Running" && d.status(.workload, "svc")?["dispatchCount"]?.intValue == 2 })
+        #expect(runCLI(["stop", "nope", "-n", "team-a", "--state-dir", d.state]).0 == 1)
+        #expect(d.terminate() == 0)
+    }
+
+    @Test func aCrashedServiceReplicaIsRestarted() throws {
+        let d = try DaemonUnderTest(extra: ["--local-gpus", "1", "--grace-period", "2s"])
+        d.write("q.yaml", queueManifest)
+        d.write("w.yaml", job("web", command: "if [ ! -f crashed ]; then touch crashed; echo crashing; exit 1; fi; echo serving; sleep 600", extra: "  type: Deployment\n"))
+        #expect(d.wait(20) {
+            let r = d.status(.workload, "web")?["replicas"]?.arrayValue?.first
+            return r?["restarts"]?.intValue == 1 && r?["phase"]?.stringValue == "Running"
+        })
+        #expect(phase(d, "web") == "Running")
+        #expect(d.events().contains { $0.reason == "Restarting" && $0.message.contains("code 1") })
+        let (_, logs) = runCLI(["logs", "web", "-n", "team-a", "--state-dir", d.state])
+        #expect(logs.contains("crashing") && logs.contains("serving") && logs.contains("restart 1"))
+        #expect(d.terminate() == 0)
+    }
+
+    @Test func workloadsThatCannotRunTogetherRunOneAfterTheOther() throws {
+        let out = try scratch()
+        let d = try DaemonUnderTest(extra: ["--local-gpus", "8"])
+        d.write("q.yaml", queueManifest)
+        let cmd = "date +%s.%N > \(out)/$GANTRY_WORKLOAD.start; sleep 1; date +%s.%N > \(out)/$GANTRY_WORKLOAD.end"
+        d.write("a.yaml", job("first", gpu: 8, command: cmd) + "---\n" + job("second", gpu: 8, command: cmd))
+        #expect(d.wait(20) { phase(d, "first") == "Succeeded" && phase(d, "second") == "Succeeded" })
+        func t(_ f: String) -> Double { Double(read("\(out)/\(f)").trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1 }
+        let (s1, e1, s2, e2) = (t("first.start"), t("first.end"), t("second.start"), t("second.end"))
+        #expect(s1 > 0 && s2 > 0)
+        #expect(e1 <= s2 || e2 <= s1)   // never both at once on the same 8 GPUs
+        #expect(d.terminate() == 0)
+    }
+
+    @Test func kill9WhileReplicasRunEndsEveryWorkloadExactlyOnce() throws {
+        let out = try scratch()
+        let d = try DaemonUnderTest(extra: ["--local-gpus", "8"])
+        d.write("q.yaml", queueManifest)
+        let run = { (secs: String) in "echo run >> \(out)/$GANTRY_WORKLOAD.count; sleep \(secs)" }
+        d.write("w.yaml", [job("quick", command: run("1")), job("long", gpu: 2, command: run("4")) + "  replicas: 2\n",
+                           job("bad", command: run("1") + "; exit 5")].joined(separator: "---\n"))
+        #expect(d.wait(15) { ["quick", "long", "bad"].allSatisfy { phase(d, $0) == "Running" } })
+        #expect(d.terminate(signal: SIGKILL) != nil)
+        // quick and bad end while the daemon is down; long still runs when it is back.
+        usleep(1_800_000)
+        let d2 = try DaemonUnderTest(reusing: d, extra: ["--local-gpus", "8"])
+        #expect(d2.wait(20) { phase(d2, "quick") == "Succeeded" && phase(d2, "bad") == "Failed" && phase(d2, "long") == "Succeeded" })
+        for name in ["quick", "bad"] { #expect(read("\(out)/\(name).count") == "run\n") }
+        #expect(read("\(out)/long.count") == "run\nrun\n")   // two replicas, each once
+        for name in ["quick", "long", "bad"] { #expect(d2.status(.workload, name)?["dispatchCount"]?.intValue == 1) }
+        #expect(d2.events().filter { $0.reason == "Succeeded" }.count == 2)
+        #expect(d2.log.contains("re-attached"))
+        #expect(d2.terminate() == 0)
+    }
+
+    @Test func aReplicaIgnoringSIGTERMIsKilledAfterTheGracePeriod() throws {
+        let d = try DaemonUnderTest(extra: ["--local-gpus", "1", "--grace-period", "1s"])
+        d.write("q.yaml", queueManifest)
+        let manifest = job("stubborn", command: "trap '' TERM; while :; do sleep 0.2; done", extra: "  type: Deployment\n")
+        d.write("w.yaml", manifest)
+        #expect(d.wait(15) { phase(d, "stubborn") == "Running" })
+        let pid = Int32(d.status(.workload, "stubborn")?["replicas"]?.arrayValue?.first?["pid"]?.intValue ?? 0)
+        #expect(pid > 0)
+        d.write("w.yaml", manifest + "  suspend: true\n")
+        #expect(d.wait { phase(d, "stubborn") == "Stopped" })
+        usleep(500_000)
+        #expect(kill(pid, 0) == 0)   // SIGTERM ignored: still there within the grace period
+        #expect(d.wait(10) { kill(pid, 0) != 0 })
+        #expect(d.wait { d.events().contains { $0.reason == "Killed" } })
+        #expect(d.terminate() == 0)
+    }
+}
