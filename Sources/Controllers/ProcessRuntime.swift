@@ -8,15 +8,15 @@ import ControllerRuntime
 /// Runs replicas as local processes, each under its own supervisor (`gantry-shim`), in the
 /// state directory:
 ///
-///     replicas/NS.NAME.DISPATCH.intent                 the gang, written before it starts
-///     replicas/NS.NAME.DISPATCH.RANK.ATTEMPT.started   written by the supervisor
-///     replicas/NS.NAME.DISPATCH.RANK.ATTEMPT.exited
-///     logs/NS/NAME/rank-R.log (+ .log.1), rank-R.metrics
-///     work/NS/NAME/                                    the working directory
+///     replicas/NS.NAME.DISPATCH.intent              the gang, written before it starts
+///     replicas/NS.NAME.DISPATCH.RANK.ATTEMPT.rec    `started`, then `exited`, by the supervisor
+///     logs/NS/NAME.RANK.log (+ .log.1), NAME.RANK.metrics
+///     work/NS/NAME/                                 the working directory
 ///
-/// A thread watches the records directory with inotify (a supervisor renames its record into
-/// place), reaps exited supervisors and orphans, and checks once a second that supervisors of
-/// running replicas are still alive.
+/// Few files per replica on purpose: creating an inode is the dearest thing a start does on
+/// some file systems. A thread watches the records directory with inotify (a supervisor
+/// appends to its record), reaps exited supervisors and orphans, and checks once a second
+/// that supervisors of running replicas are still alive.
 public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
     public let stateDir: String
     public let recordsDir: String
@@ -32,6 +32,9 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
         var pendingSignal: Int32?
     }
     let watched = Mutex<[ReplicaRef: Watch]>([:])
+    /// Record files per workload (names in `recordsDir`), so forgetting one never lists the
+    /// directory.
+    let files = Mutex<[ObjectKey: Set<String>]>([:])
     let handler = Mutex<(@Sendable (RuntimeEvent) -> Void)?>(nil)
     var inotifyFD: Int32 = -1
     let stopped = Atomic<Bool>(false)
@@ -62,9 +65,10 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
 
     func prefix(_ key: ObjectKey, _ dispatch: Int) -> String { "\(recordsDir)/\(key.namespace).\(key.name).\(dispatch)" }
     func recordPrefix(_ r: ReplicaRef) -> String { prefix(r.key, r.dispatch) + ".\(r.rank).\(r.attempt)" }
-    public func logDir(_ key: ObjectKey) -> String { "\(stateDir)/logs/\(key.namespace)/\(key.name)" }
-    public func logPath(_ key: ObjectKey, rank: Int) -> String { logDir(key) + "/rank-\(rank).log" }
-    public func metricsPath(_ key: ObjectKey, rank: Int) -> String { logDir(key) + "/rank-\(rank).metrics" }
+    public func logDir(_ key: ObjectKey) -> String { "\(stateDir)/logs/\(key.namespace)" }
+    public func logPath(_ key: ObjectKey, rank: Int) -> String { ProcessRuntime.logPath(stateDir: stateDir, key, rank: rank) }
+    public static func logPath(stateDir: String, _ key: ObjectKey, rank: Int) -> String { "\(stateDir)/logs/\(key.namespace)/\(key.name).\(rank).log" }
+    public func metricsPath(_ key: ObjectKey, rank: Int) -> String { "\(logDir(key))/\(key.name).\(rank).metrics" }
     public func workdir(_ key: ObjectKey) -> String { "\(stateDir)/work/\(key.namespace)/\(key.name)" }
 
     // MARK: ReplicaRuntime
@@ -72,7 +76,7 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
     public func start(_ handler: @escaping @Sendable (RuntimeEvent) -> Void) {
         self.handler.withLock { $0 = handler }
         inotifyFD = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        if inotifyFD >= 0 { _ = inotify_add_watch(inotifyFD, recordsDir, UInt32(IN_MOVED_TO) | UInt32(IN_CLOSE_WRITE)) }
+        if inotifyFD >= 0 { _ = inotify_add_watch(inotifyFD, recordsDir, UInt32(IN_MODIFY) | UInt32(IN_CLOSE_WRITE)) }
         let t = Thread { [self] in monitor() }
         t.name = "gantry-runtime"
         t.start()
@@ -83,17 +87,18 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
     public func prepare(_ key: ObjectKey, _ intent: DispatchIntent) {
         var text = "dispatch=\(intent.dispatch) spec=\(intent.specHash) port=\(intent.masterPort) at=\(intent.at)\n"
         for a in intent.assignments { text += "rank=\(a.rank) node=\(a.node) gpus=\(a.gpus.map(String.init).joined(separator: ","))\n" }
-        if !writeFileAtomically(prefix(key, intent.dispatch) + ".intent", text) {
+        let path = prefix(key, intent.dispatch) + ".intent"
+        note(key, path)
+        if !writeFileAtomically(path, text) {
             Log.error("cannot write a dispatch record", ["key": key.description, "dir": recordsDir, "error": String(cString: strerror(errno))])
         }
     }
 
     public func launch(_ l: ReplicaLaunch) {
         let r = l.ref
-        let logs = logDir(r.key), wd = workdir(r.key)
-        try? FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
-        try? FileManager.default.createDirectory(atPath: wd, withIntermediateDirectories: true)
+        let wd = workdir(r.key)
         let prefix = recordPrefix(r)
+        note(r.key, prefix + ".rec")
         watched.withLock { $0[r] = Watch(since: wallSeconds()) }
         var argv = shimArgv
         argv += ["--record", prefix, "--log", logPath(r.key, rank: r.rank), "--metrics", metricsPath(r.key, rank: r.rank),
@@ -114,11 +119,17 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
             appendLog(r.key, rank: r.rank, "gantry: \(e.description)\n")
             var rec = ReplicaRecord()
             rec.start = wallSeconds(); rec.end = rec.start; rec.code = 127
-            writeFileAtomically(prefix + ".exited", rec.exitedLine)
+            appendRecord(prefix + ".rec", rec.exitedLine)
         }
     }
 
+    func note(_ key: ObjectKey, _ path: String) {
+        let name = String(path.dropFirst(recordsDir.count + 1))
+        files.withLock { _ = $0[key, default: []].insert(name) }
+    }
+
     func appendLog(_ key: ObjectKey, rank: Int, _ text: String) {
+        makeDirectories(logDir(key))
         let fd = open(logPath(key, rank: rank), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }
         writeAll(fd, Array(text.utf8))
@@ -137,17 +148,28 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
         if let pid, pid > 1 { kill(-pid, sig) }
     }
 
-    public func forget(_ key: ObjectKey, keepDispatch: Int?, files: Bool) {
+    public func forget(_ key: ObjectKey, keepDispatch: Int?, files removeFiles: Bool) {
         let head = "\(key.namespace).\(key.name)."
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: recordsDir)) ?? []
-        for n in names where n.hasPrefix(head) {
-            let rest = n.dropFirst(head.count)
-            guard let d = rest.split(separator: ".").first.flatMap({ Int($0) }) else { continue }
-            if keepDispatch == nil || d < keepDispatch! { unlink(recordsDir + "/" + n) }
+        let names: [String] = files.withLock { f in
+            let all = f[key] ?? []
+            let drop = all.filter { n in
+                guard let d = n.dropFirst(head.count).split(separator: ".").first.flatMap({ Int($0) }) else { return false }
+                return keepDispatch == nil || d < keepDispatch!
+            }
+            if keepDispatch == nil { f[key] = nil } else { f[key] = all.subtracting(drop) }
+            return Array(drop)
         }
+        for n in names { unlink(recordsDir + "/" + n) }
         if keepDispatch == nil { watched.withLock { w in w = w.filter { $0.key.key != key } } }
-        if files {
-            try? FileManager.default.removeItem(atPath: logDir(key))
+        if removeFiles {
+            // Ranks are numbered from 0: remove until one has no log left.
+            for rank in 0..<100_000 {
+                let log = logPath(key, rank: rank)
+                let had = unlink(log) == 0
+                let had1 = unlink(log + ".1") == 0
+                let hadM = unlink(metricsPath(key, rank: rank)) == 0
+                if !had && !had1 && !hadM && rank > 0 { break }
+            }
             try? FileManager.default.removeItem(atPath: workdir(key))
         }
     }
@@ -188,7 +210,7 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
         guard parts.count >= 4, let d = Int(parts[2]) else { return nil }
         let key = ObjectKey(.workload, namespace: parts[0], name: parts[1])
         if parts.count == 4 && parts[3] == "intent" { return RecordName(key: key, dispatch: d, kind: "intent") }
-        guard parts.count == 6, let r = Int(parts[3]), let a = Int(parts[4]), parts[5] == "started" || parts[5] == "exited" else { return nil }
+        guard parts.count == 6, let r = Int(parts[3]), let a = Int(parts[4]), parts[5] == "rec" else { return nil }
         return RecordName(key: key, dispatch: d, rank: r, attempt: a, kind: parts[5])
     }
 
@@ -220,6 +242,9 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: recordsDir)) ?? []
         var byKey: [ObjectKey: [RecordName]] = [:]
         for n in names { if let p = ProcessRuntime.parseName(n) { byKey[p.key, default: []].append(p) } else if n.hasSuffix(".tmp") { unlink(recordsDir + "/" + n) } }
+        files.withLock { f in
+            for n in names { if let p = ProcessRuntime.parseName(n) { f[p.key, default: []].insert(n) } }
+        }
         var out: [ObjectKey: RecoveredDispatch] = [:]
         var watch: [ReplicaRef: Watch] = [:]
         for (key, recs) in byKey {
@@ -228,13 +253,10 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
             var reps: [Int: RecoveredReplica] = [:]
             for r in recs where r.dispatch == d && r.rank != nil {
                 let rank = r.rank!, attempt = r.attempt!
-                if let cur = reps[rank], cur.ref.attempt > attempt { continue }
-                if let cur = reps[rank], cur.ref.attempt == attempt, r.kind == "started" { continue }
+                if let cur = reps[rank], cur.ref.attempt >= attempt { continue }
                 let ref = ReplicaRef(key: key, dispatch: d, rank: rank, attempt: attempt)
                 var rr = RecoveredReplica(ref: ref)
-                var rec = ReplicaRecord()
-                if let t = ProcessRuntime.readText(recordPrefix(ref) + ".started") { rec.parse(t) }
-                if let t = ProcessRuntime.readText(recordPrefix(ref) + ".exited") { rec.parse(t) }
+                let rec = ReplicaRecord(text: ProcessRuntime.readText(recordPrefix(ref) + ".rec") ?? "")
                 if rec.pid > 0 { rr.pid = rec.pid }
                 if rec.start > 0 { rr.start = rec.start }
                 if let code = rec.code {
@@ -304,23 +326,17 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
         while waitpid(-1, &st, WNOHANG) > 0 {}
     }
 
-    /// Reads a replica's records and reports what changed.
+    /// Reads a replica's record and reports what changed.
     func check(_ ref: ReplicaRef) {
-        guard let w = watched.withLock({ $0[ref] }) else { return }
-        let prefix = recordPrefix(ref)
-        if let t = ProcessRuntime.readText(prefix + ".exited") {
-            var rec = ReplicaRecord()
-            if w.pid == nil, let s = ProcessRuntime.readText(prefix + ".started") { rec.parse(s) }
-            rec.parse(t)
+        guard let w = watched.withLock({ $0[ref] }), let text = ProcessRuntime.readText(recordPrefix(ref) + ".rec") else { return }
+        let rec = ReplicaRecord(text: text)
+        if rec.exited {
             guard watched.withLock({ $0.removeValue(forKey: ref) }) != nil else { return }
             if w.pid == nil && rec.pid > 0 { emit(.started(ref, pid: rec.pid, at: rec.start)) }
             emit(.exited(ref, code: rec.code ?? -1, signal: rec.signal, at: rec.end ?? wallSeconds()))
             return
         }
-        guard w.pid == nil, let t = ProcessRuntime.readText(prefix + ".started") else { return }
-        var rec = ReplicaRecord()
-        rec.parse(t)
-        guard rec.pid > 0 else { return }
+        guard w.pid == nil, rec.started, rec.pid > 0 else { return }
         let pending: Int32? = watched.withLock { m in
             guard var x = m[ref] else { return nil }
             x.pid = rec.pid

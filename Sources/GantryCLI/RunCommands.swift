@@ -35,7 +35,7 @@ struct LogsCommand {
             errOut("gantry: workload \(key.qualifiedName) has \(replicas) replica\(replicas == 1 ? "" : "s") (ranks 0-\(replicas - 1))")
             return 1
         }
-        let path = "\(stateDir)/logs/\(key.namespace)/\(key.name)/rank-\(rank).log"
+        let path = ProcessRuntime.logPath(stateDir: stateDir, key, rank: rank)
         if !FileManager.default.fileExists(atPath: path) && !follow {
             errOut("gantry: no log yet for \(key.qualifiedName) rank \(rank) (it has not started, or its logs were removed after ttlSecondsAfterFinished)")
             return 1

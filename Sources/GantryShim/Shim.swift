@@ -1,9 +1,10 @@
 import Glibc
 import CShim
 
-/// What a supervisor records about its replica: `<prefix>.started` once the replica runs,
-/// `<prefix>.exited` once it and its process group are gone. Each is one line of
-/// `key=value` pairs, written atomically (temporary file, fsync, rename).
+/// What a supervisor records about its replica, in `<prefix>.rec`: a `started` line once the
+/// replica runs, an `exited` line once it and its process group are gone. Each line is
+/// `key=value` pairs, appended with one write and fsync'd; a reader takes complete lines only,
+/// so a record is either there whole or not at all (a torn last line is ignored).
 public struct ReplicaRecord: Equatable, Sendable {
     public var pid: Int32 = 0
     public var shimPid: Int32 = 0
@@ -12,15 +13,29 @@ public struct ReplicaRecord: Equatable, Sendable {
     public var end: Double?
     public var code: Int32?
     public var signal: Int32 = 0
+    public var started = false
+    public var exited: Bool { code != nil }
 
     public init() {}
 
-    public var startedLine: String { "pid=\(pid) shim=\(shimPid) shimstart=\(shimStart) start=\(start)\n" }
-    public var exitedLine: String { "pid=\(pid) code=\(code ?? -1) signal=\(signal) start=\(start) end=\(end ?? 0)\n" }
+    public var startedLine: String { "started pid=\(pid) shim=\(shimPid) shimstart=\(shimStart) start=\(start)\n" }
+    public var exitedLine: String { "exited pid=\(pid) code=\(code ?? -1) signal=\(signal) start=\(start) end=\(end ?? 0)\n" }
 
-    /// Reads the fields of a record line (either kind) into `self`.
-    public mutating func parse(_ text: String) {
-        for field in text.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+    /// Reads every complete line of a record file.
+    public init(text: String) {
+        self.init()
+        var rest = Substring(text)
+        while let nl = rest.firstIndex(of: "\n") {
+            parseLine(rest[..<nl])
+            rest = rest[rest.index(after: nl)...]
+        }
+    }
+
+    mutating func parseLine(_ line: Substring) {
+        let fields = line.split(separator: " ")
+        guard let kind = fields.first, kind == "started" || kind == "exited" else { return }
+        if kind == "started" { started = true }
+        for field in fields.dropFirst() {
             guard let eq = field.firstIndex(of: "=") else { continue }
             let k = field[..<eq], v = String(field[field.index(after: eq)...])
             switch k {
@@ -29,12 +44,21 @@ public struct ReplicaRecord: Equatable, Sendable {
             case "shimstart": shimStart = UInt64(v) ?? shimStart
             case "start": start = Double(v) ?? start
             case "end": end = Double(v)
-            case "code": code = Int32(v)
+            case "code" where kind == "exited": code = Int32(v)
             case "signal": signal = Int32(v) ?? 0
             default: break
             }
         }
     }
+}
+
+/// Appends one record line durably (one write, then fsync).
+@discardableResult
+public func appendRecord(_ path: String, _ line: String) -> Bool {
+    let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    return writeAll(fd, Array(line.utf8)) && fsync(fd) == 0
 }
 
 /// `gantry-shim`: the supervisor of one replica. It starts the replica in a process group of
@@ -43,7 +67,7 @@ public struct ReplicaRecord: Equatable, Sendable {
 /// pid, start time and exit status durably. The daemon starts it in a session of its own, so
 /// it and its replica outlive the daemon; a restarted daemon reads the records.
 ///
-///     gantry-shim --record PREFIX --log FILE --metrics FILE --max-log-size BYTES
+///     gantry-shim --record PREFIX --log FILE [--metrics FILE] --max-log-size BYTES
 ///                 --workdir DIR [--header TEXT] -- PROGRAM ARGS...
 public enum Shim {
     public static func main(_ argv: [String]) -> Int32 {
@@ -74,9 +98,13 @@ public enum Shim {
         sigemptyset(&chld)
         sigaddset(&chld, SIGCHLD)
         sigprocmask(SIG_BLOCK, &chld, nil)
+        // The working directory and the log's directory are made here, not in the daemon.
+        makeDirectories(workdir)
+        if let slash = logPath.lastIndex(of: "/") { makeDirectories(String(logPath[..<slash])) }
         let sfd = signalfd(-1, &chld, Int32(SFD_CLOEXEC | SFD_NONBLOCK))
         var log = CappedLog(path: logPath, max: maxLog)
-        let metricsFD = metricsPath.map { open($0, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) } ?? -1
+        // Opened at the first metric line: most replicas print none.
+        var metricsFD: Int32 = -1
         var rec = ReplicaRecord()
         rec.shimPid = getpid()
         rec.shimStart = processStartTicks(getpid()) ?? 0
@@ -98,7 +126,7 @@ public enum Shim {
         }
         close(fds[1])
         rec.pid = child
-        writeFileAtomically(record + ".started", rec.startedLine)
+        appendRecord(record + ".rec", rec.startedLine)
 
         let out = fds[0]
         var lines = MetricLines()
@@ -116,7 +144,12 @@ public enum Shim {
                 if r > 0 {
                     let chunk = Array(buf[0..<r])
                     log.write(chunk)
-                    if metricsFD >= 0 { lines.feed(chunk) { m in writeAll(metricsFD, Array("\(wallSeconds()) \(m)\n".utf8)) } }
+                    if let metricsPath {
+                        lines.feed(chunk) { m in
+                            if metricsFD < 0 { metricsFD = open(metricsPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) }
+                            if metricsFD >= 0 { writeAll(metricsFD, Array("\(wallSeconds()) \(m)\n".utf8)) }
+                        }
+                    }
                 } else if r == 0 || (errno != EINTR && errno != EAGAIN) {
                     pipeOpen = false
                     close(out)
@@ -153,7 +186,7 @@ public enum Shim {
         }
         rec.end = wallSeconds()
         log.close()
-        writeFileAtomically(record + ".exited", rec.exitedLine)
+        appendRecord(record + ".rec", rec.exitedLine)
         return 0
     }
 
@@ -164,7 +197,7 @@ public enum Shim {
         rec.start = rec.start == 0 ? wallSeconds() : rec.start
         rec.code = 127
         rec.end = wallSeconds()
-        writeFileAtomically(record + ".exited", rec.exitedLine)
+        appendRecord(record + ".rec", rec.exitedLine)
         return 0
     }
 

@@ -171,3 +171,15 @@ public func processStartTicks(_ pid: pid_t) -> UInt64? {
     guard fields.count > 19 else { return nil }
     return UInt64(String(decoding: fields[19], as: UTF8.self))
 }
+
+/// `mkdir -p`: makes a directory and its missing parents (0755). True when it exists after.
+@discardableResult
+public func makeDirectories(_ path: String) -> Bool {
+    if mkdir(path, 0o755) == 0 || errno == EEXIST { return true }
+    guard errno == ENOENT else { return false }
+    var parent = path
+    while parent.count > 1 && parent.hasSuffix("/") { parent.removeLast() }
+    guard let slash = parent.lastIndex(of: "/"), slash != parent.startIndex else { return false }
+    guard makeDirectories(String(parent[..<slash])) else { return false }
+    return mkdir(path, 0o755) == 0 || errno == EEXIST
+}

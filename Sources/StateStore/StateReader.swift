@@ -52,6 +52,14 @@ public final class StateReader {
         return out
     }
 
+    /// Workloads in a phase (benchmarks).
+    public func workloads(inPhase phase: String) throws -> Int {
+        let st = try db.prepare("SELECT count(*) FROM statuses WHERE kind='Workload' AND json_extract(status, '$.phase')=?")
+        _ = st.bind([.text(phase)])
+        _ = try st.step()
+        return Int(st.int(0))
+    }
+
     /// Workloads admitted or given a queue position (benchmarks).
     public func decidedWorkloads() throws -> Int {
         let st = try db.prepare("SELECT count(*) FROM statuses WHERE kind='Workload' AND (json_extract(status, '$.admission') IS NOT NULL OR json_extract(status, '$.queuePosition') IS NOT NULL)")

@@ -27,6 +27,10 @@ struct Options {
     var admissionOnly = false
     var e2eFiles = 10_000
     var rounds = 200
+    /// Only the runtime figures (`RunBench`).
+    var runOnly = false
+    var runWorkloads = 1000
+    var latencySamples = 50
 }
 
 func parseOptions() -> Options {
@@ -43,8 +47,11 @@ func parseOptions() -> Options {
         case "--admission-only": o.admissionOnly = true
         case "--files": o.e2eFiles = Int(it.next() ?? "") ?? o.e2eFiles
         case "--rounds": o.rounds = Int(it.next() ?? "") ?? o.rounds
+        case "--run": o.runOnly = true
+        case "--workloads": o.runWorkloads = Int(it.next() ?? "") ?? o.runWorkloads
+        case "--samples": o.latencySamples = Int(it.next() ?? "") ?? o.latencySamples
         default:
-            FileHandle.standardError.write("usage: gantry-bench --gantry PATH [--n N] [--per-file K] [--edits E] [--files F] [--rounds R] [--admission-only] [--dir DIR] [--keep]\n".data(using: .utf8)!)
+            FileHandle.standardError.write("usage: gantry-bench --gantry PATH [--n N] [--per-file K] [--edits E] [--files F] [--rounds R] [--admission-only] [--run [--workloads W] [--samples S]] [--dir DIR] [--keep]\n".data(using: .utf8)!)
             exit(2)
         }
     }
@@ -181,6 +188,10 @@ func percentile(_ xs: [Double], _ p: Double) -> Double {
 }
 
 let o = parseOptions()
+if o.runOnly {
+    RunBench.run(gantry: o.gantry, dir: o.dir, workloads: o.runWorkloads, samples: o.latencySamples, keep: o.keep, say: say)
+    exit(0)
+}
 say("gantry-bench: N=\(o.n) workloads, \(o.perFile) per file, \(o.edits) edits, dir \(o.dir)")
 AdmissionBench.run(n: o.n, rounds: o.rounds, say: say)
 AdmissionBench.runWithStatus(n: o.n, rounds: o.rounds, say: say)
@@ -318,3 +329,4 @@ func endToEndAdmission(_ o: Options) {
 }
 
 endToEndAdmission(o)
+RunBench.run(gantry: o.gantry, dir: o.dir, workloads: o.runWorkloads, samples: o.latencySamples, keep: o.keep, say: say)

@@ -94,7 +94,7 @@ final class DaemonUnderTest: @unchecked Sendable {
     /// Replicas outlive the daemon: tests kill what is left through the supervisors' records.
     func killReplicas() {
         let dir = state + "/replicas"
-        for n in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where n.hasSuffix(".started") {
+        for n in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] where n.hasSuffix(".rec") {
             guard let d = FileManager.default.contents(atPath: dir + "/" + n) else { continue }
             let text = String(decoding: d, as: UTF8.self)
             for f in text.split(separator: " ") {
