@@ -41,6 +41,11 @@ public final class Admission: @unchecked Sendable {
     var ttlScheduled = Set<ObjectKey>()
     /// Gang restart after a failure: not before.
     var backoff: [ObjectKey: Double] = [:]
+    /// Queue positions not yet written: with many pending workloads every admission moves
+    /// all of them, so positions are written at most every `positionInterval` seconds.
+    var deferredPositions: [ObjectKey: Int?] = [:]
+    var lastPositionFlush = 0.0
+    public var positionInterval = 0.5
     /// Replicas of runs that ended, until metrics collection has read their last lines.
     var endedRuns: [(ObjectKey, Int)] = []
 
@@ -257,18 +262,27 @@ public final class Admission: @unchecked Sendable {
             }
         }
         for (k, _) in r.waiting { touched.insert(k) }
-        var positions: [ObjectKey: Int?] = [:]
-        for (k, p) in r.positions { positions[k] = p }
+        for (k, p) in r.positions { deferredPositions[k] = p }
         for key in touched {
             guard let e = specs[key], !e.spec.suspend, let obj = inventory.desired.get(key), obj.invalid.isEmpty, !isFinished(key, e.gen) else { continue }
             writeWorkload(key, obj, now: now, preempted: preempted[key])
-            positions[key] = nil
+            deferredPositions[key] = nil   // written with the rest of its status
             evaluateRun(key)
         }
-        statuses.setQueuePositions(positions.map { ($0.key, $0.value) })
+        flushPositions()
         for name in r.queues { writeQueue(name) }
         for name in r.nodes { writeNode(name) }
         for name in r.pools { writePool(name) }
+    }
+
+    /// Writes deferred queue positions: a few at once, many at most every `positionInterval`.
+    func flushPositions() {
+        guard !deferredPositions.isEmpty else { return }
+        let now = monotonicSeconds()
+        guard deferredPositions.count <= 64 || now - lastPositionFlush >= positionInterval else { return }
+        statuses.setQueuePositions(deferredPositions.map { ($0.key, $0.value) })
+        deferredPositions = [:]
+        lastPositionFlush = now
     }
 
     static func placementText(_ a: [ReplicaAssignment]) -> String {

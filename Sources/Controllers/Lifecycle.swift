@@ -70,6 +70,7 @@ extension Admission {
     /// (and by tests after moving the clock).
     public func tick() {
         locked {
+            flushPositions()
             let now = clock.now()
             let due = timers.filter { $0.value <= now }.map(\.key)
             for k in due {

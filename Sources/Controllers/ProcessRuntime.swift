@@ -8,7 +8,7 @@ import ControllerRuntime
 /// Runs replicas as local processes, each under its own supervisor (`gantry-shim`), in the
 /// state directory:
 ///
-///     replicas/NS.NAME.DISPATCH.intent              the gang, written before it starts
+///     replicas/dispatches.journal                   each gang, appended before it starts
 ///     replicas/NS.NAME.DISPATCH.RANK.ATTEMPT.rec    `started`, then `exited`, by the supervisor
 ///     logs/NS/NAME.RANK.log (+ .log.1), NAME.RANK.metrics
 ///     work/NS/NAME/                                 the working directory
@@ -35,6 +35,7 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
     /// Record files per workload (names in `recordsDir`), so forgetting one never lists the
     /// directory.
     let files = Mutex<[ObjectKey: Set<String>]>([:])
+    let journal: DispatchJournal
     let handler = Mutex<(@Sendable (RuntimeEvent) -> Void)?>(nil)
     var inotifyFD: Int32 = -1
     let stopped = Atomic<Bool>(false)
@@ -48,6 +49,7 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
         shimArgv = shim
         self.maxLogSize = maxLogSize
         self.baseEnv = baseEnv
+        journal = DispatchJournal(path: recordsDir + "/dispatches.journal")
         try FileManager.default.createDirectory(atPath: recordsDir, withIntermediateDirectories: true)
     }
 
@@ -84,15 +86,7 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
 
     public func stop() { stopped.store(true, ordering: .relaxed) }
 
-    public func prepare(_ key: ObjectKey, _ intent: DispatchIntent) {
-        var text = "dispatch=\(intent.dispatch) spec=\(intent.specHash) port=\(intent.masterPort) at=\(intent.at)\n"
-        for a in intent.assignments { text += "rank=\(a.rank) node=\(a.node) gpus=\(a.gpus.map(String.init).joined(separator: ","))\n" }
-        let path = prefix(key, intent.dispatch) + ".intent"
-        note(key, path)
-        if !writeFileAtomically(path, text) {
-            Log.error("cannot write a dispatch record", ["key": key.description, "dir": recordsDir, "error": String(cString: strerror(errno))])
-        }
-    }
+    public func prepare(_ key: ObjectKey, _ intent: DispatchIntent) { journal.record(key, intent) }
 
     public func launch(_ l: ReplicaLaunch) {
         let r = l.ref
@@ -160,6 +154,7 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
             return Array(drop)
         }
         for n in names { unlink(recordsDir + "/" + n) }
+        if keepDispatch == nil { journal.forget(key) }
         if keepDispatch == nil { watched.withLock { w in w = w.filter { $0.key.key != key } } }
         if removeFiles {
             // Ranks are numbered from 0: remove until one has no log left.
@@ -209,7 +204,6 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
         let parts = n.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard parts.count >= 4, let d = Int(parts[2]) else { return nil }
         let key = ObjectKey(.workload, namespace: parts[0], name: parts[1])
-        if parts.count == 4 && parts[3] == "intent" { return RecordName(key: key, dispatch: d, kind: "intent") }
         guard parts.count == 6, let r = Int(parts[3]), let a = Int(parts[4]), parts[5] == "rec" else { return nil }
         return RecordName(key: key, dispatch: d, rank: r, attempt: a, kind: parts[5])
     }
@@ -217,25 +211,6 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
     static func readText(_ path: String) -> String? {
         guard let d = FileManager.default.contents(atPath: path) else { return nil }
         return String(decoding: d, as: UTF8.self)
-    }
-
-    static func parseIntent(_ text: String) -> DispatchIntent? {
-        var lines = text.split(separator: "\n").map(String.init)
-        guard !lines.isEmpty else { return nil }
-        var head: [String: String] = [:]
-        for f in lines.removeFirst().split(separator: " ") {
-            if let eq = f.firstIndex(of: "=") { head[String(f[..<eq])] = String(f[f.index(after: eq)...]) }
-        }
-        guard let d = head["dispatch"].flatMap({ Int($0) }) else { return nil }
-        var assignments: [ReplicaAssignment] = []
-        for l in lines {
-            var f: [String: String] = [:]
-            for p in l.split(separator: " ") { if let eq = p.firstIndex(of: "=") { f[String(p[..<eq])] = String(p[p.index(after: eq)...]) } }
-            guard let r = f["rank"].flatMap({ Int($0) }), let node = f["node"] else { continue }
-            assignments.append(ReplicaAssignment(rank: r, node: node, gpus: (f["gpus"] ?? "").split(separator: ",").compactMap { Int($0) }))
-        }
-        return DispatchIntent(dispatch: d, specHash: head["spec"] ?? "", masterPort: head["port"].flatMap { Int($0) } ?? 0,
-                              at: head["at"].flatMap { Double($0) } ?? 0, assignments: assignments)
     }
 
     public func recover() -> [ObjectKey: RecoveredDispatch] {
@@ -247,9 +222,9 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
         }
         var out: [ObjectKey: RecoveredDispatch] = [:]
         var watch: [ReplicaRef: Watch] = [:]
-        for (key, recs) in byKey {
-            guard let d = recs.filter({ $0.kind == "intent" }).map(\.dispatch).max(),
-                  let text = ProcessRuntime.readText(prefix(key, d) + ".intent"), let intent = ProcessRuntime.parseIntent(text) else { continue }
+        for (key, intent) in journal.load() {
+            let d = intent.dispatch
+            let recs = byKey[key] ?? []
             var reps: [Int: RecoveredReplica] = [:]
             for r in recs where r.dispatch == d && r.rank != nil {
                 let rank = r.rank!, attempt = r.attempt!

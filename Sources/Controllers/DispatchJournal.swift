@@ -1,0 +1,100 @@
+import Foundation
+import Synchronization
+import GantryAPI
+import GantryShim
+import ControllerRuntime
+
+/// The dispatches started, as an append-only journal (`replicas/dispatches.journal`): one
+/// line per gang start, written and fsync'd before its replicas are spawned, and one line
+/// when a workload's records are dropped. A restarted daemon reads the newest dispatch of
+/// each workload from it. One file for all, not one per dispatch: creating a file costs more
+/// than appending a line. A torn last line (a crash mid-write) is ignored; its dispatch never
+/// started. The journal is rewritten (temporary file, fsync, rename) when it holds many more
+/// lines than live workloads.
+final class DispatchJournal: Sendable {
+    struct State {
+        var fd: Int32 = -1
+        var lines = 0
+        var latest: [ObjectKey: DispatchIntent] = [:]
+    }
+    let path: String
+    let state = Mutex(State())
+
+    init(path: String) { self.path = path }
+
+    static func line(_ key: ObjectKey, _ i: DispatchIntent) -> String {
+        let a = i.assignments.map { "\($0.rank):\($0.node):\($0.gpus.map(String.init).joined(separator: ","))" }.joined(separator: ";")
+        return "intent \(key.namespace) \(key.name) dispatch=\(i.dispatch) spec=\(i.specHash) port=\(i.masterPort) at=\(i.at) a=\(a)\n"
+    }
+
+    static func parse(_ text: String) -> [ObjectKey: DispatchIntent] {
+        var out: [ObjectKey: DispatchIntent] = [:]
+        var rest = Substring(text)
+        while let nl = rest.firstIndex(of: "\n") {
+            let f = rest[..<nl].split(separator: " ")
+            rest = rest[rest.index(after: nl)...]
+            guard f.count >= 3 else { continue }
+            let key = ObjectKey(.workload, namespace: String(f[1]), name: String(f[2]))
+            if f[0] == "forget" { out[key] = nil; continue }
+            guard f[0] == "intent" else { continue }
+            var kv: [Substring: Substring] = [:]
+            for p in f.dropFirst(3) { if let eq = p.firstIndex(of: "=") { kv[p[..<eq]] = p[p.index(after: eq)...] } }
+            guard let d = kv["dispatch"].flatMap({ Int($0) }) else { continue }
+            var assignments: [ReplicaAssignment] = []
+            for part in (kv["a"] ?? "").split(separator: ";") {
+                let x = part.split(separator: ":", omittingEmptySubsequences: false)
+                guard x.count == 3, let r = Int(x[0]) else { continue }
+                assignments.append(ReplicaAssignment(rank: r, node: String(x[1]), gpus: x[2].split(separator: ",").compactMap { Int($0) }))
+            }
+            if let cur = out[key], cur.dispatch > d { continue }
+            out[key] = DispatchIntent(dispatch: d, specHash: String(kv["spec"] ?? ""), masterPort: kv["port"].flatMap { Int($0) } ?? 0,
+                                      at: kv["at"].flatMap { Double($0) } ?? 0, assignments: assignments)
+        }
+        return out
+    }
+
+    /// Reads the journal (at start-up) and opens it for appending.
+    func load() -> [ObjectKey: DispatchIntent] {
+        let text = FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let latest = DispatchJournal.parse(text)
+        state.withLock { s in
+            s.latest = latest
+            s.lines = text.reduce(0) { $1 == "\n" ? $0 + 1 : $0 }
+            if s.fd < 0 { s.fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) }
+        }
+        return latest
+    }
+
+    func record(_ key: ObjectKey, _ intent: DispatchIntent) {
+        append(DispatchJournal.line(key, intent)) { $0.latest[key] = intent }
+    }
+
+    func forget(_ key: ObjectKey) {
+        let known = state.withLock { $0.latest[key] != nil }
+        guard known else { return }
+        append("forget \(key.namespace) \(key.name)\n") { $0.latest[key] = nil }
+    }
+
+    private func append(_ line: String, _ update: (inout State) -> Void) {
+        state.withLock { s in
+            if s.fd < 0 { s.fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) }
+            update(&s)
+            guard s.fd >= 0, writeAll(s.fd, Array(line.utf8)), fsync(s.fd) == 0 else {
+                Log.error("cannot append to the dispatch journal", ["path": path, "error": String(cString: strerror(errno))])
+                return
+            }
+            s.lines += 1
+            if s.lines > 4096 && s.lines > 4 * s.latest.count { compact(&s) }
+        }
+    }
+
+    /// Rewrites the journal with the newest dispatch of each live workload only.
+    private func compact(_ s: inout State) {
+        var text = ""
+        for (k, i) in s.latest.sorted(by: { $0.key < $1.key }) { text += DispatchJournal.line(k, i) }
+        guard writeFileAtomically(path, text) else { return }
+        close(s.fd)
+        s.fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        s.lines = s.latest.count
+    }
+}
