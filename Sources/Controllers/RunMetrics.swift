@@ -37,7 +37,8 @@ public final class RunMetrics: @unchecked Sendable {
     /// `TS name=value name=value` lines (complete lines only) -> samples.
     public static func parseTraining(_ text: String, key: ObjectKey, rank: Int) -> [(series: String, ts: Double, value: Double)] {
         var out: [(String, Double, Double)] = []
-        for line in text.split(separator: "\n") {
+        let complete = text.lastIndex(of: "\n").map { text[...$0] } ?? ""
+        for line in complete.split(separator: "\n") {
             let f = line.split(separator: " ")
             guard f.count >= 2, let ts = Double(f[0]) else { continue }
             for kv in f.dropFirst() {
