@@ -31,8 +31,13 @@ public final class Admission: @unchecked Sendable {
     // The replica lifecycle (Lifecycle.swift), under the same lock. No runtime: admission only.
     let runtime: (any ReplicaRuntime)?
     let options: LifecycleOptions
-    /// The spec each workload was last synced with (overrides applied) and its generation.
-    var specs: [ObjectKey: (spec: WorkloadSpec, gen: Int64)] = [:]
+    /// What each workload was last synced with: its generation and whether it is suspended
+    /// in effect (an override applied; an invalid spec counts as suspended). The spec itself
+    /// is read from the inventory when needed (`specEntry`), not copied 100,000 times.
+    struct Synced { var gen: Int64; var suspend: Bool }
+    var synced: [ObjectKey: Synced] = [:]
+    /// Workloads finished with the generation they finished at.
+    var finishedGen: [ObjectKey: Int64] = [:]
     var runs: [ObjectKey: Run] = [:]
     var recovered: [ObjectKey: RecoveredDispatch] = [:]
     /// When each workload next needs a look (grace periods, deadlines, backoffs, TTLs).
@@ -77,11 +82,13 @@ public final class Admission: @unchecked Sendable {
     /// (releasing any quota) and get their status here; the others wait for the next cycle.
     public func syncWorkload(_ key: ObjectKey, _ obj: ManifestObject?, override: SuspendOverride? = nil) {
         locked {
-            if obj != nil, statuses.get(key)?.workload?.override != override { updateStatus(key) { $0.override = override } }
+            let current = statuses.get(key)?.workload
+            if obj != nil, current?.override != override { updateStatus(key) { $0.override = override } }
             guard let obj, let spec = obj.spec.workload else {
                 state.setWorkload(key, nil)
                 dirty.remove(key)
-                specs[key] = nil
+                synced[key] = nil
+                finishedGen[key] = nil
                 ttlDue[key] = nil; ttlScheduled.remove(key)
                 adopt(key)
                 evaluateRun(key)
@@ -90,9 +97,14 @@ public final class Admission: @unchecked Sendable {
             }
             let now = clock.timestamp
             let gen = obj.meta.generation
-            var kept = spec
-            if !obj.invalid.isEmpty { kept.suspend = true }
-            specs[key] = (kept, gen)
+            synced[key] = Synced(gen: gen, suspend: spec.suspend || !obj.invalid.isEmpty)
+            if finishedGen[key] == nil, let st = current, st.phase == .succeeded || st.phase == .failed, runs[key] == nil {
+                // Restored finished, or finished with an older spec (which then runs again).
+                if st.observedGeneration == gen { finishedGen[key] = gen } else { updateStatus(key) { s in s.retryCount = 0; s.startTime = nil } }
+            } else if let fg = finishedGen[key], fg != gen {
+                finishedGen[key] = nil
+                updateStatus(key) { s in s.retryCount = 0; s.startTime = nil }
+            }
             if !obj.invalid.isEmpty || spec.suspend {
                 state.setWorkload(key, nil)
                 dirty.remove(key)
@@ -129,10 +141,6 @@ public final class Admission: @unchecked Sendable {
                     scheduleTTL(key, endedAt: Double(end.seconds), ttl: ttl)
                 }
                 return
-            }
-            if let st = statuses.get(key)?.workload, st.phase == .succeeded || st.phase == .failed, runs[key] == nil {
-                // A finished workload whose spec changed: a new run.
-                updateStatus(key) { s in s.retryCount = 0; s.startTime = nil }
             }
             let request = WorkloadRequest(spec, created: obj.meta.creationTimestamp.seconds)
             let known = state.contains(key)
@@ -264,7 +272,7 @@ public final class Admission: @unchecked Sendable {
         for (k, _) in r.waiting { touched.insert(k) }
         for (k, p) in r.positions { deferredPositions[k] = p }
         for key in touched {
-            guard let e = specs[key], !e.spec.suspend, let obj = inventory.desired.get(key), obj.invalid.isEmpty, !isFinished(key, e.gen) else { continue }
+            guard let sy = synced[key], !sy.suspend, let obj = inventory.desired.get(key), obj.invalid.isEmpty, !isFinished(key, sy.gen) else { continue }
             writeWorkload(key, obj, now: now, preempted: preempted[key])
             deferredPositions[key] = nil   // written with the rest of its status
             evaluateRun(key)

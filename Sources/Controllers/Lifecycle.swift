@@ -100,7 +100,7 @@ extension Admission {
         guard let rec = recovered.removeValue(forKey: key) else { return }
         let now = clock.now()
         let alive = rec.intent.assignments.contains { a in rec.replicas[a.rank].map { $0.exit == nil && !$0.lost } ?? true }
-        if !state.isAdmitted(key) && specs[key] != nil {
+        if !state.isAdmitted(key) && synced[key] != nil {
             let known = (statuses.get(key)?.workload?.dispatchCount ?? 0) >= rec.intent.dispatch
             if !known {
                 // The daemon died between starting the dispatch and storing its status: the
@@ -209,7 +209,7 @@ extension Admission {
         if run.reps[i].end == nil { run.reps[i].end = now }
         runs[key] = run
         defer { writeReplicas(key) }
-        guard run.stopping == nil, let spec = specs[key]?.spec else { return }
+        guard run.stopping == nil, let spec = specEntry(key)?.spec else { return }
         let what = lostMessage.map { "replica rank \(ref.rank) was lost: \($0)" } ?? "replica rank \(ref.rank) exited with code \(code)\(signal > 0 ? " (signal \(signal))" : "")"
         if !spec.type.runsToCompletion {
             // Services: restart this replica alone, with capped exponential backoff.
@@ -265,7 +265,7 @@ extension Admission {
         guard runtime != nil else { return }
         guard runs[key] != nil || state.isAdmitted(key) else { return }
         let now = clock.now()
-        let entry = specs[key]
+        let entry = specEntry(key)
         let admitted = state.assignments(key)
         if var run = runs[key] {
             if run.anyAlive {
@@ -324,7 +324,6 @@ extension Admission {
             switch stop {
             case .deleted?:
                 runtime?.forget(key, keepDispatch: nil, files: true)
-                specs[key] = nil
                 return
             case .suspended?:
                 events.normal(InvolvedObject(key), "Stopped", "replicas stopped (suspended)")
@@ -368,7 +367,7 @@ extension Admission {
 
     /// Restarts service replicas whose backoff has passed.
     func restartDue(_ key: ObjectKey, now: Double) {
-        guard var run = runs[key], let spec = specs[key]?.spec else { return }
+        guard var run = runs[key], let spec = specEntry(key)?.spec else { return }
         var changed = false
         for i in run.reps.indices where run.reps[i].state == .waiting {
             guard let at = run.reps[i].restartAt else { continue }
@@ -390,9 +389,13 @@ extension Admission {
         return Double(st.seconds) + Double(spec.timeout)
     }
 
-    func isFinished(_ key: ObjectKey, _ gen: Int64) -> Bool {
-        guard let s = statuses.get(key)?.workload else { return false }
-        return (s.phase == .succeeded || s.phase == .failed) && s.observedGeneration == gen
+    func isFinished(_ key: ObjectKey, _ gen: Int64) -> Bool { finishedGen[key] == gen }
+
+    /// The spec in force: the inventory's, with the synced suspend value (overrides applied).
+    func specEntry(_ key: ObjectKey) -> (spec: WorkloadSpec, gen: Int64)? {
+        guard let sy = synced[key], var spec = inventory.desired.get(key)?.spec.workload else { return nil }
+        spec.suspend = sy.suspend
+        return (spec, sy.gen)
     }
 
     /// Starts every replica of a gang.
@@ -476,9 +479,10 @@ extension Admission {
         if phase == .succeeded { events.normal(InvolvedObject(key), reason, message) } else { events.warning(InvolvedObject(key), reason, message) }
         if phase == .succeeded { succeededTotal.inc() } else { failedTotal.inc() }
         writeReplicas(key, run: run)
-        let gen = specs[key]?.gen
+        let entry = specEntry(key)
+        finishedGen[key] = entry?.gen
         updateStatus(key) { s in
-            if let gen { s.observedGeneration = gen }
+            if let gen = entry?.gen { s.observedGeneration = gen }
             s.phase = phase
             s.message = message
             s.endTime = ts
@@ -488,7 +492,7 @@ extension Admission {
             s.conditions.set(type: ConditionType.running, status: "False", reason: reason, message: message, now: ts, generation: s.observedGeneration)
             s.conditions.set(type: ConditionType.finished, status: "True", reason: reason, message: message, now: ts, generation: s.observedGeneration)
         }
-        if let ttl = specs[key]?.spec.ttlSecondsAfterFinished { scheduleTTL(key, endedAt: Double(ts.seconds), ttl: ttl) }
+        if let ttl = entry?.spec.ttlSecondsAfterFinished { scheduleTTL(key, endedAt: Double(ts.seconds), ttl: ttl) }
     }
 
     func scheduleTTL(_ key: ObjectKey, endedAt: Double, ttl: Int) {

@@ -46,6 +46,10 @@ public enum CLI {
                 }
                 o.gracePeriod = try args.duration("grace-period") ?? o.gracePeriod
                 o.metricsInterval = try args.duration("metrics-interval") ?? o.metricsInterval
+                if let r = args.string("runtime") {
+                    guard r == "local" || r == "none" else { throw UsageError("--runtime: local or none") }
+                    o.runReplicas = r == "local"
+                }
                 if let sh = args.string("shim") { o.shim = sh.split(separator: " ").map(String.init) }
                 guard o.gracePeriod >= 0 else { throw UsageError("--grace-period: 0 or more") }
                 if let f = args.string("log-format") {
@@ -118,6 +122,8 @@ public enum CLI {
       --max-log-size BYTES  log kept per replica, newest output (default 67108864; 0: no cap)
       --grace-period DURATION  SIGTERM to SIGKILL when stopping replicas (default 30s)
       --metrics-interval DURATION  GPU utilisation/memory/power sampling (default 15s; 0: off)
+      --runtime local|none  local: run admitted workloads as processes (default);
+                            none: admit only, start nothing
       --shim COMMAND        replica supervisor (default: gantry-shim next to this binary,
                             else "gantry shim")
       --log-format text|json   (default text)

@@ -28,6 +28,8 @@ public struct DaemonOptions: Sendable {
     public var metricsInterval = 15.0
     /// The replica supervisor command; nil: `gantry-shim` next to the binary, else `gantry shim`.
     public var shim: [String]?
+    /// False (`--runtime none`): admit only, start nothing (capacity planning, benchmarks).
+    public var runReplicas = true
     public var logFormat = Log.Format.text
     public var logLevel = Log.Level.info
     public init() {}
@@ -83,20 +85,24 @@ public final class Daemon: @unchecked Sendable {
         inventory.setLocalNode(LocalNode.make(localGPUs: options.localGPUs))
         var env = ProcessInfo.processInfo.environment
         env["GANTRY_STATE_DIR"] = nil
-        let runtime: ProcessRuntime
-        do {
-            runtime = try ProcessRuntime(stateDir: options.stateDir, shim: options.shim ?? ProcessRuntime.defaultShim(), maxLogSize: options.maxLogSize, baseEnv: env)
-        } catch {
-            Log.error("cannot start", ["error": "\(error)"])
-            errOut("gantry: \(error)")
-            return 1
+        var runtime: ProcessRuntime?
+        if options.runReplicas {
+            do {
+                runtime = try ProcessRuntime(stateDir: options.stateDir, shim: options.shim ?? ProcessRuntime.defaultShim(), maxLogSize: options.maxLogSize, baseEnv: env)
+            } catch {
+                Log.error("cannot start", ["error": "\(error)"])
+                errOut("gantry: \(error)")
+                return 1
+            }
+        } else {
+            Log.info("--runtime none: workloads are admitted but not started")
         }
         var lifecycle = LifecycleOptions()
         lifecycle.gracePeriod = options.gracePeriod
         lifecycle.specDir = URL(fileURLWithPath: options.specDir).standardizedFileURL.path
         lifecycle.baseEnv = env
         let admission = Admission(inventory: inventory, clock: clock, metrics: metrics, runtime: runtime, options: lifecycle)
-        let recovered = runtime.recover()
+        let recovered = runtime?.recover() ?? [:]
         if !recovered.isEmpty { Log.info("found replica records of an earlier run", ["workloads": String(recovered.count)]) }
         admission.setRecovered(recovered)
         admission.pause()
@@ -151,8 +157,8 @@ public final class Daemon: @unchecked Sendable {
         // Replicas: stop what belongs to workloads deleted while the daemon was down, then
         // follow the supervisors.
         admission.adoptOrphans()
-        runtime.start { admission.runtimeEvent($0) }
-        let runMetrics = RunMetrics(admission: admission, runtime: runtime, store: { store.enqueueSQL($0, $1) })
+        runtime?.start { admission.runtimeEvent($0) }
+        let runMetrics = runtime.map { RunMetrics(admission: admission, runtime: $0, store: { store.enqueueSQL($0, $1) }) }
 
         var lastExpiry = 0.0, lastTraining = 0.0, lastGPU = 0.0
         while stopSignal.wait(timeout: .now() + 0.1) == .timedOut {
@@ -161,9 +167,9 @@ public final class Daemon: @unchecked Sendable {
             let now = clock.now()
             if now - lastTraining >= 1 {
                 lastTraining = now
-                runMetrics.collectTraining()
+                runMetrics?.collectTraining()
             }
-            if options.metricsInterval > 0 && now - lastGPU >= options.metricsInterval {
+            if let runMetrics, options.metricsInterval > 0 && now - lastGPU >= options.metricsInterval {
                 lastGPU = now
                 DispatchQueue.global().async { runMetrics.sampleGPUs() }
             }
@@ -175,7 +181,7 @@ public final class Daemon: @unchecked Sendable {
         }
         Log.info("shutting down: finishing in-flight reconciles; replicas keep running under their supervisors")
         let t0 = monotonicSeconds()
-        runtime.stop()
+        runtime?.stop()
         source.stop()
         admission.stop()
         // In-flight reconciles finish; queued keys are dropped (recomputed at the next start).

@@ -18,6 +18,10 @@ public final class StateStore: EventSink, @unchecked Sendable {
     private let cond = NSCondition()
     private var pendingObjectKeys = Set<ObjectKey>()
     private var pendingStatus = Set<ObjectKey>()
+    /// Bulk status changes (queue positions): written after the others, in bounded slices,
+    /// so a status that matters now never waits behind thousands of them.
+    private var pendingLow = Set<ObjectKey>()
+    static let lowBatch = 1024
     private var pendingDeletes = Set<ObjectKey>()
     private var pendingEvents: [String: EventRecord] = [:]
     private var pendingSQL: [(String, [SQLValue])] = []
@@ -136,10 +140,11 @@ public final class StateStore: EventSink, @unchecked Sendable {
         wakeLocked()
     }
 
+    /// Many statuses at once (queue positions): the low-priority lane.
     public func markStatusesDirty(_ keys: [ObjectKey]) {
         guard !keys.isEmpty else { return }
         cond.lock(); defer { cond.unlock() }
-        pendingStatus.formUnion(keys)
+        pendingLow.formUnion(keys)
         wakeLocked()
     }
 
@@ -147,6 +152,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         cond.lock(); defer { cond.unlock() }
         pendingObjectKeys.remove(key)
         pendingStatus.remove(key)
+        pendingLow.remove(key)
         pendingDeletes.insert(key)
         wakeLocked()
     }
@@ -206,7 +212,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
     }
 
     private var hasPendingLocked: Bool {
-        !pendingObjectKeys.isEmpty || !pendingStatus.isEmpty || !pendingDeletes.isEmpty || !pendingEvents.isEmpty || !pendingSQL.isEmpty
+        !pendingObjectKeys.isEmpty || !pendingStatus.isEmpty || !pendingLow.isEmpty || !pendingDeletes.isEmpty || !pendingEvents.isEmpty || !pendingSQL.isEmpty
     }
 
     private func writerLoop() {
@@ -271,6 +277,15 @@ public final class StateStore: EventSink, @unchecked Sendable {
             if statuses.count == StateStore.maxBatch { break }
         }
         pendingStatus.subtract(statuses)
+        if statuses.count < StateStore.maxBatch {
+            var low = 0
+            for k in pendingLow where !pendingObjectKeys.contains(k) {
+                statuses.insert(k)
+                low += 1
+                if low == StateStore.lowBatch { break }
+            }
+            pendingLow.subtract(statuses)
+        }
         pendingDeletes = []; pendingEvents = [:]; pendingSQL = []
         cond.unlock()
         defer { cond.lock(); writing = false; cond.broadcast(); cond.unlock() }
@@ -347,6 +362,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
             cond.lock()
             for k in objectKeys where !pendingDeletes.contains(k) { pendingObjectKeys.insert(k) }
             for k in statuses where !pendingDeletes.contains(k) { pendingStatus.insert(k) }
+            pendingLow.subtract(pendingStatus)
             for k in deletes where !pendingObjectKeys.contains(k) { pendingDeletes.insert(k) }
             for (k, v) in events where pendingEvents[k] == nil { pendingEvents[k] = v }
             pendingSQL = sql + pendingSQL
