@@ -36,6 +36,9 @@ public final class Admission: @unchecked Sendable {
     /// is read from the inventory when needed (`specEntry`), not copied 100,000 times.
     struct Synced { var gen: Int64; var suspend: Bool }
     var synced: [ObjectKey: Synced] = [:]
+    /// Workloads whose gang is being replaced after a spec change (phase Updating until the
+    /// new replicas all run, through a new admission when the change needs one).
+    var updating = Set<ObjectKey>()
     /// Workloads finished with the generation they finished at.
     var finishedGen: [ObjectKey: Int64] = [:]
     var runs: [ObjectKey: Run] = [:]
@@ -323,7 +326,7 @@ public final class Admission: @unchecked Sendable {
                     s.conditions.set(type: ConditionType.preempted, status: "False", reason: p.reason, message: "admitted again after: " + p.message, now: now, generation: gen)
                 }
             } else {
-                s.phase = .pending
+                s.phase = updating.contains(key) ? .updating : .pending
                 s.admissionQueue = nil
                 s.admission = []
                 s.queuePosition = pos

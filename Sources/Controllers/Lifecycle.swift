@@ -184,6 +184,7 @@ extension Admission {
         guard var run = runs[key] else { return }
         let now = clock.timestamp
         if run.allRunning && run.stopping == nil {
+            updating.remove(key)
             let first = !run.announced
             run.announced = true
             runs[key] = run
@@ -272,8 +273,8 @@ extension Admission {
                 if run.stopping == nil {
                     if entry == nil { run.stopping = .deleted }
                     else if entry!.spec.suspend { run.stopping = .suspended }
-                    else if admitted == nil || admitted! != run.assignments { run.stopping = .preempted }
                     else if Admission.specHash(entry!.spec) != run.specHash { run.stopping = .specChanged }
+                    else if admitted == nil || admitted! != run.assignments { run.stopping = .preempted }
                     else if let d = deadline(key, entry!.spec), now >= d { run.stopping = .deadline }
                     else if let d = deadline(key, entry!.spec) { schedule(key, at: d) }
                 }
@@ -323,9 +324,11 @@ extension Admission {
             if runtime is ProcessRuntime, endedRuns.count < 100_000 { endedRuns += run.reps.map { (key, $0.rank) } }
             switch stop {
             case .deleted?:
+                updating.remove(key)
                 runtime?.forget(key, keepDispatch: nil, files: true)
                 return
             case .suspended?:
+                updating.remove(key)
                 events.normal(InvolvedObject(key), "Stopped", "replicas stopped (suspended)")
                 writeReplicas(key, run: run)
                 return
@@ -352,17 +355,21 @@ extension Admission {
                     return
                 }
                 writeReplicas(key, run: run)
-            case .specChanged?, .retry?:
+            case .specChanged?:
+                updating.insert(key)
+                writeReplicas(key, run: run)
+                updateStatus(key) { s in s.phase = .updating; s.message = "the spec changed: waiting to start the new replicas" }
+            case .retry?:
                 writeReplicas(key, run: run)
             }
             // Start again right away when the admission still holds (spec change, retry).
             guard let e = entry, !e.spec.suspend, let a = state.assignments(key) else { return }
             let retry: Bool = { if case .retry? = stop { return true }; return false }()
-            dispatch(key, e.spec, a, retry: retry, updating: stop == .specChanged)
+            dispatch(key, e.spec, a, retry: retry, updating: updating.contains(key))
             return
         }
         guard let e = entry, !e.spec.suspend, let a = admitted, !isFinished(key, e.gen) else { return }
-        dispatch(key, e.spec, a, retry: false, updating: false)
+        dispatch(key, e.spec, a, retry: false, updating: updating.contains(key))
     }
 
     /// Restarts service replicas whose backoff has passed.
@@ -417,7 +424,7 @@ extension Admission {
             s.dispatchCount = n
             if retry { s.retryCount += 1 }
             if !retry && !updating { s.startTime = nil }
-            if updating { s.phase = .updating } else if s.phase != .updating { s.phase = .pending }
+            s.phase = updating ? .updating : .pending
             s.endTime = nil
             s.message = updating ? "the spec changed: restarting \(run.reps.count) replicas with the new spec" : "starting \(run.reps.count) replica\(run.reps.count == 1 ? "" : "s") (dispatch \(n))"
             s.conditions.set(type: ConditionType.running, status: "False", reason: retry ? Reason.replicaRestarting : "Starting", message: s.message, now: ts, generation: s.observedGeneration)
@@ -518,6 +525,7 @@ extension Admission {
         updateStatus(key) { s in
             switch run.stopping {
             case .specChanged?:
+                updating.insert(key)
                 s.phase = .updating
                 s.message = "the spec changed: stopping \(alive) replica\(alive == 1 ? "" : "s") to restart with the new spec"
             case .retry(let after)?:

@@ -21,7 +21,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
     /// Bulk status changes (queue positions): written after the others, in bounded slices,
     /// so a status that matters now never waits behind thousands of them.
     private var pendingLow = Set<ObjectKey>()
-    static let lowBatch = 1024
+    static let lowBatch = 512
     private var pendingDeletes = Set<ObjectKey>()
     private var pendingEvents: [String: EventRecord] = [:]
     private var pendingSQL: [(String, [SQLValue])] = []
@@ -278,11 +278,13 @@ public final class StateStore: EventSink, @unchecked Sendable {
         }
         pendingStatus.subtract(statuses)
         if statuses.count < StateStore.maxBatch {
+            // Beside statuses that matter now, only a few bulk ones: this batch stays quick.
+            let cap = statuses.isEmpty && objectKeys.isEmpty ? StateStore.lowBatch : 32
             var low = 0
             for k in pendingLow where !pendingObjectKeys.contains(k) {
                 statuses.insert(k)
                 low += 1
-                if low == StateStore.lowBatch { break }
+                if low == cap { break }
             }
             pendingLow.subtract(statuses)
         }

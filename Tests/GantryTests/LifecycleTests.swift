@@ -248,6 +248,20 @@ struct LifecycleTests {
         // A priority change alone restarts nothing.
         t.h.apply("w.yaml", workloadYAML("w", priority: "high", extra: "  type: Deployment\n  command: serve --v2"))
         #expect(t.signals("w").count == 1)
+        // More GPUs: admitted again (beside the old GPU, still held while the old replica
+        // stops), Updating throughout, started only once the old one is gone.
+        t.h.apply("w.yaml", workloadYAML("w", priority: "high", gpu: 4, extra: "  type: Deployment\n  command: serve --v2"))
+        #expect(t.status("w")?.phase == .updating)
+        #expect(t.signals("w").count == 2)
+        #expect(t.queueGPUs() == 5)
+        let before = t.launches("w").count
+        #expect(before == 2)
+        t.exit("w", [0: 143])
+        #expect(t.queueGPUs() == 4)
+        #expect(t.launches("w").last?.env("CUDA_VISIBLE_DEVICES") == "1,2,3,4")
+        #expect(t.status("w")?.phase == .updating)
+        t.startAll("w")
+        #expect(t.status("w")?.phase == .running && t.status("w")?.dispatchCount == 3)
     }
 
     @Test func deletionStopsReplicasThenRemovesRecordsAndFiles() {
