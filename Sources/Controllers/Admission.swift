@@ -94,7 +94,12 @@ public final class Admission: @unchecked Sendable {
                 finishedGen[key] = nil
                 ttlDue[key] = nil; ttlScheduled.remove(key)
                 adopt(key)
-                evaluateRun(key)
+                if runs[key] == nil {
+                    // Nothing runs: its records, logs and working directory go now.
+                    runtime?.forget(key, keepDispatch: nil, files: true)
+                } else {
+                    evaluateRun(key)
+                }
                 kick()
                 return
             }

@@ -322,10 +322,13 @@ extension Admission {
             runs[key] = nil
             backoff[key] = nil
             if runtime is ProcessRuntime, endedRuns.count < 100_000 { endedRuns += run.reps.map { (key, $0.rank) } }
-            switch stop {
-            case .deleted?:
+            if entry == nil || stop == .deleted {
                 updating.remove(key)
                 runtime?.forget(key, keepDispatch: nil, files: true)
+                return
+            }
+            switch stop {
+            case .deleted?:
                 return
             case .suspended?:
                 updating.remove(key)

@@ -277,6 +277,16 @@ struct LifecycleTests {
         #expect(t.queueGPUs() == 0)
     }
 
+    @Test func deletingAFinishedWorkloadRemovesItsFiles() {
+        var t = LifeHarness()
+        t.h.apply("w.yaml", workloadYAML("w"))
+        t.startAll("w")
+        t.exit("w", [0: 0])
+        #expect(!t.rt.forgotten.contains { $0.0.name == "w" && $0.1 == nil })
+        t.h.remove("w.yaml")
+        #expect(t.rt.forgotten.contains { $0.0.name == "w" && $0.1 == nil && $0.2 })
+    }
+
     @Test func ttlRemovesLogsAfterTheRunFinished() {
         var t = LifeHarness()
         t.h.apply("w.yaml", workloadYAML("w", extra: "  ttlSecondsAfterFinished: 60"))
