@@ -20,6 +20,18 @@ import Foundation
 
     func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
 
+    /// A daemon with one GPU running one service replica: the daemon, its manifest, its pid.
+    func runningService(_ name: String, command: String, grace: String) throws -> (DaemonUnderTest, String, Int32) {
+        let d = try DaemonUnderTest(extra: ["--local-gpus", "1", "--grace-period", grace])
+        d.write("q.yaml", queueManifest)
+        let manifest = job(name, command: command, extra: "  type: Deployment\n")
+        d.write("w.yaml", manifest)
+        #expect(d.wait(15) { phase(d, name) == "Running" })
+        let pid = Int32(d.status(.workload, name)?["replicas"]?.arrayValue?.first?["pid"]?.intValue ?? 0)
+        #expect(pid > 0)
+        return (d, manifest, pid)
+    }
+
     @Test func pytorchJobReplicasGetTheirEnvironmentAndSucceed() throws {
         let out = try scratch()
         let d = try DaemonUnderTest(extra: ["--local-gpus", "8"])
@@ -80,13 +92,8 @@ import Foundation
     }
 
     @Test func stopAndResumeWithoutTouchingTheManifest() throws {
-        let d = try DaemonUnderTest(extra: ["--local-gpus", "1", "--grace-period", "5s"])
-        d.write("q.yaml", queueManifest)
-        let manifest = job("svc", command: "sleep 600", extra: "  type: Deployment\n")
-        d.write("w.yaml", manifest)
-        #expect(d.wait(15) { phase(d, "svc") == "Running" })
-        let pid = Int32(d.status(.workload, "svc")?["replicas"]?.arrayValue?.first?["pid"]?.intValue ?? 0)
-        #expect(pid > 0 && kill(pid, 0) == 0)
+        let (d, manifest, pid) = try runningService("svc", command: "sleep 600", grace: "5s")
+        #expect(kill(pid, 0) == 0)
         let (sc, so) = runCLI(["stop", "svc", "-n", "team-a", "--state-dir", d.state])
         #expect(sc == 0 && so.contains("stopping"))
         #expect(d.wait { phase(d, "svc") == "Stopped" })
@@ -152,13 +159,7 @@ import Foundation
     }
 
     @Test func aReplicaIgnoringSIGTERMIsKilledAfterTheGracePeriod() throws {
-        let d = try DaemonUnderTest(extra: ["--local-gpus", "1", "--grace-period", "1s"])
-        d.write("q.yaml", queueManifest)
-        let manifest = job("stubborn", command: "trap '' TERM; while :; do sleep 0.2; done", extra: "  type: Deployment\n")
-        d.write("w.yaml", manifest)
-        #expect(d.wait(15) { phase(d, "stubborn") == "Running" })
-        let pid = Int32(d.status(.workload, "stubborn")?["replicas"]?.arrayValue?.first?["pid"]?.intValue ?? 0)
-        #expect(pid > 0)
+        let (d, manifest, pid) = try runningService("stubborn", command: "trap '' TERM; while :; do sleep 0.2; done", grace: "1s")
         d.write("w.yaml", manifest + "  suspend: true\n")
         #expect(d.wait { phase(d, "stubborn") == "Stopped" })
         usleep(500_000)
