@@ -364,10 +364,19 @@ struct SchedulerScenarioTests {
 // MARK: - Property tests
 
 struct SchedulerPropertyTests {
-    /// Usage and demand recomputed from scratch from the admitted workloads.
+    /// Usage and demand recomputed from scratch from the admitted workloads and the holds of
+    /// stopping ones: no GPU index given twice, nothing past a capability, no guarantee lent.
     func checkInvariants(_ s: SchedulerState, _ context: String) {
         var gpuSeen: [String: Set<Int>] = [:]
         var used: [Int: [Int64]] = [:]
+        for (k, hs) in s.holds {
+            for h in hs {
+                for a in h.assignments {
+                    for g in a.gpus { #expect(gpuSeen[a.node, default: []].insert(g).inserted, "\(context): GPU \(a.node)/\(g) of the stopping \(k) given again") }
+                }
+                for a in s.queues[h.queue].path { used[a, default: []].add(h.total) }
+            }
+        }
         for w in s.workloads where w.present && w.admitted {
             #expect(w.assignments.count == w.request.replicas, "\(context): \(w.key) has \(w.assignments.count) of \(w.request.replicas) replicas placed")
             for a in w.assignments {
@@ -392,6 +401,7 @@ struct SchedulerPropertyTests {
         func demand(_ i: Int, _ r: Int) -> Int64 {
             var own: Int64 = 0
             for w in s.workloads where w.present && w.admitted && w.queue == i { own += at(w.total, r) }
+            for hs in s.holds.values { for h in hs where h.queue == i { own += at(h.total, r) } }
             for c in s.queues[i].children { own += demand(c, r) }
             return max(own, at(s.queues[i].guarantee, r))
         }
@@ -401,7 +411,14 @@ struct SchedulerPropertyTests {
     }
 
     @Test(arguments: Array(1...16) as [UInt64])
-    func randomOperationsKeepTheInvariants(seed: UInt64) {
+    func randomOperationsKeepTheInvariants(seed: UInt64) { randomOperations(seed: seed, processes: false) }
+
+    /// As a runtime drives it: admitted workloads get processes, and a withdrawn admission
+    /// (preempted, deleted, requeued) holds its GPUs until a random later step says they are gone.
+    @Test(arguments: Array(1...16) as [UInt64])
+    func randomOperationsWithStoppingProcessesKeepTheInvariants(seed: UInt64) { randomOperations(seed: seed, processes: true) }
+
+    func randomOperations(seed: UInt64, processes: Bool) {
         var rng = SplitMix64(seed: seed)
         let s = SchedulerState()
         for i in 0..<4 { s.setNode("n\(i)", spec: nodeSpec(gpus: 8, type: i < 3 ? "H100" : "A100")) }
@@ -423,9 +440,17 @@ struct SchedulerPropertyTests {
                                           gpuType: Int.random(in: 0..<6, using: &rng) == 0 ? "A100" : nil)
                 s.setWorkload(k, req)
                 live.append(k)
-            } else {
+            } else if !processes || op < 8 {
                 let k = live.remove(at: Int.random(in: 0..<live.count, using: &rng))
+                if processes { s.setActive(k, false) }   // it finished: its processes are gone
                 s.finish(k)
+            } else {
+                // Deleted or suspended while it runs: the GPUs stay held.
+                let k = live.remove(at: Int.random(in: 0..<live.count, using: &rng))
+                s.setWorkload(k, nil)
+            }
+            if processes, let k = s.holds.keys.sorted().first, Int.random(in: 0..<2, using: &rng) == 0 {
+                s.setActive(k, false)   // a stopping workload's processes are gone
             }
             if Int.random(in: 0..<3, using: &rng) == 0 || step == 299 {
                 t += 1
@@ -437,6 +462,7 @@ struct SchedulerPropertyTests {
                             pairs.insert([v.name, by.name])
                         }
                     }
+                    if processes { for w in s.workloads where w.present && w.admitted { s.setActive(w.key, true) } }
                     if r.attempts == 0 { break }
                 } while s.needsCycle
                 checkInvariants(s, "seed \(seed) step \(step)")
