@@ -158,6 +158,22 @@ import Foundation
         #expect(d2.terminate() == 0)
     }
 
+    @Test func aReplicaWhoseSupervisorVanishedIsLostAndRetried() throws {
+        let d = try DaemonUnderTest(extra: ["--local-gpus", "1"])
+        d.write("q.yaml", queueManifest)
+        d.write("w.yaml", job("orphan", command: "sleep 600", extra: "  maxRetry: 1\n"))
+        #expect(d.wait(15) { phase(d, "orphan") == "Running" })
+        let rec = read(d.state + "/replicas/team-a.orphan.1.0.0.rec")
+        let shim = rec.split(separator: " ").first { $0.hasPrefix("shim=") }.flatMap { Int32($0.dropFirst(5)) } ?? 0
+        let pid = Int32(d.status(.workload, "orphan")?["replicas"]?.arrayValue?.first?["pid"]?.intValue ?? 0)
+        #expect(shim > 0 && pid > 0)
+        kill(shim, SIGKILL)
+        #expect(d.wait(15) { d.status(.workload, "orphan")?["dispatchCount"]?.intValue == 2 })
+        #expect(d.events().contains { $0.reason == "Restarting" && $0.message.contains("was lost") })
+        #expect(d.wait { kill(pid, 0) != 0 })   // the orphaned replica was killed, not left running
+        #expect(d.terminate() == 0)
+    }
+
     @Test func aReplicaIgnoringSIGTERMIsKilledAfterTheGracePeriod() throws {
         let (d, manifest, pid) = try runningService("stubborn", command: "trap '' TERM; while :; do sleep 0.2; done", grace: "1s")
         d.write("w.yaml", manifest + "  suspend: true\n")
