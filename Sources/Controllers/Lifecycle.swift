@@ -138,7 +138,8 @@ extension Admission {
         updateStatus(key) { s in s.dispatchCount = max(s.dispatchCount, run.dispatch) }
         Log.info("re-attached to a dispatch recorded before the restart", ["key": key.description, "dispatch": String(run.dispatch), "alive": String(run.reps.filter(\.alive).count), "replicas": String(run.reps.count)])
         // Replicas that ended while the daemon was down count now, once.
-        for rep in run.reps where !rep.alive {
+        // In the order they ended: the first failure is the one reported.
+        for rep in run.reps.filter({ !$0.alive }).sorted(by: { ($0.end ?? 0, $0.rank) < ($1.end ?? 0, $1.rank) }) {
             let ref = ReplicaRef(key: key, dispatch: run.dispatch, rank: rep.rank, attempt: rep.attempt)
             if rep.state == .lost { replicaEnded(key, ref, code: -1, signal: 0, lostMessage: "its supervisor vanished while the daemon was down") } else { replicaEnded(key, ref, code: rep.code ?? -1, signal: rep.signal, lostMessage: nil) }
         }
