@@ -116,6 +116,11 @@ extension Admission {
                 }
             }
         }
+        if alive, !state.contains(key), let spec = specEntry(key)?.spec {
+            // Suspended (or made invalid) while the daemon was down: its replicas are
+            // stopped below, and keep their GPUs until they are gone.
+            state.hold(key, WorkloadRequest(spec, created: 0), assignments: rec.intent.assignments)
+        }
         var run = Run(dispatch: rec.intent.dispatch, specHash: rec.intent.specHash, assignments: rec.intent.assignments, port: rec.intent.masterPort, reps: [])
         for a in rec.intent.assignments.sorted(by: { $0.rank < $1.rank }) {
             var rep = Run.Rep(rank: a.rank, node: a.node, gpus: a.gpus)

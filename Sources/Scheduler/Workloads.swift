@@ -260,6 +260,36 @@ extension SchedulerState {
         evict(Int(id), reason: reason, message: message)
     }
 
+    /// Holds the quota and GPUs of processes found running for a workload that is not in the
+    /// scheduler (suspended while the daemon was down), until `setActive(key, false)`.
+    /// Refused (false) when the placement is not free.
+    @discardableResult
+    public func hold(_ key: ObjectKey, _ request: WorkloadRequest, assignments: [ReplicaAssignment]) -> Bool {
+        var nodeIdx: [Int] = []
+        var seen: [Int: Set<Int>] = [:]
+        for a in assignments {
+            guard let n = nodeIndex[a.node], nodes[n].present else { return false }
+            for g in a.gpus { guard g >= 0, g < nodes[n].gpuCount, !nodes[n].gpuUsed[g], seen[n, default: []].insert(g).inserted else { return false } }
+            nodeIdx.append(n)
+        }
+        let q = queueID(request.queue)
+        let (per, total, _) = vectors(request)
+        let hid = nextHoldID
+        nextHoldID = nextHoldID == Int32.min ? -1 : nextHoldID - 1
+        for (a, n) in zip(assignments, nodeIdx) {
+            nodes[n].allocated.add(per)
+            for g in a.gpus { nodes[n].gpuUsed[g] = true }
+            nodes[n].freeGPUs -= a.gpus.count
+            nodes[n].workloads[hid, default: 0] += 1
+            touchedNodes.insert(n)
+        }
+        account(q, total, sign: 1)
+        touchedQueues.insert(q)
+        holds[key, default: []].append(Hold(queue: q, per: per, total: total, assignments: assignments, nodeIdx: nodeIdx, id: hid))
+        active.insert(key)
+        return true
+    }
+
     /// Whether quota or GPUs are still held for stopping processes of the workload.
     public func isHeld(_ key: ObjectKey) -> Bool { holds[key] != nil }
 

@@ -328,6 +328,25 @@ struct LifecycleTests {
         #expect(rt.launches.isEmpty)
     }
 
+    @Test func replicasFoundRunningForASuspendedWorkloadKeepTheirGPUsUntilGone() {
+        let rt = FakeRuntime()
+        var h = Harness(runtime: rt)
+        let key = ObjectKey(.workload, namespace: "team-a", name: "s")
+        var r = RecoveredReplica(ref: ReplicaRef(key: key, dispatch: 1, rank: 0, attempt: 0))
+        r.pid = 4242; r.start = h.clock.now() - 5
+        h.admission.setRecovered([key: RecoveredDispatch(intent: DispatchIntent(dispatch: 1, specHash: "x", masterPort: 1, at: h.clock.now() - 6,
+                                                                                assignments: [ReplicaAssignment(rank: 0, node: "n1", gpus: Array(0..<8))]), replicas: [0: r])])
+        h.cluster(nodes: ["n1"])
+        h.apply("s.yaml", workloadYAML("s", gpu: 8, extra: "  suspend: true"))
+        #expect(h.workload("s")?.phase == .stopped)
+        #expect(rt.signals.map(\.0.key) == [key])
+        h.apply("x.yaml", workloadYAML("x", gpu: 8))
+        #expect(rt.launches.isEmpty)   // the GPUs are still in use
+        h.admission.runtimeEvent(.exited(ReplicaRef(key: key, dispatch: 1, rank: 0, attempt: 0), code: 143, signal: 15, at: h.clock.now()))
+        h.drain()
+        #expect(rt.launches.map(\.ref.key.name) == ["x"])
+    }
+
     @Test func overridesHoldUntilTheManifestChanges() {
         var t = LifeHarness()
         t.h.apply("w.yaml", workloadYAML("w", extra: "  type: Deployment"))
