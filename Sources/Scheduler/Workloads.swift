@@ -142,16 +142,8 @@ extension SchedulerState {
     public func restoreAdmission(_ key: ObjectKey, assignments: [ReplicaAssignment], admittedAt: Double) -> Bool {
         guard let id32 = workloadIndex[key], !workloads[Int(id32)].admitted else { return false }
         let id = Int(id32)
-        guard assignments.count == workloads[id].request.replicas else { return false }
-        var nodeIdx: [Int] = []
-        var seen: [Int: Set<Int>] = [:]
-        for a in assignments {
-            guard let n = nodeIndex[a.node], nodes[n].present, a.gpus.count == workloads[id].gpusPerReplica else { return false }
-            for g in a.gpus {
-                guard g >= 0, g < nodes[n].gpuCount, !nodes[n].gpuUsed[g], seen[n, default: []].insert(g).inserted else { return false }
-            }
-            nodeIdx.append(n)
-        }
+        guard assignments.count == workloads[id].request.replicas, assignments.allSatisfy({ $0.gpus.count == workloads[id].gpusPerReplica }),
+              let nodeIdx = freePlacement(assignments) else { return false }
         removePending(id)
         commit(id, assignments: assignments, nodeIdx: nodeIdx, now: admittedAt)
         return true
@@ -174,14 +166,7 @@ extension SchedulerState {
     /// Takes the quota and GPUs of an admission (inverse of `release`).
     func acquire(_ id: Int) {
         workloads[id].admitted = true
-        let per = workloads[id].perReplica
-        for (a, n) in zip(workloads[id].assignments, workloads[id].nodeIdx) {
-            nodes[n].allocated.add(per)
-            for g in a.gpus { nodes[n].gpuUsed[g] = true }
-            nodes[n].freeGPUs -= a.gpus.count
-            nodes[n].workloads[Int32(id), default: 0] += 1
-            touchedNodes.insert(n)
-        }
+        occupy(workloads[id].perReplica, workloads[id].assignments, workloads[id].nodeIdx, as: Int32(id))
         account(workloads[id].queue, workloads[id].total, sign: 1)
         queues[workloads[id].queue].admitted += 1
         queues[workloads[id].queue].admittedSet.insert(Int32(id))
@@ -189,19 +174,55 @@ extension SchedulerState {
 
     /// Frees quota and GPUs of an admitted workload (it keeps its assignments for a restore).
     func release(_ id: Int) {
-        let per = workloads[id].perReplica
-        for (a, n) in zip(workloads[id].assignments, workloads[id].nodeIdx) {
-            nodes[n].allocated.add(per, times: -1)
-            for g in a.gpus where g < nodes[n].gpuUsed.count { nodes[n].gpuUsed[g] = false }
-            nodes[n].freeGPUs += a.gpus.filter { $0 < nodes[n].gpuCount }.count
-            let k = Int32(id)
-            if let c = nodes[n].workloads[k], c > 1 { nodes[n].workloads[k] = c - 1 } else { nodes[n].workloads[k] = nil }
-            touchedNodes.insert(n)
-        }
+        vacate(workloads[id].perReplica, workloads[id].assignments, workloads[id].nodeIdx, as: Int32(id))
         account(workloads[id].queue, workloads[id].total, sign: -1)
         queues[workloads[id].queue].admitted -= 1
         queues[workloads[id].queue].admittedSet.remove(Int32(id))
         workloads[id].admitted = false
+    }
+
+    /// Marks GPUs and resources of a placement taken on its nodes, counted under `id` (a
+    /// workload id, or a negative hold id).
+    func occupy(_ per: [Int64], _ assignments: [ReplicaAssignment], _ nodeIdx: [Int], as id: Int32) {
+        for (a, n) in zip(assignments, nodeIdx) {
+            nodes[n].allocated.add(per)
+            for g in a.gpus { nodes[n].gpuUsed[g] = true }
+            nodes[n].freeGPUs -= a.gpus.count
+            nodes[n].workloads[id, default: 0] += 1
+            touchedNodes.insert(n)
+        }
+    }
+
+    /// The inverse of `occupy` (GPU indices beyond a shrunken node are skipped).
+    func vacate(_ per: [Int64], _ assignments: [ReplicaAssignment], _ nodeIdx: [Int], as id: Int32) {
+        for (a, n) in zip(assignments, nodeIdx) {
+            nodes[n].allocated.add(per, times: -1)
+            for g in a.gpus where g < nodes[n].gpuUsed.count { nodes[n].gpuUsed[g] = false }
+            nodes[n].freeGPUs += a.gpus.filter { $0 < nodes[n].gpuCount }.count
+            if let c = nodes[n].workloads[id], c > 1 { nodes[n].workloads[id] = c - 1 } else { nodes[n].workloads[id] = nil }
+            touchedNodes.insert(n)
+        }
+    }
+
+    /// The node indices of a recorded placement when all of it is free now: nodes present,
+    /// GPU indices within capacity, unused, none given twice. Nil otherwise.
+    func freePlacement(_ assignments: [ReplicaAssignment]) -> [Int]? {
+        var nodeIdx: [Int] = []
+        var seen: [Int: Set<Int>] = [:]
+        for a in assignments {
+            guard let n = nodeIndex[a.node], nodes[n].present else { return nil }
+            for g in a.gpus {
+                guard g >= 0, g < nodes[n].gpuCount, !nodes[n].gpuUsed[g], seen[n, default: []].insert(g).inserted else { return nil }
+            }
+            nodeIdx.append(n)
+        }
+        return nodeIdx
+    }
+
+    func newHoldID() -> Int32 {
+        let hid = nextHoldID
+        nextHoldID = nextHoldID == Int32.min ? -1 : nextHoldID - 1
+        return hid
     }
 
     /// Withdraws an admission and puts the workload back in its queue.
@@ -219,8 +240,7 @@ extension SchedulerState {
     func withdraw(_ id: Int) {
         let key = workloads[id].key
         guard active.contains(key) else { release(id); return }
-        let hid = nextHoldID
-        nextHoldID = nextHoldID == Int32.min ? -1 : nextHoldID - 1
+        let hid = newHoldID()
         let w = workloads[id], k = Int32(id)
         for n in w.nodeIdx {
             if let c = nodes[n].workloads[k], c > 1 { nodes[n].workloads[k] = c - 1 } else { nodes[n].workloads[k] = nil }
@@ -241,13 +261,7 @@ extension SchedulerState {
         active.remove(key)
         guard let hs = holds.removeValue(forKey: key) else { return }
         for h in hs {
-            for (a, n) in zip(h.assignments, h.nodeIdx) {
-                nodes[n].allocated.add(h.per, times: -1)
-                for g in a.gpus where g < nodes[n].gpuUsed.count { nodes[n].gpuUsed[g] = false }
-                nodes[n].freeGPUs += a.gpus.filter { $0 < nodes[n].gpuCount }.count
-                if let c = nodes[n].workloads[h.id], c > 1 { nodes[n].workloads[h.id] = c - 1 } else { nodes[n].workloads[h.id] = nil }
-                touchedNodes.insert(n)
-            }
+            vacate(h.per, h.assignments, h.nodeIdx, as: h.id)
             account(h.queue, h.total, sign: -1)
             touchedQueues.insert(h.queue)
         }
@@ -265,33 +279,17 @@ extension SchedulerState {
     /// Refused (false) when the placement is not free.
     @discardableResult
     public func hold(_ key: ObjectKey, _ request: WorkloadRequest, assignments: [ReplicaAssignment]) -> Bool {
-        var nodeIdx: [Int] = []
-        var seen: [Int: Set<Int>] = [:]
-        for a in assignments {
-            guard let n = nodeIndex[a.node], nodes[n].present else { return false }
-            for g in a.gpus { guard g >= 0, g < nodes[n].gpuCount, !nodes[n].gpuUsed[g], seen[n, default: []].insert(g).inserted else { return false } }
-            nodeIdx.append(n)
-        }
+        guard let nodeIdx = freePlacement(assignments) else { return false }
         let q = queueID(request.queue)
         let (per, total, _) = vectors(request)
-        let hid = nextHoldID
-        nextHoldID = nextHoldID == Int32.min ? -1 : nextHoldID - 1
-        for (a, n) in zip(assignments, nodeIdx) {
-            nodes[n].allocated.add(per)
-            for g in a.gpus { nodes[n].gpuUsed[g] = true }
-            nodes[n].freeGPUs -= a.gpus.count
-            nodes[n].workloads[hid, default: 0] += 1
-            touchedNodes.insert(n)
-        }
+        let hid = newHoldID()
+        occupy(per, assignments, nodeIdx, as: hid)
         account(q, total, sign: 1)
         touchedQueues.insert(q)
         holds[key, default: []].append(Hold(queue: q, per: per, total: total, assignments: assignments, nodeIdx: nodeIdx, id: hid))
         active.insert(key)
         return true
     }
-
-    /// Whether quota or GPUs are still held for stopping processes of the workload.
-    public func isHeld(_ key: ObjectKey) -> Bool { holds[key] != nil }
 
     /// The workload finished (or was stopped): its quota and GPUs go back.
     public func finish(_ key: ObjectKey) {
