@@ -47,8 +47,6 @@ public final class Admission: @unchecked Sendable {
     var timers: [ObjectKey: Double] = [:]
     var ttlDue: [ObjectKey: Double] = [:]
     var ttlScheduled = Set<ObjectKey>()
-    /// Gang restart after a failure: not before.
-    var backoff: [ObjectKey: Double] = [:]
     /// Queue positions not yet written: with many pending workloads every admission moves
     /// all of them, so positions are written at most every `positionInterval` seconds.
     var deferredPositions: [ObjectKey: Int?] = [:]

@@ -39,7 +39,9 @@ struct Run {
     }
     /// Why the gang is being stopped; what happens once its processes are gone.
     enum Stop: Equatable {
-        case preempted, suspended, deleted, specChanged, retry(after: String), failed(reason: String, message: String), deadline
+        case preempted, suspended, deleted, specChanged, deadline, failed(reason: String, message: String)
+        /// Restart the gang after a failure (`after`), not before `until`.
+        case retry(after: String, until: Double)
     }
     var dispatch: Int
     var specHash: String
@@ -52,6 +54,7 @@ struct Run {
     var announced = false
 
     var anyAlive: Bool { reps.contains { $0.alive } }
+    func ref(_ key: ObjectKey, _ rep: Rep) -> ReplicaRef { ReplicaRef(key: key, dispatch: dispatch, rank: rep.rank, attempt: rep.attempt) }
     var allRunning: Bool { reps.allSatisfy { $0.state == .running } }
 }
 
@@ -145,7 +148,7 @@ extension Admission {
         // Replicas that ended while the daemon was down count now, once.
         // In the order they ended: the first failure is the one reported.
         for rep in run.reps.filter({ !$0.alive }).sorted(by: { ($0.end ?? 0, $0.rank) < ($1.end ?? 0, $1.rank) }) {
-            let ref = ReplicaRef(key: key, dispatch: run.dispatch, rank: rep.rank, attempt: rep.attempt)
+            let ref = run.ref(key, rep)
             if rep.state == .lost { replicaEnded(key, ref, code: -1, signal: 0, lostMessage: "its supervisor vanished while the daemon was down") } else { replicaEnded(key, ref, code: rep.code ?? -1, signal: rep.signal, lostMessage: nil) }
         }
     }
@@ -239,10 +242,9 @@ extension Admission {
         let retries = statuses.get(key)?.workload?.retryCount ?? 0
         if retries < spec.maxRetry {
             let delay = min(options.backoffCap, options.backoffBase * pow(2, Double(retries)))
-            run.stopping = .retry(after: what)
+            run.stopping = .retry(after: what, until: now + delay)
             runs[key] = run
             events.warning(InvolvedObject(key), "Restarting", "\(what); restarting the gang in \(Admission.seconds(delay)) (retry \(retries + 1) of \(spec.maxRetry))" + lastLines(key, ref.rank))
-            backoff[key] = now + delay
             let ts = clock.timestamp
             updateStatus(key) { s in
                 s.message = "\(what); restarting the gang (retry \(retries + 1) of \(spec.maxRetry))"
@@ -275,59 +277,33 @@ extension Admission {
         let entry = specEntry(key)
         let admitted = state.assignments(key)
         if var run = runs[key] {
+            let waiting = run.reps.contains { $0.state == .waiting }
+            if run.stopping == nil && (run.anyAlive || waiting) {
+                run.stopping = stopReason(key, run, entry, admitted, now: now)
+                if run.stopping == .specChanged { updating.insert(key) }
+            }
             if run.anyAlive {
-                if run.stopping == nil {
-                    if entry == nil { run.stopping = .deleted }
-                    else if entry!.spec.suspend { run.stopping = .suspended }
-                    else if Admission.specHash(entry!.spec) != run.specHash { run.stopping = .specChanged }
-                    else if admitted == nil || admitted! != run.assignments { run.stopping = .preempted }
-                    else if let d = deadline(key, entry!.spec), now >= d { run.stopping = .deadline }
-                    else if let d = deadline(key, entry!.spec) { schedule(key, at: d) }
-                }
-                if run.stopping != nil {
-                    if run.termAt == nil {
-                        run.termAt = now
-                        for r in run.reps where r.alive { runtime?.signal(ReplicaRef(key: key, dispatch: run.dispatch, rank: r.rank, attempt: r.attempt), force: false) }
-                        runs[key] = run
-                        stoppingStatus(key, run)
-                    } else if !run.killed && now >= run.termAt! + options.gracePeriod {
-                        run.killed = true
-                        let alive = run.reps.filter(\.alive)
-                        for r in alive { runtime?.signal(ReplicaRef(key: key, dispatch: run.dispatch, rank: r.rank, attempt: r.attempt), force: true) }
-                        events.warning(InvolvedObject(key), "Killed", "\(alive.count) replica\(alive.count == 1 ? "" : "s") still running \(Admission.seconds(options.gracePeriod)) after SIGTERM; sent SIGKILL")
-                    }
-                    runs[key] = run
-                    if !run.killed { schedule(key, at: run.termAt! + options.gracePeriod) }
-                    writeReplicas(key)
-                    return
-                }
+                runs[key] = run
+                if run.stopping != nil { stopAlive(key, now: now) } else { restartDue(key, now: now) }
+                return
+            }
+            if run.stopping == nil && waiting {
+                // Service replicas waiting for their restart.
                 runs[key] = run
                 restartDue(key, now: now)
                 return
             }
-            // Nothing runs. Service replicas waiting for their restart, if the gang still holds.
-            if run.stopping == nil, let e = entry, !e.spec.suspend, let a = admitted, a == run.assignments,
-               Admission.specHash(e.spec) == run.specHash, run.reps.contains(where: { $0.state == .waiting }) {
-                if let d = deadline(key, e.spec), now >= d {
-                    run.stopping = .deadline
-                    runs[key] = run
-                } else {
-                    restartDue(key, now: now)
-                    return
-                }
-            }
             // The gang is down: release what was held, then act on why it stopped.
-            state.setActive(key, false)
-            kick()
+            if state.setActive(key, false) { kick() }
             let stop = run.stopping
-            if case .retry = stop, let until = backoff[key], now < until, entry != nil, entry?.spec.suspend == false, admitted == run.assignments {
+            if case .retry(_, let until)? = stop, now < until, let e = entry, !e.spec.suspend, admitted == run.assignments {
+                runs[key] = run
                 schedule(key, at: until)
                 stoppingStatus(key, run)
                 return
             }
             runs[key] = nil
-            backoff[key] = nil
-            if runtime is ProcessRuntime, endedRuns.count < 100_000 { endedRuns += run.reps.map { (key, $0.rank) } }
+            if endedRuns.count < 100_000 { endedRuns += run.reps.map { (key, $0.rank) } }
             if entry == nil || stop == .deleted {
                 updating.remove(key)
                 runtime?.forget(key, keepDispatch: nil, files: true)
@@ -365,7 +341,6 @@ extension Admission {
                 }
                 writeReplicas(key, run: run)
             case .specChanged?:
-                updating.insert(key)
                 writeReplicas(key, run: run)
                 updateStatus(key) { s in s.phase = .updating; s.message = "the spec changed: waiting to start the new replicas" }
             case .retry?:
@@ -379,6 +354,39 @@ extension Admission {
         }
         guard let e = entry, !e.spec.suspend, let a = admitted, !isFinished(key, e.gen) else { return }
         dispatch(key, e.spec, a, retry: false, updating: updating.contains(key))
+    }
+
+    /// Why a gang that runs (or waits to restart a replica) must stop now, if it must; a
+    /// deadline still to come is scheduled.
+    func stopReason(_ key: ObjectKey, _ run: Run, _ entry: (spec: WorkloadSpec, gen: Int64)?, _ admitted: [ReplicaAssignment]?, now: Double) -> Run.Stop? {
+        guard let e = entry else { return .deleted }
+        if e.spec.suspend { return .suspended }
+        if Admission.specHash(e.spec) != run.specHash { return .specChanged }
+        if admitted != run.assignments { return .preempted }
+        if let d = deadline(key, e.spec) {
+            if now >= d { return .deadline }
+            schedule(key, at: d)
+        }
+        return nil
+    }
+
+    /// Stops the live replicas of a gang: SIGTERM once, SIGKILL after the grace period.
+    func stopAlive(_ key: ObjectKey, now: Double) {
+        guard var run = runs[key] else { return }
+        let alive = run.reps.filter(\.alive)
+        if run.termAt == nil {
+            run.termAt = now
+            for r in alive { runtime?.signal(run.ref(key, r), force: false) }
+            runs[key] = run
+            stoppingStatus(key, run)
+        } else if !run.killed && now >= run.termAt! + options.gracePeriod {
+            run.killed = true
+            for r in alive { runtime?.signal(run.ref(key, r), force: true) }
+            events.warning(InvolvedObject(key), "Killed", "\(alive.count) replica\(alive.count == 1 ? "" : "s") still running \(Admission.seconds(options.gracePeriod)) after SIGTERM; sent SIGKILL")
+            runs[key] = run
+        }
+        if !run.killed { schedule(key, at: run.termAt! + options.gracePeriod) }
+        writeReplicas(key)
     }
 
     /// Restarts service replicas whose backoff has passed.
@@ -534,10 +542,9 @@ extension Admission {
         updateStatus(key) { s in
             switch run.stopping {
             case .specChanged?:
-                updating.insert(key)
                 s.phase = .updating
                 s.message = "the spec changed: stopping \(alive) replica\(alive == 1 ? "" : "s") to restart with the new spec"
-            case .retry(let after)?:
+            case .retry(let after, _)?:
                 s.phase = .pending
                 s.message = alive > 0 ? "\(after); stopping the gang to restart it" : "\(after); restarting the gang after a backoff"
                 s.conditions.set(type: ConditionType.running, status: "False", reason: Reason.replicaRestarting, message: s.message, now: ts, generation: s.observedGeneration)

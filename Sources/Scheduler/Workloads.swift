@@ -256,16 +256,19 @@ extension SchedulerState {
 
     /// Marks whether a workload's processes run. While they do, a withdrawn admission keeps
     /// its quota and GPUs; marking them gone releases what was held.
-    public func setActive(_ key: ObjectKey, _ on: Bool) {
-        if on { active.insert(key); return }
+    /// Returns true when that released a hold (capacity came back).
+    @discardableResult
+    public func setActive(_ key: ObjectKey, _ on: Bool) -> Bool {
+        if on { active.insert(key); return false }
         active.remove(key)
-        guard let hs = holds.removeValue(forKey: key) else { return }
+        guard let hs = holds.removeValue(forKey: key) else { return false }
         for h in hs {
             vacate(h.per, h.assignments, h.nodeIdx, as: h.id)
             account(h.queue, h.total, sign: -1)
             touchedQueues.insert(h.queue)
         }
         globalEpoch += 1
+        return true
     }
 
     /// Withdraws an admission and puts the workload back in its queue (a hold while active).
