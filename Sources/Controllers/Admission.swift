@@ -104,10 +104,12 @@ public final class Admission: @unchecked Sendable {
             let now = clock.timestamp
             let gen = obj.meta.generation
             synced[key] = Synced(gen: gen, suspend: spec.suspend || !obj.invalid.isEmpty)
-            if finishedGen[key] == nil, let st = current, st.phase == .succeeded || st.phase == .failed, runs[key] == nil {
-                // Restored finished, or finished with an older spec (which then runs again).
-                if st.observedGeneration == gen { finishedGen[key] = gen } else { updateStatus(key) { s in s.retryCount = 0; s.startTime = nil } }
-            } else if let fg = finishedGen[key], fg != gen {
+            // A stored finished status (after a restart) counts as finished with its generation;
+            // a finished workload whose spec changed since runs again, from retry 0.
+            if finishedGen[key] == nil, runs[key] == nil, let st = current, st.phase == .succeeded || st.phase == .failed {
+                finishedGen[key] = st.observedGeneration
+            }
+            if let fg = finishedGen[key], fg != gen {
                 finishedGen[key] = nil
                 updateStatus(key) { s in s.retryCount = 0; s.startTime = nil }
             }
@@ -142,7 +144,7 @@ public final class Admission: @unchecked Sendable {
                 // Finished with this spec: it stays finished (a changed spec runs it again).
                 state.setWorkload(key, nil)
                 recovered[key] = nil
-                if let ttl = spec.ttlSecondsAfterFinished, !ttlScheduled.contains(key), let end = statuses.get(key)?.workload?.endTime {
+                if let ttl = spec.ttlSecondsAfterFinished, !ttlScheduled.contains(key), let end = current?.endTime {
                     ttlScheduled.insert(key)
                     scheduleTTL(key, endedAt: Double(end.seconds), ttl: ttl)
                 }

@@ -288,8 +288,10 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
             reap()
             let now = wallSeconds()
             if overflow || now - lastSweep >= 1 {
+                // Records are re-read only when inotify may have missed some: the first sweep
+                // (records written before the watch began) and after a queue overflow.
+                sweep(now: now, reread: overflow || lastSweep == 0)
                 lastSweep = now
-                sweep(now: now)
             }
         }
     }
@@ -325,12 +327,15 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
         if let pending { kill(-rec.pid, pending) }
     }
 
-    /// Once a second: records missed, and replicas whose supervisor is gone without a record.
-    func sweep(now: Double) {
+    /// Once a second: replicas whose supervisor is gone without a record (and, with
+    /// `reread`, records inotify did not report).
+    func sweep(now: Double, reread: Bool) {
         let all = watched.withLock { $0 }
         for (ref, w) in all {
-            check(ref)
-            guard watched.withLock({ $0[ref] != nil }) else { continue }
+            if reread {
+                check(ref)
+                guard watched.withLock({ $0[ref] != nil }) else { continue }
+            }
             let alive: Bool
             if let sp = w.shimPid {
                 if let s = w.shimStart { alive = processStartTicks(sp) == s } else { alive = kill(sp, 0) == 0 }
