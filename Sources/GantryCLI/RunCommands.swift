@@ -13,10 +13,7 @@ struct LogsCommand {
     var follow: Bool
 
     init(_ args: inout Args) throws {
-        var pos = args.positionals
-        if pos.first == "workload" || pos.first == "workloads" || pos.first == "wl" { pos.removeFirst() }
-        guard pos.count == 1 else { throw UsageError("logs needs one workload name: gantry logs NAME -n NAMESPACE [--replica N] [--tail N] [-f]") }
-        key = ObjectKey(.workload, namespace: args.string("namespace") ?? "default", name: pos[0])
+        key = try workloadArgument(&args, usage: "logs needs one workload name: gantry logs NAME -n NAMESPACE [--replica N] [--tail N] [-f]")
         rank = try args.int("replica") ?? 0
         tail = try args.int("tail")
         follow = args.bool("follow")
@@ -26,10 +23,7 @@ struct LogsCommand {
 
     func run(stateDir: String) throws -> Int32 {
         let reader = try StateReader(directory: stateDir)
-        guard let row = try reader.objects(kind: .workload, namespace: key.namespace, name: key.name).first else {
-            errOut("gantry: workload \"\(key.name)\" not found in namespace \(key.namespace)")
-            return 1
-        }
+        guard let row = try storedWorkload(reader, key) else { return 1 }
         let replicas = StoredObject(row).replicas
         guard rank < max(replicas, 1) else {
             errOut("gantry: workload \(key.qualifiedName) has \(replicas) replica\(replicas == 1 ? "" : "s") (ranks 0-\(replicas - 1))")
@@ -86,18 +80,11 @@ struct SuspendCommand {
 
     init(_ verb: String, _ args: inout Args) throws {
         self.verb = verb
-        var pos = args.positionals
-        if pos.first == "workload" || pos.first == "workloads" || pos.first == "wl" { pos.removeFirst() }
-        guard pos.count == 1 else { throw UsageError("\(verb) needs one workload name: gantry \(verb) NAME -n NAMESPACE") }
-        key = ObjectKey(.workload, namespace: args.string("namespace") ?? "default", name: pos[0])
+        key = try workloadArgument(&args, usage: "\(verb) needs one workload name: gantry \(verb) NAME -n NAMESPACE")
     }
 
     func run(stateDir: String) throws -> Int32 {
-        let reader = try StateReader(directory: stateDir)
-        guard try reader.objects(kind: .workload, namespace: key.namespace, name: key.name).first != nil else {
-            errOut("gantry: workload \"\(key.name)\" not found in namespace \(key.namespace)")
-            return 1
-        }
+        guard try storedWorkload(try StateReader(directory: stateDir), key) != nil else { return 1 }
         let path = try ControlRequests.submit(stateDir: stateDir, verb: verb, key: key)
         // The daemon picks requests up within a tenth of a second.
         for _ in 0..<50 {
@@ -112,4 +99,21 @@ struct SuspendCommand {
         out("request recorded in \(path); the daemon is not running (or busy) and applies it when it reads the state directory")
         return 0
     }
+}
+
+/// The workload a command names: `NAME` (or `workload NAME`) and `-n NS`.
+func workloadArgument(_ args: inout Args, usage: String) throws -> ObjectKey {
+    var pos = args.positionals
+    if ["workload", "workloads", "wl"].contains(pos.first ?? "") { pos.removeFirst() }
+    guard pos.count == 1 else { throw UsageError(usage) }
+    return ObjectKey(.workload, namespace: args.string("namespace") ?? "default", name: pos[0])
+}
+
+/// The stored workload, or nil after saying it is not there.
+func storedWorkload(_ reader: StateReader, _ key: ObjectKey) throws -> ObjectRow? {
+    guard let row = try reader.objects(kind: .workload, namespace: key.namespace, name: key.name).first else {
+        errOut("gantry: workload \"\(key.name)\" not found in namespace \(key.namespace)")
+        return nil
+    }
+    return row
 }

@@ -12,6 +12,13 @@ import Foundation
         return dir
     }
 
+    /// A daemon with `gpus` local GPUs and queue "research"; `grace`: --grace-period.
+    func daemon(gpus: Int, grace: String? = nil) throws -> DaemonUnderTest {
+        let d = try DaemonUnderTest(extra: ["--local-gpus", String(gpus)] + (grace.map { ["--grace-period", $0] } ?? []))
+        d.write("q.yaml", queueManifest)
+        return d
+    }
+
     func job(_ name: String, gpu: Int = 1, command: String, extra: String = "") -> String {
         wl(name, gpu: gpu, command: command) + extra
     }
@@ -22,8 +29,7 @@ import Foundation
 
     /// A daemon with one GPU running one service replica: the daemon, its manifest, its pid.
     func runningService(_ name: String, command: String, grace: String) throws -> (DaemonUnderTest, String, Int32) {
-        let d = try DaemonUnderTest(extra: ["--local-gpus", "1", "--grace-period", grace])
-        d.write("q.yaml", queueManifest)
+        let d = try daemon(gpus: 1, grace: grace)
         let manifest = job(name, command: command, extra: "  type: Deployment\n")
         d.write("w.yaml", manifest)
         #expect(d.wait(15) { phase(d, name) == "Running" })
@@ -34,8 +40,7 @@ import Foundation
 
     @Test func pytorchJobReplicasGetTheirEnvironmentAndSucceed() throws {
         let out = try scratch()
-        let d = try DaemonUnderTest(extra: ["--local-gpus", "8"])
-        d.write("q.yaml", queueManifest)
+        let d = try daemon(gpus: 8)
         let cmd = "echo \"$RANK $WORLD_SIZE $MASTER_ADDR $MASTER_PORT $CUDA_VISIBLE_DEVICES $NODE_RANK $LOCAL_RANK $GANTRY_WORKLOAD $PWD\" > \(out)/rank-$RANK; echo hello from $RANK; echo 'gantry.metric loss=0.25 step=3'"
         d.write("w.yaml", job("pt", gpu: 4, command: cmd, extra: "  type: PyTorchJob\n  replicas: 2\n"))
         #expect(d.wait(20) { phase(d, "pt") == "Succeeded" })
@@ -66,8 +71,7 @@ import Foundation
     }
 
     @Test func failuresAreRetriedThenFail() throws {
-        let d = try DaemonUnderTest(extra: ["--local-gpus", "1"])
-        d.write("q.yaml", queueManifest)
+        let d = try daemon(gpus: 1)
         d.write("w.yaml", job("flaky", command: "echo attempt $GANTRY_DISPATCH; exit 3", extra: "  maxRetry: 1\n"))
         #expect(d.wait(20) { phase(d, "flaky") == "Failed" })
         let st = d.status(.workload, "flaky")
@@ -81,8 +85,7 @@ import Foundation
     }
 
     @Test func timeoutEndsARunAsDeadlineExceeded() throws {
-        let d = try DaemonUnderTest(extra: ["--local-gpus", "1", "--grace-period", "2s"])
-        d.write("q.yaml", queueManifest)
+        let d = try daemon(gpus: 1, grace: "2s")
         d.write("w.yaml", job("slow", command: "sleep 60", extra: "  timeout: 1\n  maxRetry: 2\n"))
         #expect(d.wait(20) { phase(d, "slow") == "Failed" })
         let fin = d.status(.workload, "slow")?["conditions"]?.arrayValue?.first { $0["type"]?.stringValue == "Finished" }
@@ -109,8 +112,7 @@ import Foundation
     }
 
     @Test func aCrashedServiceReplicaIsRestarted() throws {
-        let d = try DaemonUnderTest(extra: ["--local-gpus", "1", "--grace-period", "2s"])
-        d.write("q.yaml", queueManifest)
+        let d = try daemon(gpus: 1, grace: "2s")
         d.write("w.yaml", job("web", command: "if [ ! -f crashed ]; then touch crashed; echo crashing; exit 1; fi; echo serving; sleep 600", extra: "  type: Deployment\n"))
         #expect(d.wait(20) {
             let r = d.status(.workload, "web")?["replicas"]?.arrayValue?.first
@@ -125,8 +127,7 @@ import Foundation
 
     @Test func workloadsThatCannotRunTogetherRunOneAfterTheOther() throws {
         let out = try scratch()
-        let d = try DaemonUnderTest(extra: ["--local-gpus", "8"])
-        d.write("q.yaml", queueManifest)
+        let d = try daemon(gpus: 8)
         let cmd = "date +%s.%N > \(out)/$GANTRY_WORKLOAD.start; sleep 1; date +%s.%N > \(out)/$GANTRY_WORKLOAD.end"
         d.write("a.yaml", job("first", gpu: 8, command: cmd) + "---\n" + job("second", gpu: 8, command: cmd))
         #expect(d.wait(20) { phase(d, "first") == "Succeeded" && phase(d, "second") == "Succeeded" })
@@ -139,8 +140,7 @@ import Foundation
 
     @Test func kill9WhileReplicasRunEndsEveryWorkloadExactlyOnce() throws {
         let out = try scratch()
-        let d = try DaemonUnderTest(extra: ["--local-gpus", "8"])
-        d.write("q.yaml", queueManifest)
+        let d = try daemon(gpus: 8)
         let run = { (secs: String) in "echo run >> \(out)/$GANTRY_WORKLOAD.count; sleep \(secs)" }
         d.write("w.yaml", [job("quick", command: run("1")), job("long", gpu: 2, command: run("4")) + "  replicas: 2\n",
                            job("bad", command: run("1") + "; exit 5")].joined(separator: "---\n"))
@@ -159,8 +159,7 @@ import Foundation
     }
 
     @Test func aReplicaWhoseSupervisorVanishedIsLostAndRetried() throws {
-        let d = try DaemonUnderTest(extra: ["--local-gpus", "1"])
-        d.write("q.yaml", queueManifest)
+        let d = try daemon(gpus: 1)
         d.write("w.yaml", job("orphan", command: "sleep 600", extra: "  maxRetry: 1\n"))
         #expect(d.wait(15) { phase(d, "orphan") == "Running" })
         let rec = read(d.state + "/replicas/team-a.orphan.1.0.0.rec")
