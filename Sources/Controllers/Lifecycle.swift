@@ -22,7 +22,7 @@ public struct LifecycleOptions: Sendable {
 
 /// One dispatch (gang start) of a workload and its replicas.
 struct Run {
-    enum RepState: String { case starting = "Starting", running = "Running", exited = "Exited", lost = "Lost", waiting = "Restarting" }
+    enum RepState { case starting, running, exited, lost, waiting }
     struct Rep {
         var rank: Int
         var node: String
@@ -577,11 +577,5 @@ extension Admission {
                                  startTime: r.start.map { Timestamp(seconds: Int64($0)) }, exitCode: r.code.map(Int.init), restarts: r.attempt)
         }
         updateStatus(key) { s in s.replicas = list }
-    }
-
-    // MARK: Queries (tests, CLI)
-
-    public func runSummary(_ key: ObjectKey) -> (dispatch: Int, alive: Int, stopping: Bool)? {
-        locked { runs[key].map { ($0.dispatch, $0.reps.filter(\.alive).count, $0.stopping != nil) } }
     }
 }

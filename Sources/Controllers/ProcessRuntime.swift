@@ -192,20 +192,11 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
 
     // MARK: Recovery
 
-    struct RecordName {
-        var key: ObjectKey
-        var dispatch: Int
-        var rank: Int?
-        var attempt: Int?
-        var kind: String
-    }
-
-    static func parseName(_ n: String) -> RecordName? {
+    /// The replica a record file name (`NS.NAME.DISPATCH.RANK.ATTEMPT.rec`) belongs to.
+    static func parseName(_ n: String) -> ReplicaRef? {
         let parts = n.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count >= 4, let d = Int(parts[2]) else { return nil }
-        let key = ObjectKey(.workload, namespace: parts[0], name: parts[1])
-        guard parts.count == 6, let r = Int(parts[3]), let a = Int(parts[4]), parts[5] == "rec" else { return nil }
-        return RecordName(key: key, dispatch: d, rank: r, attempt: a, kind: parts[5])
+        guard parts.count == 6, parts[5] == "rec", let d = Int(parts[2]), let r = Int(parts[3]), let a = Int(parts[4]) else { return nil }
+        return ReplicaRef(key: ObjectKey(.workload, namespace: parts[0], name: parts[1]), dispatch: d, rank: r, attempt: a)
     }
 
     static func readText(_ path: String) -> String? {
@@ -215,21 +206,25 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
 
     public func recover() -> [ObjectKey: RecoveredDispatch] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: recordsDir)) ?? []
-        var byKey: [ObjectKey: [RecordName]] = [:]
-        for n in names { if let p = ProcessRuntime.parseName(n) { byKey[p.key, default: []].append(p) } else if n.hasSuffix(".tmp") { unlink(recordsDir + "/" + n) } }
-        files.withLock { f in
-            for n in names { if let p = ProcessRuntime.parseName(n) { f[p.key, default: []].insert(n) } }
+        var byKey: [ObjectKey: [ReplicaRef]] = [:]
+        var index: [ObjectKey: Set<String>] = [:]
+        for n in names {
+            if let r = ProcessRuntime.parseName(n) {
+                byKey[r.key, default: []].append(r)
+                index[r.key, default: []].insert(n)
+            } else if n.hasSuffix(".tmp") {
+                unlink(recordsDir + "/" + n)
+            }
         }
+        files.withLock { f in f.merge(index) { $0.union($1) } }
         var out: [ObjectKey: RecoveredDispatch] = [:]
         var watch: [ReplicaRef: Watch] = [:]
         for (key, intent) in journal.load() {
             let d = intent.dispatch
             let recs = byKey[key] ?? []
             var reps: [Int: RecoveredReplica] = [:]
-            for r in recs where r.dispatch == d && r.rank != nil {
-                let rank = r.rank!, attempt = r.attempt!
-                if let cur = reps[rank], cur.ref.attempt >= attempt { continue }
-                let ref = ReplicaRef(key: key, dispatch: d, rank: rank, attempt: attempt)
+            for ref in recs where ref.dispatch == d {
+                if let cur = reps[ref.rank], cur.ref.attempt >= ref.attempt { continue }
                 var rr = RecoveredReplica(ref: ref)
                 let rec = ReplicaRecord(text: ProcessRuntime.readText(recordPrefix(ref) + ".rec") ?? "")
                 if rec.pid > 0 { rr.pid = rec.pid }
@@ -241,7 +236,7 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
                 } else {
                     rr.lost = true
                 }
-                reps[rank] = rr
+                reps[ref.rank] = rr
             }
             // Ranks with no record yet: their supervisor may still be starting.
             for a in intent.assignments where reps[a.rank] == nil {
@@ -284,7 +279,7 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
                     }
                 }
             }
-            for n in names { if let r = ProcessRuntime.parseName(n), r.rank != nil { check(ReplicaRef(key: r.key, dispatch: r.dispatch, rank: r.rank!, attempt: r.attempt!)) } }
+            for n in names { if let r = ProcessRuntime.parseName(n) { check(r) } }
             reap()
             let now = wallSeconds()
             if overflow || now - lastSweep >= 1 {
