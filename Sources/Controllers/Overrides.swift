@@ -3,6 +3,7 @@ import Synchronization
 import GantryAPI
 import ControllerRuntime
 import StateStore
+import GantryShim
 
 /// `gantry stop` / `gantry resume`: a suspend value that overrides the manifest's
 /// `spec.suspend` without touching the user's file. Kept in the state store's `overrides`
@@ -58,11 +59,7 @@ public enum ControlRequests {
         try FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
         let path = "\(d)/\(Int(Date().timeIntervalSince1970 * 1e6))-\(getpid()).req"
         let text = "\(verb) \(key.kind.rawValue) \(key.namespace) \(key.name)\n"
-        let tmp = path + ".tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8)) else { throw StoreError("cannot write \(tmp)") }
-        let fd = open(tmp, O_RDONLY)
-        if fd >= 0 { fsync(fd); close(fd) }
-        guard rename(tmp, path) == 0 else { throw StoreError("cannot write \(path): \(String(cString: strerror(errno)))") }
+        guard writeFileAtomically(path, text) else { throw StoreError("cannot write \(path): \(String(cString: strerror(errno)))") }
         return path
     }
 
