@@ -20,6 +20,24 @@ extension SchedulerState {
     /// True when any queue has pending workloads worth another attempt.
     public var needsCycle: Bool {
         queues.contains { q in !q.pending.isEmpty && (q.triedEpoch != q.epoch || (q.inactive == nil && q.triedGlobal != globalEpoch)) }
+            || nominated.contains { id in workloads[Int(id)].awaiting.contains { holds[$0] == nil } }
+    }
+
+    /// Nominations whose victims' processes are all gone become admissions.
+    func promoteNominated(now: Double, result: inout CycleResult) {
+        guard !nominated.isEmpty else { return }
+        for id32 in nominated.sorted() {
+            let id = Int(id32)
+            workloads[id].awaiting.removeAll { holds[$0] == nil }
+            guard workloads[id].awaiting.isEmpty else { continue }
+            clearNomination(id)
+            workloads[id].reason = nil
+            workloads[id].reasonKind = nil
+            workloads[id].admittedAt = now
+            let w = workloads[id]
+            touchedQueues.insert(w.queue)
+            result.events.append(.admitted(w.key, queue: queues[w.queue].name, assignments: w.assignments, waitedSeconds: max(0, now - Double(w.request.created))))
+        }
     }
 
     /// One admission cycle. Queues are taken furthest below their deserved share first; each
@@ -29,6 +47,7 @@ extension SchedulerState {
     /// Queues with nothing new since their last attempt are skipped.
     public func cycle(now: Double) -> CycleResult {
         var result = CycleResult()
+        promoteNominated(now: now, result: &result)
         var heap = QueueHeap()
         for q in queues.indices where !queues[q].pending.isEmpty {
             sortPending(q)
@@ -199,14 +218,6 @@ extension SchedulerState {
     /// Tries to admit one pending workload: quota, then placement, then preemption.
     func admit(_ id: Int, now: Double, result: inout CycleResult) -> Bool {
         let q = workloads[id].queue
-        if !workloads[id].awaiting.isEmpty {
-            workloads[id].awaiting.removeAll { holds[$0] == nil }
-            if !workloads[id].awaiting.isEmpty {
-                let names = workloads[id].awaiting.map(\.qualifiedName).joined(separator: ", ")
-                setReason(id, .preempting, WaitReason(Reason.waitingForQuota, "waiting for the workloads it preempted to stop: \(names)"))
-                return false
-            }
-        }
         var failure: ReasonKind
         var waitReason: WaitReason?
         if let f = quotaFailure(q, workloads[id].total) {
@@ -225,7 +236,6 @@ extension SchedulerState {
             }
         }
         if failure != .noMatchingNode, preempt(id, now: now, result: &result) { return true }
-        if !workloads[id].awaiting.isEmpty { return false }
         setReason(id, failure, waitReason)
         return false
     }
@@ -236,7 +246,7 @@ extension SchedulerState {
     /// for a queue that is owed what it asks).
     func withinDeserved(_ q: Int, _ total: [Int64]) -> Bool {
         for r in 0..<total.count where total[r] > 0 && at(queues[q].managed, r) {
-            if at(queues[q].used, r) + total[r] > at(queues[q].deserved, r) { return false }
+            if sat(at(queues[q].used, r), total[r]) > at(queues[q].deserved, r) { return false }
         }
         return true
     }
@@ -262,10 +272,32 @@ extension SchedulerState {
         return false
     }
 
+    /// Releases a candidate victim while simulating a preemption. A nominated candidate has
+    /// no processes; the GPUs of the victims it waits for would be its successor's, so they
+    /// count as free in the simulation too.
+    func simRelease(_ id: Int) {
+        release(id)
+        if nominated.contains(Int32(id)) { liftHandedOver(id, lift: true) }
+    }
+
+    func simAcquire(_ id: Int) {
+        if nominated.contains(Int32(id)) { liftHandedOver(id, lift: false) }
+        acquire(id)
+    }
+
+    /// Takes off (or puts back) the GPUs of the handed-over holds a nomination waits for.
+    func liftHandedOver(_ id: Int, lift: Bool) {
+        for k in workloads[id].awaiting {
+            for h in holds[k] ?? [] where !h.counted {
+                if lift { vacate(h.per, h.assignments, h.nodeIdx, as: h.id, resources: false) } else { occupy(h.per, h.assignments, h.nodeIdx, as: h.id, resources: false) }
+            }
+        }
+    }
+
     func fits(_ id: Int) -> Bool {
         let w = workloads[id]
         if quotaFailure(w.queue, w.total) != nil { return false }
-        if w.gpusPerReplica > 0 && freeGPUs(for: id) < w.gpusPerReplica * w.request.replicas { return false }
+        if w.gpusPerReplica > 0 && Int64(freeGPUs(for: id)) < satMul(Int64(w.gpusPerReplica), Int64(w.request.replicas)) { return false }
         if case .success = place(id) { return true }
         return false
     }
@@ -289,10 +321,10 @@ extension SchedulerState {
         }
         if cands.isEmpty { return false }
         // Not even every candidate's GPUs would make room: no need to simulate.
-        let needGPUs = w.gpusPerReplica * w.request.replicas
+        let needGPUs = Int(satMul(Int64(w.gpusPerReplica), Int64(w.request.replicas)))
         if needGPUs > 0 {
             var possible = freeGPUs(for: id)
-            for c in cands where possible < needGPUs { possible += Int(at(workloads[c.id].total, ResourceSlots.gpu) / 1000) }
+            for c in cands where possible < needGPUs { possible = Int(sat(Int64(possible), at(workloads[c.id].total, ResourceSlots.gpu) / 1000)) }
             if possible < needGPUs { return false }
         }
         // Reclaim takes first from workloads whose queue stays at or above its deserved share
@@ -321,35 +353,44 @@ extension SchedulerState {
         var ok = false
         for c in cands {
             if c.reclaim && !reclaimable(victimQueue: workloads[c.id].queue, for: q, w.total) { continue }
-            release(c.id)
+            simRelease(c.id)
             victims.append(c)
             if fits(id) { ok = true; break }
         }
         if !ok {
-            for v in victims.reversed() { acquire(v.id) }
+            for v in victims.reversed() { simAcquire(v.id) }
             return false
         }
         // Spare the victims that are not needed, latest chosen first (the last one is needed).
         var j = victims.count - 2
         while j >= 0 {
-            acquire(victims[j].id)
-            if fits(id) { victims.remove(at: j) } else { release(victims[j].id) }
+            simAcquire(victims[j].id)
+            if fits(id) { victims.remove(at: j) } else { simRelease(victims[j].id) }
             j -= 1
         }
         guard case .success(let p) = place(id) else {
-            for v in victims { acquire(v.id) }
+            for v in victims { simAcquire(v.id) }
             return false
+        }
+        // Victims that were nominations hand over what they waited for: the GPUs of their own
+        // victims, still stopping, are taken again and the preemptor waits for them instead.
+        var inherited: [ObjectKey] = []
+        for v in victims where nominated.contains(Int32(v.id)) {
+            liftHandedOver(v.id, lift: false)
+            inherited += workloads[v.id].awaiting
         }
         let pk = w.key
         // Victims whose processes still run keep their quota and GPUs until they are gone:
         // the preemptor waits for them instead of being placed on GPUs still in use.
-        var stopping: [ObjectKey] = []
-        for v in victims where active.contains(workloads[v.id].key) {
+        var stopping: [ObjectKey] = inherited.filter { holds[$0] != nil }
+        for v in victims where active.contains(workloads[v.id].key) && !nominated.contains(Int32(v.id)) {
             acquire(v.id)
             withdraw(v.id)
             stopping.append(workloads[v.id].key)
         }
         for v in victims {
+            // A victim that was itself nominated gives up its reservation (it never ran on it).
+            clearNomination(v.id)
             workloads[v.id].assignments = []; workloads[v.id].nodeIdx = []
             workloads[v.id].preemptedBy.insert(pk)
             addPending(v.id)
@@ -360,13 +401,17 @@ extension SchedulerState {
             result.events.append(.preempted(workloads[v.id].key, by: pk, reason: reason, message: msg))
         }
         globalEpoch += 1
-        if !stopping.isEmpty {
-            workloads[id].awaiting = stopping
-            setReason(id, .preempting, WaitReason(Reason.waitingForQuota, "waiting for the workloads it preempted to stop: " + stopping.map(\.qualifiedName).joined(separator: ", ")))
-            return false
-        }
         removePending(id)
         commit(id, assignments: p.assignments, nodeIdx: p.nodeIdx, now: now)
+        if !stopping.isEmpty {
+            // Nominated: the placement and quota are the preemptor's from now on (victims
+            // re-admitted only onto what it does not need); it is admitted once they stop.
+            workloads[id].awaiting = stopping
+            nominated.insert(Int32(id))
+            for k in stopping { transferHold(k) }
+            setReason(id, .preempting, WaitReason(Reason.waitingForQuota, "waiting for the workloads it preempted to stop: " + stopping.map(\.qualifiedName).joined(separator: ", ")))
+            return true
+        }
         result.events.append(.admitted(pk, queue: queues[q].name, assignments: p.assignments, waitedSeconds: max(0, now - Double(w.request.created))))
         return true
     }

@@ -17,7 +17,8 @@ extension SchedulerState {
         var k = cap
         if gpus > 0 { k = min(k, nodes[n].freeGPUs / gpus) }
         if k == 0 { return 0 }
-        for r in 1..<per.count where per[r] > 0 {
+        // Slot 0 is the GPU count, handled above; a request naming no resources has no slots.
+        for r in per.indices.dropFirst() where per[r] > 0 {
             guard at(nodes[n].limited, r) else { continue }
             let free = at(nodes[n].capacity, r) - at(nodes[n].allocated, r)
             k = min(k, free <= 0 ? 0 : Int(free / per[r]))
@@ -84,10 +85,12 @@ extension SchedulerState {
             for _ in 0..<count {
                 var gpus: [Int] = []
                 gpus.reserveCapacity(g)
-                while gpus.count < g {
-                    if !nodes[node].gpuUsed[next] { gpus.append(next) }
+                while gpus.count < g && next < nodes[node].gpuCount {
+                    if nodes[node].gpuUsed[next] == 0 { gpus.append(next) }
                     next += 1
                 }
+                // freeGPUs counts the unused indices, so this cannot fall short; refuse if it does.
+                if gpus.count < g { return .failure(.noRoom("node \"\(nodes[node].name)\" has fewer free GPUs than counted")) }
                 assignments.append(ReplicaAssignment(rank: rank, node: nodes[node].name, gpus: gpus))
                 nodeIdx.append(node)
                 rank += 1

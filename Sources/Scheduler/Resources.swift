@@ -42,17 +42,30 @@ public struct ResourceSlots: Sendable {
     }
 }
 
-@inline(__always) func at(_ v: [Int64], _ i: Int) -> Int64 { i < v.count ? v[i] : 0 }
-@inline(__always) func at(_ v: [Bool], _ i: Int) -> Bool { i < v.count ? v[i] : false }
+@inline(__always) func at(_ v: [Int64], _ i: Int) -> Int64 { i >= 0 && i < v.count ? v[i] : 0 }
+@inline(__always) func at(_ v: [Int32], _ i: Int) -> Int32 { i >= 0 && i < v.count ? v[i] : 0 }
+
+/// Amounts are validated non-negative and below 9.2e18 milli-units each, but sums over many
+/// replicas or workloads can pass Int64: quota arithmetic saturates instead of trapping. A
+/// saturated amount never fits anywhere, which is the right answer for such a request.
+@inline(__always) func sat(_ a: Int64, _ b: Int64) -> Int64 {
+    let (r, o) = a.addingReportingOverflow(b)
+    return o ? (b > 0 ? .max : .min) : r
+}
+@inline(__always) func satMul(_ a: Int64, _ b: Int64) -> Int64 {
+    let (r, o) = a.multipliedReportingOverflow(by: b)
+    return o ? ((a < 0) == (b < 0) ? .max : .min) : r
+}
+@inline(__always) func at(_ v: [Bool], _ i: Int) -> Bool { i >= 0 && i < v.count ? v[i] : false }
 
 extension Array where Element == Int64 {
     @inline(__always) mutating func add(_ i: Int, _ x: Int64) {
         if i >= count { append(contentsOf: repeatElement(0, count: i + 1 - count)) }
-        self[i] += x
+        self[i] = sat(self[i], x)
     }
     mutating func add(_ v: [Int64], times k: Int64 = 1) {
         if v.count > count { append(contentsOf: repeatElement(0, count: v.count - count)) }
-        for i in v.indices where v[i] != 0 { self[i] += v[i] * k }
+        for i in v.indices where v[i] != 0 { self[i] = sat(self[i], satMul(v[i], k)) }
     }
     /// Every slot of self at least the matching slot of `o`.
     func dominates(_ o: [Int64]) -> Bool {

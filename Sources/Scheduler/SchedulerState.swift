@@ -19,7 +19,9 @@ public final class SchedulerState {
         var limited: [Bool]
         var gpuCount: Int
         var allocated: [Int64] = []
-        var gpuUsed: [Bool]
+        /// Per GPU index, how many placements use it: an admission, a hold of stopping
+        /// processes, and a nomination waiting for those processes may share one.
+        var gpuUsed: [Int32]
         var freeGPUs: Int
         /// Workload id -> replicas placed here.
         var workloads: [Int32: Int] = [:]
@@ -94,8 +96,9 @@ public final class SchedulerState {
         var shape: Int32 = 0
         /// Workloads that preempted this one; it never preempts them in turn.
         var preemptedBy = Set<ObjectKey>()
-        /// Victims this workload preempted whose processes are still stopping; it waits for
-        /// them instead of preempting more.
+        /// While non-empty the workload is *nominated*: its placement and quota are reserved
+        /// (counted as admitted, so nothing else takes them) but it is not admitted until the
+        /// processes of these victims it preempted are gone.
         var awaiting: [ObjectKey] = []
         var present = true
     }
@@ -108,8 +111,13 @@ public final class SchedulerState {
         var assignments: [ReplicaAssignment]
         var nodeIdx: [Int]
         var id: Int32
+        /// False once a preemptor's nomination took over the quota and non-GPU resources:
+        /// the hold then keeps only the GPU indices its processes still use.
+        var counted = true
     }
     var holds: [ObjectKey: [Hold]] = [:]
+    /// Nominated workloads (see `WorkloadEntry.awaiting`).
+    var nominated = Set<Int32>()
     /// Workloads whose processes run: a withdrawn admission of one becomes a hold.
     var active = Set<ObjectKey>()
     var nextHoldID: Int32 = -1
@@ -163,14 +171,15 @@ public final class SchedulerState {
         var limited: [Bool] = []
         let cap = slots.vector(spec.capacity, named: &limited)
         if limited.isEmpty { limited = [true] } else { limited[ResourceSlots.gpu] = true }
-        let gpus = Int(spec.capacity.gpu)
+        // Validation allows 1,024 GPUs per node; the bound keeps the index table small regardless.
+        let gpus = Int(max(0, min(spec.capacity.gpu, 1 << 16)))
         if let i = nodeIndex[name] {
             var n = nodes[i]
             n.present = true
             n.pool = spec.resourcePool; n.gpuType = spec.gpuType; n.vendor = spec.gpuVendor
             n.schedulable = ready && !spec.unschedulable
             n.capacity = cap; n.limited = limited; n.gpuCount = gpus
-            if n.gpuUsed.count < gpus { n.gpuUsed.append(contentsOf: repeatElement(false, count: gpus - n.gpuUsed.count)) }
+            if n.gpuUsed.count < gpus { n.gpuUsed.append(contentsOf: repeatElement(0, count: gpus - n.gpuUsed.count)) }
             nodes[i] = n
             // Placements that no longer hold: GPU indices beyond capacity.
             for id in nodes[i].workloads.keys.sorted() where id >= 0 {
@@ -182,7 +191,7 @@ public final class SchedulerState {
         } else {
             let n = NodeEntry(name: name, pool: spec.resourcePool, gpuType: spec.gpuType, vendor: spec.gpuVendor,
                               schedulable: ready && !spec.unschedulable, capacity: cap, limited: limited, gpuCount: gpus,
-                              gpuUsed: Array(repeating: false, count: gpus), freeGPUs: gpus)
+                              gpuUsed: Array(repeating: 0, count: gpus), freeGPUs: gpus)
             nodes.append(n)
             nodeIndex[name] = nodes.count - 1
             touchedNodes.insert(nodes.count - 1)
@@ -191,7 +200,7 @@ public final class SchedulerState {
 
     func recountFree(_ i: Int) {
         var free = 0
-        for g in 0..<nodes[i].gpuCount where !nodes[i].gpuUsed[g] { free += 1 }
+        for g in 0..<nodes[i].gpuCount where nodes[i].gpuUsed[g] == 0 { free += 1 }
         nodes[i].freeGPUs = free
     }
 
@@ -203,7 +212,7 @@ public final class SchedulerState {
         var u = NodeUsage()
         u.allocated = slots.list(n.allocated)
         u.workloads = n.workloads.count
-        u.freeGPUs = (0..<n.gpuCount).filter { !n.gpuUsed[$0] }
+        u.freeGPUs = (0..<n.gpuCount).filter { n.gpuUsed[$0] == 0 }
         return u
     }
 
@@ -303,7 +312,7 @@ public final class SchedulerState {
         for i in order {
             for r in 0..<R where !at(named[i], r) && !queues[i].children.isEmpty {
                 var sum: Int64 = 0
-                for c in queues[i].children { sum += at(queues[c].deserved, r) }
+                for c in queues[i].children { sum = sat(sum, at(queues[c].deserved, r)) }
                 if sum != 0 { queues[i].deserved.add(r, sum) }
             }
             for r in 0..<R where at(queues[i].guarantee, r) > at(queues[i].deserved, r) {
@@ -323,7 +332,7 @@ public final class SchedulerState {
         for w in workloads where w.present && w.admitted {
             queues[w.queue].own.add(w.total)
         }
-        for hs in holds.values { for h in hs { queues[h.queue].own.add(h.total) } }
+        for hs in holds.values { for h in hs where h.counted { queues[h.queue].own.add(h.total) } }
         for i in order {
             var inner = queues[i].own
             var used = queues[i].own
@@ -347,7 +356,7 @@ public final class SchedulerState {
         for r in 0..<q.used.count where at(q.managed, r) && at(q.used, r) > at(q.deserved, r) { b.add(r, at(q.used, r) - at(q.deserved, r)) }
         u.borrowed = slots.list(b)
         u.pending = q.pending.count
-        u.admitted = q.admitted
+        u.admitted = q.admitted - nominated.reduce(0) { $0 + (workloads[Int($1)].queue == i ? 1 : 0) }
         return u
     }
 
@@ -375,7 +384,7 @@ public final class SchedulerState {
                 if delta != 0 {
                     queues[a].inner.add(r, delta)
                     let nd = max(at(queues[a].inner, r), at(queues[a].guarantee, r))
-                    delta = nd - at(queues[a].demand, r)
+                    delta = sat(nd, -at(queues[a].demand, r))
                     queues[a].demand.add(r, delta)
                 }
             }
@@ -399,17 +408,17 @@ public final class SchedulerState {
             var delta = x
             let isManaged = at(managed, r)
             for a in path {
-                let used = at(queues[a].used, r) + x
+                let used = sat(at(queues[a].used, r), x)
                 if at(queues[a].capNamed, r) && used > at(queues[a].capability, r) { return .capability(queue: a, slot: r) }
                 if isManaged {
                     if queues[a].spec?.disableOversell == true && used > at(queues[a].deserved, r) { return .oversell(queue: a, slot: r) }
                     if delta != 0 {
-                        let nd = max(at(queues[a].inner, r) + delta, at(queues[a].guarantee, r))
-                        delta = nd - at(queues[a].demand, r)
+                        let nd = max(sat(at(queues[a].inner, r), delta), at(queues[a].guarantee, r))
+                        delta = sat(nd, -at(queues[a].demand, r))
                     }
                 }
             }
-            if isManaged && at(queues[root].demand, r) + delta > at(queues[root].deserved, r) { return .cohort(root: root, slot: r) }
+            if isManaged && sat(at(queues[root].demand, r), delta) > at(queues[root].deserved, r) { return .cohort(root: root, slot: r) }
         }
         return nil
     }

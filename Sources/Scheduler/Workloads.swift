@@ -183,22 +183,27 @@ extension SchedulerState {
 
     /// Marks GPUs and resources of a placement taken on its nodes, counted under `id` (a
     /// workload id, or a negative hold id).
-    func occupy(_ per: [Int64], _ assignments: [ReplicaAssignment], _ nodeIdx: [Int], as id: Int32) {
+    func occupy(_ per: [Int64], _ assignments: [ReplicaAssignment], _ nodeIdx: [Int], as id: Int32, resources: Bool = true) {
         for (a, n) in zip(assignments, nodeIdx) {
-            nodes[n].allocated.add(per)
-            for g in a.gpus { nodes[n].gpuUsed[g] = true }
-            nodes[n].freeGPUs -= a.gpus.count
+            if resources { nodes[n].allocated.add(per) }
+            for g in a.gpus where g >= 0 && g < nodes[n].gpuUsed.count {
+                if nodes[n].gpuUsed[g] == 0 && g < nodes[n].gpuCount { nodes[n].freeGPUs -= 1 }
+                nodes[n].gpuUsed[g] += 1
+            }
             nodes[n].workloads[id, default: 0] += 1
             touchedNodes.insert(n)
         }
     }
 
-    /// The inverse of `occupy` (GPU indices beyond a shrunken node are skipped).
-    func vacate(_ per: [Int64], _ assignments: [ReplicaAssignment], _ nodeIdx: [Int], as id: Int32) {
+    /// The inverse of `occupy` (GPU indices beyond a shrunken node are skipped). `resources`
+    /// false: the non-GPU resources were already given up (a hold a nomination took over).
+    func vacate(_ per: [Int64], _ assignments: [ReplicaAssignment], _ nodeIdx: [Int], as id: Int32, resources: Bool = true) {
         for (a, n) in zip(assignments, nodeIdx) {
-            nodes[n].allocated.add(per, times: -1)
-            for g in a.gpus where g < nodes[n].gpuUsed.count { nodes[n].gpuUsed[g] = false }
-            nodes[n].freeGPUs += a.gpus.filter { $0 < nodes[n].gpuCount }.count
+            if resources { nodes[n].allocated.add(per, times: -1) }
+            for g in a.gpus where g >= 0 && g < nodes[n].gpuUsed.count && nodes[n].gpuUsed[g] > 0 {
+                nodes[n].gpuUsed[g] -= 1
+                if nodes[n].gpuUsed[g] == 0 && g < nodes[n].gpuCount { nodes[n].freeGPUs += 1 }
+            }
             if let c = nodes[n].workloads[id], c > 1 { nodes[n].workloads[id] = c - 1 } else { nodes[n].workloads[id] = nil }
             touchedNodes.insert(n)
         }
@@ -212,7 +217,7 @@ extension SchedulerState {
         for a in assignments {
             guard let n = nodeIndex[a.node], nodes[n].present else { return nil }
             for g in a.gpus {
-                guard g >= 0, g < nodes[n].gpuCount, !nodes[n].gpuUsed[g], seen[n, default: []].insert(g).inserted else { return nil }
+                guard g >= 0, g < nodes[n].gpuCount, at(nodes[n].gpuUsed, g) == 0, seen[n, default: []].insert(g).inserted else { return nil }
             }
             nodeIdx.append(n)
         }
@@ -228,17 +233,39 @@ extension SchedulerState {
     /// Withdraws an admission and puts the workload back in its queue.
     func evict(_ id: Int, reason: String, message: String) {
         guard workloads[id].admitted else { return }
+        // A nomination was never announced as an admission: it just waits again.
+        let announced = !nominated.contains(Int32(id))
         withdraw(id)
         workloads[id].assignments = []; workloads[id].nodeIdx = []
         globalEpoch += 1
         addPending(id)
-        pendingEvents.append(.evicted(workloads[id].key, reason: reason, message: message))
+        if announced { pendingEvents.append(.evicted(workloads[id].key, reason: reason, message: message)) }
+    }
+
+    /// Ends a nomination (the workload is admitted, withdrawn or gone).
+    func clearNomination(_ id: Int) {
+        guard nominated.remove(Int32(id)) != nil else { return }
+        workloads[id].awaiting = []
+    }
+
+    /// The newest hold of a victim gives its quota and non-GPU resources to the nomination of
+    /// the workload that preempted it (whose fit was computed without them); its GPU indices
+    /// stay taken until its processes are gone.
+    func transferHold(_ key: ObjectKey) {
+        guard var hs = holds[key], let last = hs.indices.last, hs[last].counted else { return }
+        let h = hs[last]
+        for n in h.nodeIdx { nodes[n].allocated.add(h.per, times: -1); touchedNodes.insert(n) }
+        account(h.queue, h.total, sign: -1)
+        hs[last].counted = false
+        holds[key] = hs
     }
 
     /// Withdraws an admission for good: the quota and GPUs go back now, or, while the
     /// workload's processes still run, become a hold released by `setActive(key, false)`.
     func withdraw(_ id: Int) {
         let key = workloads[id].key
+        // A nomination has no processes of its own on its placement: nothing to hold.
+        if nominated.contains(Int32(id)) { clearNomination(id); release(id); return }
         guard active.contains(key) else { release(id); return }
         let hid = newHoldID()
         let w = workloads[id], k = Int32(id)
@@ -263,8 +290,8 @@ extension SchedulerState {
         active.remove(key)
         guard let hs = holds.removeValue(forKey: key) else { return false }
         for h in hs {
-            vacate(h.per, h.assignments, h.nodeIdx, as: h.id)
-            account(h.queue, h.total, sign: -1)
+            vacate(h.per, h.assignments, h.nodeIdx, as: h.id, resources: h.counted)
+            if h.counted { account(h.queue, h.total, sign: -1) }
             touchedQueues.insert(h.queue)
         }
         globalEpoch += 1
@@ -301,15 +328,21 @@ extension SchedulerState {
     }
 
     public func contains(_ key: ObjectKey) -> Bool { workloadIndex[key] != nil }
-    public func isAdmitted(_ key: ObjectKey) -> Bool { workloadIndex[key].map { workloads[Int($0)].admitted } ?? false }
+    /// Admitted (a nomination still waiting for its victims to stop is not).
+    public func isAdmitted(_ key: ObjectKey) -> Bool { workloadIndex[key].map { workloads[Int($0)].admitted && !nominated.contains($0) } ?? false }
     public func assignments(_ key: ObjectKey) -> [ReplicaAssignment]? {
-        guard let id = workloadIndex[key], workloads[Int(id)].admitted else { return nil }
+        guard let id = workloadIndex[key], workloads[Int(id)].admitted, !nominated.contains(id) else { return nil }
+        return workloads[Int(id)].assignments
+    }
+    /// The placement reserved for a workload while the victims it preempted stop.
+    public func nomination(_ key: ObjectKey) -> [ReplicaAssignment]? {
+        guard let id = workloadIndex[key], nominated.contains(id) else { return nil }
         return workloads[Int(id)].assignments
     }
     public func waitReason(_ key: ObjectKey) -> WaitReason? { workloadIndex[key].flatMap { workloads[Int($0)].reason } }
     public func position(_ key: ObjectKey) -> Int? { workloadIndex[key].flatMap { workloads[Int($0)].position } }
     public var pendingCount: Int { queues.reduce(0) { $0 + $1.pending.count } }
-    public var admittedCount: Int { queues.reduce(0) { $0 + $1.admitted } }
+    public var admittedCount: Int { queues.reduce(0) { $0 + $1.admitted } - nominated.count }
     /// The queue the workload is admitted to (or waits in).
     public func queueName(_ key: ObjectKey) -> String? { workloadIndex[key].map { queues[workloads[Int($0)].queue].name } }
 }

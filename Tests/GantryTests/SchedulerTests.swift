@@ -368,16 +368,31 @@ struct SchedulerPropertyTests {
     /// stopping ones: no GPU index given twice, nothing past a capability, no guarantee lent.
     func checkInvariants(_ s: SchedulerState, _ context: String) {
         var gpuSeen: [String: Set<Int>] = [:]
+        // GPUs of victims still stopping whose quota a nomination took over: only that
+        // nomination may share them.
+        var handedOver: [String: Set<Int>] = [:]
         var used: [Int: [Int64]] = [:]
         for (k, hs) in s.holds {
             for h in hs {
                 for a in h.assignments {
-                    for g in a.gpus { #expect(gpuSeen[a.node, default: []].insert(g).inserted, "\(context): GPU \(a.node)/\(g) of the stopping \(k) given again") }
+                    for g in a.gpus {
+                        #expect(gpuSeen[a.node, default: []].insert(g).inserted, "\(context): GPU \(a.node)/\(g) of the stopping \(k) given again")
+                        if !h.counted { handedOver[a.node, default: []].insert(g) }
+                    }
                 }
-                for a in s.queues[h.queue].path { used[a, default: []].add(h.total) }
+                if h.counted { for a in s.queues[h.queue].path { used[a, default: []].add(h.total) } }
             }
         }
-        for w in s.workloads where w.present && w.admitted {
+        for (i, w) in s.workloads.enumerated() where w.present && w.admitted && s.nominated.contains(Int32(i)) {
+            #expect(!w.awaiting.isEmpty, "\(context): \(w.key) nominated without victims to wait for")
+            for a in w.assignments {
+                for g in a.gpus where !handedOver[a.node, default: []].contains(g) {
+                    #expect(gpuSeen[a.node, default: []].insert(g).inserted, "\(context): GPU \(a.node)/\(g) reserved for \(w.key) given twice")
+                }
+            }
+            for a in s.queues[w.queue].path { used[a, default: []].add(w.total) }
+        }
+        for (i, w) in s.workloads.enumerated() where w.present && w.admitted && !s.nominated.contains(Int32(i)) {
             #expect(w.assignments.count == w.request.replicas, "\(context): \(w.key) has \(w.assignments.count) of \(w.request.replicas) replicas placed")
             for a in w.assignments {
                 #expect(a.gpus.count == w.gpusPerReplica, "\(context): replica with \(a.gpus.count) GPUs")
@@ -401,7 +416,7 @@ struct SchedulerPropertyTests {
         func demand(_ i: Int, _ r: Int) -> Int64 {
             var own: Int64 = 0
             for w in s.workloads where w.present && w.admitted && w.queue == i { own += at(w.total, r) }
-            for hs in s.holds.values { for h in hs where h.queue == i { own += at(h.total, r) } }
+            for hs in s.holds.values { for h in hs where h.queue == i && h.counted { own += at(h.total, r) } }
             for c in s.queues[i].children { own += demand(c, r) }
             return max(own, at(s.queues[i].guarantee, r))
         }
@@ -462,7 +477,7 @@ struct SchedulerPropertyTests {
                             pairs.insert([v.name, by.name])
                         }
                     }
-                    if processes { for w in s.workloads where w.present && w.admitted { s.setActive(w.key, true) } }
+                    if processes { for w in s.workloads where w.present && s.isAdmitted(w.key) { s.setActive(w.key, true) } }
                     if r.attempts == 0 { break }
                 } while s.needsCycle
                 checkInvariants(s, "seed \(seed) step \(step)")

@@ -1,0 +1,154 @@
+import Testing
+@testable import GantryAPI
+@testable import Scheduler
+
+/// Preemption serves the preemptor: what it freed is reserved for it while the victims'
+/// processes stop, and a victim is admitted again only onto what the preemptor does not need.
+struct NominationTests {
+    /// The reclaim case: org (32) over four 8-GPU nodes; team-a (16, capability 24,
+    /// reclaimable) runs 2×8 and a borrowing 1×8; team-b (16, guarantee 8) gets a 2×8.
+    func reclaimCase() -> Sim {
+        let sim = Sim()
+        sim.nodes(4)
+        sim.s.setQueue("org", spec: queue(deserved: 32))
+        sim.s.setQueue("team-a", spec: queue(parent: "org", deserved: 16, capability: 24, reclaimable: true))
+        sim.s.setQueue("team-b", spec: queue(parent: "org", deserved: 16, guarantee: 8))
+        sim.add("a-big", queue: "team-a", gpu: 8, replicas: 2)
+        sim.cycle()
+        sim.add("a-borrow", queue: "team-a", gpu: 8)
+        sim.cycle()
+        #expect(sim.admittedNames == ["a-big", "a-borrow"])
+        // Their processes run.
+        sim.s.setActive(wkey("a-big"), true)
+        sim.s.setActive(wkey("a-borrow"), true)
+        return sim
+    }
+
+    @Test func reclaimedCapacityGoesToThePreemptorNotBackToTheVictim() throws {
+        let sim = reclaimCase()
+        sim.add("b-job", queue: "team-b", gpu: 8, replicas: 2)
+        sim.cycle()
+        let p = sim.preemptions()
+        #expect(p.count == 1)
+        #expect(p.first?.victim == "a-borrow" && p.first?.by == "b-job" && p.first?.reason == Reason.reclaimed)
+        // The victim's processes still run: nothing admitted on its GPUs yet.
+        #expect(!sim.admitted("b-job"))
+        #expect(sim.reason("b-job")?.message.contains("waiting for the workloads it preempted to stop") == true)
+        let reserved = try #require(sim.s.nomination(wkey("b-job")))
+        #expect(reserved.count == 2)
+        // Cycles while the victim stops change nothing: the victim stays out.
+        sim.cycle(); sim.cycle()
+        #expect(!sim.admitted("a-borrow") && !sim.admitted("b-job"))
+        // The victim's processes are gone: the preemptor is admitted where it was nominated,
+        // and the victim, requeued in a cohort now full, waits.
+        sim.s.setActive(wkey("a-borrow"), false)
+        #expect(sim.s.needsCycle)
+        sim.cycle()
+        #expect(sim.admitted("b-job"))
+        #expect(sim.s.assignments(wkey("b-job")) == reserved)
+        #expect(!sim.admitted("a-borrow"))
+        #expect(sim.preemptions().count == 1)
+        let admittedEvents = sim.events.filter { if case .admitted(let k, _, _, _) = $0 { return k.name == "b-job" }; return false }
+        #expect(admittedEvents.count == 1)
+    }
+
+    @Test func theVictimReturnsWhenThePreemptorNoLongerNeedsTheCapacity() {
+        for how in ["deleted", "suspended", "changed"] {
+            let sim = reclaimCase()
+            sim.add("b-job", queue: "team-b", gpu: 8, replicas: 2)
+            sim.cycle()
+            #expect(sim.s.nomination(wkey("b-job")) != nil, "\(how)")
+            switch how {
+            case "changed":
+                // Now asks for more than the cohort can give at all.
+                sim.s.setWorkload(wkey("b-job"), WorkloadRequest(queue: "team-b", created: sim.t, replicas: 5, resources: res(8)))
+            default:
+                sim.s.setWorkload(wkey("b-job"), nil)
+            }
+            #expect(sim.s.nomination(wkey("b-job")) == nil, "\(how)")
+            sim.s.setActive(wkey("a-borrow"), false)
+            sim.cycle()
+            #expect(sim.admitted("a-borrow"), "\(how): the victim is admitted again once the preemptor is gone")
+            #expect(!sim.admitted("b-job"), "\(how)")
+        }
+    }
+
+    @Test func aHigherPriorityWorkloadMayTakeANomination() {
+        let sim = Sim.oneQueue(nodes: 1, queue(deserved: 8))
+        sim.add("low", queue: "q", gpu: 8, priority: -1)
+        sim.cycle()
+        sim.s.setActive(wkey("low"), true)
+        sim.add("mid", queue: "q", gpu: 8, priority: 0)
+        sim.cycle()
+        #expect(sim.s.nomination(wkey("mid")) != nil)
+        sim.add("high", queue: "q", gpu: 8, priority: 2)
+        sim.cycle()
+        // high takes mid's reservation (mid never ran on it) and waits for low's processes.
+        #expect(sim.s.nomination(wkey("mid")) == nil)
+        #expect(sim.s.nomination(wkey("high")) != nil)
+        sim.s.setActive(wkey("low"), false)
+        sim.cycle()
+        #expect(sim.admitted("high"))
+        #expect(!sim.admitted("mid") && !sim.admitted("low"))
+        // Each victim preempted once, by one preemptor.
+        let pairs = sim.preemptions().map { "\($0.victim)<-\($0.by)" }
+        #expect(Set(pairs).count == pairs.count)
+        #expect(pairs.contains("low<-mid") && pairs.contains("mid<-high"))
+    }
+
+    @Test func aRemovedNodeEndsTheNomination() {
+        let sim = Sim.oneQueue(nodes: 2, queue(deserved: 16))
+        sim.add("low", queue: "q", gpu: 8, replicas: 2, priority: -1)
+        sim.cycle()
+        sim.s.setActive(wkey("low"), true)
+        sim.add("high", queue: "q", gpu: 8, replicas: 2, priority: 1)
+        sim.cycle()
+        #expect(sim.s.nomination(wkey("high")) != nil)
+        sim.s.setNode("n1", spec: nil)
+        #expect(sim.s.nomination(wkey("high")) == nil)
+        #expect(!sim.events.contains { if case .evicted(let k, _, _) = $0 { return k.name == "high" }; return false })
+        sim.s.setActive(wkey("low"), false)
+        sim.cycle()
+        // One node left: neither 2×8 fits, and nothing is held.
+        #expect(!sim.admitted("high"))
+        #expect(sim.s.nodeUsage("n0")?.freeGPUs.count == 8)
+    }
+
+    /// A workload that names no resources (only a command) is admitted with no GPUs, next
+    /// to workloads that use them, and counts against no GPU quota.
+    @Test(arguments: [queue(), queue(deserved: 8), queue(deserved: 8, capability: 8, disableOversell: true)])
+    func aWorkloadWithoutResourcesIsAdmitted(q: QueueSpec) {
+        let sim = Sim.oneQueue(nodes: 1, q)
+        sim.s.setWorkload(wkey("bare"), WorkloadRequest(queue: "q", created: 1, replicas: 1, resources: ResourceList()))
+        sim.s.setWorkload(wkey("bare3"), WorkloadRequest(queue: "q", created: 2, replicas: 3, resources: ResourceList()))
+        sim.cycle()
+        #expect(sim.admitted("bare") && sim.admitted("bare3"))
+        #expect(sim.s.assignments(wkey("bare3"))?.allSatisfy { $0.gpus.isEmpty } == true)
+        #expect(sim.s.assignments(wkey("bare3"))?.count == 3)
+        #expect(sim.s.queueUsage("q")?.allocated.gpu == 0)
+        // A bare node (no capacity named at all) takes them too.
+        let bare = Sim()
+        bare.s.setNode("empty", spec: NodeSpec())
+        bare.s.setQueue("q", spec: q)
+        bare.s.setWorkload(wkey("bare"), WorkloadRequest(queue: "q", created: 1, replicas: 2, resources: ResourceList()))
+        bare.cycle()
+        #expect(bare.admitted("bare"))
+    }
+
+    /// Amounts whose sums pass Int64 never trap: such a request simply does not fit.
+    @Test func hugeRequestsDoNotTrap() throws {
+        let sim = Sim()
+        sim.s.setNode("n0", spec: nodeSpec(gpus: 8, cpu: "64"))
+        sim.s.setQueue("q", spec: queue(deserved: 8))
+        var r = ResourceList()
+        r["memory"] = try Quantity.parse("8Pi")
+        r["cpu"] = try Quantity.parse("9000000000000000")
+        sim.s.setWorkload(wkey("huge"), WorkloadRequest(queue: "q", created: 1, replicas: 10_000, resources: r))
+        var g = ResourceList()
+        g["gpu"] = Quantity(units: 9_000_000_000_000_000)
+        sim.s.setWorkload(wkey("gpus"), WorkloadRequest(queue: "q", created: 2, replicas: 10_000, resources: g))
+        sim.cycle()
+        #expect(!sim.admitted("huge") && !sim.admitted("gpus"))
+        #expect(sim.reason("gpus") != nil)
+    }
+}
