@@ -31,6 +31,10 @@ struct Options {
     var runOnly = false
     var runWorkloads = 1000
     var latencySamples = 50
+    /// Only the reclaim figure (`ReclaimBench`).
+    var reclaimOnly = false
+    var reclaimRounds = 3
+    var stopSeconds = 1.0
 }
 
 func parseOptions() -> Options {
@@ -50,8 +54,11 @@ func parseOptions() -> Options {
         case "--run": o.runOnly = true
         case "--workloads": o.runWorkloads = Int(it.next() ?? "") ?? o.runWorkloads
         case "--samples": o.latencySamples = Int(it.next() ?? "") ?? o.latencySamples
+        case "--reclaim": o.reclaimOnly = true
+        case "--reclaim-rounds": o.reclaimRounds = Int(it.next() ?? "") ?? o.reclaimRounds
+        case "--stop-seconds": o.stopSeconds = Double(it.next() ?? "") ?? o.stopSeconds
         default:
-            FileHandle.standardError.write("usage: gantry-bench --gantry PATH [--n N] [--per-file K] [--edits E] [--files F] [--rounds R] [--admission-only] [--run [--workloads W] [--samples S]] [--dir DIR] [--keep]\n".data(using: .utf8)!)
+            FileHandle.standardError.write("usage: gantry-bench --gantry PATH [--n N] [--per-file K] [--edits E] [--files F] [--rounds R] [--admission-only] [--run [--workloads W] [--samples S]] [--reclaim [--reclaim-rounds R] [--stop-seconds S]] [--dir DIR] [--keep]\n".data(using: .utf8)!)
             exit(2)
         }
     }
@@ -188,8 +195,13 @@ func percentile(_ xs: [Double], _ p: Double) -> Double {
 }
 
 let o = parseOptions()
+if o.reclaimOnly {
+    ReclaimBench.run(gantry: o.gantry, dir: o.dir, rounds: o.reclaimRounds, stop: o.stopSeconds, say: say)
+    exit(0)
+}
 if o.runOnly {
     RunBench.run(gantry: o.gantry, dir: o.dir, workloads: o.runWorkloads, samples: o.latencySamples, keep: o.keep, say: say)
+    ReclaimBench.run(gantry: o.gantry, dir: o.dir, rounds: o.reclaimRounds, stop: o.stopSeconds, say: say)
     exit(0)
 }
 say("gantry-bench: N=\(o.n) workloads, \(o.perFile) per file, \(o.edits) edits, dir \(o.dir)")
@@ -332,3 +344,4 @@ func endToEndAdmission(_ o: Options) {
 
 endToEndAdmission(o)
 RunBench.run(gantry: o.gantry, dir: o.dir, workloads: o.runWorkloads, samples: o.latencySamples, keep: o.keep, say: say)
+ReclaimBench.run(gantry: o.gantry, dir: o.dir, rounds: o.reclaimRounds, stop: o.stopSeconds, say: say)
