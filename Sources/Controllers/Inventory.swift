@@ -114,7 +114,8 @@ public final class Inventory: ManifestSink, Sendable {
     /// An object back from its stored JSON (JSON is YAML, so the manifest decoder reads it).
     static func decodeStored(_ row: ObjectRow, file: String, line: Int) -> ManifestObject? {
         guard let doc = try? YAMLParser.parse(row.objectJSON).first?.root else { return nil }
-        var decoder = ManifestDecoder(file: file)
+        // Written by Gantry from a decoded object: nothing in it is new, whatever the mode.
+        var decoder = ManifestDecoder(file: file, fieldValidation: .ignore)
         guard case .object(var obj, _) = decoder.decode(doc, index: 0), obj.key == row.key else { return nil }
         obj.meta.annotations["gantry.dev/source"] = nil
         obj.source = SourceRef(file: file, line: line, index: 0)

@@ -19,7 +19,8 @@ public final class DirectorySource: @unchecked Sendable {
         public var maxDebounce: Double = 0.1
         public var resync: Double = 300
         public var limits = YAMLLimits()
-        public var strict = false
+        /// What unknown fields are: errors (the object is invalid), warnings, or ignored.
+        public var fieldValidation = FieldValidation.strict
         public init() {}
     }
 
@@ -205,7 +206,7 @@ public final class DirectorySource: @unchecked Sendable {
             n += r
         }
         bytes.removeSubrange(n...)
-        return (ManifestFile.decode(path: rel, bytes: bytes, limits: options.limits, strict: options.strict), stamp)
+        return (ManifestFile.decode(path: rel, bytes: bytes, limits: options.limits, fieldValidation: options.fieldValidation), stamp)
     }
 
     /// Scans everything: reads new and changed files (in parallel), forgets vanished ones.

@@ -2,7 +2,8 @@
 ///
 /// Outcomes: `.object` (possibly with `invalid` errors when the identity is sound but the
 /// spec is not), or `.rejected` when the document cannot be identified (not a mapping, unknown
-/// apiVersion or kind, bad name). Unknown fields are warnings, or errors under `strict`.
+/// apiVersion or kind, bad name). Unknown fields are errors, warnings or ignored by
+/// `fieldValidation` (see `FieldValidation`); `status` is ignored.
 public struct ManifestDecoder {
     public enum Outcome: Sendable {
         case object(ManifestObject, warnings: [FieldError])
@@ -10,11 +11,11 @@ public struct ManifestDecoder {
     }
 
     public let file: String
-    public var strict: Bool
+    public var fieldValidation: FieldValidation
     var errors: [FieldError] = []
     var warnings: [FieldError] = []
 
-    public init(file: String, strict: Bool = false) { self.file = file; self.strict = strict }
+    public init(file: String, fieldValidation: FieldValidation = .strict) { self.file = file; self.fieldValidation = fieldValidation }
 
     public static let dns1123Label = "lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters"
 
@@ -32,6 +33,7 @@ public struct ManifestDecoder {
         guard let top = mapping(root, "") else { return .rejected(errors) }
         var apiVersion: String?, kindName: String?, kindLine = root.line
         var metaNode: SourceNode?, specNode: SourceNode?
+        var unknownTop: [(String, SourceNode)] = []
         for (key, value) in top {
             switch key {
             case "apiVersion": apiVersion = string(value, "apiVersion")
@@ -39,9 +41,11 @@ public struct ManifestDecoder {
             case "metadata": metaNode = value
             case "spec": specNode = value
             case "status": break   // written by Gantry only; ignored on input
-            default: unknown(key, "", value)
+            default: unknownTop.append((key, value))
             }
         }
+        // Reported once the kind is known: a spec field written at the top gets a hint.
+        for (key, value) in unknownTop { unknown(key, "", value, .top, kind: kindName.flatMap(Kind.init(rawValue:))) }
         guard let kindName else { fail(root, "kind", "missing; expected one of Queue, Workload, Node, ResourcePool"); return .rejected(errors) }
         guard let kind = Kind(rawValue: kindName) else {
             errors.append(FieldError(file: file, line: kindLine, path: "kind", message: "unknown kind \"\(kindName)\"; expected one of Queue, Workload, Node, ResourcePool"))
@@ -65,7 +69,6 @@ public struct ManifestDecoder {
         }
         if specRoot == nil && (kind == .workload) { fail(root, "spec", "missing; a Workload needs at least spec.command (or entryPoint or image)") }
         var obj = ManifestObject(meta: meta, spec: spec, source: source)
-        if strict { errors += warnings; warnings = [] }
         obj.invalid = errors
         return .object(obj, warnings: warnings)
     }
@@ -83,7 +86,7 @@ public struct ManifestDecoder {
             case "labels": labels = stringMap(value, "metadata.labels", validateKeys: true)
             case "annotations": annotations = stringMap(value, "metadata.annotations", validateKeys: false)
             case "uid", "generation", "creationTimestamp", "resourceVersion", "managedFields", "finalizers", "ownerReferences", "generateName": break
-            default: unknown(key, "metadata", value)
+            default: unknown(key, "metadata", value, .metadata)
             }
         }
         guard let name else { fail(node, "metadata.name", "missing; every object needs a name"); return nil }
@@ -127,7 +130,7 @@ public struct ManifestDecoder {
             case "disableOversell": s.disableOversell = bool(v, p) ?? false
             case "queueingStrategy": s.queueingStrategy = enumValue(v, p, QueueingStrategy.self) ?? .bestEffortFIFO
             case "state": s.state = enumValue(v, p, QueueState.self) ?? .open
-            default: unknown(key, "spec", v)
+            default: unknown(key, "spec", v, .queueSpec)
             }
         }
         for name in s.guarantee.names where s.guarantee[name] > s.deserved[name] && s.deserved.amounts[name] != nil {
@@ -184,7 +187,7 @@ public struct ManifestDecoder {
             case "maxRetry": s.maxRetry = int(v, p, min: 0, max: 1000) ?? 0
             case "ttlSecondsAfterFinished": s.ttlSecondsAfterFinished = int(v, p, min: 0, max: Int(Int32.max))
             case "suspend": s.suspend = bool(v, p) ?? false
-            default: unknown(key, "spec", v)
+            default: unknown(key, "spec", v, .workloadSpec)
             }
         }
         if !s.specifiedNodes.isEmpty {
@@ -216,7 +219,7 @@ public struct ManifestDecoder {
             case "gpuType": s.gpuType = string(v, p)
             case "gpuVendor": s.gpuVendor = enumValue(v, p, GPUVendor.self, caseInsensitive: true) ?? .nvidia
             case "unschedulable": s.unschedulable = bool(v, p) ?? false
-            default: unknown(key, "spec", v)
+            default: unknown(key, "spec", v, .nodeSpec)
             }
         }
         if s.capacity.gpu > 1024 { fail(node, "spec.capacity.gpu", "at most 1024 GPUs per node") }
@@ -229,7 +232,7 @@ public struct ManifestDecoder {
         for (key, v) in m {
             switch key {
             case "description": s.description = string(v, "spec.description") ?? ""
-            default: unknown(key, "spec", v)
+            default: unknown(key, "spec", v, .poolSpec)
             }
         }
         return s
@@ -242,9 +245,6 @@ public struct ManifestDecoder {
     }
     mutating func warn(_ node: SourceNode, _ path: String, _ message: String) {
         warnings.append(FieldError(file: file, line: node.line, path: path, message: message))
-    }
-    mutating func unknown(_ key: String, _ parent: String, _ node: SourceNode) {
-        warn(node, parent.isEmpty ? key : parent + "." + key, "unknown field (ignored)")
     }
 
     /// Mapping entries with string keys; duplicate keys are errors.
@@ -350,6 +350,7 @@ public struct ManifestDecoder {
         if case .sequence(let items) = node.content {
             for (i, item) in items.enumerated() {
                 guard let m = mapping(item, "\(path)[\(i)]") else { continue }
+                for (k, v) in m where k != "name" && k != "value" { unknown(k, "\(path)[\(i)]", v, .envEntry) }
                 guard let nameNode = m.first(where: { $0.0 == "name" })?.1, let name = string(nameNode, "\(path)[\(i)].name") else { fail(item, "\(path)[\(i)].name", "missing"); continue }
                 let valueNode = m.first(where: { $0.0 == "value" })?.1
                 var value = ""
@@ -389,10 +390,12 @@ public struct ManifestDecoder {
 
     mutating func resources(_ node: SourceNode, _ path: String) -> ResourceList {
         if node.isNull { return ResourceList() }
+        if case .sequence = node.content { resourceListGiven(node, path); return ResourceList() }
         guard let m = mapping(node, path) else { return ResourceList() }
         var r = ResourceList()
         for (k, v) in m {
             guard isResourceName(k) else { fail(v, "\(path).\(k)", "invalid resource name"); continue }
+            guard ManifestDecoder.isKnownResourceName(k) else { unknown(k, path, v, .resourceList); continue }
             if let q = quantity(v, "\(path).\(k)", whole: k == "gpu" || k.hasSuffix("/gpu")) { r[k] = q }
         }
         return r
@@ -400,12 +403,14 @@ public struct ManifestDecoder {
 
     mutating func workloadResources(_ node: SourceNode, _ path: String) -> (ResourceList, String?) {
         if node.isNull { return (ResourceList(), nil) }
+        if case .sequence = node.content { resourceListGiven(node, path); return (ResourceList(), nil) }
         guard let m = mapping(node, path) else { return (ResourceList(), nil) }
         var r = ResourceList(), gpuType: String?
         for (k, v) in m {
             if k == "gpuType" { gpuType = string(v, "\(path).gpuType"); continue }
             if k == "replica" || k == "replicas" { fail(v, "\(path).\(k)", "replicas belong in spec.replicas"); continue }
             guard isResourceName(k) else { fail(v, "\(path).\(k)", "invalid resource name"); continue }
+            guard ManifestDecoder.isKnownResourceName(k) else { unknown(k, path, v, .workloadResources); continue }
             if let q = quantity(v, "\(path).\(k)", whole: k == "gpu" || k.hasSuffix("/gpu")) { r[k] = q }
         }
         return (r, gpuType)

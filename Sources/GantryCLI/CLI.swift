@@ -35,7 +35,7 @@ public enum CLI {
                 o.eventTTL = try args.duration("event-ttl") ?? o.eventTTL
                 o.debounce = try args.duration("debounce") ?? o.debounce
                 o.maxFileSize = try args.int("max-file-size") ?? o.maxFileSize
-                o.strict = args.bool("strict")
+                o.fieldValidation = try fieldValidation(&args)
                 if let n = try args.int("local-gpus") {
                     guard n >= 0 && n <= 1024 else { throw UsageError("--local-gpus: between 0 and 1024") }
                     o.localGPUs = n
@@ -90,6 +90,17 @@ public enum CLI {
         }
     }
 
+    /// `--field-validation=Strict|Warn|Ignore` (any case; default Strict), with `--strict`
+    /// kept as a deprecated spelling of Strict.
+    static func fieldValidation(_ args: inout Args) throws -> FieldValidation {
+        let strict = args.bool("strict")
+        if strict { errOut("gantry: --strict is deprecated; unknown fields are errors by default (--field-validation=Strict)") }
+        guard let s = args.string("field-validation") else { return .strict }
+        guard let v = FieldValidation(flag: s) else { throw UsageError("--field-validation: Strict, Warn or Ignore, got \"\(s)\"") }
+        if strict && v != .strict { throw UsageError("--strict conflicts with --field-validation=\(v.rawValue)") }
+        return v
+    }
+
     public static let usage = """
     gantry — a GPU workload controller (directory mode)
 
@@ -101,7 +112,7 @@ public enum CLI {
       gantry logs NAME [-n NS] [--replica N] [--tail N] [-f]   a replica's output
       gantry stop NAME [-n NS]       stop a workload (override spec.suspend=true)
       gantry resume NAME [-n NS]     resume it (override spec.suspend=false)
-      gantry validate -f FILE_OR_DIR [-f ...] [--strict] [-o json]
+      gantry validate -f FILE_OR_DIR [-f ...] [--field-validation=Strict|Warn|Ignore] [-o json]
       gantry version
 
     Kinds: workloads (wl), queues (q), nodes (no), resourcepools (rp).
@@ -116,7 +127,8 @@ public enum CLI {
       --event-ttl DURATION  how long events are kept (default 24h)
       --debounce DURATION   quiet time before a changed file is read (default 10ms)
       --max-file-size BYTES largest manifest file read (default 16777216)
-      --strict              unknown fields are errors, not warnings
+      --field-validation Strict|Warn|Ignore   unknown fields in manifests: errors (the
+                            object is invalid; default), warnings, or ignored (run and validate)
       --local-gpus N        GPUs of the local node (used while no Node is declared);
                             default: found with nvidia-smi or amd-smi, else 0
       --max-log-size BYTES  log kept per replica, newest output (default 67108864; 0: no cap)

@@ -17,7 +17,8 @@ public struct DaemonOptions: Sendable {
     public var eventTTL = 86400.0
     public var debounce = 0.01
     public var maxFileSize = 16 << 20
-    public var strict = false
+    /// What unknown fields in manifests are (`--field-validation`).
+    public var fieldValidation = FieldValidation.strict
     /// GPUs of the local node (used while no Node is declared); nil: discover.
     public var localGPUs: Int?
     /// Largest log kept per replica (bytes; 0: no cap).
@@ -115,7 +116,7 @@ public final class Daemon: @unchecked Sendable {
         sourceOptions.debounce = options.debounce
         sourceOptions.maxDebounce = max(options.debounce * 10, 0.1)
         sourceOptions.maxFileSize = options.maxFileSize
-        sourceOptions.strict = options.strict
+        sourceOptions.fieldValidation = options.fieldValidation
         let source = DirectorySource(root: options.specDir, options: sourceOptions, sink: inventory, clock: clock)
         Log.info("starting", ["specDir": options.specDir, "stateDir": options.stateDir, "workers": String(options.workers), "pid": String(getpid())])
         onSignal.withLock { $0 = { source.cancel() } }

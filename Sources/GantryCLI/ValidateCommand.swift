@@ -4,18 +4,18 @@ import GantryAPI
 import DirectorySource
 import YAMLCodec
 
-/// `gantry validate -f FILE_OR_DIR ... [--strict] [-o json]`: offline lint for GitOps CI.
-/// Reports every error and warning (file:line: field: message), duplicates across the given
-/// files, and workloads naming queues that none of the files declare. Exit 1 on any error
-/// (and on warnings with --strict).
+/// `gantry validate -f FILE_OR_DIR ... [--field-validation=Strict|Warn|Ignore] [-o json]`:
+/// offline lint for GitOps CI. Reports every error and warning (file:line: field: message),
+/// duplicates across the given files, and workloads naming queues that none of the files
+/// declare. Exit 1 on any error (unknown fields are errors under Strict, the default).
 struct ValidateCommand {
     var paths: [String]
-    var strict: Bool
+    var fieldValidation: FieldValidation
     var json: Bool
 
     init(_ args: inout Args) throws {
         paths = args.strings("filename") + args.positionals
-        strict = args.bool("strict")
+        fieldValidation = try CLI.fieldValidation(&args)
         json = args.string("output") == "json"
         guard !paths.isEmpty else { throw UsageError("validate needs -f FILE_OR_DIR (repeatable)") }
     }
@@ -29,7 +29,7 @@ struct ValidateCommand {
         var errors: [FieldError] = [], warnings: [FieldError] = []
         var files = 0
         var options = DirectorySource.Options()
-        options.strict = strict
+        options.fieldValidation = fieldValidation
         var objects: [ManifestObject] = []
         var firstSeen: [ObjectKey: SourceRef] = [:]
         func join(_ dir: String, _ rel: String) -> String { dir.hasSuffix("/") ? dir + rel : dir + "/" + rel }
@@ -88,7 +88,7 @@ struct ValidateCommand {
         }
         errors.sort { ($0.file, $0.line) < ($1.file, $1.line) }
         warnings.sort { ($0.file, $0.line) < ($1.file, $1.line) }
-        let failed = !errors.isEmpty || (strict && !warnings.isEmpty)
+        let failed = !errors.isEmpty
         if json {
             func v(_ e: FieldError) -> Value { .object([.init("file", .string(e.file)), .init("line", .int(Int64(e.line))), .init("field", .string(e.path)), .init("message", .string(e.message))]) }
             out(JSON.encode(.object([.init("valid", .bool(!failed)), .init("files", .int(Int64(files))), .init("objects", .int(Int64(objects.count))),

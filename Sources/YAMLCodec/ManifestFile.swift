@@ -16,14 +16,14 @@ public struct ManifestFile: Sendable {
     public init(path: String) { self.path = path }
 
     /// Decodes a whole file's bytes. `path` is what errors print (relative to the spec dir).
-    public static func decode(path: String, bytes: [UInt8], limits: YAMLLimits = YAMLLimits(), strict: Bool = false) -> ManifestFile {
+    public static func decode(path: String, bytes: [UInt8], limits: YAMLLimits = YAMLLimits(), fieldValidation: FieldValidation = .strict) -> ManifestFile {
         var result = ManifestFile(path: path)
         let docs: [YAMLDocument]
         do { docs = try YAMLParser.parse(bytes, limits: limits) } catch {
             result.fatal = FieldError(file: path, line: error.line, path: "", message: error.message)
             return result
         }
-        var decoder = ManifestDecoder(file: path, strict: strict)
+        var decoder = ManifestDecoder(file: path, fieldValidation: fieldValidation)
         for (i, doc) in docs.enumerated() {
             guard let root = doc.root, !root.isNull else { continue }
             switch decoder.decode(root, index: i) {

@@ -66,8 +66,8 @@ struct YAMLTests {
 }
 
 struct DecoderTests {
-    func decode(_ yaml: String, strict: Bool = false) -> ManifestFile {
-        ManifestFile.decode(path: "t.yaml", bytes: Array(yaml.utf8), strict: strict)
+    func decode(_ yaml: String, _ mode: FieldValidation = .strict) -> ManifestFile {
+        ManifestFile.decode(path: "t.yaml", bytes: Array(yaml.utf8), fieldValidation: mode)
     }
 
     let workload = """
@@ -147,12 +147,12 @@ struct DecoderTests {
         #expect(f.incomplete)
     }
 
-    @Test func unknownFieldsWarnOrFailUnderStrict() throws {
+    @Test func unknownFieldsFailUnlessWarnOrIgnore() throws {
         let text = "apiVersion: gantry.dev/v1alpha1\nkind: Queue\nmetadata: {name: q}\nspec:\n  deservd: {gpu: 1}\n"
-        let lax = decode(text)
+        let lax = decode(text, .warn)
         #expect(lax.objects.first?.invalid.isEmpty == true)
         #expect(lax.warnings.first?.path == "spec.deservd")
-        let strict = decode(text, strict: true)
+        let strict = decode(text)
         #expect(strict.objects.first?.invalid.first?.path == "spec.deservd")
     }
 
