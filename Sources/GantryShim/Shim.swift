@@ -31,31 +31,38 @@ public struct ReplicaRecord: Equatable, Sendable {
         }
     }
 
+    /// Applies one line, or nothing of it when any field does not read (a line glued onto a
+    /// torn one): a field without `=`, an unknown or repeated key, a value that is no number.
     mutating func parseLine(_ line: Substring) {
         let fields = line.split(separator: " ")
         guard let kind = fields.first, kind == "started" || kind == "exited" else { return }
-        if kind == "started" { started = true }
+        var next = self
+        if kind == "started" { next.started = true }
+        var seen = Set<Substring>()
         for field in fields.dropFirst() {
-            guard let eq = field.firstIndex(of: "=") else { continue }
+            guard let eq = field.firstIndex(of: "=") else { return }
             let k = field[..<eq], v = String(field[field.index(after: eq)...])
+            guard seen.insert(k).inserted else { return }
             switch k {
-            case "pid": pid = Int32(v) ?? pid
-            case "shim": shimPid = Int32(v) ?? shimPid
-            case "shimstart": shimStart = UInt64(v) ?? shimStart
-            case "start": start = Double(v) ?? start
-            case "end": end = Double(v)
-            case "code" where kind == "exited": code = Int32(v)
-            case "signal": signal = Int32(v) ?? 0
-            default: break
+            case "pid": guard let x = Int32(v) else { return }; next.pid = x
+            case "shim": guard let x = Int32(v) else { return }; next.shimPid = x
+            case "shimstart": guard let x = UInt64(v) else { return }; next.shimStart = x
+            case "start": guard let x = Double(v) else { return }; next.start = x
+            case "end": guard let x = Double(v) else { return }; next.end = x
+            case "code" where kind == "exited": guard let x = Int32(v) else { return }; next.code = x
+            case "signal": guard let x = Int32(v) else { return }; next.signal = x
+            default: return
             }
         }
+        self = next
     }
 }
 
-/// Appends one record line durably (one write, then fsync).
+/// Appends one record line durably (one write, then fsync), after cutting off a torn last
+/// line so the new one is read back on its own.
 @discardableResult
 public func appendRecord(_ path: String, _ line: String) -> Bool {
-    let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+    let fd = openLinesForAppend(path)
     guard fd >= 0 else { return false }
     defer { close(fd) }
     return writeAll(fd, Array(line.utf8)) && fsync(fd) == 0
@@ -146,7 +153,7 @@ public enum Shim {
                     log.write(chunk)
                     if let metricsPath {
                         lines.feed(chunk) { m in
-                            if metricsFD < 0 { metricsFD = open(metricsPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) }
+                            if metricsFD < 0 { metricsFD = openLinesForAppend(metricsPath) }
                             if metricsFD >= 0 { writeAll(metricsFD, Array("\(wallSeconds()) \(m)\n".utf8)) }
                         }
                     }
