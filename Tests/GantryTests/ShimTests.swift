@@ -137,6 +137,40 @@ struct ShimTests {
         #expect(amd[0] == RunMetrics.GPUSample(util: 55, mem: 1024, power: 300) && amd[1]?.util == nil)
     }
 
+    /// The real supervisor binary, unable to make the working directory (its parent is a
+    /// file) or to get a pipe (no descriptors left): a `failed` line naming errno, operation
+    /// and path, not an exit of the replica. A program that does not exist stays the
+    /// replica's own failure (exit 127).
+    @Test func supervisorRecordsAnInfrastructureFault() throws {
+        let bin = URL(fileURLWithPath: DaemonUnderTest.binary).deletingLastPathComponent().appendingPathComponent("gantry-shim").path
+        let d = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        #expect(FileManager.default.createFile(atPath: d + "/file", contents: Data("x".utf8)))
+        func shim(_ record: String, workdir: String, prefix: String = "", status: Int32 = 0, _ program: [String]) throws -> ReplicaRecord {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            let args = ["--record", d + "/" + record, "--log", d + "/logs/\(record).log", "--workdir", workdir, "--"] + program
+            p.arguments = ["-c", prefix + "exec \"$0\" \"$@\"", bin] + args
+            try p.run()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == status)
+            return ReplicaRecord(text: (try? String(contentsOfFile: d + "/\(record).rec", encoding: .utf8)) ?? "")
+        }
+        let a = try shim("a", workdir: d + "/file/work", ["/bin/true"])
+        #expect(a.fault == RecordedFault(errno: ENOTDIR, op: "mkdir", path: d + "/file/work"))
+        #expect(!a.started && !a.exited)
+        let log = (try? String(contentsOfFile: d + "/logs/a.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("mkdir \(d)/file/work: Not a directory (errno 20)"))
+        // Five descriptors: 0-2, the signalfd and the log; the pipe finds none left.
+        let b = try shim("b", workdir: d + "/w", prefix: "ulimit -n 5; ", ["/bin/true"])
+        #expect(b.fault == RecordedFault(errno: EMFILE, op: "pipe", path: ""))
+        let c = try shim("c", workdir: d + "/w", ["/nonexistent/program"])
+        #expect(c.fault == nil && c.code == 127)
+        // No record can be written at all: the supervisor's exit status is the errno.
+        let e = try shim("missing/r", workdir: d + "/w", status: ENOENT, ["/bin/sleep", "30"])
+        #expect(!e.started && e.fault == nil)
+    }
+
     /// The real supervisor binary: output to a capped log, metric lines apart, exit recorded.
     @Test func supervisorRecordsTheExitAndSeparatesMetrics() throws {
         let bin = URL(fileURLWithPath: DaemonUnderTest.binary).deletingLastPathComponent().appendingPathComponent("gantry-shim").path
