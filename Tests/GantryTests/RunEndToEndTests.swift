@@ -168,8 +168,29 @@ import Foundation
         #expect(shim > 0 && pid > 0)
         kill(shim, SIGKILL)
         #expect(d.wait(15) { d.status(.workload, "orphan")?["dispatchCount"]?.intValue == 2 })
-        #expect(d.events().contains { $0.reason == "Restarting" && $0.message.contains("was lost") })
+        // A supervisor that died is not the workload's failure: maxRetry is not spent.
+        #expect(d.events().contains { $0.reason == "InfrastructureFailure" && $0.message.contains("was lost") && $0.message.contains("maxRetry not spent") })
+        #expect(d.status(.workload, "orphan")?["retryCount"]?.intValue ?? 0 == 0)
         #expect(d.wait { kill(pid, 0) != 0 })   // the orphaned replica was killed, not left running
+        #expect(d.terminate() == 0)
+    }
+
+    /// The supervisor cannot make the working directory (`STATE/work` is a file, as a stand-in
+    /// for a full disk): an infrastructure fault naming errno and path, retried without
+    /// spending maxRetry 0, and the workload succeeds once the directory can be made.
+    @Test func aWorkDirectoryThatCannotBeMadeIsRetriedWithoutSpendingMaxRetry() throws {
+        let d = try daemon(gpus: 1)
+        #expect(d.wait { FileManager.default.fileExists(atPath: d.state + "/replicas") })   // the daemon made its state directory
+        try? FileManager.default.removeItem(atPath: d.state + "/work")
+        #expect(FileManager.default.createFile(atPath: d.state + "/work", contents: Data("not a directory".utf8)))
+        d.write("w.yaml", job("blocked", command: "true", extra: "  maxRetry: 0\n"))
+        #expect(d.wait(15) { d.events().contains { $0.reason == "InfrastructureFailure" && $0.message.contains("mkdir ") && $0.message.contains("/work/team-a/blocked") && $0.message.contains("(errno 20)") } })
+        #expect(phase(d, "blocked") != "Failed")
+        #expect(d.status(.workload, "blocked")?["retryCount"]?.intValue ?? 0 == 0)
+        try FileManager.default.removeItem(atPath: d.state + "/work")
+        #expect(d.wait(20) { phase(d, "blocked") == "Succeeded" })
+        #expect(d.status(.workload, "blocked")?["retryCount"]?.intValue ?? 0 == 0)
+        #expect((d.status(.workload, "blocked")?["dispatchCount"]?.intValue ?? 0) >= 2)
         #expect(d.terminate() == 0)
     }
 
