@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import Synchronization
 @testable import GantryAPI
 @testable import GantryShim
 @testable import Controllers
@@ -169,6 +170,26 @@ struct ShimTests {
         // No record can be written at all: the supervisor's exit status is the errno.
         let e = try shim("missing/r", workdir: d + "/w", status: ENOENT, ["/bin/sleep", "30"])
         #expect(!e.started && e.fault == nil)
+    }
+
+    /// The daemon cannot spawn the supervisor itself: the runtime reports an infrastructure
+    /// fault naming the supervisor's path and errno (not an exit of the replica).
+    @Test func aSupervisorThatCannotBeSpawnedIsAnInfrastructureFault() throws {
+        let d = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        let rt = try ProcessRuntime(stateDir: d, shim: [d + "/no-such-shim"], maxLogSize: 1 << 20, baseEnv: [:])
+        let got = Mutex<[RuntimeEvent]>([])
+        rt.start { e in got.withLock { $0.append(e) } }
+        defer { rt.stop() }
+        let ref = ReplicaRef(key: ObjectKey(.workload, namespace: "ns", name: "w"), dispatch: 1, rank: 0, attempt: 0)
+        rt.launch(ReplicaLaunch(ref: ref, command: "true", env: [], header: "h"))
+        let deadline = Date().addingTimeInterval(10)
+        while got.withLock({ $0.isEmpty }) && Date() < deadline { usleep(10_000) }
+        #expect(got.withLock { $0 } == [.infrastructureFailed(ref, InfrastructureFault(errno: ENOENT, op: "spawn", path: d + "/no-such-shim"))])
+        // The probe that relieves a node: a small write in the records directory.
+        #expect(rt.probe() == nil)
+        try FileManager.default.removeItem(atPath: d + "/replicas")
+        #expect(rt.probe() == InfrastructureFault(errno: ENOENT, op: "open", path: d + "/replicas/.probe.tmp"))
     }
 
     /// The real supervisor binary: output to a capped log, metric lines apart, exit recorded.
