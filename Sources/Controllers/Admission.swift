@@ -54,6 +54,15 @@ public final class Admission: @unchecked Sendable {
     public var positionInterval = 0.5
     /// Replicas of runs that ended, until metrics collection has read their last lines.
     var endedRuns: [(ObjectKey, Int)] = []
+    /// Consecutive infrastructure faults per workload (the backoff of its restarts; they do
+    /// not count against maxRetry). Cleared once its gang runs.
+    var infraFailures: [ObjectKey: Int] = [:]
+    /// Nodes under pressure after an infrastructure fault (NodePressure.swift): they admit
+    /// nothing new until a probe succeeds or a replica starts there.
+    var pressure: [String: NodePressure] = [:]
+    /// Whether each node is ready as its reconciler last said (pressure aside).
+    var nodeReady: [String: Bool] = [:]
+    var nextProbe = 0.0
 
     // Metrics handles.
     let cycles: Histogram
@@ -179,7 +188,9 @@ public final class Admission: @unchecked Sendable {
     /// A Node changed (nil: deleted). Only ready nodes take new replicas.
     public func syncNode(_ name: String, _ obj: ManifestObject?, ready: Bool) {
         locked {
-            state.setNode(name, spec: obj?.spec.node, ready: ready)
+            nodeReady[name] = obj == nil ? nil : ready
+            if obj == nil { pressure[name] = nil }
+            state.setNode(name, spec: obj?.spec.node, ready: ready && pressure[name] == nil)
             kick()
         }
     }

@@ -9,7 +9,7 @@ import ControllerRuntime
 /// when a workload's records are dropped. A restarted daemon reads the newest dispatch of
 /// each workload from it. One file for all, not one per dispatch: creating a file costs more
 /// than appending a line. A torn last line (a crash mid-write) is ignored; its dispatch never
-/// started. The journal is rewritten (temporary file, fsync, rename) when it holds many more
+/// started, and it is cut off before the next line is appended. The journal is rewritten (temporary file, fsync, rename) when it holds many more
 /// lines than live workloads.
 final class DispatchJournal: Sendable {
     struct State {
@@ -27,6 +27,9 @@ final class DispatchJournal: Sendable {
         return "intent \(key.namespace) \(key.name) dispatch=\(i.dispatch) spec=\(i.specHash) port=\(i.masterPort) at=\(i.at) a=\(a)\n"
     }
 
+    /// The newest dispatch of each workload. A line that does not read whole (a field without
+    /// `=`, an unknown or repeated key, a value that is no number) is skipped, never filed
+    /// under some workload: a line glued onto a torn one reads as garbage, not as a dispatch.
     static func parse(_ text: String) -> [ObjectKey: DispatchIntent] {
         var out: [ObjectKey: DispatchIntent] = [:]
         var rest = Substring(text)
@@ -35,22 +38,30 @@ final class DispatchJournal: Sendable {
             rest = rest[rest.index(after: nl)...]
             guard f.count >= 3 else { continue }
             let key = ObjectKey(.workload, namespace: String(f[1]), name: String(f[2]))
-            if f[0] == "forget" { out[key] = nil; continue }
-            guard f[0] == "intent" else { continue }
-            var kv: [Substring: Substring] = [:]
-            for p in f.dropFirst(3) { if let eq = p.firstIndex(of: "=") { kv[p[..<eq]] = p[p.index(after: eq)...] } }
-            guard let d = kv["dispatch"].flatMap({ Int($0) }) else { continue }
-            var assignments: [ReplicaAssignment] = []
-            for part in (kv["a"] ?? "").split(separator: ";") {
-                let x = part.split(separator: ":", omittingEmptySubsequences: false)
-                guard x.count == 3, let r = Int(x[0]) else { continue }
-                assignments.append(ReplicaAssignment(rank: r, node: String(x[1]), gpus: x[2].split(separator: ",").compactMap { Int($0) }))
-            }
-            if let cur = out[key], cur.dispatch > d { continue }
-            out[key] = DispatchIntent(dispatch: d, specHash: String(kv["spec"] ?? ""), masterPort: kv["port"].flatMap { Int($0) } ?? 0,
-                                      at: kv["at"].flatMap { Double($0) } ?? 0, assignments: assignments)
+            if f[0] == "forget" { if f.count == 3 { out[key] = nil }; continue }
+            guard f[0] == "intent", let (k, i) = parseIntent(key, f.dropFirst(3)) else { continue }
+            if let cur = out[k], cur.dispatch > i.dispatch { continue }
+            out[k] = i
         }
         return out
+    }
+
+    static func parseIntent(_ key: ObjectKey, _ fields: ArraySlice<Substring>) -> (ObjectKey, DispatchIntent)? {
+        var kv: [Substring: Substring] = [:]
+        for p in fields {
+            guard let eq = p.firstIndex(of: "="), kv.updateValue(p[p.index(after: eq)...], forKey: p[..<eq]) == nil else { return nil }
+        }
+        guard kv.count == 5, let d = kv["dispatch"].flatMap({ Int($0) }), let spec = kv["spec"], let port = kv["port"].flatMap({ Int($0) }),
+              let at = kv["at"].flatMap({ Double($0) }), let a = kv["a"] else { return nil }
+        var assignments: [ReplicaAssignment] = []
+        for part in a.split(separator: ";") {
+            let x = part.split(separator: ":", omittingEmptySubsequences: false)
+            guard x.count == 3, let r = Int(x[0]) else { return nil }
+            var gpus: [Int] = []
+            for g in x[2].split(separator: ",") { guard let n = Int(g) else { return nil }; gpus.append(n) }
+            assignments.append(ReplicaAssignment(rank: r, node: String(x[1]), gpus: gpus))
+        }
+        return (key, DispatchIntent(dispatch: d, specHash: String(spec), masterPort: port, at: at, assignments: assignments))
     }
 
     /// Reads the journal (at start-up) and opens it for appending.
@@ -60,7 +71,8 @@ final class DispatchJournal: Sendable {
         state.withLock { s in
             s.latest = latest
             s.lines = text.reduce(0) { $1 == "\n" ? $0 + 1 : $0 }
-            if s.fd < 0 { s.fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) }
+            // A torn last line is cut off first: the next intent must not be glued onto it.
+            if s.fd < 0 { s.fd = openLinesForAppend(path) }
         }
         return latest
     }
@@ -77,7 +89,7 @@ final class DispatchJournal: Sendable {
 
     private func append(_ line: String, _ update: (inout State) -> Void) {
         state.withLock { s in
-            if s.fd < 0 { s.fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) }
+            if s.fd < 0 { s.fd = openLinesForAppend(path) }
             update(&s)
             guard s.fd >= 0, writeAll(s.fd, Array(line.utf8)), fsync(s.fd) == 0 else {
                 Log.error("cannot append to the dispatch journal", ["path": path, "error": String(cString: strerror(errno))])
@@ -94,7 +106,7 @@ final class DispatchJournal: Sendable {
         for (k, i) in s.latest.sorted(by: { $0.key < $1.key }) { text += DispatchJournal.line(k, i) }
         guard writeFileAtomically(path, text) else { return }
         close(s.fd)
-        s.fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        s.fd = openLinesForAppend(path)
         s.lines = s.latest.count
     }
 }

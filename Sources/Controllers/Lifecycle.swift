@@ -40,8 +40,9 @@ struct Run {
     /// Why the gang is being stopped; what happens once its processes are gone.
     enum Stop: Equatable {
         case preempted, suspended, deleted, specChanged, deadline, failed(reason: String, message: String)
-        /// Restart the gang after a failure (`after`), not before `until`.
-        case retry(after: String, until: Double)
+        /// Restart the gang after a failure (`after`), not before `until`; `spends`: the
+        /// restart counts against maxRetry (not after an infrastructure fault).
+        case retry(after: String, until: Double, spends: Bool)
     }
     var dispatch: Int
     var specHash: String
@@ -72,7 +73,11 @@ extension Admission {
     /// Timers: grace periods, deadlines, backoffs, TTLs. Called every 100 ms by the daemon
     /// (and by tests after moving the clock).
     public func tick() {
+        // A probe of the runtime does I/O: decided under the lock, done outside it.
+        let probe = locked { probeDue(now: clock.now()) }
+        let fault = probe ? runtime?.probe() : nil
         locked {
+            if probe { applyProbe(fault, now: clock.now()) }
             flushPositions()
             let now = clock.now()
             let due = timers.filter { $0.value <= now }.map(\.key)
@@ -102,7 +107,7 @@ extension Admission {
     func adopt(_ key: ObjectKey) {
         guard let rec = recovered.removeValue(forKey: key) else { return }
         let now = clock.now()
-        let alive = rec.intent.assignments.contains { a in rec.replicas[a.rank].map { $0.exit == nil && !$0.lost } ?? true }
+        let alive = rec.intent.assignments.contains { a in rec.replicas[a.rank].map { $0.exit == nil && !$0.lost && $0.fault == nil } ?? true }
         if !state.isAdmitted(key) && synced[key] != nil {
             let known = (statuses.get(key)?.workload?.dispatchCount ?? 0) >= rec.intent.dispatch
             if !known {
@@ -132,7 +137,7 @@ extension Admission {
                 rep.pid = r.pid; rep.start = r.start
                 if let x = r.exit {
                     rep.state = .exited; rep.code = x.code; rep.signal = x.signal; rep.end = x.end
-                } else if r.lost {
+                } else if r.lost || r.fault != nil {
                     rep.state = .lost; rep.code = -1; rep.end = now
                 } else {
                     rep.state = r.pid != nil ? .running : .starting
@@ -149,7 +154,13 @@ extension Admission {
         // In the order they ended: the first failure is the one reported.
         for rep in run.reps.filter({ !$0.alive }).sorted(by: { ($0.end ?? 0, $0.rank) < ($1.end ?? 0, $1.rank) }) {
             let ref = run.ref(key, rep)
-            if rep.state == .lost { replicaEnded(key, ref, code: -1, signal: 0, lostMessage: "its supervisor vanished while the daemon was down") } else { replicaEnded(key, ref, code: rep.code ?? -1, signal: rep.signal, lostMessage: nil) }
+            if let f = rec.replicas[rep.rank]?.fault {
+                replicaEnded(key, ref, code: -1, signal: 0, lostMessage: nil, fault: f)
+            } else if rep.state == .lost {
+                replicaEnded(key, ref, code: -1, signal: 0, lostMessage: "its supervisor vanished while the daemon was down")
+            } else {
+                replicaEnded(key, ref, code: rep.code ?? -1, signal: rep.signal, lostMessage: nil)
+            }
         }
     }
 
@@ -175,6 +186,8 @@ extension Admission {
             run.reps[i].start = at
             if run.reps[i].state == .starting { run.reps[i].state = .running }
             runs[key] = run
+            // A replica that starts on a node under pressure shows the fault is over there.
+            if pressure[run.reps[i].node] != nil { relievePressure(run.reps[i].node, because: "a replica started there") }
             replicaStarted(key)
         case .exited(let ref, let code, let signal, let at):
             guard run.reps[i].alive else { return }
@@ -186,6 +199,11 @@ extension Admission {
             run.reps[i].end = clock.now()
             runs[key] = run
             replicaEnded(key, ref, code: -1, signal: 0, lostMessage: message)
+        case .infrastructureFailed(let ref, let fault):
+            guard run.reps[i].alive else { return }
+            run.reps[i].end = clock.now()
+            runs[key] = run
+            replicaEnded(key, ref, code: -1, signal: 0, lostMessage: nil, fault: fault)
         }
     }
 
@@ -193,6 +211,7 @@ extension Admission {
         guard var run = runs[key] else { return }
         let now = clock.timestamp
         if run.allRunning && run.stopping == nil {
+            infraFailures[key] = nil
             updating.remove(key)
             let first = !run.announced
             run.announced = true
@@ -209,18 +228,25 @@ extension Admission {
         writeReplicas(key)
     }
 
-    /// A replica ended (exited, or lost): decide what the gang does.
-    func replicaEnded(_ key: ObjectKey, _ ref: ReplicaRef, code: Int32, signal: Int32, lostMessage: String?) {
+    /// A replica ended (exited, lost, or could not start for an infrastructure fault): decide
+    /// what the gang does. A lost replica (its supervisor died) and an infrastructure fault are
+    /// not the workload's failure: the gang restarts with backoff and maxRetry is not spent.
+    func replicaEnded(_ key: ObjectKey, _ ref: ReplicaRef, code: Int32, signal: Int32, lostMessage: String?, fault: InfrastructureFault? = nil) {
         guard var run = runs[key], let i = run.reps.firstIndex(where: { $0.rank == ref.rank }) else { return }
         let now = clock.now()
-        run.reps[i].state = lostMessage == nil ? .exited : .lost
+        run.reps[i].state = lostMessage == nil && fault == nil ? .exited : .lost
         run.reps[i].code = code
         run.reps[i].signal = signal
         if run.reps[i].end == nil { run.reps[i].end = now }
         runs[key] = run
         defer { writeReplicas(key) }
+        if let fault { notePressure(run.reps[i].node, fault) }
         guard run.stopping == nil, let spec = specEntry(key)?.spec else { return }
-        let what = lostMessage.map { "replica rank \(ref.rank) was lost: \($0)" } ?? "replica rank \(ref.rank) exited with code \(code)\(signal > 0 ? " (signal \(signal))" : "")"
+        let infra = fault != nil || lostMessage != nil
+        let what = fault.map { "replica rank \(ref.rank) could not be started or supervised: \($0)" }
+            ?? lostMessage.map { "replica rank \(ref.rank) was lost: \($0)" }
+            ?? "replica rank \(ref.rank) exited with code \(code)\(signal > 0 ? " (signal \(signal))" : "")"
+        let restartReason = infra ? Reason.infrastructureFailure : Reason.replicaRestarting
         if !spec.type.runsToCompletion {
             // Services: restart this replica alone, with capped exponential backoff.
             let ranFor = now - (run.reps[i].start ?? now)
@@ -230,19 +256,34 @@ extension Admission {
             run.reps[i].restartAt = now + delay
             runs[key] = run
             schedule(key, at: now + delay)
-            events.warning(InvolvedObject(key), "Restarting", "\(what); restarting it in \(Admission.seconds(delay))" + lastLines(key, ref.rank))
+            events.warning(InvolvedObject(key), infra ? Reason.infrastructureFailure : "Restarting", "\(what); restarting it in \(Admission.seconds(delay))" + (infra ? "" : lastLines(key, ref.rank)))
             let ts = clock.timestamp
             updateStatus(key) { s in
                 s.message = "\(what); restarting in \(Admission.seconds(delay))"
-                s.conditions.set(type: ConditionType.running, status: "False", reason: Reason.replicaRestarting, message: s.message, now: ts, generation: s.observedGeneration)
+                s.conditions.set(type: ConditionType.running, status: "False", reason: restartReason, message: s.message, now: ts, generation: s.observedGeneration)
             }
             return
         }
-        if code == 0 && lostMessage == nil { return }   // evaluateRun finishes when all are done
+        if code == 0 && !infra { return }   // evaluateRun finishes when all are done
+        if infra {
+            // Not the workload's failure: restart with backoff (by consecutive faults), maxRetry unspent.
+            let n = infraFailures[key, default: 0]
+            infraFailures[key] = n + 1
+            let delay = min(options.backoffCap, options.backoffBase * pow(2, Double(min(n, 30))))
+            run.stopping = .retry(after: what, until: now + delay, spends: false)
+            runs[key] = run
+            events.warning(InvolvedObject(key), Reason.infrastructureFailure, "\(what); not the workload's failure: restarting the gang in \(Admission.seconds(delay)) (maxRetry not spent)")
+            let ts = clock.timestamp
+            updateStatus(key) { s in
+                s.message = "\(what); restarting the gang (an infrastructure fault: maxRetry not spent)"
+                s.conditions.set(type: ConditionType.running, status: "False", reason: restartReason, message: s.message, now: ts, generation: s.observedGeneration)
+            }
+            return
+        }
         let retries = statuses.get(key)?.workload?.retryCount ?? 0
         if retries < spec.maxRetry {
             let delay = min(options.backoffCap, options.backoffBase * pow(2, Double(retries)))
-            run.stopping = .retry(after: what, until: now + delay)
+            run.stopping = .retry(after: what, until: now + delay, spends: true)
             runs[key] = run
             events.warning(InvolvedObject(key), "Restarting", "\(what); restarting the gang in \(Admission.seconds(delay)) (retry \(retries + 1) of \(spec.maxRetry))" + lastLines(key, ref.rank))
             let ts = clock.timestamp
@@ -296,7 +337,7 @@ extension Admission {
             // The gang is down: release what was held, then act on why it stopped.
             if state.setActive(key, false) { kick() }
             let stop = run.stopping
-            if case .retry(_, let until)? = stop, now < until, let e = entry, !e.spec.suspend, admitted == run.assignments {
+            if case .retry(_, let until, _)? = stop, now < until, let e = entry, !e.spec.suspend, admitted == run.assignments {
                 runs[key] = run
                 schedule(key, at: until)
                 stoppingStatus(key, run)
@@ -348,12 +389,13 @@ extension Admission {
             }
             // Start again right away when the admission still holds (spec change, retry).
             guard let e = entry, !e.spec.suspend, let a = state.assignments(key) else { return }
-            let retry: Bool = { if case .retry? = stop { return true }; return false }()
-            dispatch(key, e.spec, a, retry: retry, updating: updating.contains(key))
+            var retry = false, spends = false
+            if case .retry(_, _, let s)? = stop { retry = true; spends = s }
+            dispatch(key, e.spec, a, retry: retry, spendsRetry: spends, updating: updating.contains(key))
             return
         }
         guard let e = entry, !e.spec.suspend, let a = admitted, !isFinished(key, e.gen) else { return }
-        dispatch(key, e.spec, a, retry: false, updating: updating.contains(key))
+        dispatch(key, e.spec, a, retry: false, spendsRetry: false, updating: updating.contains(key))
     }
 
     /// Why a gang that runs (or waits to restart a replica) must stop now, if it must; a
@@ -423,7 +465,7 @@ extension Admission {
     }
 
     /// Starts every replica of a gang.
-    func dispatch(_ key: ObjectKey, _ spec: WorkloadSpec, _ assignments: [ReplicaAssignment], retry: Bool, updating: Bool) {
+    func dispatch(_ key: ObjectKey, _ spec: WorkloadSpec, _ assignments: [ReplicaAssignment], retry: Bool, spendsRetry: Bool, updating: Bool) {
         guard let runtime else { return }
         let now = clock.now()
         let prev = statuses.get(key)?.workload
@@ -439,7 +481,7 @@ extension Admission {
         let ts = clock.timestamp
         updateStatus(key) { s in
             s.dispatchCount = n
-            if retry { s.retryCount += 1 }
+            if retry && spendsRetry { s.retryCount += 1 }
             if !retry && !updating { s.startTime = nil }
             s.phase = updating ? .updating : .pending
             s.endTime = nil
@@ -544,10 +586,11 @@ extension Admission {
             case .specChanged?:
                 s.phase = .updating
                 s.message = "the spec changed: stopping \(alive) replica\(alive == 1 ? "" : "s") to restart with the new spec"
-            case .retry(let after, _)?:
+            case .retry(let after, _, let spends)?:
                 s.phase = .pending
                 s.message = alive > 0 ? "\(after); stopping the gang to restart it" : "\(after); restarting the gang after a backoff"
-                s.conditions.set(type: ConditionType.running, status: "False", reason: Reason.replicaRestarting, message: s.message, now: ts, generation: s.observedGeneration)
+                if !spends { s.message += " (an infrastructure fault: maxRetry not spent)" }
+                s.conditions.set(type: ConditionType.running, status: "False", reason: spends ? Reason.replicaRestarting : Reason.infrastructureFailure, message: s.message, now: ts, generation: s.observedGeneration)
             case .failed(_, let m)?:
                 s.message = "failing: \(m); stopping \(alive) replica\(alive == 1 ? "" : "s")"
             case .deadline?:

@@ -39,6 +39,12 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
     let handler = Mutex<(@Sendable (RuntimeEvent) -> Void)?>(nil)
     var inotifyFD: Int32 = -1
     let stopped = Atomic<Bool>(false)
+    /// Events decided outside the monitor (a supervisor that could not be started and no
+    /// record to say so), delivered by the monitor: never from inside a call.
+    let pending = Mutex<[RuntimeEvent]>([])
+    /// Exit statuses of supervisors that exited non-zero (the errno of a record they could not
+    /// write), by pid, until a sweep finds them gone. Monitor thread only.
+    var shimExits: [Int32: Int32] = [:]
     /// A replica whose supervisor has not recorded a start this long after launch is lost.
     public var startTimeout = 15.0
 
@@ -108,12 +114,14 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
                 w[r]?.shimStart = ticks
             }
         case .failure(let e):
-            // Recorded as the replica's exit: the monitor reports it like any other.
+            // An infrastructure fault, not the replica's: recorded as such, the monitor
+            // reports it; when even the record cannot be written, the monitor is told directly.
             Log.error("cannot start a replica supervisor", ["replica": r.description, "error": e.description])
             appendLog(r.key, rank: r.rank, "gantry: \(e.description)\n")
-            var rec = ReplicaRecord()
-            rec.start = wallSeconds(); rec.end = rec.start; rec.code = 127
-            appendRecord(prefix + ".rec", rec.exitedLine)
+            let f = RecordedFault(errno: e.errno, op: "spawn", path: e.path)
+            if !appendRecord(prefix + ".rec", ReplicaRecord.failedLine(f)) {
+                pending.withLock { $0.append(.infrastructureFailed(r, InfrastructureFault(f))) }
+            }
         }
     }
 
@@ -173,6 +181,21 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
         LogFiles.tail(logPath(key, rank: rank), lines: lines, maxBytes: 16384)
     }
 
+    /// The state directory has at least 1 MiB free and takes a small fsync'd write.
+    public func probe() -> InfrastructureFault? {
+        var vfs = statvfs()
+        if statvfs(stateDir, &vfs) == 0, UInt64(vfs.f_bavail) &* UInt64(vfs.f_bsize) < 1 << 20 {
+            return InfrastructureFault(errno: ENOSPC, op: "statvfs", path: stateDir, detail: "")
+        }
+        let path = recordsDir + "/.probe.tmp"
+        defer { unlink(path) }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return InfrastructureFault(errno: errno, op: "open", path: path) }
+        defer { close(fd) }
+        guard writeAll(fd, [UInt8](repeating: 10, count: 4096)), fsync(fd) == 0 else { return InfrastructureFault(errno: errno, op: "write", path: path) }
+        return nil
+    }
+
     public func freePort() -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return 29500 }
@@ -229,7 +252,9 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
                 let rec = ReplicaRecord(text: ProcessRuntime.readText(recordPrefix(ref) + ".rec") ?? "")
                 if rec.pid > 0 { rr.pid = rec.pid }
                 if rec.start > 0 { rr.start = rec.start }
-                if let code = rec.code {
+                if let f = rec.fault {
+                    rr.fault = InfrastructureFault(f)
+                } else if let code = rec.code {
                     rr.exit = (code, rec.signal, rec.end ?? rec.start)
                 } else if rec.shimPid > 0 && processStartTicks(rec.shimPid) == rec.shimStart {
                     watch[ref] = Watch(shimPid: rec.shimPid, shimStart: rec.shimStart, pid: rec.pid, since: rec.start)
@@ -280,6 +305,10 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
                 }
             }
             for n in names { if let r = ProcessRuntime.parseName(n) { check(r) } }
+            for e in pending.withLock({ p in defer { p = [] }; return p }) {
+                guard watched.withLock({ $0.removeValue(forKey: e.ref) }) != nil else { continue }
+                emit(e)
+            }
             reap()
             let now = wallSeconds()
             if overflow || now - lastSweep >= 1 {
@@ -295,13 +324,26 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
     /// child subreaper).
     func reap() {
         var st: Int32 = 0
-        while waitpid(-1, &st, WNOHANG) > 0 {}
+        while true {
+            let p = waitpid(-1, &st, WNOHANG)
+            if p <= 0 { break }
+            if g_exited(st) != 0 && g_exit_status(st) != 0 {
+                if shimExits.count >= 4096 { shimExits = [:] }
+                shimExits[p] = g_exit_status(st)
+            }
+        }
     }
 
     /// Reads a replica's record and reports what changed.
     func check(_ ref: ReplicaRef) {
         guard let w = watched.withLock({ $0[ref] }), let text = ProcessRuntime.readText(recordPrefix(ref) + ".rec") else { return }
         let rec = ReplicaRecord(text: text)
+        if let f = rec.fault {
+            guard watched.withLock({ $0.removeValue(forKey: ref) }) != nil else { return }
+            Log.warn("replica could not start: infrastructure fault", ["replica": ref.description, "fault": InfrastructureFault(f).description])
+            emit(.infrastructureFailed(ref, InfrastructureFault(f)))
+            return
+        }
         if rec.exited {
             guard watched.withLock({ $0.removeValue(forKey: ref) }) != nil else { return }
             if w.pid == nil && rec.pid > 0 { emit(.started(ref, pid: rec.pid, at: rec.start)) }
@@ -340,9 +382,16 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
             if alive { continue }
             check(ref)   // it may have recorded its exit just now
             guard watched.withLock({ $0.removeValue(forKey: ref) }) != nil else { continue }
+            if let pid = w.pid { kill(-pid, SIGKILL) }
+            if let sp = w.shimPid, let e = shimExits.removeValue(forKey: sp) {
+                // It exited with the errno of a record it could not write.
+                let f = InfrastructureFault(errno: e, op: "record", path: recordPrefix(ref) + ".rec")
+                Log.warn("replica lost: its supervisor could not write its record", ["replica": ref.description, "fault": f.description])
+                emit(.infrastructureFailed(ref, f))
+                continue
+            }
             let msg = w.shimPid == nil ? "its supervisor never recorded a start" : "its supervisor (pid \(w.shimPid!)) vanished without recording an exit"
             Log.warn("replica lost", ["replica": ref.description, "reason": msg])
-            if let pid = w.pid { kill(-pid, SIGKILL) }
             emit(.lost(ref, message: msg))
         }
     }

@@ -104,6 +104,7 @@ public struct NodeReconciler: Reconciler {
         let poolMissing = spec.resourcePool.map { inventory.desired.get(ObjectKey(.resourcePool, name: $0)) == nil } ?? false
         admission.syncNode(key.name, obj, ready: obj.invalid.isEmpty && !poolMissing)
         let now = clock.timestamp, gen = obj.meta.generation
+        let pressure = admission.nodePressure(key.name)
         inventory.statuses.update(key, initial: { .node(NodeStatus()) }) { status in
             var s = status.node ?? NodeStatus()
             s.capacity = spec.capacity
@@ -118,6 +119,8 @@ public struct NodeReconciler: Reconciler {
                 s.phase = spec.unschedulable ? "SchedulingDisabled" : "Ready"
                 s.conditions.set(type: ConditionType.ready, status: "True", reason: spec.unschedulable ? "Cordoned" : "NodeReady",
                                  message: spec.unschedulable ? "unschedulable: running replicas stay, nothing new lands" : "\(spec.capacity.gpu) GPUs", now: now, generation: gen)
+                // DiskPressure or ResourcePressure (NodePressure.swift) while it lasts.
+                if let pressure, !spec.unschedulable { s.phase = pressure }
             }
             status = .node(s)
         }

@@ -1,4 +1,6 @@
+import Glibc
 import GantryAPI
+import GantryShim
 
 /// One start of one replica: the workload, its dispatch (gang start) number, the rank, and
 /// the attempt within the dispatch (a service replica restarted alone gets a new attempt).
@@ -41,15 +43,50 @@ public struct ReplicaLaunch: Sendable {
     }
 }
 
+/// A replica could not be started or supervised for a reason outside it: what failed
+/// (`op`: mkdir, open, pipe, spawn, record, supervise), on which path, with which errno (0:
+/// unknown, as when a supervisor vanished).
+public struct InfrastructureFault: Sendable, Equatable, CustomStringConvertible {
+    public var errno: Int32
+    public var op: String
+    public var path: String
+    /// Said instead of the errno text when there is no errno.
+    public var detail: String
+    public init(errno: Int32, op: String, path: String, detail: String = "") {
+        self.errno = errno; self.op = op; self.path = path; self.detail = detail
+    }
+
+    /// `mkdir /state/work/ns/w: No space left on device (errno 28)`.
+    public var description: String {
+        let what = path.isEmpty ? op : "\(op) \(path)"
+        guard errno != 0 else { return detail.isEmpty ? what : "\(what): \(detail)" }
+        return "\(what): \(String(cString: strerror(errno))) (errno \(errno))"
+    }
+
+    public init(_ f: RecordedFault) { self.init(errno: f.errno, op: f.op, path: f.path) }
+
+    /// The node condition the fault puts in force while it lasts, if any.
+    public var pressure: String? {
+        switch errno {
+        case ENOSPC, EDQUOT: ConditionType.diskPressure
+        case EMFILE, ENFILE, EAGAIN, ENOMEM: ConditionType.resourcePressure
+        default: nil
+        }
+    }
+}
+
 /// What the runtime reports about replicas, from its own thread.
 public enum RuntimeEvent: Sendable, Equatable {
     case started(ReplicaRef, pid: Int32, at: Double)
     case exited(ReplicaRef, code: Int32, signal: Int32, at: Double)
     /// Its supervisor vanished without recording an exit (or it never started).
     case lost(ReplicaRef, message: String)
+    /// It could not be started or supervised for a reason outside it (its supervisor recorded
+    /// the fault, or the supervisor itself could not be started).
+    case infrastructureFailed(ReplicaRef, InfrastructureFault)
 
     public var ref: ReplicaRef {
-        switch self { case .started(let r, _, _), .exited(let r, _, _, _), .lost(let r, _): r }
+        switch self { case .started(let r, _, _), .exited(let r, _, _, _), .lost(let r, _), .infrastructureFailed(let r, _): r }
     }
 }
 
@@ -61,9 +98,11 @@ public struct RecoveredReplica: Sendable, Equatable {
     /// Nil while it runs (or is still starting).
     public var exit: (code: Int32, signal: Int32, end: Double)?
     public var lost = false
+    /// Its supervisor recorded an infrastructure fault instead of starting it.
+    public var fault: InfrastructureFault?
     public init(ref: ReplicaRef) { self.ref = ref }
     public static func == (a: RecoveredReplica, b: RecoveredReplica) -> Bool {
-        a.ref == b.ref && a.pid == b.pid && a.start == b.start && a.lost == b.lost
+        a.ref == b.ref && a.pid == b.pid && a.start == b.start && a.lost == b.lost && a.fault == b.fault
             && a.exit?.code == b.exit?.code && a.exit?.signal == b.exit?.signal && a.exit?.end == b.exit?.end
     }
 }
@@ -83,7 +122,8 @@ public protocol ReplicaRuntime: AnyObject, Sendable {
     func start(_ handler: @escaping @Sendable (RuntimeEvent) -> Void)
     /// Records a dispatch durably before its replicas start.
     func prepare(_ key: ObjectKey, _ intent: DispatchIntent)
-    /// Starts one replica. A failure to start is reported as an exit with code 127.
+    /// Starts one replica. A program that cannot start is reported as an exit with code 127;
+    /// a supervisor that cannot start, as an infrastructure failure.
     func launch(_ launch: ReplicaLaunch)
     /// SIGTERM (or SIGKILL with `force`) to the replica's process group.
     func signal(_ ref: ReplicaRef, force: Bool)
@@ -98,4 +138,11 @@ public protocol ReplicaRuntime: AnyObject, Sendable {
     func recover() -> [ObjectKey: RecoveredDispatch]
     /// A free TCP port on 127.0.0.1 for a gang's rendezvous.
     func freePort() -> Int
+    /// Checks that replicas could start now (ProcessRuntime: a small file written and
+    /// fsync'd in the state directory); the fault when not. Called outside any lock.
+    func probe() -> InfrastructureFault?
+}
+
+extension ReplicaRuntime {
+    public func probe() -> InfrastructureFault? { nil }
 }

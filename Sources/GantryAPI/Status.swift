@@ -2,6 +2,9 @@
 public enum ConditionType {
     public static let admitted = "Admitted", running = "Running", preempted = "Preempted", finished = "Finished"
     public static let ready = "Ready", valid = "Valid"
+    /// Node conditions set while an infrastructure fault lasts (the node admits nothing new):
+    /// `DiskPressure` for ENOSPC/EDQUOT, `ResourcePressure` for EMFILE/ENFILE/EAGAIN/ENOMEM.
+    public static let diskPressure = "DiskPressure", resourcePressure = "ResourcePressure"
 }
 public enum Reason {
     public static let quotaReserved = "QuotaReserved", waitingForQuota = "WaitingForQuota", queueNotFound = "QueueNotFound"
@@ -10,6 +13,9 @@ public enum Reason {
     public static let inQueue = "InQueue", reclaimed = "Reclaimed"
     public static let succeeded = "Succeeded", failed = "Failed", deadlineExceeded = "DeadlineExceeded"
     public static let retryLimitExceeded = "RetryLimitExceeded", stopped = "Stopped"
+    /// A replica could not be started or supervised for a reason outside it (a full disk, no
+    /// file descriptors, a failed fork, a supervisor that died): restarted, maxRetry unspent.
+    public static let infrastructureFailure = "InfrastructureFailure"
 }
 
 public enum WorkloadPhase: String, Sendable, CaseIterable {

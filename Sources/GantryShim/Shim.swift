@@ -2,7 +2,8 @@ import Glibc
 import CShim
 
 /// What a supervisor records about its replica, in `<prefix>.rec`: a `started` line once the
-/// replica runs, an `exited` line once it and its process group are gone. Each line is
+/// replica runs, an `exited` line once it and its process group are gone, or a `failed` line
+/// when it could not start the replica for a reason outside it (an infrastructure fault). Each line is
 /// `key=value` pairs, appended with one write and fsync'd; a reader takes complete lines only,
 /// so a record is either there whole or not at all (a torn last line is ignored).
 public struct ReplicaRecord: Equatable, Sendable {
@@ -15,11 +16,15 @@ public struct ReplicaRecord: Equatable, Sendable {
     public var signal: Int32 = 0
     public var started = false
     public var exited: Bool { code != nil }
+    /// The infrastructure fault the supervisor recorded instead of starting the replica.
+    public var fault: RecordedFault?
 
     public init() {}
 
     public var startedLine: String { "started pid=\(pid) shim=\(shimPid) shimstart=\(shimStart) start=\(start)\n" }
     public var exitedLine: String { "exited pid=\(pid) code=\(code ?? -1) signal=\(signal) start=\(start) end=\(end ?? 0)\n" }
+    /// The path comes last and runs to the end of the line (it may hold spaces).
+    public static func failedLine(_ f: RecordedFault) -> String { "failed errno=\(f.errno) op=\(f.op) path=\(f.path)\n" }
 
     /// Reads every complete line of a record file.
     public init(text: String) {
@@ -31,31 +36,58 @@ public struct ReplicaRecord: Equatable, Sendable {
         }
     }
 
+    /// Applies one line, or nothing of it when any field does not read (a line glued onto a
+    /// torn one): a field without `=`, an unknown or repeated key, a value that is no number.
     mutating func parseLine(_ line: Substring) {
+        if line.hasPrefix("failed errno=") {
+            let f = line.split(separator: " ", maxSplits: 3)
+            guard f.count == 4, let e = Int32(f[1].dropFirst(6)), f[2].hasPrefix("op="), f[3].hasPrefix("path=") else { return }
+            fault = RecordedFault(errno: e, op: String(f[2].dropFirst(3)), path: String(f[3].dropFirst(5)))
+            return
+        }
         let fields = line.split(separator: " ")
         guard let kind = fields.first, kind == "started" || kind == "exited" else { return }
-        if kind == "started" { started = true }
+        var next = self
+        if kind == "started" { next.started = true }
+        var seen = Set<Substring>()
         for field in fields.dropFirst() {
-            guard let eq = field.firstIndex(of: "=") else { continue }
+            guard let eq = field.firstIndex(of: "=") else { return }
             let k = field[..<eq], v = String(field[field.index(after: eq)...])
+            guard seen.insert(k).inserted else { return }
             switch k {
-            case "pid": pid = Int32(v) ?? pid
-            case "shim": shimPid = Int32(v) ?? shimPid
-            case "shimstart": shimStart = UInt64(v) ?? shimStart
-            case "start": start = Double(v) ?? start
-            case "end": end = Double(v)
-            case "code" where kind == "exited": code = Int32(v)
-            case "signal": signal = Int32(v) ?? 0
-            default: break
+            case "pid": guard let x = Int32(v) else { return }; next.pid = x
+            case "shim": guard let x = Int32(v) else { return }; next.shimPid = x
+            case "shimstart": guard let x = UInt64(v) else { return }; next.shimStart = x
+            case "start": guard let x = Double(v) else { return }; next.start = x
+            case "end": guard let x = Double(v) else { return }; next.end = x
+            case "code" where kind == "exited": guard let x = Int32(v) else { return }; next.code = x
+            case "signal": guard let x = Int32(v) else { return }; next.signal = x
+            default: return
             }
         }
+        self = next
     }
 }
 
-/// Appends one record line durably (one write, then fsync).
+/// An infrastructure fault as a supervisor records it: what failed, where, with which errno.
+public struct RecordedFault: Equatable, Sendable {
+    public var errno: Int32
+    public var op: String
+    public var path: String
+    public init(errno: Int32, op: String, path: String) { self.errno = errno; self.op = op; self.path = path }
+}
+
+/// Errors of the machine, not of the replica: no space, no descriptors, no memory, no process
+/// slots, a failing or read-only disk.
+public func isInfrastructureErrno(_ e: Int32) -> Bool {
+    [ENOSPC, EDQUOT, EMFILE, ENFILE, EAGAIN, ENOMEM, EIO, EROFS].contains(e)
+}
+
+/// Appends one record line durably (one write, then fsync), after cutting off a torn last
+/// line so the new one is read back on its own.
 @discardableResult
 public func appendRecord(_ path: String, _ line: String) -> Bool {
-    let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+    let fd = openLinesForAppend(path)
     guard fd >= 0 else { return false }
     defer { close(fd) }
     return writeAll(fd, Array(line.utf8)) && fsync(fd) == 0
@@ -99,19 +131,25 @@ public enum Shim {
         sigaddset(&chld, SIGCHLD)
         sigprocmask(SIG_BLOCK, &chld, nil)
         // The working directory and the log's directory are made here, not in the daemon.
-        makeDirectories(workdir)
-        if let slash = logPath.lastIndex(of: "/") { makeDirectories(String(logPath[..<slash])) }
+        // Failing to make them (or the log) is the machine's fault, not the replica's.
+        var fault: RecordedFault?
+        if !makeDirectories(workdir) { fault = RecordedFault(errno: errno, op: "mkdir", path: workdir) }
+        if let slash = logPath.lastIndex(of: "/"), !makeDirectories(String(logPath[..<slash])), fault == nil {
+            fault = RecordedFault(errno: errno, op: "mkdir", path: String(logPath[..<slash]))
+        }
         let sfd = signalfd(-1, &chld, Int32(SFD_CLOEXEC | SFD_NONBLOCK))
         var log = CappedLog(path: logPath, max: maxLog)
+        if fault == nil && log.fd < 0 { fault = RecordedFault(errno: errno, op: "open", path: logPath) }
         // Opened at the first metric line: most replicas print none.
         var metricsFD: Int32 = -1
         var rec = ReplicaRecord()
         rec.shimPid = getpid()
         rec.shimStart = processStartTicks(getpid()) ?? 0
         if let header { log.write(Array((header + "\n").utf8)) }
+        if let fault { return infrastructureFailure(fault, &log, record: record) }
 
         var fds: [Int32] = [0, 0]
-        guard pipe2(&fds, O_CLOEXEC) == 0 else { return fail(&rec, &log, record: record, "pipe: \(String(cString: strerror(errno)))") }
+        guard pipe2(&fds, O_CLOEXEC) == 0 else { return infrastructureFailure(RecordedFault(errno: errno, op: "pipe", path: ""), &log, record: record) }
         var req = SpawnRequest(argv: program, env: environ())
         req.outputFD = fds[1]
         req.workdir = workdir
@@ -122,11 +160,23 @@ public enum Shim {
         case .success(let p): child = p
         case .failure(let e):
             close(fds[0]); close(fds[1])
+            // No process slot, memory or descriptor: the machine's fault. A program that is
+            // missing or not executable: the replica's (exit code 127).
+            if isInfrastructureErrno(e.errno) { return infrastructureFailure(RecordedFault(errno: e.errno, op: "spawn", path: e.path), &log, record: record) }
             return fail(&rec, &log, record: record, e.description)
         }
         close(fds[1])
         rec.pid = child
-        appendRecord(record + ".rec", rec.startedLine)
+        if !appendRecord(record + ".rec", rec.startedLine) {
+            // Unrecorded, the replica could never be adopted or stopped by a restarted daemon.
+            let e = errno
+            kill(-child, SIGKILL)
+            var st: Int32 = 0
+            while waitpid(child, &st, 0) < 0 && errno == EINTR {}
+            while waitpid(-1, &st, WNOHANG) > 0 {}
+            close(fds[0])
+            return infrastructureFailure(RecordedFault(errno: e, op: "record", path: record + ".rec"), &log, record: record)
+        }
 
         let out = fds[0]
         var lines = MetricLines()
@@ -146,7 +196,7 @@ public enum Shim {
                     log.write(chunk)
                     if let metricsPath {
                         lines.feed(chunk) { m in
-                            if metricsFD < 0 { metricsFD = open(metricsPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644) }
+                            if metricsFD < 0 { metricsFD = openLinesForAppend(metricsPath) }
                             if metricsFD >= 0 { writeAll(metricsFD, Array("\(wallSeconds()) \(m)\n".utf8)) }
                         }
                     }
@@ -186,9 +236,22 @@ public enum Shim {
         }
         rec.end = wallSeconds()
         log.close()
-        appendRecord(record + ".rec", rec.exitedLine)
+        guard appendRecord(record + ".rec", rec.exitedLine) else { return exitStatus(errno: errno) }
         return 0
     }
+
+    /// The replica could not start for a reason outside it: say why in its log (when open)
+    /// and record a `failed` line. When even that cannot be written, the supervisor's exit
+    /// status is the errno (the daemon reads it when it finds the supervisor gone).
+    static func infrastructureFailure(_ f: RecordedFault, _ log: inout CappedLog, record: String) -> Int32 {
+        log.write(Array("gantry-shim: \(f.op)\(f.path.isEmpty ? "" : " " + f.path): \(String(cString: strerror(f.errno))) (errno \(f.errno))\n".utf8))
+        log.close()
+        guard appendRecord(record + ".rec", ReplicaRecord.failedLine(f)) else { return exitStatus(errno: errno) }
+        return 0
+    }
+
+    /// An errno as an exit status (1-125; 125 stands for larger ones).
+    static func exitStatus(errno e: Int32) -> Int32 { e <= 0 ? 125 : Swift.min(e, 125) }
 
     /// The replica could not start: say why in its log and record exit code 127.
     static func fail(_ rec: inout ReplicaRecord, _ log: inout CappedLog, record: String, _ message: String) -> Int32 {

@@ -141,6 +141,34 @@ public func writeFileAtomically(_ path: String, _ text: String) -> Bool {
     return true
 }
 
+/// Opens a file of lines for appending (creating it), first cutting off a torn last line:
+/// bytes after the last newline, left by a writer killed mid-append. Without the cut the next
+/// line would be glued onto the fragment and read back as one line. The cut is fsync'd before
+/// the descriptor is returned. -1 (errno set) when the file cannot be opened or cut.
+public func openLinesForAppend(_ path: String) -> Int32 {
+    let fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { return -1 }
+    func fail() -> Int32 { let e = errno; close(fd); errno = e; return -1 }
+    var st = stat()
+    guard fstat(fd, &st) == 0 else { return fail() }
+    let size = Int(st.st_size)
+    guard size > 0 else { return fd }
+    var last: UInt8 = 0
+    guard pread(fd, &last, 1, off_t(size - 1)) == 1 else { return fail() }
+    if last == 10 { return fd }
+    // Find the last newline, reading backwards a block at a time.
+    var keep = 0, end = size
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while end > 0 {
+        let n = min(buf.count, end)
+        guard pread(fd, &buf, n, off_t(end - n)) == n else { return fail() }
+        if let i = buf[0..<n].lastIndex(of: 10) { keep = end - n + i + 1; break }
+        end -= n
+    }
+    guard ftruncate(fd, off_t(keep)) == 0, fsync(fd) == 0 else { return fail() }
+    return fd
+}
+
 @discardableResult
 public func writeAll(_ fd: Int32, _ bytes: [UInt8]) -> Bool {
     bytes.withUnsafeBytes { raw in writeAll(fd, raw.baseAddress, raw.count) }

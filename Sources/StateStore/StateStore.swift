@@ -216,6 +216,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
     }
 
     private func writerLoop() {
+        // A write that keeps failing (a full disk) is logged once, then every 30 s, not ten
+        // times a second; a line says when writes succeed again.
+        var failures = RepeatedFailureLog(interval: 30)
         while true {
             cond.lock()
             while !hasPendingLocked && !stopped { cond.wait() }
@@ -225,8 +228,15 @@ public final class StateStore: EventSink, @unchecked Sendable {
             // A short pause lets writes that arrive together share a transaction; with a
             // backlog there is no reason to wait.
             if batchDelay > 0 && backlog < StateStore.maxBatch { Thread.sleep(forTimeInterval: batchDelay) }
-            do { try commitBatch() } catch {
-                Log.error("state store write failed; retrying", ["error": "\(error)"])
+            do {
+                try commitBatch()
+                if let n = failures.success() { Log.info("state store writes succeed again", ["failedAttempts": String(n)]) }
+            } catch {
+                if let suppressed = failures.failure(now: monotonicSeconds()) {
+                    var fields = ["error": "\(error)", "directory": directory]
+                    if suppressed > 0 { fields["suppressed"] = String(suppressed) }
+                    Log.error("state store write failed; retrying (logged at most every 30 s while it fails)", fields)
+                }
                 Thread.sleep(forTimeInterval: 0.1)
             }
         }

@@ -14,6 +14,8 @@ final class FakeRuntime: ReplicaRuntime, @unchecked Sendable {
         var forgotten: [(ObjectKey, Int?, Bool)] = []
         var port = 29500
         var reportedStarted = Set<ReplicaRef>()
+        var probeFault: InfrastructureFault?
+        var probes = 0
     }
     let s = Mutex(State())
     var recovered: [ObjectKey: RecoveredDispatch] = [:]
@@ -26,6 +28,7 @@ final class FakeRuntime: ReplicaRuntime, @unchecked Sendable {
     func workdir(_ key: ObjectKey) -> String { "/work/\(key.namespace)/\(key.name)" }
     func recover() -> [ObjectKey: RecoveredDispatch] { recovered }
     func freePort() -> Int { s.withLock { $0.port += 1; return $0.port } }
+    func probe() -> InfrastructureFault? { s.withLock { $0.probes += 1; return $0.probeFault } }
 
     var launches: [ReplicaLaunch] { s.withLock { $0.launches } }
     var signals: [(ReplicaRef, Bool)] { s.withLock { $0.signals } }
@@ -77,6 +80,15 @@ struct LifeHarness {
     func advance(_ s: Double) { h.clock.advance(by: s); h.admission.tick(); h.drain() }
     func queueGPUs() -> Int64 { h.inventory.statuses.get(ObjectKey(.queue, name: "research"))?.queue?.allocated.gpu ?? -1 }
     func events(_ reason: String, _ name: String) -> [EventRecord] { h.events.all.filter { $0.reason == reason && $0.involved.name == name } }
+    func node(_ name: String) -> NodeStatus? { h.inventory.statuses.get(ObjectKey(.node, name: name))?.node }
+
+    /// The newest attempt of `rank` of the newest dispatch could not start: an infrastructure fault.
+    func infraFail(_ name: String, rank: Int, _ fault: InfrastructureFault) {
+        let ls = launches(name)
+        guard let d = ls.map(\.ref.dispatch).max(), let ref = ls.filter({ $0.ref.dispatch == d && $0.ref.rank == rank }).map(\.ref).max(by: { $0.attempt < $1.attempt }) else { return }
+        h.admission.runtimeEvent(.infrastructureFailed(ref, fault))
+        h.drain()
+    }
 }
 
 struct LifecycleTests {
@@ -115,6 +127,85 @@ struct LifecycleTests {
         t.h.queue.add(t.key("w")); t.h.drain()
         #expect(t.launches("w").count == 2)
         #expect(t.status("w")?.phase == .succeeded)
+    }
+
+    /// A full state disk is not the workload's failure: the gang restarts with backoff and
+    /// maxRetry 0 is not spent, the event and message name errno and path, the node gets
+    /// DiskPressure and admits nothing new until a replica starts there or a probe succeeds.
+    @Test func infrastructureFaultRestartsWithoutSpendingRetriesAndPressuresTheNode() {
+        var t = LifeHarness()
+        let wd = "/state/work/team-a/w"
+        t.h.apply("w.yaml", workloadYAML("w", gpu: 2, extra: "  replicas: 2\n  maxRetry: 0"))
+        #expect(t.launches("w").count == 2)
+        t.startAll("w")
+        t.infraFail("w", rank: 1, InfrastructureFault(errno: ENOSPC, op: "mkdir", path: wd))
+        // The rest of the gang is stopped, as for a retry; nothing failed.
+        #expect(t.signals("w").map { $0.0.rank } == [0])
+        let ev = t.events(Reason.infrastructureFailure, "w")
+        #expect(ev.count == 1)
+        #expect(ev.first?.message.contains("mkdir \(wd): No space left on device (errno 28)") == true)
+        #expect(ev.first?.message.contains("maxRetry not spent") == true)
+        #expect(t.status("w")?.message.contains("(errno 28)") == true && t.status("w")?.message.contains(wd) == true)
+        #expect(t.status("w")?.conditions.get(ConditionType.running)?.reason == Reason.infrastructureFailure)
+        // The node is under DiskPressure: a new workload that fits is not admitted.
+        let cond = t.node("n1")?.conditions.get(ConditionType.diskPressure)
+        #expect(cond?.status == "True" && cond?.message.contains(wd) == true)
+        #expect(t.node("n1")?.phase == ConditionType.diskPressure)
+        #expect(t.h.events.all.contains { $0.reason == ConditionType.diskPressure && $0.involved.name == "n1" })
+        t.h.apply("x.yaml", workloadYAML("x", gpu: 2))
+        #expect(t.launches("x").isEmpty)
+        #expect(t.h.admitted("x")?.status == "False")
+        #expect(t.h.admitted("x")?.reason == Reason.noFittingNodes)   // the queue has room: the node is why
+        // Rank 0 goes; after the backoff the gang starts again, retry not counted.
+        t.exit("w", [0: 143])
+        #expect(t.launches("w").count == 2)
+        t.advance(1.1)
+        #expect(t.launches("w").count == 4)
+        #expect(t.status("w")?.phase == .pending && t.status("w")?.retryCount == 0 && t.status("w")?.dispatchCount == 2)
+        // It fails again the same way: still no retry spent, a longer backoff (2 s).
+        t.infraFail("w", rank: 0, InfrastructureFault(errno: ENOSPC, op: "record", path: "/state/replicas/r.rec"))
+        t.infraFail("w", rank: 1, InfrastructureFault(errno: ENOSPC, op: "record", path: "/state/replicas/r.rec"))
+        t.advance(1.1)
+        #expect(t.launches("w").count == 4)
+        #expect(t.status("w")?.phase != .failed)
+        // A probe that still fails keeps the pressure (probes run every 10 s).
+        t.rt.s.withLock { $0.probeFault = InfrastructureFault(errno: ENOSPC, op: "statvfs", path: "/state") }
+        t.advance(1)
+        #expect(t.launches("w").count == 6 && t.status("w")?.retryCount == 0)
+        t.advance(10)
+        #expect(t.rt.s.withLock { $0.probes } >= 1)
+        #expect(t.node("n1")?.conditions.get(ConditionType.diskPressure)?.status == "True")
+        #expect(t.launches("x").isEmpty)
+        // Space is back: the next probe relieves the node and the waiting workload is admitted.
+        t.rt.s.withLock { $0.probeFault = nil }
+        t.advance(10)
+        #expect(t.node("n1")?.conditions.get(ConditionType.diskPressure)?.status == "False")
+        #expect(t.node("n1")?.phase == "Ready")
+        #expect(t.launches("x").count == 1)
+        t.startAll("w")
+        #expect(t.status("w")?.phase == .running && t.status("w")?.retryCount == 0)
+        // A fault of the replica's own (exit 1) still fails it at maxRetry 0.
+        t.exit("w", [0: 1])
+        t.exit("w", [1: 143])
+        #expect(t.status("w")?.phase == .failed)
+        #expect(t.status("w")?.conditions.get(ConditionType.finished)?.reason == Reason.failed)
+    }
+
+    /// A replica that starts on a node under pressure relieves it without waiting for a probe.
+    @Test func aReplicaStartingOnAPressuredNodeRelievesIt() {
+        var t = LifeHarness()
+        t.h.apply("w.yaml", workloadYAML("w", gpu: 4))
+        t.infraFail("w", rank: 0, InfrastructureFault(errno: EMFILE, op: "pipe", path: ""))
+        #expect(t.node("n1")?.conditions.get(ConditionType.resourcePressure)?.status == "True")
+        #expect(t.events(Reason.infrastructureFailure, "w").first?.message.contains("Too many open files (errno 24)") == true)
+        t.h.apply("x.yaml", workloadYAML("x", gpu: 2))
+        #expect(t.launches("x").isEmpty && t.h.admitted("x")?.reason == Reason.noFittingNodes)
+        t.advance(1.1)
+        #expect(t.launches("w").count == 2 && t.status("w")?.retryCount == 0)
+        t.startAll("w")
+        #expect(t.node("n1")?.conditions.get(ConditionType.resourcePressure)?.status == "False")
+        #expect(t.launches("x").count == 1)
+        #expect(t.rt.s.withLock { $0.probes } == 0)
     }
 
     @Test func amdNodesGetHIPAndROCRDevices() {
@@ -326,6 +417,32 @@ struct LifecycleTests {
         h.drain()
         #expect(h.workload("live")?.phase == .succeeded)
         #expect(rt.launches.isEmpty)
+    }
+
+    /// After a restart, a replica whose supervisor recorded a fault (or vanished) while the
+    /// daemon was down restarts the gang without spending maxRetry 0.
+    @Test func recoveredInfrastructureFaultsDoNotSpendRetries() {
+        let rt = FakeRuntime()
+        var h = Harness(runtime: rt)
+        let full = ObjectKey(.workload, namespace: "team-a", name: "full"), gone = ObjectKey(.workload, namespace: "team-a", name: "gone")
+        func rec(_ key: ObjectKey, gpus: [Int], fault: InfrastructureFault?) -> RecoveredDispatch {
+            var r = RecoveredReplica(ref: ReplicaRef(key: key, dispatch: 1, rank: 0, attempt: 0))
+            if let fault { r.fault = fault } else { r.lost = true; r.pid = 4242; r.start = h.clock.now() - 5 }
+            return RecoveredDispatch(intent: DispatchIntent(dispatch: 1, specHash: Admission.specHash(workloadSpec(gpu: 4)), masterPort: 1234, at: h.clock.now() - 6,
+                                                          assignments: [ReplicaAssignment(rank: 0, node: "n1", gpus: gpus)]), replicas: [0: r])
+        }
+        let f = InfrastructureFault(errno: ENOSPC, op: "open", path: "/state/logs/team-a/full.0.log")
+        h.admission.setRecovered([full: rec(full, gpus: [0, 1, 2, 3], fault: f), gone: rec(gone, gpus: [4, 5, 6, 7], fault: nil)])
+        h.cluster(nodes: ["n1"])
+        h.apply("w.yaml", workloadYAML("full", gpu: 4) + "---\n" + workloadYAML("gone", gpu: 4))
+        #expect(h.workload("full")?.phase == .pending && h.workload("gone")?.phase == .pending)
+        #expect(h.events.all.contains { $0.reason == Reason.infrastructureFailure && $0.involved.name == "full" && $0.message.contains("/state/logs/team-a/full.0.log: No space left on device (errno 28)") })
+        #expect(h.events.all.contains { $0.reason == Reason.infrastructureFailure && $0.involved.name == "gone" && $0.message.contains("vanished while the daemon was down") })
+        #expect(h.inventory.statuses.get(ObjectKey(.node, name: "n1"))?.node?.conditions.get(ConditionType.diskPressure)?.status == "True")
+        h.clock.advance(by: 1.1); h.admission.tick(); h.drain()
+        #expect(Set(rt.launches.map(\.ref.key.name)) == ["full", "gone"])
+        #expect(h.workload("full")?.retryCount == 0 && h.workload("gone")?.retryCount == 0)
+        #expect(h.workload("full")?.dispatchCount == 2 && h.workload("gone")?.dispatchCount == 2)
     }
 
     @Test func replicasFoundRunningForASuspendedWorkloadKeepTheirGPUsUntilGone() {

@@ -2,6 +2,7 @@ import Testing
 import Foundation
 @testable import GantryAPI
 @testable import StateStore
+import Glibc
 
 /// End-to-end runs of real replica processes under the real daemon and `gantry-shim`.
 @Suite(.serialized) struct RunEndToEndTests {
@@ -168,8 +169,83 @@ import Foundation
         #expect(shim > 0 && pid > 0)
         kill(shim, SIGKILL)
         #expect(d.wait(15) { d.status(.workload, "orphan")?["dispatchCount"]?.intValue == 2 })
-        #expect(d.events().contains { $0.reason == "Restarting" && $0.message.contains("was lost") })
+        // A supervisor that died is not the workload's failure: maxRetry is not spent.
+        #expect(d.events().contains { $0.reason == "InfrastructureFailure" && $0.message.contains("was lost") && $0.message.contains("maxRetry not spent") })
+        #expect(d.status(.workload, "orphan")?["retryCount"]?.intValue ?? 0 == 0)
         #expect(d.wait { kill(pid, 0) != 0 })   // the orphaned replica was killed, not left running
+        #expect(d.terminate() == 0)
+    }
+
+    /// The supervisor cannot make the working directory (`STATE/work` is a file, as a stand-in
+    /// for a full disk): an infrastructure fault naming errno and path, retried without
+    /// spending maxRetry 0, and the workload succeeds once the directory can be made.
+    @Test func aWorkDirectoryThatCannotBeMadeIsRetriedWithoutSpendingMaxRetry() throws {
+        let d = try daemon(gpus: 1)
+        defer { try? FileManager.default.removeItem(atPath: (d.spec as NSString).deletingLastPathComponent) }
+        #expect(d.wait { FileManager.default.fileExists(atPath: d.state + "/replicas") })   // the daemon made its state directory
+        try? FileManager.default.removeItem(atPath: d.state + "/work")
+        #expect(FileManager.default.createFile(atPath: d.state + "/work", contents: Data("not a directory".utf8)))
+        d.write("w.yaml", job("blocked", command: "true", extra: "  maxRetry: 0\n"))
+        #expect(d.wait(15) { d.events().contains { $0.reason == "InfrastructureFailure" && $0.message.contains("mkdir ") && $0.message.contains("/work/team-a/blocked") && $0.message.contains("(errno 20)") } })
+        #expect(phase(d, "blocked") != "Failed")
+        #expect(d.status(.workload, "blocked")?["retryCount"]?.intValue ?? 0 == 0)
+        try FileManager.default.removeItem(atPath: d.state + "/work")
+        #expect(d.wait(20) { phase(d, "blocked") == "Succeeded" })
+        #expect(d.status(.workload, "blocked")?["retryCount"]?.intValue ?? 0 == 0)
+        #expect((d.status(.workload, "blocked")?["dispatchCount"]?.intValue ?? 0) >= 2)
+        #expect(d.terminate() == 0)
+    }
+
+    /// Runs mount/umount (tests run as root; a container may forbid it).
+    static func sh(_ command: String) -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/sh")
+        p.arguments = ["-c", command + " 2>/dev/null"]
+        guard (try? p.run()) != nil else { return -1 }
+        p.waitUntilExit()
+        return p.terminationStatus
+    }
+
+    static let canMountTmpfs: Bool = {
+        let dir = NSTemporaryDirectory() + "gantry-mnt-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        guard (try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)) != nil else { return false }
+        guard sh("mount -t tmpfs -o size=64k,nr_inodes=2 tmpfs '\(dir)'") == 0 else { return false }
+        return sh("umount '\(dir)'") == 0
+    }()
+
+    /// A real full disk: `STATE/work` on a tmpfs with no inode left, so making a working
+    /// directory fails with ENOSPC. The workload (maxRetry 0) is retried, not failed; the node
+    /// gets DiskPressure and admits nothing new; once space is back a probe relieves it and
+    /// both workloads succeed. Needs root and mount(8); skipped where mounting is refused.
+    @Test(.enabled(if: RunEndToEndTests.canMountTmpfs)) func aFullDiskIsAnInfrastructureFaultWithDiskPressure() throws {
+        let d = try daemon(gpus: 2)
+        let base = (d.spec as NSString).deletingLastPathComponent
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        #expect(d.wait { FileManager.default.fileExists(atPath: d.state + "/replicas") })
+        let work = d.state + "/work"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        try #require(RunEndToEndTests.sh("mount -t tmpfs -o size=64k,nr_inodes=2 tmpfs '\(work)'") == 0)
+        var mounted = true
+        defer { if mounted { _ = RunEndToEndTests.sh("umount '\(work)'") } }
+        #expect(FileManager.default.createFile(atPath: work + "/filler", contents: Data()))   // the last inode
+        #expect(mkdir(work + "/probe", 0o755) != 0 && errno == ENOSPC)
+        func node() -> Value? { d.rows(.node).first?.statusJSON.flatMap { try? JSON.parse($0) } }
+        func pressure() -> String? { node()?["conditions"]?.arrayValue?.first { $0["type"]?.stringValue == "DiskPressure" }?["status"]?.stringValue }
+        d.write("w.yaml", job("full", command: "true", extra: "  maxRetry: 0\n"))
+        #expect(d.wait(15) { d.events().contains { $0.reason == "InfrastructureFailure" && $0.objName == "full" && $0.message.contains("/work/team-a") && $0.message.contains("No space left on device (errno 28)") } })
+        #expect(d.wait { pressure() == "True" })
+        #expect(node()?["phase"]?.stringValue == "DiskPressure")
+        #expect(phase(d, "full") != "Failed" && d.status(.workload, "full")?["retryCount"]?.intValue ?? 0 == 0)
+        // Nothing new lands on the node while the disk is full.
+        d.write("later.yaml", job("later", command: "true"))
+        #expect(d.wait { d.status(.workload, "later")?["conditions"]?.arrayValue?.contains { $0["type"]?.stringValue == "Admitted" && $0["reason"]?.stringValue == "NoFittingNodes" } == true })
+        // Space is back.
+        #expect(RunEndToEndTests.sh("umount '\(work)'") == 0)
+        mounted = false
+        #expect(d.wait(30) { pressure() == "False" })
+        #expect(d.wait(30) { phase(d, "full") == "Succeeded" && phase(d, "later") == "Succeeded" })
+        #expect(d.status(.workload, "full")?["retryCount"]?.intValue ?? 0 == 0)
         #expect(d.terminate() == 0)
     }
 

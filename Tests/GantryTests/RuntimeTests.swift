@@ -220,3 +220,21 @@ struct IndexedStoreTests {
         #expect(s.count == 2)
     }
 }
+
+struct RepeatedFailureLogTests {
+    /// The first failure is logged, repeats within the interval are counted, not logged; the
+    /// next line carries the count; a success after failures is reported once.
+    @Test func logsTheFirstFailureThenOncePerIntervalAndTheRecovery() {
+        var l = RepeatedFailureLog(interval: 30)
+        #expect(l.success() == nil)
+        #expect(l.failure(now: 100) == 0)
+        var logged = 0
+        for i in 1...299 { if l.failure(now: 100 + Double(i) * 0.1) != nil { logged += 1 } }   // ten a second for 30 s
+        #expect(logged == 0)
+        #expect(l.failure(now: 130.5) == 299)
+        #expect(l.failure(now: 131) == nil)
+        #expect(l.success() == 302)
+        #expect(l.success() == nil)
+        #expect(l.failure(now: 132) == 0)   // a new streak is logged at once
+    }
+}

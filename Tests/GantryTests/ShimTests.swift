@@ -1,5 +1,6 @@
 import Testing
 import Foundation
+import Synchronization
 @testable import GantryAPI
 @testable import GantryShim
 @testable import Controllers
@@ -69,6 +70,62 @@ struct ShimTests {
         #expect(DispatchJournal(path: d + "/k").load()[a]?.dispatch == 5000)
     }
 
+    /// A torn line (kill -9 mid-append) is cut off before the next append: after a restart
+    /// every workload has its own dispatch, none adopts the torn line's.
+    @Test func tornJournalLineIsCutBeforeTheNextAppend() throws {
+        let d = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        let path = d + "/j"
+        let a = ObjectKey(.workload, namespace: "ns", name: "a"), b = ObjectKey(.workload, namespace: "ns", name: "b"), c = ObjectKey(.workload, namespace: "ns", name: "c")
+        let intent = { (n: Int, node: String, gpus: [Int]) in DispatchIntent(dispatch: n, specHash: "h\(n)", masterPort: 1000 + n, at: 5, assignments: [ReplicaAssignment(rank: 0, node: node, gpus: gpus)]) }
+        let j1 = DispatchJournal(path: path)
+        _ = j1.load()
+        j1.record(a, intent(1, "n1", [0]))
+        // The daemon dies while appending b's intent: half a line, no newline.
+        let fh = try #require(FileHandle(forWritingAtPath: path))
+        fh.seekToEndOfFile(); fh.write(Data(DispatchJournal.line(b, intent(3, "n1", [1, 2])).utf8.prefix(30))); fh.closeFile()
+        // Restarted: the torn dispatch never started; c is dispatched and appended.
+        let j2 = DispatchJournal(path: path)
+        #expect(j2.load() == [a: intent(1, "n1", [0])])
+        j2.record(c, intent(1, "n2", [5]))
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text == DispatchJournal.line(a, intent(1, "n1", [0])) + DispatchJournal.line(c, intent(1, "n2", [5])))
+        // Restarted again: each workload has its own dispatch and GPUs.
+        let loaded = DispatchJournal(path: path).load()
+        #expect(loaded == [a: intent(1, "n1", [0]), c: intent(1, "n2", [5])])
+        // A glued line (written by an older daemon) is skipped, not filed under the torn line's workload.
+        let glued = String(DispatchJournal.line(b, intent(3, "n1", [1, 2])).prefix(30)) + DispatchJournal.line(c, intent(2, "n2", [6]))
+        #expect(DispatchJournal.parse(glued).isEmpty)
+        #expect(DispatchJournal.parse("forget ns a" + DispatchJournal.line(c, intent(2, "n2", [6]))).isEmpty)
+    }
+
+    /// A supervisor's record and metrics file get a torn tail cut before the next line too.
+    @Test func tornRecordAndMetricsTailsAreCut() throws {
+        let d = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        var r = ReplicaRecord()
+        r.pid = 42; r.shimPid = 41; r.start = 100
+        try "started pid=7 shim=6 sh".write(toFile: d + "/r.rec", atomically: false, encoding: .utf8)
+        #expect(appendRecord(d + "/r.rec", r.startedLine))
+        #expect(try String(contentsOfFile: d + "/r.rec", encoding: .utf8) == r.startedLine)
+        #expect(ReplicaRecord(text: r.startedLine).pid == 42)
+        // Glued lines read as nothing, not as a mix of both.
+        let g = ReplicaRecord(text: "started pid=7 shim=6 sh" + r.startedLine)
+        #expect(!g.started && g.pid == 0)
+        try "1.0 loss=1\n2.0 lo".write(toFile: d + "/m", atomically: false, encoding: .utf8)
+        let fd = openLinesForAppend(d + "/m")
+        #expect(fd >= 0)
+        writeAll(fd, Array("3.0 loss=3\n".utf8))
+        close(fd)
+        #expect(try String(contentsOfFile: d + "/m", encoding: .utf8) == "1.0 loss=1\n3.0 loss=3\n")
+        // No newline at all: everything goes.
+        try "partial".write(toFile: d + "/p", atomically: false, encoding: .utf8)
+        let fd2 = openLinesForAppend(d + "/p")
+        close(fd2)
+        let p = try String(contentsOfFile: d + "/p", encoding: .utf8)
+        #expect(fd2 >= 0 && p == "")
+    }
+
     @Test func metricParsing() {
         let key = ObjectKey(.workload, namespace: "t", name: "w")
         let s = RunMetrics.parseTraining("10.5 loss=0.25 epoch=2 bad=x =3 acc=nan\n11 loss=0.2\n12 partial=1", key: key, rank: 1)
@@ -79,6 +136,60 @@ struct ShimTests {
         #expect(nv[1]?.power == nil && nv[1]?.util == 0)
         let amd = RunMetrics.parseAMD("gpu,gfx_activity,used_vram,socket_power\n0,55,1024,300\n1,N/A,0,90\n")
         #expect(amd[0] == RunMetrics.GPUSample(util: 55, mem: 1024, power: 300) && amd[1]?.util == nil)
+    }
+
+    /// The real supervisor binary, unable to make the working directory (its parent is a
+    /// file) or to get a pipe (no descriptors left): a `failed` line naming errno, operation
+    /// and path, not an exit of the replica. A program that does not exist stays the
+    /// replica's own failure (exit 127).
+    @Test func supervisorRecordsAnInfrastructureFault() throws {
+        let bin = URL(fileURLWithPath: DaemonUnderTest.binary).deletingLastPathComponent().appendingPathComponent("gantry-shim").path
+        let d = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        #expect(FileManager.default.createFile(atPath: d + "/file", contents: Data("x".utf8)))
+        func shim(_ record: String, workdir: String, prefix: String = "", status: Int32 = 0, _ program: [String]) throws -> ReplicaRecord {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            let args = ["--record", d + "/" + record, "--log", d + "/logs/\(record).log", "--workdir", workdir, "--"] + program
+            p.arguments = ["-c", prefix + "exec \"$0\" \"$@\"", bin] + args
+            try p.run()
+            p.waitUntilExit()
+            #expect(p.terminationStatus == status)
+            return ReplicaRecord(text: (try? String(contentsOfFile: d + "/\(record).rec", encoding: .utf8)) ?? "")
+        }
+        let a = try shim("a", workdir: d + "/file/work", ["/bin/true"])
+        #expect(a.fault == RecordedFault(errno: ENOTDIR, op: "mkdir", path: d + "/file/work"))
+        #expect(!a.started && !a.exited)
+        let log = (try? String(contentsOfFile: d + "/logs/a.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("mkdir \(d)/file/work: Not a directory (errno 20)"))
+        // Five descriptors: 0-2, the signalfd and the log; the pipe finds none left.
+        let b = try shim("b", workdir: d + "/w", prefix: "ulimit -n 5; ", ["/bin/true"])
+        #expect(b.fault == RecordedFault(errno: EMFILE, op: "pipe", path: ""))
+        let c = try shim("c", workdir: d + "/w", ["/nonexistent/program"])
+        #expect(c.fault == nil && c.code == 127)
+        // No record can be written at all: the supervisor's exit status is the errno.
+        let e = try shim("missing/r", workdir: d + "/w", status: ENOENT, ["/bin/sleep", "30"])
+        #expect(!e.started && e.fault == nil)
+    }
+
+    /// The daemon cannot spawn the supervisor itself: the runtime reports an infrastructure
+    /// fault naming the supervisor's path and errno (not an exit of the replica).
+    @Test func aSupervisorThatCannotBeSpawnedIsAnInfrastructureFault() throws {
+        let d = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: d) }
+        let rt = try ProcessRuntime(stateDir: d, shim: [d + "/no-such-shim"], maxLogSize: 1 << 20, baseEnv: [:])
+        let got = Mutex<[RuntimeEvent]>([])
+        rt.start { e in got.withLock { $0.append(e) } }
+        defer { rt.stop() }
+        let ref = ReplicaRef(key: ObjectKey(.workload, namespace: "ns", name: "w"), dispatch: 1, rank: 0, attempt: 0)
+        rt.launch(ReplicaLaunch(ref: ref, command: "true", env: [], header: "h"))
+        let deadline = Date().addingTimeInterval(10)
+        while got.withLock({ $0.isEmpty }) && Date() < deadline { usleep(10_000) }
+        #expect(got.withLock { $0 } == [.infrastructureFailed(ref, InfrastructureFault(errno: ENOENT, op: "spawn", path: d + "/no-such-shim"))])
+        // The probe that relieves a node: a small write in the records directory.
+        #expect(rt.probe() == nil)
+        try FileManager.default.removeItem(atPath: d + "/replicas")
+        #expect(rt.probe() == InfrastructureFault(errno: ENOENT, op: "open", path: d + "/replicas/.probe.tmp"))
     }
 
     /// The real supervisor binary: output to a capped log, metric lines apart, exit recorded.
