@@ -34,6 +34,7 @@ final class StackRuntime: ReplicaRuntime, @unchecked Sendable {
         var procs: [ReplicaRef: Proc] = [:]
         var order: [ReplicaRef] = []
         var port = 30000
+        var kills = 0
     }
     let s = Mutex(State())
 
@@ -52,7 +53,7 @@ final class StackRuntime: ReplicaRuntime, @unchecked Sendable {
     func signal(_ ref: ReplicaRef, force: Bool) {
         s.withLock { st in
             guard var p = st.procs[ref], !p.exited else { return }
-            if force { p.killed = true } else { p.terminated = true }
+            if force { p.killed = true; st.kills += 1 } else { p.terminated = true }
             st.procs[ref] = p
         }
     }
@@ -65,6 +66,7 @@ final class StackRuntime: ReplicaRuntime, @unchecked Sendable {
     /// Replicas launched and not reported exited, in launch order.
     var live: [(ReplicaRef, Proc)] { s.withLock { st in st.order.compactMap { r in st.procs[r].flatMap { $0.exited ? nil : (r, $0) } } } }
     var launchCount: Int { s.withLock { $0.order.count } }
+    var kills: Int { s.withLock { $0.kills } }
     func launches(_ name: String) -> [ReplicaLaunch] { s.withLock { st in st.order.filter { $0.key.name == name }.compactMap { st.procs[$0]?.launch } } }
     func procs(_ name: String) -> [Proc] { s.withLock { st in st.order.filter { $0.key.name == name }.compactMap { st.procs[$0] } } }
     func mark(_ ref: ReplicaRef, started: Bool = false, exited: Bool = false) {
@@ -120,24 +122,30 @@ struct StackHarness {
     }
 
     func started(_ ref: ReplicaRef) {
+        if StackRun.trace { print("  started \(ref)") }
         rt.mark(ref, started: true)
         admission.runtimeEvent(.started(ref, pid: Int32(1000 + ref.rank), at: clock.now()))
         drain()
     }
     func exited(_ ref: ReplicaRef, _ code: Int32) {
+        if StackRun.trace { print("  exited \(ref) code \(code)") }
         rt.mark(ref, exited: true)
         admission.runtimeEvent(.exited(ref, code: code, signal: code > 128 ? code - 128 : 0, at: clock.now()))
         drain()
     }
     /// Moves the clock, fires due timers, then lets SIGKILL'd replicas go (SIGKILL cannot be ignored).
     func advance(_ seconds: Double) {
+        if StackRun.trace { print("  advance \(seconds)s") }
         clock.advance(by: seconds)
         admission.tick()
         drain()
         reapKilled()
     }
-    func reapKilled() {
-        for (ref, p) in rt.live where p.killed { exited(ref, 137) }
+    @discardableResult
+    func reapKilled() -> Int {
+        let killed = rt.live.filter { $0.1.killed }
+        for (ref, _) in killed { exited(ref, 137) }
+        return killed.count
     }
     /// Reports every live, not yet started replica (of `name`, or all) as started.
     func startAll(_ name: String? = nil) {
