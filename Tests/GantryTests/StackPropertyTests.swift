@@ -194,6 +194,14 @@ struct StackModel {
 }
 
 // MARK: - The randomized test
+//
+// Each seed builds a random cluster (pools, nodes, a queue tree with any subset of deserved,
+// guarantee and capability), then takes 120-240 random steps through the real decoder,
+// inventory, reconcilers, admission and lifecycle: workloads added (any subset of optional
+// fields, down to only a command), edited, suspended, resumed and deleted; replicas started
+// and exiting 0 or 1; replicas told to stop exiting only when a later step says so (or on
+// SIGKILL after the grace period); nodes cordoned, resized, removed and added; queues and
+// pools changed. After every step `check` runs. Then arrivals stop and `liveness` drains.
 
 /// What the runs did, over all seeds: each must have happened for the test to mean anything.
 struct StackTally {
@@ -206,7 +214,8 @@ struct StackPropertyTests {
     static let nodeNames = ["n1", "n2", "n3", "n4", "n5"]
     static let poolNames = ["p1", "p2"]
 
-    /// Seeds 1...32, or only `GANTRY_STACK_SEED` when set (to replay one failure).
+    /// Seeds 1...32, or only `GANTRY_STACK_SEED` when set (to replay one failure; the stack
+    /// iterates hashed sets, so set SWIFT_DETERMINISTIC_HASHING=1 too for the same run twice).
     static var seeds: [UInt64] {
         if let s = ProcessInfo.processInfo.environment["GANTRY_STACK_SEED"], let v = UInt64(s) { return [v] }
         return Array(1...32)
@@ -216,7 +225,7 @@ struct StackPropertyTests {
         var tally = StackTally()
         for seed in Self.seeds {
             // Unbuffered, so a trap's output still says which seed it was.
-            FileHandle.standardError.write(Data("stack property run: seed \(seed) (replay: GANTRY_STACK_SEED=\(seed) GANTRY_STACK_TRACE=1)\n".utf8))
+            FileHandle.standardError.write(Data("stack property run: seed \(seed) (replay: SWIFT_DETERMINISTIC_HASHING=1 GANTRY_STACK_SEED=\(seed) GANTRY_STACK_TRACE=1)\n".utf8))
             var run = StackRun(seed: seed)
             run.run(&tally)
         }
@@ -655,8 +664,7 @@ struct StackRun {
             h.advance(20)
             check("seed \(seed) liveness round \(round)", &tally)
         }
-        let admissions = m.workloads.keys.sorted()
-        for key in admissions {
+        for key in m.workloads.keys.sorted() {
             let w = m.workloads[key]!
             guard let s = h.status(key), s.phase == .pending, s.admission.isEmpty, m.fitsAlone(w) else { continue }
             // A StrictFIFO queue may be blocked for good by a head that does not fit.
