@@ -262,6 +262,15 @@ public final class SchedulerState {
                 queues[pi].children.append(i)
             }
         }
+        // Queues on a parent loop: their path stops at themselves, so usage adds up along
+        // paths that form a forest (the same paths `account` walks).
+        var onLoop = [Bool](repeating: false, count: n)
+        for i in 0..<n {
+            var seen: Set<Int> = [i]
+            var cur = queues[i].parent
+            while let c = cur, seen.insert(c).inserted { cur = queues[c].parent }
+            if cur == i { onLoop[i] = true }
+        }
         for i in 0..<n {
             var path = [i]
             var seen: Set<Int> = [i]
@@ -270,7 +279,7 @@ public final class SchedulerState {
             if queues[i].spec == nil { inactive = WaitReason(Reason.queueNotFound, "queue \"\(queues[i].name)\" does not exist") }
             else if !queues[i].valid { inactive = WaitReason(Reason.waitingForQuota, "queue \"\(queues[i].name)\" has an invalid spec") }
             while let c = cur {
-                if !seen.insert(c).inserted {
+                if onLoop[i] || !seen.insert(c).inserted {
                     inactive = inactive ?? WaitReason(Reason.waitingForQuota, "queue \"\(queues[i].name)\" is not active: its parent chain loops through \"\(queues[c].name)\"")
                     break
                 }
@@ -282,6 +291,10 @@ public final class SchedulerState {
                     inactive = inactive ?? WaitReason(Reason.waitingForQuota, "queue \"\(queues[i].name)\" is not active: parent queue \"\(queues[c].name)\" has an invalid spec")
                 }
                 path.append(c)
+                if onLoop[c] {
+                    inactive = inactive ?? WaitReason(Reason.waitingForQuota, "queue \"\(queues[i].name)\" is not active: its parent chain loops through \"\(queues[c].name)\"")
+                    break
+                }
                 cur = queues[c].parent
             }
             if inactive == nil, queues[i].spec?.state == .closed {
@@ -289,9 +302,12 @@ public final class SchedulerState {
             }
             queues[i].inactive = inactive
             queues[i].path = path
-            queues[i].root = path.last!
+            queues[i].root = path[path.count - 1]   // path starts with i: never empty
             queues[i].pool = path.lazy.compactMap { self.queues[$0].spec?.resourcePool }.first
         }
+        // Children as the paths see them (a queue on a loop is nobody's child).
+        for i in 0..<n { queues[i].children = [] }
+        for i in 0..<n where queues[i].path.count > 1 { queues[queues[i].path[1]].children.append(i) }
         // Quotas: explicit, or for a parent that names no deserved amount, its children's sum.
         var named: [[Bool]] = Array(repeating: [], count: n)
         for i in 0..<n {

@@ -152,3 +152,40 @@ struct NominationTests {
         #expect(sim.reason("gpus") != nil)
     }
 }
+
+/// Queue bookkeeping stays exact while parents form a loop and after the loop is broken.
+struct QueueLoopTests {
+    @Test func usageStaysExactThroughAParentLoop() {
+        let sim = Sim()
+        sim.nodes(1)
+        sim.s.setQueue("a", spec: queue(deserved: 8))
+        sim.s.setQueue("b", spec: queue(parent: "a", deserved: 8))
+        sim.add("w1", queue: "b", gpu: 4)
+        sim.add("w2", queue: "a", gpu: 2)
+        sim.cycle()
+        #expect(sim.admitted("w1") && sim.admitted("w2"))
+        #expect(sim.s.queueUsage("a")?.allocated.gpu == 6)
+        // a's parent becomes its own child: both loop, and each keeps only its own usage.
+        sim.s.setQueue("a", spec: queue(parent: "b", deserved: 8))
+        #expect(sim.s.queueUsage("a")?.allocated.gpu == 2)
+        #expect(sim.s.queueUsage("b")?.allocated.gpu == 4)
+        sim.add("w3", queue: "b", gpu: 1)
+        sim.cycle()
+        #expect(!sim.admitted("w3"))
+        #expect(sim.reason("w3")?.message.contains("loops") == true)
+        sim.finish("w1"); sim.finish("w2")
+        #expect(sim.s.queueUsage("a")?.allocated.gpu == 0)
+        #expect(sim.s.queueUsage("b")?.allocated.gpu == 0)
+        // A queue hanging below the loop is inactive too.
+        sim.s.setQueue("c", spec: queue(parent: "a", deserved: 8))
+        sim.add("w4", queue: "c", gpu: 1)
+        sim.cycle()
+        #expect(!sim.admitted("w4"))
+        // Broken again: everything adds up from zero.
+        sim.s.setQueue("a", spec: queue(deserved: 8))
+        sim.cycle()
+        #expect(sim.admitted("w3") && sim.admitted("w4"))
+        #expect(sim.s.queueUsage("a")?.allocated.gpu == 2)
+        for q in ["a", "b", "c"] { #expect((sim.s.queueUsage(q)?.allocated.gpu ?? -1) >= 0) }
+    }
+}

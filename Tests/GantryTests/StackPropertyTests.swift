@@ -573,23 +573,35 @@ struct StackRun {
     /// lowered below what it already runs (that keeps what is admitted), never admitted past.
     func checkScheduler(_ s: SchedulerState, _ ctx: String, admittedNow: Set<String>) {
         var gpuSeen: [String: Set<Int>] = [:]
+        // GPUs of stopping victims whose quota a nomination took over: only it may share them.
+        var handedOver: [String: Set<Int>] = [:]
         var used: [Int: [Int64]] = [:]
         for (k, hs) in s.holds {
             for hold in hs {
                 for a in hold.assignments {
-                    for g in a.gpus { #expect(gpuSeen[a.node, default: []].insert(g).inserted, "\(ctx): GPU \(a.node)/\(g) of the stopping \(k) given again") }
+                    for g in a.gpus {
+                        #expect(gpuSeen[a.node, default: []].insert(g).inserted, "\(ctx): GPU \(a.node)/\(g) of the stopping \(k) given again")
+                        if !hold.counted { handedOver[a.node, default: []].insert(g) }
+                    }
                 }
-                for a in s.queues[hold.queue].path { used[a, default: []].add(hold.total) }
+                if hold.counted { for a in s.queues[hold.queue].path { used[a, default: []].add(hold.total) } }
             }
         }
         var admittedIn = Set<[Int]>()
-        for w in s.workloads where w.present && w.admitted {
+        // Nominations first: their GPUs may be the handed-over ones, never anyone else's.
+        let order = s.workloads.indices.sorted { a, b in s.nominated.contains(Int32(a)) && !s.nominated.contains(Int32(b)) }
+        for i in order {
+            let w = s.workloads[i]
+            guard w.present && w.admitted else { continue }
+            let nominated = s.nominated.contains(Int32(i))
+            if nominated { #expect(!w.awaiting.isEmpty, "\(ctx): \(w.key) nominated without victims to wait for") }
             #expect(w.assignments.count == w.request.replicas, "\(ctx): \(w.key) has \(w.assignments.count) of \(w.request.replicas) replicas placed")
             for a in w.assignments {
                 #expect(a.gpus.count == w.gpusPerReplica, "\(ctx): \(w.key) replica with \(a.gpus.count) GPUs")
                 let cap = s.nodes[s.nodeIndex[a.node]!].gpuCount
                 for g in a.gpus {
                     #expect(g >= 0 && g < cap, "\(ctx): GPU index \(g) on \(a.node) beyond \(cap)")
+                    if nominated && handedOver[a.node, default: []].contains(g) { continue }
                     #expect(gpuSeen[a.node, default: []].insert(g).inserted, "\(ctx): GPU \(a.node)/\(g) given twice")
                 }
             }
@@ -619,7 +631,7 @@ struct StackRun {
         func demand(_ i: Int, _ r: Int) -> Int64 {
             var own: Int64 = 0
             for w in s.workloads where w.present && w.admitted && w.queue == i { own += at(w.total, r) }
-            for hs in s.holds.values { for hold in hs where hold.queue == i { own += at(hold.total, r) } }
+            for hs in s.holds.values { for hold in hs where hold.queue == i && hold.counted { own += at(hold.total, r) } }
             for c in s.queues[i].children { own += demand(c, r) }
             return max(own, at(s.queues[i].guarantee, r))
         }
