@@ -284,6 +284,8 @@ struct SchedulerScenarioTests {
         // infra is owed its 8 and reclaims what research borrowed from it.
         #expect(sim.admitted("infra"))
         #expect(sim.s.queueUsage("org")!.allocated.gpu <= 32)
+        // research holds 28 of org's 32: infra's 8 take at least one reclaim.
+        #expect(!sim.preemptions().isEmpty)
         #expect(sim.preemptions().allSatisfy { $0.reason == Reason.reclaimed })
     }
 
@@ -410,15 +412,41 @@ struct SchedulerPropertyTests {
         }
     }
 
-    @Test(arguments: Array(1...16) as [UInt64])
-    func randomOperationsKeepTheInvariants(seed: UInt64) { randomOperations(seed: seed, processes: false) }
+    /// What the random operations of one or more seeds made happen, so a test can show that
+    /// the invariants were checked where they matter, not only on an idle cluster.
+    struct Exercised {
+        var preemptions = 0      // within a queue (InQueue)
+        var reclaims = 0         // across queues (Reclaimed)
+        var holds = 0            // admissions withdrawn while their processes ran
+        var checksWithHolds = 0  // invariant checks made while something was held
+        mutating func add(_ o: Exercised) {
+            preemptions += o.preemptions; reclaims += o.reclaims; holds += o.holds; checksWithHolds += o.checksWithHolds
+        }
+    }
+
+    static let seeds = Array(1...16) as [UInt64]
+
+    @Test func randomOperationsKeepTheInvariants() {
+        var total = Exercised()
+        for seed in Self.seeds { total.add(randomOperations(seed: seed, processes: false)) }
+        #expect(total.preemptions > 0, "no seed preempted within a queue")
+        #expect(total.reclaims > 0, "no seed reclaimed across queues")
+    }
 
     /// As a runtime drives it: admitted workloads get processes, and a withdrawn admission
     /// (preempted, deleted, requeued) holds its GPUs until a random later step says they are gone.
-    @Test(arguments: Array(1...16) as [UInt64])
-    func randomOperationsWithStoppingProcessesKeepTheInvariants(seed: UInt64) { randomOperations(seed: seed, processes: true) }
+    @Test func randomOperationsWithStoppingProcessesKeepTheInvariants() {
+        var total = Exercised()
+        for seed in Self.seeds { total.add(randomOperations(seed: seed, processes: true)) }
+        #expect(total.preemptions > 0, "no seed preempted within a queue")
+        #expect(total.reclaims > 0, "no seed reclaimed across queues")
+        #expect(total.holds > 0 && total.checksWithHolds > 0, "no admission was held while its processes stopped")
+    }
 
-    func randomOperations(seed: UInt64, processes: Bool) {
+    @discardableResult
+    func randomOperations(seed: UInt64, processes: Bool) -> Exercised {
+        var exercised = Exercised()
+        var holdIDs = Set<Int32>()
         var rng = SplitMix64(seed: seed)
         let s = SchedulerState()
         for i in 0..<4 { s.setNode("n\(i)", spec: nodeSpec(gpus: 8, type: i < 3 ? "H100" : "A100")) }
@@ -457,17 +485,23 @@ struct SchedulerPropertyTests {
                 repeat {
                     let r = s.cycle(now: t)
                     for e in r.events {
-                        if case .preempted(let v, let by, _, _) = e {
+                        if case .preempted(let v, let by, let reason, _) = e {
                             #expect(!pairs.contains([by.name, v.name]), "seed \(seed): \(v.name) and \(by.name) preempt each other")
                             pairs.insert([v.name, by.name])
+                            if reason == Reason.inQueue { exercised.preemptions += 1 }
+                            if reason == Reason.reclaimed { exercised.reclaims += 1 }
                         }
                     }
                     if processes { for w in s.workloads where w.present && w.admitted { s.setActive(w.key, true) } }
                     if r.attempts == 0 { break }
                 } while s.needsCycle
+                for hs in s.holds.values { for h in hs { holdIDs.insert(h.id) } }
+                if !s.holds.isEmpty { exercised.checksWithHolds += 1 }
                 checkInvariants(s, "seed \(seed) step \(step)")
             }
         }
         #expect(s.admittedCount > 0)
+        exercised.holds = holdIDs.count
+        return exercised
     }
 }
