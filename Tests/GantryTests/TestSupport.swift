@@ -46,6 +46,19 @@ func isAlive(_ pid: Int32) -> Bool {
     return state != "Z" && state != "X"
 }
 
+/// Whether a live (not zombie) process is in process group `pgid`; reads /proc, sends nothing.
+func groupHasLiveMembers(_ pgid: Int32) -> Bool {
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return false }
+    for e in entries {
+        guard let pid = Int32(e), let stat = try? String(contentsOfFile: "/proc/\(e)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { continue }
+        // After "comm)": state, ppid, pgrp, ...
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        if fields.count > 2, Int32(fields[2]) == pgid, fields[0] != "Z", fields[0] != "X", pid > 0 { return true }
+    }
+    return false
+}
+
 /// Whether a signal to `pid`, or to the group it leads, could reach the test runner itself:
 /// 0, -1 and negative ids (groups, everything), 1, the runner, its parent, its group.
 func signalWouldHitTheRunner(_ pid: Int32) -> Bool {
