@@ -136,8 +136,14 @@ import Foundation
         }, "web's replica restarted once and running")
         #expect(phase(d, "web") == "Running")
         #expect(d.events().contains { $0.reason == "Restarting" && $0.message.contains("code 1") })
-        let (lc, logs) = runCLI(["logs", "web", "-n", "team-a", "--state-dir", d.state])
-        #expect(lc == 0 && logs.contains("crashing") && logs.contains("serving") && logs.contains("restart 1"))
+        // Running is reported when the replica starts, before it prints: poll for its output.
+        var logs = ""
+        #expect(d.wait {
+            let (lc, out) = runCLI(["logs", "web", "-n", "team-a", "--state-dir", d.state])
+            logs = out
+            return lc == 0 && out.contains("serving")
+        }, "the restarted replica's output in gantry logs")
+        #expect(logs.contains("crashing") && logs.contains("restart 1"), "\(logs)")
         #expect(d.terminate() == 0)
     }
 
@@ -173,7 +179,9 @@ import Foundation
                      "quick succeeded, bad failed, long succeeded")
         for name in ["quick", "bad"] { #expect(read("\(out)/\(name).count") == "run\n") }
         #expect(read("\(out)/long.count") == "run\nrun\n")   // two replicas, each once
-        for name in ["quick", "long", "bad"] { #expect(d2.status(.workload, name)?["dispatchCount"]?.intValue == 1) }
+        for name in ["quick", "long", "bad"] {
+            #expect(d2.status(.workload, name)?["dispatchCount"]?.intValue == 1, "first daemon:\n\(d.log)\nsecond daemon:\n\(d2.log)")
+        }
         #expect(d2.events().filter { $0.reason == "Succeeded" }.count == 2)
         #expect(d2.log.contains("re-attached"))
         #expect(d2.terminate() == 0)
