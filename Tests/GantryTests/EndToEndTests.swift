@@ -97,20 +97,30 @@ final class DaemonUnderTest: @unchecked Sendable {
     /// The daemon's log; throws when it cannot be read.
     func readLog() throws -> String { try String(contentsOfFile: logPath, encoding: .utf8) }
 
-    func write(_ rel: String, _ text: String) {
+    /// Writes a manifest; a failure is recorded (the test fails, the run goes on).
+    func write(_ rel: String, _ text: String, sourceLocation: SourceLocation = #_sourceLocation) {
         let path = spec + "/" + rel
-        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try! text.write(toFile: path, atomically: false, encoding: .utf8)
+        do {
+            try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try text.write(toFile: path, atomically: false, encoding: .utf8)
+        } catch { Issue.record("could not write \(path): \(error)", sourceLocation: sourceLocation) }
     }
 
     /// Saves like an editor: write a temp file, then rename over the target.
-    func writeByRename(_ rel: String, _ text: String) {
+    func writeByRename(_ rel: String, _ text: String, sourceLocation: SourceLocation = #_sourceLocation) {
         let tmp = spec + "/.\(rel).swp"
-        try! text.write(toFile: tmp, atomically: false, encoding: .utf8)
-        _ = rename(tmp, spec + "/" + rel)
+        do { try text.write(toFile: tmp, atomically: false, encoding: .utf8) } catch {
+            Issue.record("could not write \(tmp): \(error)", sourceLocation: sourceLocation); return
+        }
+        if rename(tmp, spec + "/" + rel) != 0 { Issue.record("could not rename \(tmp): errno \(errno)", sourceLocation: sourceLocation) }
     }
 
-    func remove(_ rel: String) { try? FileManager.default.removeItem(atPath: spec + "/" + rel) }
+    /// Removes a manifest or directory of the spec tree; a failure is recorded.
+    func remove(_ rel: String, sourceLocation: SourceLocation = #_sourceLocation) {
+        do { try FileManager.default.removeItem(atPath: spec + "/" + rel) } catch {
+            Issue.record("could not remove \(rel): \(error)", sourceLocation: sourceLocation)
+        }
+    }
 
     // Lenient readers: [] or nil when the store cannot be read (yet), so a poll for something
     // to appear keeps polling. Only for checks that something IS there; a check that
