@@ -84,8 +84,10 @@ struct ProcessOutcome: Sendable {
 }
 
 /// Runs `executable` with `args`, its output collected, killed (SIGKILL) when it runs past
-/// `timeout` seconds: that is recorded as an issue and the outcome says `timedOut`.
-func runProcess(_ executable: String, _ args: [String], timeout: Double = 30, sourceLocation: SourceLocation = #_sourceLocation) -> ProcessOutcome {
+/// `timeout` seconds: the outcome then says `timedOut`, and an issue is recorded unless
+/// `recordTimeout` is false.
+func runProcess(_ executable: String, _ args: [String], timeout: Double = 30, recordTimeout: Bool = true,
+                sourceLocation: SourceLocation = #_sourceLocation) -> ProcessOutcome {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = args
@@ -111,10 +113,21 @@ func runProcess(_ executable: String, _ args: [String], timeout: Double = 30, so
         let pid = p.processIdentifier
         if pid > 0 { signalProcess(pid, SIGKILL, sourceLocation: sourceLocation) }
         poll(timeout: 5) { !p.isRunning }
-        Issue.record("\(executable) \(args.joined(separator: " ")) ran past \(timeout) s and was killed", sourceLocation: sourceLocation)
+        if recordTimeout { Issue.record("\(executable) \(args.joined(separator: " ")) ran past \(timeout) s and was killed", sourceLocation: sourceLocation) }
     }
     // A grandchild may still hold the pipe open: wait a little for the output, not forever.
     _ = done.wait(timeout: .now() + 5)
     let output = String(decoding: collected.withLock { $0 }, as: UTF8.self)
     return ProcessOutcome(status: p.isRunning ? -1 : p.terminationStatus, output: output, timedOut: !exited)
+}
+
+@Suite(.timeLimit(.minutes(1))) struct TestSupportTests {
+    @Test func signalsThatCouldReachTheRunnerAreRefused() {
+        for pid in [0, -1, -getpgrp(), 1, getpid(), getppid(), getpgrp()] as [Int32] { #expect(signalWouldHitTheRunner(pid), "\(pid)") }
+    }
+
+    @Test func aChildPastItsTimeoutIsKilled() {
+        let o = runProcess("/bin/sh", ["-c", "echo started; exec sleep 30"], timeout: 0.5, recordTimeout: false)
+        #expect(o.timedOut && o.output == "started\n")
+    }
 }
