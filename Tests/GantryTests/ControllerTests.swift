@@ -29,7 +29,7 @@ func queueYAML(_ name: String, extra: String = "") -> String {
     "apiVersion: gantry.dev/v1alpha1\nkind: Queue\nmetadata: {name: \(name)}\nspec:\n  deserved: {gpu: 8}\n\(extra)\n"
 }
 
-struct ManifestIndexTests {
+@Suite(.timeLimit(.minutes(1))) struct ManifestIndexTests {
     @Test func firstPathWinsAndRemovalPromotesTheNext() {
         var idx = ManifestIndex()
         let a = idx.update(manifest("a.yaml", workloadYAML("w", priority: "1")))
@@ -56,11 +56,11 @@ struct ManifestIndexTests {
         #expect(deletes == ["c"])
     }
 
-    @Test func syntaxErrorKeepsThePreviousObjects() {
+    @Test func syntaxErrorKeepsThePreviousObjects() throws {
         var idx = ManifestIndex()
         _ = idx.update(manifest("m.yaml", workloadYAML("a")))
         let broken = idx.update(manifest("m.yaml", "kind: [unclosed\n"))
-        #expect(broken.count == 1)
+        try #require(broken.count == 1)
         if case .fileReport(_, let fatal, _, _) = broken[0] { #expect(fatal != nil) } else { Issue.record("expected a report") }
         #expect(idx.object(ObjectKey(.workload, namespace: "team-a", name: "a")) != nil)
     }
@@ -126,7 +126,7 @@ struct Harness {
     func admitted(_ name: String) -> Condition? { workload(name)?.conditions.get(ConditionType.admitted) }
 }
 
-struct ReconcilerTests {
+@Suite(.timeLimit(.minutes(1))) struct ReconcilerTests {
     @Test func workloadReasonFollowsItsQueue() {
         var h = Harness()
         h.apply("w.yaml", workloadYAML("w"))
@@ -243,15 +243,13 @@ struct ReconcilerTests {
     }
 }
 
-struct StateStoreTests {
-    func tempDir() -> String {
-        let d = NSTemporaryDirectory() + "gantry-test-" + UUID().uuidString
-        try? FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        return d
-    }
+@Suite(.timeLimit(.minutes(1))) struct StateStoreTests {
+    /// A fresh directory; the caller removes it.
+    func tempDir() throws -> String { try makeTemporaryDirectory("gantry-test-") }
 
     @Test func lateStatusOfADeletedObjectIsNotStored() throws {
-        let dir = tempDir()
+        let dir = try tempDir()
+        defer { removeTree(dir) }
         let store = try StateStore(directory: dir)
         let key = ObjectKey(.workload, namespace: "ns", name: "gone")
         store.statusProvider = { _ in "{\"phase\":\"Pending\"}" }
@@ -263,7 +261,8 @@ struct StateStoreTests {
     }
 
     @Test func secondOpenIsRefusedWithAClearMessage() throws {
-        let dir = tempDir()
+        let dir = try tempDir()
+        defer { removeTree(dir) }
         let a = try StateStore(directory: dir)
         do {
             _ = try StateStore(directory: dir)
@@ -275,7 +274,8 @@ struct StateStoreTests {
     }
 
     @Test func writesCommitInBatchesAndReadBack() throws {
-        let dir = tempDir()
+        let dir = try tempDir()
+        defer { removeTree(dir) }
         let store = try StateStore(directory: dir)
         let key = ObjectKey(.workload, namespace: "ns", name: "w")
         store.statusProvider = { k in k == key ? "{\"phase\":\"Pending\"}" : nil }
@@ -288,7 +288,7 @@ struct StateStoreTests {
         try store.flush()
         let reader = try StateReader(directory: dir)
         let rows = try reader.objects(kind: .workload)
-        #expect(rows.count == 1)
+        try #require(rows.count == 1)
         #expect(rows[0].generation == 3 && rows[0].statusJSON == "{\"phase\":\"Pending\"}")
         #expect(try reader.events(name: "w").first?.count == 2)
         store.deleteObject(key)
@@ -311,14 +311,14 @@ func nodeYAML(_ name: String, gpus: Int = 8, pool: String = "p", extra: String =
 }
 let poolYAML = "apiVersion: gantry.dev/v1alpha1\nkind: ResourcePool\nmetadata: {name: p}\n"
 
-struct AdmissionTests {
-    @Test func admittedWorkloadsCarryTheirPlacementAndUsageShowsEverywhere() {
+@Suite(.timeLimit(.minutes(1))) struct AdmissionTests {
+    @Test func admittedWorkloadsCarryTheirPlacementAndUsageShowsEverywhere() throws {
         var h = Harness()
         h.cluster(nodes: ["n1", "n2"])
         h.apply("a.yaml", workloadYAML("a", gpu: 8, extra: "  replicas: 1"))
         h.apply("b.yaml", workloadYAML("b", gpu: 4))
         h.apply("c.yaml", workloadYAML("c", gpu: 8))
-        let a = h.workload("a")!
+        let a = try #require(h.workload("a"))
         #expect(a.phase == .pending)
         #expect(h.admitted("a")?.status == "True" && h.admitted("a")?.reason == Reason.quotaReserved)
         #expect(a.admissionQueue == "research" && a.admission.count == 1 && a.admission[0].gpus == Array(0..<8))
@@ -326,18 +326,18 @@ struct AdmissionTests {
         // research deserves 8 and is a queue without a parent: c waits for quota, b too.
         #expect(h.admitted("b")?.reason == Reason.waitingForQuota)
         #expect(h.workload("b")?.queuePosition == 0 && h.workload("c")?.queuePosition == 1)
-        let q = h.inventory.statuses.get(ObjectKey(.queue, name: "research"))!.queue!
+        let q = try #require(h.inventory.statuses.get(ObjectKey(.queue, name: "research"))?.queue)
         #expect(q.allocated.gpu == 8 && q.admitted == 1 && q.pending == 2)
         let nodeGPUs = ["n1", "n2"].map { h.inventory.statuses.get(ObjectKey(.node, name: $0))?.node?.allocated.gpu ?? -1 }
         #expect(nodeGPUs.sorted() == [0, 8])
-        let pool = h.inventory.statuses.get(ObjectKey(.resourcePool, name: "p"))!.resourcePool!
+        let pool = try #require(h.inventory.statuses.get(ObjectKey(.resourcePool, name: "p"))?.resourcePool)
         #expect(pool.gpuCount == UsedTotal(total: 16, used: 8) && pool.nodeCount == UsedTotal(total: 2, used: 1))
         #expect(h.events.all.contains { $0.reason == "QuotaReserved" && $0.involved.name == "a" && $0.message.contains("GPUs [0,1,2,3,4,5,6,7]") })
         // Deleting a frees its quota: b is admitted next, c stays behind (4 + 8 > 8).
         h.remove("a.yaml")
         #expect(h.admitted("b")?.status == "True")
         #expect(h.workload("c")?.queuePosition == 0)
-        #expect(h.inventory.statuses.get(ObjectKey(.queue, name: "research"))!.queue!.allocated.gpu == 4)
+        #expect(h.inventory.statuses.get(ObjectKey(.queue, name: "research"))?.queue?.allocated.gpu == 4)
     }
 
     @Test func suspendingReleasesAndResumingRequeues() {
@@ -353,14 +353,14 @@ struct AdmissionTests {
         #expect(h.workload("a")?.phase == .pending && h.workload("a")?.queuePosition == 0)
     }
 
-    @Test func preemptedWorkloadShowsWhoPreemptedIt() {
+    @Test func preemptedWorkloadShowsWhoPreemptedIt() throws {
         var h = Harness()
         h.cluster(nodes: ["n1"])
         h.apply("low.yaml", workloadYAML("low", priority: "low", gpu: 8))
         h.clock.advance(by: 5)
         h.apply("high.yaml", workloadYAML("high", priority: "high", gpu: 8))
         #expect(h.admitted("high")?.status == "True")
-        let low = h.workload("low")!
+        let low = try #require(h.workload("low"))
         #expect(low.phase == .pending && low.admission.isEmpty && low.queuePosition == 0)
         let pre = low.conditions.get(ConditionType.preempted)
         #expect(pre?.status == "True" && pre?.reason == Reason.inQueue && pre?.message.contains("team-a/high") == true)
@@ -385,32 +385,37 @@ struct AdmissionTests {
         #expect(h.inventory.desired.get(ObjectKey(.node, name: "box")) != nil)
     }
 
-    @Test func admissionsSurviveARestart() {
+    @Test func admissionsSurviveARestart() throws {
         var h = Harness()
         h.cluster(nodes: ["n1"])
         h.apply("a.yaml", workloadYAML("a", gpu: 3))
         h.apply("b.yaml", workloadYAML("b", gpu: 3))
-        let before = h.workload("b")!.admission
+        let before = try #require(h.workload("b")).admission
+        try #require(!before.isEmpty, "b admitted before the restart")
         // A new daemon: statuses restored, objects seen again, b's file first this time.
         var h2 = Harness()
         for key in [ObjectKey(.workload, namespace: "team-a", name: "a"), ObjectKey(.workload, namespace: "team-a", name: "b")] {
-            h2.inventory.statuses.restore(key, h.inventory.statuses.get(key)!)
+            h2.inventory.statuses.restore(key, try #require(h.inventory.statuses.get(key)))
         }
         h2.cluster(nodes: ["n1"])
         h2.apply("b.yaml", workloadYAML("b", gpu: 3))
         h2.apply("a.yaml", workloadYAML("a", gpu: 3))
-        #expect(h2.workload("b")!.admission == before)
-        #expect(h2.workload("a")!.admission == h.workload("a")!.admission)
+        #expect(h2.workload("b")?.admission == before)
+        let aBefore = try #require(h.workload("a")).admission
+        try #require(!aBefore.isEmpty, "a admitted before the restart")
+        #expect(h2.workload("a")?.admission == aBefore)
     }
 
-    @Test func gpuToolOutputParses() {
+    @Test func gpuToolOutputParses() throws {
         let nv = LocalNode.parseNvidiaSMI("0, NVIDIA H100 80GB HBM3, 81559\n1, NVIDIA H100 80GB HBM3, 81559\n")
-        #expect(nv.count == 2 && nv[1].index == 1 && nv[0].memoryMiB == 81559)
+        try #require(nv.count == 2)
+        #expect(nv[1].index == 1 && nv[0].memoryMiB == 81559)
         #expect(LocalNode.gpuType(fromName: nv[0].name) == "H100")
         #expect(LocalNode.gpuType(fromName: "NVIDIA A100-SXM4-80GB") == "A100")
         #expect(LocalNode.gpuType(fromName: "NVIDIA GeForce RTX 4090") == "RTX-4090")
         let amd = LocalNode.parseAMDSMI("gpu,market_name,vendor_id\n0,AMD Instinct MI300X,0x1002\n1,AMD Instinct MI300X,0x1002\n")
-        #expect(amd.count == 2 && LocalNode.gpuType(fromName: amd[0].name) == "MI300X")
+        try #require(amd.count == 2)
+        #expect(LocalNode.gpuType(fromName: amd[0].name) == "MI300X")
         #expect(LocalNode.dnsLabel("GPU_Box-01.example.com") == "gpu-box-01")
         let none = LocalNode.make(localGPUs: nil, name: "x", run: { _, _ in nil })
         #expect(none.spec.node?.capacity.gpu == 0)

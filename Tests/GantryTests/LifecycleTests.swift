@@ -69,9 +69,11 @@ struct LifeHarness {
     /// The newest attempt of each rank of the newest dispatch exits with `code` (per rank).
     func exit(_ name: String, _ codes: [Int: Int32]) {
         let ls = launches(name)
-        guard let d = ls.map(\.ref.dispatch).max() else { return }
+        guard let d = ls.map(\.ref.dispatch).max() else { Issue.record("\(name) was never launched: nothing can exit"); return }
         for (rank, code) in codes.sorted(by: { $0.key < $1.key }) {
-            guard let ref = ls.filter({ $0.ref.dispatch == d && $0.ref.rank == rank }).map(\.ref).max(by: { $0.attempt < $1.attempt }) else { continue }
+            guard let ref = ls.filter({ $0.ref.dispatch == d && $0.ref.rank == rank }).map(\.ref).max(by: { $0.attempt < $1.attempt }) else {
+                Issue.record("\(name) has no rank \(rank) in dispatch \(d): it cannot exit"); continue
+            }
             h.admission.runtimeEvent(.exited(ref, code: code, signal: code > 128 ? code - 128 : 0, at: h.clock.now()))
         }
         h.drain()
@@ -91,12 +93,12 @@ struct LifeHarness {
     }
 }
 
-struct LifecycleTests {
-    @Test func gangRunsWithItsEnvironmentAndSucceeds() {
+@Suite(.timeLimit(.minutes(1))) struct LifecycleTests {
+    @Test func gangRunsWithItsEnvironmentAndSucceeds() throws {
         var t = LifeHarness(nodes: ["n1", "n2"])
         t.h.apply("w.yaml", workloadYAML("w", gpu: 4, extra: "  type: PyTorchJob\n  replicas: 2\n  command: python train.py\n  args: [--lr, \"0.1 x\"]\n  env: {NCCL_DEBUG: INFO, RANK: \"99\"}"))
         let ls = t.launches("w")
-        #expect(ls.count == 2)
+        try #require(ls.count == 2)
         #expect(ls.map { $0.env("RANK") } == ["0", "1"])
         #expect(ls.allSatisfy { $0.env("WORLD_SIZE") == "2" && $0.env("MASTER_ADDR") == "127.0.0.1" && $0.env("LOCAL_RANK") == "0" })
         #expect(Set(ls.map { $0.env("MASTER_PORT") }).count == 1 && ls[0].env("MASTER_PORT") != nil)
@@ -464,11 +466,11 @@ struct LifecycleTests {
         #expect(rt.launches.map(\.ref.key.name) == ["x"])
     }
 
-    @Test func overridesHoldUntilTheManifestChanges() {
+    @Test func overridesHoldUntilTheManifestChanges() throws {
         var t = LifeHarness()
         t.h.apply("w.yaml", workloadYAML("w", extra: "  type: Deployment"))
         t.startAll("w")
-        let gen = t.h.inventory.desired.get(t.key("w"))!.meta.generation
+        let gen = try #require(t.h.inventory.desired.get(t.key("w"))).meta.generation
         t.h.overrides.set(t.key("w"), SuspendOverride(suspend: true, generation: gen, at: t.h.clock.timestamp, by: "gantry stop"))
         t.h.queue.add(t.key("w")); t.h.drain()
         #expect(t.status("w")?.phase == .stopped)

@@ -78,11 +78,21 @@ final class Sim {
         events.compactMap { if case .preempted(let v, let by, let r, _) = $0 { return (v.name, by.name, r) }; return nil }
     }
     func finish(_ name: String) { s.finish(wkey(name)) }
+    /// The placement of an admitted workload; fails the test (not the test run) when there is none.
+    func placement(_ name: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> [ReplicaAssignment] {
+        let a = try #require(s.assignments(wkey(name)), "\(name) has no placement", sourceLocation: sourceLocation)
+        try #require(!a.isEmpty, "\(name) has an empty placement", sourceLocation: sourceLocation)
+        return a
+    }
+    /// A queue's usage; fails the test when the queue is unknown.
+    func usage(_ queue: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> QueueUsage {
+        try #require(s.queueUsage(queue), "no queue \(queue)", sourceLocation: sourceLocation)
+    }
 }
 
 // MARK: - Table tests
 
-struct SchedulerScenarioTests {
+@Suite(.timeLimit(.minutes(1))) struct SchedulerScenarioTests {
     /// A cohort "ml" (no quota of its own) of research and production.
     func cohort(research: QueueSpec, production: QueueSpec) -> Sim {
         let sim = Sim()
@@ -93,18 +103,18 @@ struct SchedulerScenarioTests {
         return sim
     }
 
-    @Test func borrowsIdleQuotaUpToCapability() {
+    @Test func borrowsIdleQuotaUpToCapability() throws {
         let sim = cohort(research: queue(parent: "ml", deserved: 8, capability: 12), production: queue(parent: "ml", deserved: 8))
         for i in 0..<4 { sim.add("r\(i)", queue: "research", gpu: 4) }
         sim.cycle()
         #expect(sim.admittedNames == ["r0", "r1", "r2"])
         #expect(sim.reason("r3")?.reason == Reason.waitingForQuota)
         #expect(sim.reason("r3")?.message.contains("capability of 12") == true)
-        let u = sim.s.queueUsage("research")!
+        let u = try sim.usage("research")
         #expect(u.allocated.gpu == 12 && u.borrowed.gpu == 4 && u.pending == 1 && u.admitted == 3)
     }
 
-    @Test func guaranteeIsNeverLent() {
+    @Test func guaranteeIsNeverLent() throws {
         let sim = cohort(research: queue(parent: "ml", deserved: 8), production: queue(parent: "ml", deserved: 8, guarantee: 6))
         for i in 0..<4 { sim.add("r\(i)", queue: "research", gpu: 4) }
         sim.cycle()
@@ -113,7 +123,7 @@ struct SchedulerScenarioTests {
         sim.add("small", queue: "research", gpu: 2)
         sim.cycle()
         #expect(sim.admitted("small"))
-        #expect(sim.s.queueUsage("research")!.borrowed.gpu == 2)
+        #expect(try sim.usage("research").borrowed.gpu == 2)
         // Production still gets its guarantee at once.
         sim.add("p", queue: "production", gpu: 6)
         sim.cycle()
@@ -140,36 +150,36 @@ struct SchedulerScenarioTests {
         #expect(sim.s.position(wkey("small")) == (strict ? 1 : nil))
     }
 
-    @Test func gangIsAllOrNothingAcrossNodes() {
+    @Test func gangIsAllOrNothingAcrossNodes() throws {
         let sim = Sim.oneQueue(nodes: 2)
         sim.add("three", queue: "q", gpu: 8, replicas: 3)
         sim.cycle()
         #expect(!sim.admitted("three"))
         #expect(sim.reason("three")?.reason == Reason.noFittingNodes)
-        #expect(sim.s.nodeUsage("n0")!.allocated.gpu == 0 && sim.s.nodeUsage("n1")!.allocated.gpu == 0)
+        #expect(try #require(sim.s.nodeUsage("n0")).allocated.gpu == 0 && #require(sim.s.nodeUsage("n1")).allocated.gpu == 0)
         sim.add("two", queue: "q", gpu: 8, replicas: 2)
         sim.cycle()
-        let a = sim.s.assignments(wkey("two"))!
+        let a = try sim.placement("two")
         #expect(a.map(\.node).sorted() == ["n0", "n1"] && a.allSatisfy { $0.gpus == Array(0..<8) })
         #expect(a.map(\.rank) == [0, 1])
     }
 
-    @Test func binPacksOntoTheFullestNodeAndFewestNodes() {
+    @Test func binPacksOntoTheFullestNodeAndFewestNodes() throws {
         let sim = Sim.oneQueue(nodes: 3)
         sim.add("a", queue: "q", gpu: 4)
         sim.cycle()
-        let first = sim.s.assignments(wkey("a"))![0].node
+        let first = try sim.placement("a")[0].node
         sim.add("b", queue: "q", gpu: 4)
         sim.cycle()
-        #expect(sim.s.assignments(wkey("b"))![0].node == first)
-        #expect(sim.s.assignments(wkey("b"))![0].gpus == [4, 5, 6, 7])
+        #expect(try sim.placement("b")[0].node == first)
+        #expect(try sim.placement("b")[0].gpus == [4, 5, 6, 7])
         // Four 2-GPU replicas: one empty node takes them all, not two half nodes.
         sim.add("c", queue: "q", gpu: 2, replicas: 4)
         sim.cycle()
-        #expect(Set(sim.s.assignments(wkey("c"))!.map(\.node)).count == 1)
+        #expect(Set(try sim.placement("c").map(\.node)).count == 1)
     }
 
-    @Test func gpuTypeAndSpecifiedNodes() {
+    @Test func gpuTypeAndSpecifiedNodes() throws {
         let sim = Sim()
         sim.nodes(2, type: "H100")
         sim.nodes(2, prefix: "a", type: "A100")
@@ -179,8 +189,8 @@ struct SchedulerScenarioTests {
         sim.add("missing", queue: "q", gpu: 1, nodes: ["nope"])
         sim.add("l40", queue: "q", gpu: 1, gpuType: "L40")
         sim.cycle()
-        #expect(Set(sim.s.assignments(wkey("a100"))!.map(\.node)) == ["a0", "a1"])
-        #expect(sim.s.assignments(wkey("pinned"))!.map(\.node) == ["n1", "n0"])
+        #expect(Set(try sim.placement("a100").map(\.node)) == ["a0", "a1"])
+        #expect(try sim.placement("pinned").map(\.node) == ["n1", "n0"])
         #expect(sim.reason("missing")?.message.contains("\"nope\" does not exist") == true)
         #expect(sim.reason("l40")?.reason == Reason.noFittingNodes)
     }
@@ -264,7 +274,7 @@ struct SchedulerScenarioTests {
         #expect(sim.admitted("b"))
     }
 
-    @Test func threeLevelTree() {
+    @Test func threeLevelTree() throws {
         let sim = Sim()
         sim.nodes(6)   // 48 GPUs
         sim.s.setQueue("org", spec: queue(deserved: 32))
@@ -276,18 +286,20 @@ struct SchedulerScenarioTests {
         sim.cycle()
         // research: 16 own + 4 of production's unguaranteed share + 8 of infra's idle share
         // would be 28 + production's guarantee 4 = org's 32; ml's capability (28) holds too.
-        #expect(sim.s.queueUsage("research")!.allocated.gpu == 28)
-        #expect(sim.s.queueUsage("ml")!.allocated.gpu == 28)
-        #expect(sim.s.queueUsage("ml")!.borrowed.gpu == 4)
+        #expect(try sim.usage("research").allocated.gpu == 28)
+        #expect(try sim.usage("ml").allocated.gpu == 28)
+        #expect(try sim.usage("ml").borrowed.gpu == 4)
         sim.add("infra", queue: "infra", gpu: 8)
         sim.cycle()
         // infra is owed its 8 and reclaims what research borrowed from it.
         #expect(sim.admitted("infra"))
-        #expect(sim.s.queueUsage("org")!.allocated.gpu <= 32)
+        #expect(try sim.usage("org").allocated.gpu <= 32)
+        // research holds 28 of org's 32: infra's 8 take at least one reclaim.
+        #expect(!sim.preemptions().isEmpty)
         #expect(sim.preemptions().allSatisfy { $0.reason == Reason.reclaimed })
     }
 
-    @Test func fairnessFavoursTheQueueFurthestBelowItsShare() {
+    @Test func fairnessFavoursTheQueueFurthestBelowItsShare() throws {
         let sim = Sim()
         sim.nodes(1)
         sim.s.setQueue("ml", spec: queue())
@@ -296,8 +308,8 @@ struct SchedulerScenarioTests {
         for i in 0..<8 { sim.add("a\(i)", queue: "a", gpu: 1) }
         for i in 0..<8 { sim.add("b\(i)", queue: "b", gpu: 1) }
         sim.cycle()
-        #expect(sim.s.queueUsage("a")!.allocated.gpu == 4)
-        #expect(sim.s.queueUsage("b")!.allocated.gpu == 4)
+        #expect(try sim.usage("a").allocated.gpu == 4)
+        #expect(try sim.usage("b").allocated.gpu == 4)
     }
 
     @Test func finishingFreesRoomForTheNext() {
@@ -313,7 +325,7 @@ struct SchedulerScenarioTests {
         #expect(sim.last.positions.contains { $0.0.name == "b" && $0.1 == nil })
     }
 
-    @Test func restoredAdmissionsAreKeptAndConflictsRefused() {
+    @Test func restoredAdmissionsAreKeptAndConflictsRefused() throws {
         let sim = Sim.oneQueue(nodes: 1)
         sim.add("a", queue: "q", gpu: 4)
         sim.add("b", queue: "q", gpu: 4)
@@ -321,21 +333,21 @@ struct SchedulerScenarioTests {
         #expect(!sim.s.restoreAdmission(wkey("b"), assignments: [ReplicaAssignment(rank: 0, node: "n0", gpus: [5, 6, 7, 0])], admittedAt: 1))
         sim.cycle()
         #expect(sim.admitted("b"))
-        #expect(Set(sim.s.assignments(wkey("b"))![0].gpus) == [0, 1, 6, 7])
+        #expect(Set(try sim.placement("b")[0].gpus) == [0, 1, 6, 7])
     }
 
-    @Test func nodeRemovalRequeuesItsWorkloads() {
+    @Test func nodeRemovalRequeuesItsWorkloads() throws {
         let sim = Sim.oneQueue(nodes: 2)
         sim.add("w", queue: "q", gpu: 8)
         sim.cycle()
-        let node = sim.s.assignments(wkey("w"))![0].node
+        let node = try sim.placement("w")[0].node
         sim.s.setNode(node, spec: nil)
         sim.cycle()
         #expect(sim.events.contains { if case .evicted(let k, "NodeRemoved", _) = $0 { return k.name == "w" }; return false })
-        #expect(sim.s.assignments(wkey("w"))![0].node != node)
+        #expect(try sim.placement("w")[0].node != node)
     }
 
-    @Test func specChangeOfAnAdmittedWorkloadReadmitsIt() {
+    @Test func specChangeOfAnAdmittedWorkloadReadmitsIt() throws {
         let sim = Sim.oneQueue(nodes: 1)
         sim.add("w", queue: "q", gpu: 2)
         sim.cycle()
@@ -344,7 +356,7 @@ struct SchedulerScenarioTests {
         sim.s.setWorkload(wkey("w"), WorkloadRequest(queue: "q", priority: 1, created: 1001, resources: res(6)))
         #expect(!sim.admitted("w"))
         sim.cycle()
-        #expect(sim.s.assignments(wkey("w"))![0].gpus.count == 6)
+        #expect(try sim.placement("w")[0].gpus.count == 6)
     }
 
     @Test func cpuAndMemoryLimitNodes() {
@@ -363,7 +375,7 @@ struct SchedulerScenarioTests {
 
 // MARK: - Property tests
 
-struct SchedulerPropertyTests {
+@Suite(.timeLimit(.minutes(1))) struct SchedulerPropertyTests {
     /// Usage and demand recomputed from scratch from the admitted workloads and the holds of
     /// stopping ones: no GPU index given twice, nothing past a capability, no guarantee lent.
     func checkInvariants(_ s: SchedulerState, _ context: String) {
@@ -425,15 +437,41 @@ struct SchedulerPropertyTests {
         }
     }
 
-    @Test(arguments: Array(1...16) as [UInt64])
-    func randomOperationsKeepTheInvariants(seed: UInt64) { randomOperations(seed: seed, processes: false) }
+    /// What the random operations of one or more seeds made happen, so a test can show that
+    /// the invariants were checked where they matter, not only on an idle cluster.
+    struct Exercised {
+        var preemptions = 0      // within a queue (InQueue)
+        var reclaims = 0         // across queues (Reclaimed)
+        var holds = 0            // admissions withdrawn while their processes ran
+        var checksWithHolds = 0  // invariant checks made while something was held
+        mutating func add(_ o: Exercised) {
+            preemptions += o.preemptions; reclaims += o.reclaims; holds += o.holds; checksWithHolds += o.checksWithHolds
+        }
+    }
+
+    static let seeds = Array(1...16) as [UInt64]
+
+    @Test func randomOperationsKeepTheInvariants() {
+        var total = Exercised()
+        for seed in Self.seeds { total.add(randomOperations(seed: seed, processes: false)) }
+        #expect(total.preemptions > 0, "no seed preempted within a queue")
+        #expect(total.reclaims > 0, "no seed reclaimed across queues")
+    }
 
     /// As a runtime drives it: admitted workloads get processes, and a withdrawn admission
     /// (preempted, deleted, requeued) holds its GPUs until a random later step says they are gone.
-    @Test(arguments: Array(1...16) as [UInt64])
-    func randomOperationsWithStoppingProcessesKeepTheInvariants(seed: UInt64) { randomOperations(seed: seed, processes: true) }
+    @Test func randomOperationsWithStoppingProcessesKeepTheInvariants() {
+        var total = Exercised()
+        for seed in Self.seeds { total.add(randomOperations(seed: seed, processes: true)) }
+        #expect(total.preemptions > 0, "no seed preempted within a queue")
+        #expect(total.reclaims > 0, "no seed reclaimed across queues")
+        #expect(total.holds > 0 && total.checksWithHolds > 0, "no admission was held while its processes stopped")
+    }
 
-    func randomOperations(seed: UInt64, processes: Bool) {
+    @discardableResult
+    func randomOperations(seed: UInt64, processes: Bool) -> Exercised {
+        var exercised = Exercised()
+        var holdIDs = Set<Int32>()
         var rng = SplitMix64(seed: seed)
         let s = SchedulerState()
         for i in 0..<4 { s.setNode("n\(i)", spec: nodeSpec(gpus: 8, type: i < 3 ? "H100" : "A100")) }
@@ -472,17 +510,23 @@ struct SchedulerPropertyTests {
                 repeat {
                     let r = s.cycle(now: t)
                     for e in r.events {
-                        if case .preempted(let v, let by, _, _) = e {
+                        if case .preempted(let v, let by, let reason, _) = e {
                             #expect(!pairs.contains([by.name, v.name]), "seed \(seed): \(v.name) and \(by.name) preempt each other")
                             pairs.insert([v.name, by.name])
+                            if reason == Reason.inQueue { exercised.preemptions += 1 }
+                            if reason == Reason.reclaimed { exercised.reclaims += 1 }
                         }
                     }
                     if processes { for w in s.workloads where w.present && s.isAdmitted(w.key) { s.setActive(w.key, true) } }
                     if r.attempts == 0 { break }
                 } while s.needsCycle
+                for hs in s.holds.values { for h in hs { holdIDs.insert(h.id) } }
+                if !s.holds.isEmpty { exercised.checksWithHolds += 1 }
                 checkInvariants(s, "seed \(seed) step \(step)")
             }
         }
         #expect(s.admittedCount > 0)
+        exercised.holds = holdIDs.count
+        return exercised
     }
 }

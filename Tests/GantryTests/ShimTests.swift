@@ -5,12 +5,9 @@ import Synchronization
 @testable import GantryShim
 @testable import Controllers
 
-struct ShimTests {
-    func tempDir() -> String {
-        let d = NSTemporaryDirectory() + "gantry-shim-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: d, withIntermediateDirectories: true)
-        return d
-    }
+@Suite(.timeLimit(.minutes(1))) struct ShimTests {
+    /// A fresh directory; the caller removes it.
+    func tempDir() throws -> String { try makeTemporaryDirectory("gantry-shim-") }
 
     @Test func recordsTakeCompleteLinesOnly() {
         var r = ReplicaRecord()
@@ -33,8 +30,9 @@ struct ShimTests {
         #expect(got == ["loss=0.5 step=3", "ok=1"])
     }
 
-    @Test func cappedLogKeepsTheNewestOutput() {
-        let d = tempDir()
+    @Test func cappedLogKeepsTheNewestOutput() throws {
+        let d = try tempDir()
+        defer { removeTree(d) }
         var log = CappedLog(path: d + "/r.log", max: 100)
         for i in 0..<30 { log.write(Array("line \(i)\n".utf8)) }
         log.close()
@@ -46,8 +44,9 @@ struct ShimTests {
         #expect(LogFiles.tail(d + "/r.log", lines: 1000).count >= 8)
     }
 
-    @Test func dispatchJournalKeepsTheNewestDispatchPerWorkload() {
-        let d = tempDir()
+    @Test func dispatchJournalKeepsTheNewestDispatchPerWorkload() throws {
+        let d = try tempDir()
+        defer { removeTree(d) }
         let a = ObjectKey(.workload, namespace: "ns", name: "a"), b = ObjectKey(.workload, namespace: "ns", name: "b")
         let j = DispatchJournal(path: d + "/j")
         _ = j.load()
@@ -57,23 +56,23 @@ struct ShimTests {
         var loaded = DispatchJournal(path: d + "/j").load()
         #expect(loaded[a] == intent(2) && loaded[b] == nil)
         // A torn last line (crash mid-append) is not a dispatch.
-        let fh = FileHandle(forWritingAtPath: d + "/j")!
-        fh.seekToEndOfFile(); fh.write("intent ns b dispatch=9 spec=x".data(using: .utf8)!); fh.closeFile()
+        let fh = try FileHandle(forWritingTo: URL(fileURLWithPath: d + "/j"))
+        try fh.seekToEnd(); try fh.write(contentsOf: Data("intent ns b dispatch=9 spec=x".utf8)); try fh.close()
         loaded = DispatchJournal(path: d + "/j").load()
         #expect(loaded[b] == nil && loaded.count == 1)
         // Compaction: many dispatches of one workload shrink to its newest.
         let k = DispatchJournal(path: d + "/k")
         _ = k.load()
         for n in 1...5000 { k.record(a, intent(n)) }
-        let lines = (try? String(contentsOfFile: d + "/k", encoding: .utf8))?.split(separator: "\n").count ?? 0
-        #expect(lines < 5000)
+        let lines = try String(contentsOfFile: d + "/k", encoding: .utf8).split(separator: "\n").count
+        #expect(lines > 0 && lines < 5000)
         #expect(DispatchJournal(path: d + "/k").load()[a]?.dispatch == 5000)
     }
 
     /// A torn line (kill -9 mid-append) is cut off before the next append: after a restart
     /// every workload has its own dispatch, none adopts the torn line's.
     @Test func tornJournalLineIsCutBeforeTheNextAppend() throws {
-        let d = tempDir()
+        let d = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: d) }
         let path = d + "/j"
         let a = ObjectKey(.workload, namespace: "ns", name: "a"), b = ObjectKey(.workload, namespace: "ns", name: "b"), c = ObjectKey(.workload, namespace: "ns", name: "c")
@@ -101,7 +100,7 @@ struct ShimTests {
 
     /// A supervisor's record and metrics file get a torn tail cut before the next line too.
     @Test func tornRecordAndMetricsTailsAreCut() throws {
-        let d = tempDir()
+        let d = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: d) }
         var r = ReplicaRecord()
         r.pid = 42; r.shimPid = 41; r.start = 100
@@ -144,7 +143,7 @@ struct ShimTests {
     /// replica's own failure (exit 127).
     @Test func supervisorRecordsAnInfrastructureFault() throws {
         let bin = URL(fileURLWithPath: DaemonUnderTest.binary).deletingLastPathComponent().appendingPathComponent("gantry-shim").path
-        let d = tempDir()
+        let d = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: d) }
         #expect(FileManager.default.createFile(atPath: d + "/file", contents: Data("x".utf8)))
         func shim(_ record: String, workdir: String, prefix: String = "", status: Int32 = 0, _ program: [String]) throws -> ReplicaRecord {
@@ -175,7 +174,7 @@ struct ShimTests {
     /// The daemon cannot spawn the supervisor itself: the runtime reports an infrastructure
     /// fault naming the supervisor's path and errno (not an exit of the replica).
     @Test func aSupervisorThatCannotBeSpawnedIsAnInfrastructureFault() throws {
-        let d = tempDir()
+        let d = try tempDir()
         defer { try? FileManager.default.removeItem(atPath: d) }
         let rt = try ProcessRuntime(stateDir: d, shim: [d + "/no-such-shim"], maxLogSize: 1 << 20, baseEnv: [:])
         let got = Mutex<[RuntimeEvent]>([])
@@ -195,19 +194,20 @@ struct ShimTests {
     /// The real supervisor binary: output to a capped log, metric lines apart, exit recorded.
     @Test func supervisorRecordsTheExitAndSeparatesMetrics() throws {
         let bin = URL(fileURLWithPath: DaemonUnderTest.binary).deletingLastPathComponent().appendingPathComponent("gantry-shim").path
-        let d = tempDir()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: bin)
-        p.arguments = ["--record", d + "/r", "--log", d + "/logs/x.log", "--metrics", d + "/logs/x.metrics", "--workdir", d + "/work/w",
-                       "--max-log-size", "1000000", "--header", "== start", "--", "/bin/sh", "-c", "pwd; echo out; echo err >&2; echo 'gantry.metric loss=1.5'; sleep 30 & exit 3"]
-        try p.run()
-        p.waitUntilExit()
-        let rec = ReplicaRecord(text: (try? String(contentsOfFile: d + "/r.rec", encoding: .utf8)) ?? "")
-        #expect(rec.started && rec.code == 3 && rec.pid > 0)
-        #expect(kill(rec.pid, 0) != 0)   // the group, the background sleep included, is gone
-        let log = (try? String(contentsOfFile: d + "/logs/x.log", encoding: .utf8)) ?? ""
+        let d = try tempDir()
+        defer { removeTree(d) }
+        let shim = runProcess(bin, ["--record", d + "/r", "--log", d + "/logs/x.log", "--metrics", d + "/logs/x.metrics", "--workdir", d + "/work/w",
+                                    "--max-log-size", "1000000", "--header", "== start", "--", "/bin/sh", "-c",
+                                    "pwd; echo out; echo err >&2; echo 'gantry.metric loss=1.5'; sleep 30 & exit 3"], timeout: 20)
+        try #require(!shim.timedOut, "the supervisor exits when its replica does")
+        let rec = ReplicaRecord(text: try String(contentsOfFile: d + "/r.rec", encoding: .utf8))
+        try #require(rec.started && rec.pid > 1, "a started record with the replica's pid")
+        #expect(rec.code == 3)
+        // The group, the background sleep included, is gone.
+        #expect(poll(timeout: 5) { !groupHasLiveMembers(rec.pid) }, "replica group \(rec.pid) gone")
+        let log = try String(contentsOfFile: d + "/logs/x.log", encoding: .utf8)
         #expect(log.hasPrefix("== start\n") && log.contains(d + "/work/w\n") && log.contains("out\n") && log.contains("err\n"))
-        let metrics = (try? String(contentsOfFile: d + "/logs/x.metrics", encoding: .utf8)) ?? ""
+        let metrics = try String(contentsOfFile: d + "/logs/x.metrics", encoding: .utf8)
         #expect(metrics.hasSuffix(" loss=1.5\n"))
     }
 }
