@@ -20,6 +20,9 @@ public final class Admission: @unchecked Sendable {
     /// Valid workloads whose status needs writing at the next cycle (new, or spec changed).
     var dirty = Set<ObjectKey>()
     var paused = false
+    /// Workloads whose restore and adoption wait for the end of the initial load.
+    var deferredRestores = Set<ObjectKey>()
+    var deferredOrder: [ObjectKey] = []
     var kicked = false
     var stopped = false
     let wake = NSCondition()
@@ -162,14 +165,7 @@ public final class Admission: @unchecked Sendable {
             let request = WorkloadRequest(spec, created: obj.meta.creationTimestamp.seconds)
             let known = state.contains(key)
             state.setWorkload(key, request)
-            if !known, let st = statuses.get(key)?.workload, let q = st.admissionQueue, q == spec.queue, !st.admission.isEmpty {
-                // Restart: adopt the admission recorded before, if it still holds.
-                let at = Double(st.conditions.get(ConditionType.admitted)?.lastTransitionTime.seconds ?? 0)
-                if !state.restoreAdmission(key, assignments: st.admission, admittedAt: at) {
-                    Log.warn("an admission recorded before the restart no longer holds; the workload waits again", ["key": key.description])
-                    events.warning(InvolvedObject(key), "AdmissionLost", "the placement recorded before the restart no longer holds (a node or GPU changed); the workload waits to be admitted again")
-                }
-            }
+            if !known { restoreAdmission(key, queue: spec.queue) }
             adopt(key)
             dirty.insert(key)
             evaluateRun(key)
@@ -195,6 +191,39 @@ public final class Admission: @unchecked Sendable {
         }
     }
 
+    /// Restart: adopts the admission recorded before, if it still holds. During the initial
+    /// load (paused) this waits for `resume`, when every node and queue is known: workers
+    /// reconcile kinds in any order, and a placement checked before its node arrived would
+    /// be refused while its replicas still run.
+    func restoreAdmission(_ key: ObjectKey, queue: String) {
+        if paused { deferRestore(key); return }
+        guard state.contains(key), !state.isAdmitted(key), let st = statuses.get(key)?.workload, st.admissionQueue == queue, !st.admission.isEmpty else { return }
+        let at = Double(st.conditions.get(ConditionType.admitted)?.lastTransitionTime.seconds ?? 0)
+        if !state.restoreAdmission(key, assignments: st.admission, admittedAt: at) {
+            Log.warn("an admission recorded before the restart no longer holds; the workload waits again", ["key": key.description])
+            events.warning(InvolvedObject(key), "AdmissionLost", "the placement recorded before the restart no longer holds (a node or GPU changed); the workload waits to be admitted again")
+        }
+    }
+
+    func deferRestore(_ key: ObjectKey) {
+        if deferredRestores.insert(key).inserted { deferredOrder.append(key) }
+    }
+
+    /// The restores and adoptions held back during the initial load, oldest admission first.
+    func runDeferredRestores() {
+        guard !deferredOrder.isEmpty else { return }
+        let keys = deferredOrder
+        deferredOrder = []; deferredRestores = []
+        func admittedAt(_ k: ObjectKey) -> Int64 { statuses.get(k)?.workload?.conditions.get(ConditionType.admitted)?.lastTransitionTime.seconds ?? Int64.max }
+        let ordered = keys.map { ($0, admittedAt($0)) }.sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }
+        for (key, _) in ordered {
+            if let q = specEntry(key)?.spec.queue { restoreAdmission(key, queue: q) }
+            adopt(key)
+            dirty.insert(key)
+            evaluateRun(key)
+        }
+    }
+
     // MARK: Cycles
 
     /// Holds cycles back (the initial load), so the first pass sees everything at once.
@@ -203,7 +232,10 @@ public final class Admission: @unchecked Sendable {
     /// Lets cycles run again and runs the pending ones now; returns the decisions made.
     @discardableResult
     public func resume() -> (admitted: Int, decisions: Int, seconds: Double) {
-        locked { paused = false }
+        locked {
+            paused = false
+            runDeferredRestores()
+        }
         return runCycles()
     }
 

@@ -178,20 +178,15 @@ import Glibc
         let d2 = try DaemonUnderTest(reusing: d, extra: ["--local-gpus", "8"])
         try #require(d2.wait(20) { phase(d2, "quick") == "Succeeded" && phase(d2, "bad") == "Failed" && phase(d2, "long") == "Succeeded" },
                      "quick succeeded, bad failed, long succeeded")
-        // Known product bug, intermittent under load: the second daemon sometimes refuses an
-        // admission recorded before the restart ("an admission recorded before the restart no
-        // longer holds", event AdmissionLost) although its replicas still run, re-attaches to
-        // them, and admits and dispatches the workload a second time beside them. Only then
-        // are these checks a known issue; otherwise they must hold.
-        let admissionLost = d2.log.contains("no longer holds")
-        withKnownIssue("a restart refused a recorded admission and dispatched it again", isIntermittent: true) {
-            for name in ["quick", "bad"] { #expect(read("\(out)/\(name).count") == "run\n") }
-            #expect(read("\(out)/long.count") == "run\nrun\n")   // two replicas, each once
-            for name in ["quick", "long", "bad"] {
-                #expect(d2.status(.workload, name)?["dispatchCount"]?.intValue == 1, "first daemon:\n\(d.log)\nsecond daemon:\n\(d2.log)")
-            }
-            #expect(d2.events().filter { $0.reason == "Succeeded" }.count == 2)
-        } when: { admissionLost }
+        // Restored admissions wait for the end of the initial load, when the local node is
+        // known (workers reconcile kinds in any order): none may be refused.
+        #expect(!d2.log.contains("no longer holds"), "second daemon:\n\(d2.log)")
+        for name in ["quick", "bad"] { #expect(read("\(out)/\(name).count") == "run\n") }
+        #expect(read("\(out)/long.count") == "run\nrun\n")   // two replicas, each once
+        for name in ["quick", "long", "bad"] {
+            #expect(d2.status(.workload, name)?["dispatchCount"]?.intValue == 1, "first daemon:\n\(d.log)\nsecond daemon:\n\(d2.log)")
+        }
+        #expect(d2.events().filter { $0.reason == "Succeeded" }.count == 2)
         #expect(d2.log.contains("re-attached"))
         #expect(d2.terminate() == 0)
     }
