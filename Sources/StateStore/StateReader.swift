@@ -11,6 +11,7 @@ public final class StateReader {
             throw StoreError("no state database at \(path): start the daemon (gantry run --state-dir \(directory)) or pass --state-dir")
         }
         db = try SQLiteDB(path: path, readOnly: true)
+        try StateCheck.verify(db, allowEmpty: false)
     }
 
     static let objectSelect = """
