@@ -270,7 +270,8 @@ public final class DirectorySource: @unchecked Sendable {
             if !dirty.isEmpty || !dirtyDirs.isEmpty {
                 let now = monotonicSeconds()
                 let due = min(lastEvent + options.debounce, firstDirty + options.maxDebounce)
-                timeout = max(0, Int((due - now) * 1000))
+                // At most the idle poll (the loop recomputes), so a huge --debounce cannot overflow Int32.
+                timeout = Int(max(0, min(200, (due - now) * 1000)))
             }
             if inotifyFD >= 0 {
                 var pfd = pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0)
