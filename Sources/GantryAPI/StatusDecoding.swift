@@ -28,7 +28,7 @@ private func resources(_ v: Value?) -> ResourceList {
     var r = ResourceList()
     for m in v?.members ?? [] {
         switch m.value {
-        case .int(let i): r[m.key] = Quantity(units: i)
+        case .int(let i): let (milli, over) = i.multipliedReportingOverflow(by: 1000); if !over { r[m.key] = Quantity(milli: milli) }
         case .string(let s): if let q = try? Quantity.parse(s) { r[m.key] = q }
         default: break
         }

@@ -12,9 +12,9 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     public var description: String { rfc3339 }
 
     public var rfc3339: String {
-        // Floor division written so that Int64.min does not overflow.
-        let days = seconds >= 0 ? seconds / 86400 : (seconds + 1) / 86400 - 1
-        let secs = seconds - days * 86400
+        // Floor division by remainder, so that no value (Int64.min included) overflows.
+        let r = seconds % 86400
+        let days = seconds / 86400 - (r < 0 ? 1 : 0), secs = r < 0 ? r + 86400 : r
         let (y, m, d) = Timestamp.civil(fromDays: days)
         func p2(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
         let yy = y >= 0 && y < 1000 ? String(repeating: "0", count: 4 - String(y).count) + String(y) : String(y)
