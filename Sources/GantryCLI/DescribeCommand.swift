@@ -37,6 +37,7 @@ struct DescribeCommand {
         if kind.isNamespaced { field("Namespace", namespace) }
         field("Kind", kind.rawValue)
         let labels = o.labels
+        // `labels[$0]!` cannot fail: the keys come from the map itself.
         field("Labels", labels.isEmpty ? "<none>" : labels.keys.sorted().map { "\($0)=\(labels[$0]!)" }.joined(separator: ", "))
         field("Source", row.source)
         field("UID", row.uid)
