@@ -60,3 +60,12 @@ extension TrapAuditTests {
         #expect(Inventory.next(.max) == 1)
     }
 }
+
+extension TrapAuditTests {
+    /// Counters the daemon increments come back from a damaged row within range.
+    @Test func storedCountersAreClamped() throws {
+        let json = "{\"phase\":\"Pending\",\"dispatchCount\":9223372036854775807,\"retryCount\":-3}"
+        guard case .workload(let w) = ObjectStatus.from(try JSON.parse(json), kind: .workload) else { Issue.record("not a workload status"); return }
+        #expect(w.dispatchCount == Int(Int32.max) && w.retryCount == 0)
+    }
+}
