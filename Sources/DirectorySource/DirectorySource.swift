@@ -130,6 +130,7 @@ public final class DirectorySource: @unchecked Sendable {
             guard let dir = opendir(path) else { w.problems.append((rel, "cannot open directory: \(String(cString: strerror(errno)))")); continue }
             var entries: [(String, UInt8)] = []
             while let e = readdir(dir) {
+                // baseAddress! cannot fail: d_name is a fixed-size array inside the entry.
                 let name = withUnsafeBytes(of: e.pointee.d_name) { raw in String(cString: raw.bindMemory(to: CChar.self).baseAddress!) }
                 if name.hasPrefix(".") { continue }
                 entries.append((name, e.pointee.d_type))
