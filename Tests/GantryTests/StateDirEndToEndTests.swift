@@ -21,7 +21,7 @@ func runGantry(_ args: [String], timeout: Double = 30) throws -> Outcome {
     var env = ProcessInfo.processInfo.environment
     env["GANTRY_STATE_DIR"] = nil
     p.environment = env
-    let outPath = NSTemporaryDirectory() + "gantry-out-" + UUID().uuidString
+    let outPath = NSTemporaryDirectory() + "gantry-cli-output-" + UUID().uuidString
     _ = FileManager.default.createFile(atPath: outPath, contents: nil)
     defer { try? FileManager.default.removeItem(atPath: outPath) }
     let h = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
