@@ -120,7 +120,8 @@ public final class EventRecorder: Sendable {
 
     private func eventName(_ obj: InvolvedObject, _ seq: inout UInt64, _ now: Double) -> String {
         seq += 1
-        let nanos = UInt64(now * 1e9) &+ seq
+        // Clamped: a clock before 1970 or past UInt64 nanoseconds must not trap (only uniqueness matters here).
+        let nanos = (now > 0 && now < 1.8e10 ? UInt64(now * 1e9) : 0) &+ seq
         let base = obj.kind == "File" ? "file" : obj.name
         return "\(base).\(String(nanos, radix: 16))"
     }

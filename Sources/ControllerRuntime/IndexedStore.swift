@@ -53,6 +53,7 @@ public final class IndexedStore<Key: Hashable & Sendable, Object: Sendable>: @un
             change(&obj)
             st.objects[key] = obj
             for (name, f) in indexers {
+                // `oldValues[name]!` cannot fail: oldValues maps every indexer name, just above.
                 let nv = f(obj), ov = oldValues[name]!
                 if nv == ov { continue }
                 for v in ov { st.indexes[name]?[v]?.remove(key); if st.indexes[name]?[v]?.isEmpty == true { st.indexes[name]?[v] = nil } }

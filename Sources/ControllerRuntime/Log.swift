@@ -33,10 +33,11 @@ public enum Log {
         let c = config.withLock { $0 }
         guard level >= c.level else { return }
         let now = SystemClock().now()
-        let ts = Timestamp(seconds: Int64(now)).rfc3339
+        let ts = Timestamp(secondsSince1970: now).rfc3339
         let ms = Int((now - now.rounded(.down)) * 1000)
         let stamp = ts.dropLast() + "." + (ms < 10 ? "00" : ms < 100 ? "0" : "") + String(ms) + "Z"
         var line: String
+        // `fields[k]!` below cannot fail: k comes from fields.keys.
         switch c.format {
         case .json:
             var members: [Value.Member] = [.init("ts", .string(String(stamp))), .init("level", .string(level.label.lowercased())), .init("msg", .string(msg))]

@@ -42,6 +42,7 @@ public final class Metrics: Sendable {
     public init() {}
 
     static func series(_ name: String, _ labels: [String: String]) -> Series {
+        // `labels[$0]!` cannot fail: the keys come from the map itself.
         Series(name: name, labels: labels.keys.sorted().map { "\($0)=\"\(labels[$0]!)\"" })
     }
     public func counter(_ name: String, _ labels: [String: String] = [:]) -> Counter {

@@ -159,6 +159,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: @unchecked Sendable {
         }
     }
 
+    /// Callers check the heap is not empty (`heap.first`), so removeLast cannot fail.
     private func heapPop() {
         let last = heap.removeLast()
         guard !heap.isEmpty else { return }

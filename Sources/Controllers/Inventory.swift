@@ -65,6 +65,9 @@ public final class Inventory: ManifestSink, Sendable {
         ])
     }
 
+    /// The generation after `g`; a stored Int64.max (a damaged row) starts again at 1 rather than trapping.
+    static func next(_ g: Int64) -> Int64 { g < .max ? g + 1 : 1 }
+
     /// Rows from the state store of a previous run: generations, uids and creation times of
     /// objects seen again are kept, and their statuses restored.
     public func restore(_ rows: [ObjectRow]) {
@@ -226,13 +229,13 @@ public final class Inventory: ManifestSink, Sendable {
             obj.meta.uid = prev.meta.uid
             obj.meta.creationTimestamp = prev.meta.creationTimestamp
             let specChanged = prev.spec != obj.spec || prev.invalid.isEmpty != obj.invalid.isEmpty
-            obj.meta.generation = prev.meta.generation + (specChanged ? 1 : 0)
+            obj.meta.generation = specChanged ? Inventory.next(prev.meta.generation) : prev.meta.generation
         } else if let row = restoredRow {
             obj.meta.uid = row.uid
             obj.meta.creationTimestamp = Timestamp(seconds: row.creationTime)
             obj.meta.generation = row.generation
             let fresh = Inventory.row(obj)
-            if fresh.specHash != row.specHash { obj.meta.generation += 1 } else { changed = fresh.objectJSON != row.objectJSON }
+            if fresh.specHash != row.specHash { obj.meta.generation = Inventory.next(row.generation) } else { changed = fresh.objectJSON != row.objectJSON }
         } else {
             obj.meta.uid = UUID().uuidString.lowercased()
             obj.meta.creationTimestamp = now

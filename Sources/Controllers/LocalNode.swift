@@ -38,6 +38,7 @@ public enum LocalNode {
         if count == 0 && localGPUs == nil {
             Log.info("no GPUs found on this machine (no nvidia-smi or amd-smi output): the local node has 0 GPUs; --local-gpus N sets a count")
         }
+        // Cannot overflow: count is --local-gpus (at most 1024) or GPUs listed by a vendor tool.
         spec.capacity["gpu"] = Quantity(units: Int64(count))
         spec.gpuType = type
         let nodeName = name ?? hostName()

@@ -52,6 +52,8 @@ public final class Overrides: Sendable {
 /// `STATE_DIR/control/`, written atomically; the daemon applies it and deletes the file.
 public enum ControlRequests {
     public static func dir(_ stateDir: String) -> String { stateDir + "/control" }
+    /// The largest request file read; larger ones are deleted unread.
+    static let maxRequestSize = 4096
 
     /// Writes a request; returns its path.
     public static func submit(stateDir: String, verb: String, key: ObjectKey) throws -> String {
@@ -70,6 +72,10 @@ public enum ControlRequests {
         var out: [(String, String, ObjectKey)] = []
         for n in names.sorted() where n.hasSuffix(".req") {
             let p = d + "/" + n
+            // A request is one short line: anything else (a directory, a huge or unreadable file) is not one.
+            var st = stat()
+            guard stat(p, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            guard st.st_size <= maxRequestSize else { unlink(p); continue }
             guard let data = FileManager.default.contents(atPath: p) else { continue }
             let f = String(decoding: data, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
             guard f.count == 4, let kind = Kind(rawValue: f[1]) else { unlink(p); continue }

@@ -131,6 +131,7 @@ public final class DirectorySource: @unchecked Sendable {
             guard let dir = opendir(path) else { w.problems.append((rel, "cannot open directory: \(String(cString: strerror(errno)))")); continue }
             var entries: [(String, UInt8)] = []
             while let e = readdir(dir) {
+                // baseAddress! cannot fail: d_name is a fixed-size array inside the entry.
                 let name = withUnsafeBytes(of: e.pointee.d_name) { raw in String(cString: raw.bindMemory(to: CChar.self).baseAddress!) }
                 if name.hasPrefix(".") { continue }
                 entries.append((name, e.pointee.d_type))
@@ -271,7 +272,8 @@ public final class DirectorySource: @unchecked Sendable {
             if !dirty.isEmpty || !dirtyDirs.isEmpty {
                 let now = monotonicSeconds()
                 let due = min(lastEvent + options.debounce, firstDirty + options.maxDebounce)
-                timeout = max(0, Int((due - now) * 1000))
+                // At most the idle poll (the loop recomputes), so a huge --debounce cannot overflow Int32.
+                timeout = Int(max(0, min(200, (due - now) * 1000)))
             }
             if inotifyFD >= 0 {
                 var pfd = pollfd(fd: inotifyFD, events: Int16(POLLIN), revents: 0)

@@ -51,8 +51,8 @@ public struct WorkloadSpec: Sendable, Equatable {
 
     public static let priorityNames: [String: Int] = ["low": -1, "normal": 0, "high": 1, "highest": 2]
 
-    /// GPUs over all replicas.
-    public var totalGPUs: Int64 { resources.gpu * Int64(replicas) }
+    /// GPUs over all replicas (saturating: a huge per-replica count times replicas does not trap).
+    public var totalGPUs: Int64 { let (t, over) = resources.gpu.multipliedReportingOverflow(by: Int64(replicas)); return over ? .max : t }
 
     /// The shell command line a replica runs: `command` or decoded `entryPoint`, then `args`.
     public var effectiveCommand: String {

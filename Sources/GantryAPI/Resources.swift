@@ -18,6 +18,7 @@ public struct ResourceList: Sendable, Hashable {
         return ra != rb ? ra < rb : a < b
     }
 
+    // `amounts[n]!` cannot fail: every n comes from `names`, the sorted keys of `amounts`.
     public func toValue() -> Value {
         .object(names.map { n in let t = amounts[n]!.text; return Value.Member(n, Int64(t).map { .int($0) } ?? .string(t)) })
     }

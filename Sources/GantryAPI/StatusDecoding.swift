@@ -12,6 +12,8 @@ extension ObjectStatus {
 }
 
 private func int(_ v: Value?) -> Int? { v?.intValue.map { Int($0) } }
+/// A counter the daemon adds to (dispatches, retries): a damaged row's value is clamped so `+ 1` cannot overflow.
+private func counter(_ v: Value?) -> Int { min(max(int(v) ?? 0, 0), Int(Int32.max)) }
 private func time(_ v: Value?) -> Timestamp? { v?.stringValue.flatMap { Timestamp(rfc3339: $0) } }
 private func ints(_ v: Value?) -> [Int] { v?.arrayValue?.compactMap { $0.intValue.map { Int($0) } } ?? [] }
 
@@ -28,7 +30,7 @@ private func resources(_ v: Value?) -> ResourceList {
     var r = ResourceList()
     for m in v?.members ?? [] {
         switch m.value {
-        case .int(let i): r[m.key] = Quantity(units: i)
+        case .int(let i): let (milli, over) = i.multipliedReportingOverflow(by: 1000); if !over { r[m.key] = Quantity(milli: milli) }
         case .string(let s): if let q = try? Quantity.parse(s) { r[m.key] = q }
         default: break
         }
@@ -56,8 +58,8 @@ extension WorkloadStatus {
         if let o = v["override"], let sus = o["suspend"]?.boolValue {
             override = SuspendOverride(suspend: sus, generation: o["generation"]?.intValue ?? 0, at: time(o["at"]) ?? Timestamp(seconds: 0), by: o["by"]?.stringValue ?? "")
         }
-        dispatchCount = int(v["dispatchCount"]) ?? 0
-        retryCount = int(v["retryCount"]) ?? 0
+        dispatchCount = counter(v["dispatchCount"])
+        retryCount = counter(v["retryCount"])
         creationTime = time(v["creationTime"]) ?? Timestamp(seconds: 0)
         startTime = time(v["startTime"])
         endTime = time(v["endTime"])

@@ -3,15 +3,21 @@
 public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
     public var seconds: Int64
     public init(seconds: Int64) { self.seconds = seconds }
+    /// Whole seconds of a time read as a Double (a clock, a stored REAL), rounded down; NaN
+    /// is 0 and values out of Int64's range clamp to it, so no stored value can trap here.
+    public init(secondsSince1970 t: Double) {
+        seconds = t.isNaN ? 0 : t >= 9.2e18 ? .max : t <= -9.2e18 ? .min : Int64(t.rounded(.down))
+    }
     public static func < (a: Timestamp, b: Timestamp) -> Bool { a.seconds < b.seconds }
     public var description: String { rfc3339 }
 
     public var rfc3339: String {
-        let days = seconds >= 0 ? seconds / 86400 : (seconds - 86399) / 86400
-        let secs = seconds - days * 86400
+        // Floor division by remainder, so that no value (Int64.min included) overflows.
+        let r = seconds % 86400
+        let days = seconds / 86400 - (r < 0 ? 1 : 0), secs = r < 0 ? r + 86400 : r
         let (y, m, d) = Timestamp.civil(fromDays: days)
         func p2(_ v: Int64) -> String { v < 10 ? "0\(v)" : "\(v)" }
-        let yy = y < 1000 ? String(repeating: "0", count: 4 - String(y).count) + String(y) : String(y)
+        let yy = y >= 0 && y < 1000 ? String(repeating: "0", count: 4 - String(y).count) + String(y) : String(y)
         return "\(yy)-\(p2(m))-\(p2(d))T\(p2(secs / 3600)):\(p2(secs % 3600 / 60)):\(p2(secs % 60))Z"
     }
 
@@ -69,7 +75,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
 
 /// Human age like kubectl: `45s`, `12m`, `3h`, `5d`.
 public func formatAge(from t: Timestamp, now: Timestamp) -> String {
-    let s = max(0, now.seconds - t.seconds)
+    let (d, overflow) = now.seconds.subtractingReportingOverflow(t.seconds)
+    let s = overflow ? (t.seconds < 0 ? Int64.max : 0) : max(0, d)
     if s < 120 { return "\(s)s" }
     if s < 7200 { return "\(s / 60)m" }
     if s < 172800 { return "\(s / 3600)h" }

@@ -61,6 +61,7 @@ public struct ObjectBuilder {
 extension Value {
     /// A string-to-string map as an object with sorted keys (stable output).
     public static func stringMap(_ map: [String: String]) -> Value {
+        // `map[$0]!` cannot fail: the keys come from the map itself.
         .object(map.keys.sorted().map { Member($0, .string(map[$0]!)) })
     }
 }

@@ -11,6 +11,8 @@ public enum CLI {
     static let logAliases = ["n": "namespace", "f": "follow", "h": "help"]
 
     public static let version = "0.1.0"
+    /// The longest duration a flag takes, in seconds (100 years).
+    static let maxDuration = 100 * 365 * 86400.0
 
     public static func main(_ argv: [String]) -> Int32 {
         let rest = Array(argv.dropFirst())
@@ -24,6 +26,7 @@ public enum CLI {
             var args = try Args(Array(rest.dropFirst()), boolFlags: boolFlags, aliases: command == "logs" ? logAliases : aliases)
             let stateDir = args.string("state-dir") ?? ProcessInfo.processInfo.environment["GANTRY_STATE_DIR"] ?? ".gantry-state"
             if args.bool("help") { out(usage); return 0 }
+            guard !stateDir.isEmpty else { throw UsageError("--state-dir: a directory path, not empty") }
             switch command {
             case "run":
                 var o = DaemonOptions()
@@ -52,6 +55,10 @@ public enum CLI {
                 }
                 if let sh = args.string("shim") { o.shim = sh.split(separator: " ").map(String.init) }
                 guard o.gracePeriod >= 0 else { throw UsageError("--grace-period: 0 or more") }
+                // Durations become timers and messages in whole seconds: keep them finite and far from Int's range.
+                for (flag, v) in [("resync", o.resync), ("event-ttl", o.eventTTL), ("debounce", o.debounce), ("grace-period", o.gracePeriod), ("metrics-interval", o.metricsInterval)]
+                where !(v.isFinite && v <= CLI.maxDuration) { throw UsageError("--\(flag): at most 100 years (\(Int(CLI.maxDuration))s)") }
+                if let sh = o.shim, sh.isEmpty { throw UsageError("--shim: a supervisor command, e.g. \"gantry shim\"") }
                 if let f = args.string("log-format") {
                     guard let lf = Log.Format(rawValue: f) else { throw UsageError("--log-format: text or json") }
                     o.logFormat = lf

@@ -75,11 +75,13 @@ public final class Daemon: @unchecked Sendable {
             if !rows.isEmpty { Log.info("restored state", ["objects": String(rows.count), "stateDir": options.stateDir]) }
         } catch {
             Log.error("cannot read the state database", ["error": "\(error)"])
+            errOut("gantry: \(error)")
             return 1
         }
         let overrides = Overrides(sql: { store.enqueueSQL($0, $1) })
         do { overrides.load(try store.loadOverrides()) } catch {
             Log.error("cannot read the state database", ["error": "\(error)"])
+            errOut("gantry: \(error)")
             return 1
         }
         store.startWriter()

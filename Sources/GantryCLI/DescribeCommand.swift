@@ -37,6 +37,7 @@ struct DescribeCommand {
         if kind.isNamespaced { field("Namespace", namespace) }
         field("Kind", kind.rawValue)
         let labels = o.labels
+        // `labels[$0]!` cannot fail: the keys come from the map itself.
         field("Labels", labels.isEmpty ? "<none>" : labels.keys.sorted().map { "\($0)=\(labels[$0]!)" }.joined(separator: ", "))
         field("Source", row.source)
         field("UID", row.uid)
@@ -98,7 +99,7 @@ struct DescribeCommand {
                     lines.append("Metrics (latest):")
                     var t = Table(["  SERIES", "VALUE", "AT"])
                     for m in series.prefix(40) {
-                        t.add(["  " + m.series.dropFirst("\(namespace)/\(name)/".count), String(format: "%g", m.value), Timestamp(seconds: Int64(m.ts)).rfc3339])
+                        t.add(["  " + m.series.dropFirst("\(namespace)/\(name)/".count), String(format: "%g", m.value), Timestamp(secondsSince1970: m.ts).rfc3339])
                     }
                     lines.append(t.render())
                 }
@@ -131,7 +132,7 @@ struct DescribeCommand {
         if events.isEmpty { lines.append("  <none>") } else {
             var t = Table(["  TYPE", "REASON", "AGE", "COUNT", "MESSAGE"])
             for e in events {
-                t.add(["  " + e.type, e.reason, formatAge(from: Timestamp(seconds: Int64(e.last)), now: now), String(e.count), e.message])
+                t.add(["  " + e.type, e.reason, formatAge(from: Timestamp(secondsSince1970: e.last), now: now), String(e.count), e.message])
             }
             lines.append(t.render())
         }
@@ -237,13 +238,13 @@ struct EventsCommand {
 
     func row(_ e: StateReader.EventRow, _ now: Timestamp) -> [String] {
         let obj = InvolvedObject(kind: e.kind, namespace: e.namespace, name: e.objName).reference
-        return [formatAge(from: Timestamp(seconds: Int64(e.last)), now: now), e.type, e.reason, obj, String(e.count), e.message]
+        return [formatAge(from: Timestamp(secondsSince1970: e.last), now: now), e.type, e.reason, obj, String(e.count), e.message]
     }
 
     func eventValue(_ e: StateReader.EventRow) -> Value {
         .object([.init("metadata", .object([.init("name", .string(e.name))])),
                  .init("involvedObject", .object([.init("kind", .string(e.kind)), .init("namespace", .string(e.namespace)), .init("name", .string(e.objName))])),
                  .init("type", .string(e.type)), .init("reason", .string(e.reason)), .init("message", .string(e.message)), .init("count", .int(Int64(e.count))),
-                 .init("firstTimestamp", .string(Timestamp(seconds: Int64(e.first)).rfc3339)), .init("lastTimestamp", .string(Timestamp(seconds: Int64(e.last)).rfc3339))])
+                 .init("firstTimestamp", .string(Timestamp(secondsSince1970: e.first).rfc3339)), .init("lastTimestamp", .string(Timestamp(secondsSince1970: e.last).rfc3339))])
     }
 }

@@ -57,7 +57,7 @@ struct GetCommand {
     /// RFC 3339 time, a date, or a duration meaning "that long ago" (`2h`).
     static func time(_ s: String, _ flag: String) throws -> Timestamp {
         if let t = Timestamp(rfc3339: s) { return t }
-        if let d = parseDuration(s) { return Timestamp(seconds: Int64(SystemClock().now() - d)) }
+        if let d = parseDuration(s) { return Timestamp(secondsSince1970: SystemClock().now() - d) }
         throw UsageError("--\(flag): expected an RFC 3339 time (2026-01-15T10:31:00Z), a date, or a duration ago (2h), got \"\(s)\"")
     }
 

@@ -26,7 +26,7 @@ struct LogsCommand {
         guard let row = try storedWorkload(reader, key) else { return 1 }
         let replicas = StoredObject(row).replicas
         guard rank < max(replicas, 1) else {
-            errOut("gantry: workload \(key.qualifiedName) has \(replicas) replica\(replicas == 1 ? "" : "s") (ranks 0-\(replicas - 1))")
+            errOut("gantry: workload \(key.qualifiedName) has \(replicas) replica\(replicas == 1 ? "" : "s") (ranks 0-\(max(replicas, 1) - 1))")
             return 1
         }
         let path = ProcessRuntime.logPath(stateDir: stateDir, key, rank: rank)

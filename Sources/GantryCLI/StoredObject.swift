@@ -35,7 +35,7 @@ struct StoredObject {
         if let s = g.stringValue, let q = try? Quantity.parse(s) { return q.milli / 1000 }
         return 0
     }
-    var totalGPUs: Int64 { gpusPerReplica * replicas }
+    var totalGPUs: Int64 { let (t, over) = gpusPerReplica.multipliedReportingOverflow(by: replicas); return over ? .max : t }
 
     /// The whole object with status, as `-o yaml|json` prints it.
     var full: Value {

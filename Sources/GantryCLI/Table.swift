@@ -11,7 +11,7 @@ struct Table {
         func line(_ cells: [String]) -> String {
             var s = ""
             for (i, c) in cells.enumerated() {
-                if i == cells.count - 1 { s += c } else { s += c + String(repeating: " ", count: widths[i] - c.count + 3) }
+                if i == cells.count - 1 { s += c } else { s += c + String(repeating: " ", count: (i < widths.count ? max(widths[i], c.count) : c.count) - c.count + 3) }
             }
             return s
         }

@@ -22,7 +22,7 @@ public final class SQLiteDB: @unchecked Sendable {
         guard rc == SQLITE_OK, let h else {
             let msg = h.map { String(cString: sqlite3_errmsg($0)) } ?? "rc \(rc)"
             if let h { sqlite3_close(h) }
-            throw StoreError("cannot open state database \(path): \(msg)")
+            throw StoreError("cannot open state database \(path): \(msg); \(SQLiteDB.advice)")
         }
         db = h
         self.path = path
@@ -31,21 +31,36 @@ public final class SQLiteDB: @unchecked Sendable {
 
     deinit { sqlite3_close_v2(db) }
 
+    /// What to do with a state database that cannot be used.
+    static let advice = "move it away (the daemon then starts afresh from the manifests) or pass a different --state-dir"
+
+    /// The error for a failed call: a damaged file or one that is not a database names the
+    /// file and what to do; anything else keeps SQLite's message and the statement.
+    func failure(_ rc: Int32, _ message: String, in sql: String? = nil) -> StoreError {
+        let primary = rc & 0xFF
+        if primary == SQLITE_CORRUPT || primary == SQLITE_NOTADB {
+            return StoreError("\(path) is damaged or is not a Gantry state database (\(message)); \(SQLiteDB.advice)")
+        }
+        return StoreError(sql.map { "\(message) (in: \($0.prefix(80)))" } ?? message)
+    }
+
     public func exec(_ sql: String) throws {
         var err: UnsafeMutablePointer<CChar>?
-        if sqlite3_exec(db, sql, nil, nil, &err) != SQLITE_OK {
+        let rc = sqlite3_exec(db, sql, nil, nil, &err)
+        if rc != SQLITE_OK {
             let m = err.map { String(cString: $0) } ?? "error"
             sqlite3_free(err)
-            throw StoreError("\(m) (in: \(sql.prefix(80)))")
+            throw failure(rc, m, in: sql)
         }
     }
 
     public func prepare(_ sql: String) throws -> Statement {
         var s: OpaquePointer?
-        guard sqlite3_prepare_v2(db, sql, -1, &s, nil) == SQLITE_OK, let s else {
-            throw StoreError("\(String(cString: sqlite3_errmsg(db))) (in: \(sql.prefix(80)))")
+        let rc = sqlite3_prepare_v2(db, sql, -1, &s, nil)
+        guard rc == SQLITE_OK, let s else {
+            throw failure(rc == SQLITE_OK ? SQLITE_ERROR : rc, String(cString: sqlite3_errmsg(db)), in: sql)
         }
-        return Statement(s, db: db)
+        return Statement(s, owner: self)
     }
 
     public var changes: Int { Int(sqlite3_changes(db)) }
@@ -55,7 +70,8 @@ public final class SQLiteDB: @unchecked Sendable {
 public final class Statement {
     let s: OpaquePointer
     let db: OpaquePointer
-    init(_ s: OpaquePointer, db: OpaquePointer) { self.s = s; self.db = db }
+    let owner: SQLiteDB
+    init(_ s: OpaquePointer, owner: SQLiteDB) { self.s = s; self.db = owner.db; self.owner = owner }
     deinit { sqlite3_finalize(s) }
 
     @discardableResult
@@ -96,7 +112,7 @@ public final class Statement {
     /// Runs to completion (for writes).
     public func run() throws {
         let rc = sqlite3_step(s)
-        guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw StoreError(String(cString: sqlite3_errmsg(db))) }
+        guard rc == SQLITE_DONE || rc == SQLITE_ROW else { throw owner.failure(rc, String(cString: sqlite3_errmsg(db))) }
         sqlite3_reset(s)
     }
 
@@ -105,7 +121,7 @@ public final class Statement {
         let rc = sqlite3_step(s)
         if rc == SQLITE_ROW { return true }
         if rc == SQLITE_DONE { return false }
-        throw StoreError(String(cString: sqlite3_errmsg(db)))
+        throw owner.failure(rc, String(cString: sqlite3_errmsg(db)))
     }
 
     public func int(_ col: Int32) -> Int64 { sqlite3_column_int64(s, col) }

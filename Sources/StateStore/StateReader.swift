@@ -11,6 +11,7 @@ public final class StateReader {
             throw StoreError("no state database at \(path): start the daemon (gantry run --state-dir \(directory)) or pass --state-dir")
         }
         db = try SQLiteDB(path: path, readOnly: true)
+        try StateCheck.verify(db, allowEmpty: false)
     }
 
     static let objectSelect = """
@@ -100,6 +101,7 @@ public final class StateReader {
         if let since { sql += " AND last_ts > ?"; args.append(.double(since)) }
         if let limit { sql = "SELECT * FROM (\(sql) ORDER BY last_ts DESC, name DESC LIMIT \(limit)) ORDER BY last_ts, name" } else { sql += " ORDER BY last_ts, name" }
         let st = try db.prepare(sql).bind(args)
+        // Int(st.int(_:)) here and below cannot fail: Int is 64 bits on the platforms Gantry builds for.
         var out: [EventRow] = []
         while try st.step() {
             out.append(EventRow(name: st.text(0), kind: st.text(1), namespace: st.text(2), objName: st.text(3), type: st.text(4), reason: st.text(5),

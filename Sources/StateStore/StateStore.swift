@@ -59,7 +59,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         self.directory = directory
         self.batchDelay = batchDelay
         self.onCommit = onCommit
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try StateCheck.makeDirectory(directory)
         let lockPath = directory + "/gantry.lock"
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw StoreError("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
@@ -76,6 +76,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         lockFD = fd
         do {
             db = try SQLiteDB(path: StateStore.databasePath(directory), readOnly: false)
+            try StateCheck.verify(db, allowEmpty: true)
             try db.exec("PRAGMA page_size=8192")
             try db.exec("PRAGMA journal_mode=WAL")
             // Checkpoints run on their own connection and thread so commits never wait for one.
@@ -110,7 +111,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         while try st.step() {
             guard let kind = Kind(rawValue: st.text(0)) else { continue }
             let key = ObjectKey(kind, namespace: st.text(1), name: st.text(2))
-            out.append((key, SuspendOverride(suspend: st.text(3) == "true", generation: st.int(4), at: Timestamp(seconds: Int64(st.double(5))), by: st.text(3) == "true" ? "gantry stop" : "gantry resume")))
+            out.append((key, SuspendOverride(suspend: st.text(3) == "true", generation: st.int(4), at: Timestamp(seconds: Int64(exactly: st.double(5).rounded(.down)) ?? 0), by: st.text(3) == "true" ? "gantry stop" : "gantry resume")))
         }
         return out
     }

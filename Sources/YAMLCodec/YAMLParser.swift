@@ -94,7 +94,7 @@ public enum YAMLParser {
                 stack.append(Frame(isMapping: isMap, line: line, column: column, anchor: anchorPtr.map { String(cString: $0) }))
                 budget += 1
             case YAML_MAPPING_END_EVENT, YAML_SEQUENCE_END_EVENT:
-                let f = stack.removeLast()
+                let f = stack.removeLast()   // cannot fail: libyaml pairs every end event with its start event
                 let node: SourceNode
                 if f.isMapping {
                     var entries: [SourceNode.Entry] = []
