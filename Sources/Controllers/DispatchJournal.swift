@@ -51,14 +51,16 @@ final class DispatchJournal: Sendable {
         for p in fields {
             guard let eq = p.firstIndex(of: "="), kv.updateValue(p[p.index(after: eq)...], forKey: p[..<eq]) == nil else { return nil }
         }
-        guard kv.count == 5, let d = kv["dispatch"].flatMap({ Int($0) }), let spec = kv["spec"], let port = kv["port"].flatMap({ Int($0) }),
-              let at = kv["at"].flatMap({ Double($0) }), let a = kv["a"] else { return nil }
+        // Numbers are bounded as the daemon writes them, so nothing read back can overflow later.
+        guard kv.count == 5, let d = kv["dispatch"].flatMap({ Int($0) }), (1...Int(Int32.max)).contains(d), let spec = kv["spec"],
+              let port = kv["port"].flatMap({ Int($0) }), (0...65535).contains(port),
+              let at = kv["at"].flatMap({ Double($0) }), at.isFinite, let a = kv["a"] else { return nil }
         var assignments: [ReplicaAssignment] = []
         for part in a.split(separator: ";") {
             let x = part.split(separator: ":", omittingEmptySubsequences: false)
-            guard x.count == 3, let r = Int(x[0]) else { return nil }
+            guard x.count == 3, let r = Int(x[0]), (0..<100_000).contains(r) else { return nil }
             var gpus: [Int] = []
-            for g in x[2].split(separator: ",") { guard let n = Int(g) else { return nil }; gpus.append(n) }
+            for g in x[2].split(separator: ",") { guard let n = Int(g), (0..<65_536).contains(n) else { return nil }; gpus.append(n) }
             assignments.append(ReplicaAssignment(rank: r, node: String(x[1]), gpus: gpus))
         }
         return (key, DispatchIntent(dispatch: d, specHash: String(spec), masterPort: port, at: at, assignments: assignments))

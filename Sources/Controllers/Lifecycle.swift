@@ -307,7 +307,7 @@ extension Admission {
         return "; last output: " + lines.map { String($0.prefix(200)) }.joined(separator: " | ")
     }
 
-    static func seconds(_ d: Double) -> String { d == d.rounded() ? "\(Int(d))s" : String(format: "%.1fs", d) }
+    static func seconds(_ d: Double) -> String { d.isFinite && abs(d) < 1e15 && d == d.rounded() ? "\(Int(d))s" : String(format: "%.1fs", d) }
 
     // MARK: The state machine
 
@@ -620,7 +620,7 @@ extension Admission {
             case .exited: phase = r.code == 0 ? "Succeeded" : "Failed"
             }
             return ReplicaStatus(name: "\(key.name)-worker-\(r.rank)", rank: r.rank, node: r.node, phase: phase, gpus: r.gpus, pid: r.pid.map(Int.init),
-                                 startTime: r.start.map { Timestamp(seconds: Int64($0)) }, exitCode: r.code.map(Int.init), restarts: r.attempt)
+                                 startTime: r.start.map { Timestamp(secondsSince1970: $0) }, exitCode: r.code.map(Int.init), restarts: r.attempt)
         }
         updateStatus(key) { s in s.replicas = list }
     }

@@ -218,7 +218,8 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
     /// The replica a record file name (`NS.NAME.DISPATCH.RANK.ATTEMPT.rec`) belongs to.
     static func parseName(_ n: String) -> ReplicaRef? {
         let parts = n.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 6, parts[5] == "rec", let d = Int(parts[2]), let r = Int(parts[3]), let a = Int(parts[4]) else { return nil }
+        guard parts.count == 6, parts[5] == "rec", let d = Int(parts[2]), let r = Int(parts[3]), let a = Int(parts[4]),
+              [d, r, a].allSatisfy({ (0...Int(Int32.max)).contains($0) }) else { return nil }
         return ReplicaRef(key: ObjectKey(.workload, namespace: parts[0], name: parts[1]), dispatch: d, rank: r, attempt: a)
     }
 
@@ -361,7 +362,7 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
             return p
         }
         emit(.started(ref, pid: rec.pid, at: rec.start))
-        if let pending { kill(-rec.pid, pending) }
+        if let pending, rec.pid > 1 { kill(-rec.pid, pending) }
     }
 
     /// Once a second: replicas whose supervisor is gone without a record (and, with
@@ -382,7 +383,7 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
             if alive { continue }
             check(ref)   // it may have recorded its exit just now
             guard watched.withLock({ $0.removeValue(forKey: ref) }) != nil else { continue }
-            if let pid = w.pid { kill(-pid, SIGKILL) }
+            if let pid = w.pid, pid > 1 { kill(-pid, SIGKILL) }
             if let sp = w.shimPid, let e = shimExits.removeValue(forKey: sp) {
                 // It exited with the errno of a record it could not write.
                 let f = InfrastructureFault(errno: e, op: "record", path: recordPrefix(ref) + ".rec")

@@ -63,7 +63,7 @@ struct Args {
 
 /// Parses `90`, `1.5`, `500ms`, `30s`, `5m`, `24h`, `2d`, `1h30m` into seconds.
 func parseDuration(_ s: String) -> Double? {
-    if let v = Double(s), v >= 0 { return v }
+    if let v = Double(s) { return v >= 0 && v.isFinite ? v : nil }
     var total = 0.0
     var num = ""
     var chars = Array(s)[...]
@@ -83,7 +83,7 @@ func parseDuration(_ s: String) -> Double? {
         default: return nil
         }
     }
-    return num.isEmpty ? total : nil
+    return num.isEmpty && total.isFinite ? total : nil
 }
 
 /// Writes to stdout in one go (no interleaving with logs).

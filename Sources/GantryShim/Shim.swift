@@ -58,8 +58,8 @@ public struct ReplicaRecord: Equatable, Sendable {
             case "pid": guard let x = Int32(v) else { return }; next.pid = x
             case "shim": guard let x = Int32(v) else { return }; next.shimPid = x
             case "shimstart": guard let x = UInt64(v) else { return }; next.shimStart = x
-            case "start": guard let x = Double(v) else { return }; next.start = x
-            case "end": guard let x = Double(v) else { return }; next.end = x
+            case "start": guard let x = Double(v), x.isFinite else { return }; next.start = x
+            case "end": guard let x = Double(v), x.isFinite else { return }; next.end = x
             case "code" where kind == "exited": guard let x = Int32(v) else { return }; next.code = x
             case "signal": guard let x = Int32(v) else { return }; next.signal = x
             default: return
@@ -186,7 +186,7 @@ public enum Shim {
         var drainUntil = 0.0
         while pipeOpen || !childDone {
             var pfds = [pollfd(fd: pipeOpen ? out : -1, events: Int16(POLLIN), revents: 0), pollfd(fd: sfd, events: Int16(POLLIN), revents: 0)]
-            let timeout: Int32 = childDone ? Int32(max(0, (drainUntil - wallSeconds()) * 1000)) : -1
+            let timeout: Int32 = childDone ? Int32(max(0, min(2000, (drainUntil - wallSeconds()) * 1000))) : -1
             let n = poll(&pfds, 2, timeout)
             if n < 0 && errno != EINTR { break }
             if pipeOpen && pfds[0].revents != 0 {

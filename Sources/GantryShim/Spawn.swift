@@ -50,9 +50,10 @@ public enum Spawn {
         posix_spawn_file_actions_addclosefrom_np(&actions, 3)
         if let wd = r.workdir { posix_spawn_file_actions_addchdir_np(&actions, wd) }
         var pid: pid_t = 0
+        guard let path = r.argv.first else { return .failure(SpawnError(errno: EINVAL, path: "")) }
         let rc = withCStrings(r.argv) { argv in
             withCStrings(r.env) { envp in
-                posix_spawn(&pid, r.argv[0], &actions, &attr, argv, envp)
+                posix_spawn(&pid, path, &actions, &attr, argv, envp)
             }
         }
         if rc != 0 { return .failure(SpawnError(errno: rc, path: r.argv.first ?? "")) }
@@ -78,7 +79,7 @@ public enum Spawn {
             let left = deadline - wallSeconds()
             if left <= 0 { timedOut = true; break }
             var p = pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0)
-            let pr = poll(&p, 1, Int32(left * 1000) + 1)
+            let pr = poll(&p, 1, Int32(min(left, 3600) * 1000) + 1)
             if pr < 0 && errno == EINTR { continue }
             if pr <= 0 { continue }
             let n = read(fds[0], &buf, buf.count)

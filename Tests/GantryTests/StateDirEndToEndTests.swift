@@ -188,10 +188,10 @@ enum BadStateDir: String, CaseIterable, Sendable {
     }
 
     /// A record of an existing workload's dispatch with an absurd start time (a damaged
-    /// record file) traps today in Lifecycle.swift:577 (`Timestamp(seconds: Int64($0))`) and
-    /// Lifecycle.swift:339 (`Admission.seconds` of a huge duration). Enable once those use
-    /// `Timestamp(secondsSince1970:)` and a clamped duration (owned by another branch).
-    @Test(.disabled("traps in Lifecycle.swift:577 until the fix listed in the audit report is applied"))
+    /// record file) trapped in the lifecycle (`Timestamp(seconds: Int64($0))`, and the
+    /// whole-seconds text of a huge duration). Pids that exist nowhere: a damaged record must
+    /// never make the daemon signal a real process group.
+    @Test
     func aRecordWithAnAbsurdStartTimeDoesNotTrap() throws {
         let base = NSTemporaryDirectory() + "gantry-absurd-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: base) }
@@ -199,7 +199,7 @@ enum BadStateDir: String, CaseIterable, Sendable {
         try FileManager.default.createDirectory(atPath: replicas, withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: replicas + "/dispatches.journal", contents: Data("intent default a dispatch=1 spec=x port=0 at=1 a=0:vm:\n".utf8))
         _ = FileManager.default.createFile(atPath: replicas + "/default.a.1.0.0.rec",
-                                           contents: Data("started pid=1 shim=1 shimstart=1 start=1e300\nexited pid=1 code=0 signal=0 start=1e300 end=1e300\n".utf8))
+                                           contents: Data("started pid=999997 shim=999996 shimstart=1 start=1e300\nexited pid=999997 code=0 signal=0 start=1e300 end=1e300\n".utf8))
         let d = try DaemonUnderTest(spec: base + "/spec", state: base + "/state", logPath: base + "/daemon.log")
         d.write("queue.yaml", "apiVersion: gantry.dev/v1alpha1\nkind: Queue\nmetadata: {name: default}\nspec: {}\n")
         d.write("a.yaml", "apiVersion: gantry.dev/v1alpha1\nkind: Workload\nmetadata: {name: a}\nspec:\n  command: \"true\"\n")
@@ -209,10 +209,9 @@ enum BadStateDir: String, CaseIterable, Sendable {
     }
 
     /// A journal entry with a dispatch number of Int.max (a damaged journal) for a workload
-    /// that retries traps today at Lifecycle.swift:430 (`dispatchCount + 1`). Enable once
-    /// DispatchJournal.parse (DispatchJournal.swift:42) and ProcessRuntime.parseName
-    /// (ProcessRuntime.swift:198) refuse numbers out of range (owned by another branch).
-    @Test(.disabled("traps in Lifecycle.swift:430 until the fix listed in the audit report is applied"))
+    /// that retries trapped at `dispatchCount + 1`: the journal and record names now refuse
+    /// numbers out of range.
+    @Test
     func aJournalWithAnAbsurdDispatchNumberDoesNotTrap() throws {
         let base = NSTemporaryDirectory() + "gantry-absurd-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: base) }
@@ -249,7 +248,7 @@ enum BadStateDir: String, CaseIterable, Sendable {
         (["get", "workloads", "--since", "99999999999999999999d"], 0, "w1"),
         (["get", "workloads", "--until", "99999999999999999999d"], 0, "No resources found"),
         (["get", "workloads", "--since", "1e400h"], 2, "--since"),
-        (["get", "workloads", "--since", "inf"], 0, "w1"),
+        (["get", "workloads", "--since", "inf"], 2, "--since"),
         (["get", "workloads", "--since", "-3s"], 2, "--since"),
         (["get", "workloads", "--since", "0001-01-01"], 0, "w1"),
         (["get", ""], 2, ""),
