@@ -287,10 +287,9 @@ extension SchedulerState {
 
     /// Takes off (or puts back) the GPUs of the handed-over holds a nomination waits for.
     func liftHandedOver(_ id: Int, lift: Bool) {
-        for k in workloads[id].awaiting {
-            for h in holds[k] ?? [] where !h.counted {
-                if lift { vacate(h.per, h.assignments, h.nodeIdx, as: h.id, resources: false) } else { occupy(h.per, h.assignments, h.nodeIdx, as: h.id, resources: false) }
-            }
+        for r in workloads[id].handedOver {
+            guard let h = holds[r.key]?.first(where: { $0.id == r.id }) else { continue }
+            if lift { vacate(h.per, h.assignments, h.nodeIdx, as: h.id) } else { occupy(h.per, h.assignments, h.nodeIdx, as: h.id) }
         }
     }
 
@@ -375,18 +374,22 @@ extension SchedulerState {
         // Victims that were nominations hand over what they waited for: the GPUs of their own
         // victims, still stopping, are taken again and the preemptor waits for them instead.
         var inherited: [ObjectKey] = []
+        var handedOver: [HoldRef] = []
         for v in victims where nominated.contains(Int32(v.id)) {
             liftHandedOver(v.id, lift: false)
             inherited += workloads[v.id].awaiting
+            handedOver += workloads[v.id].handedOver
         }
         let pk = w.key
         // Victims whose processes still run keep their quota and GPUs until they are gone:
         // the preemptor waits for them instead of being placed on GPUs still in use.
-        var stopping: [ObjectKey] = inherited.filter { holds[$0] != nil }
+        var stopping: [ObjectKey] = []
+        for k in inherited where holds[k] != nil && !stopping.contains(k) { stopping.append(k) }
         for v in victims where active.contains(workloads[v.id].key) && !nominated.contains(Int32(v.id)) {
             acquire(v.id)
             withdraw(v.id)
-            stopping.append(workloads[v.id].key)
+            if !stopping.contains(workloads[v.id].key) { stopping.append(workloads[v.id].key) }
+            if let r = transferHold(workloads[v.id].key) { handedOver.append(r) }
         }
         for v in victims {
             // A victim that was itself nominated gives up its reservation (it never ran on it).
@@ -407,8 +410,8 @@ extension SchedulerState {
             // Nominated: the placement and quota are the preemptor's from now on (victims
             // re-admitted only onto what it does not need); it is admitted once they stop.
             workloads[id].awaiting = stopping
+            workloads[id].handedOver = handedOver
             nominated.insert(Int32(id))
-            for k in stopping { transferHold(k) }
             setReason(id, .preempting, WaitReason(Reason.waitingForQuota, "waiting for the workloads it preempted to stop: " + stopping.map(\.qualifiedName).joined(separator: ", ")))
             return true
         }

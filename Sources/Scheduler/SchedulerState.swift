@@ -100,6 +100,8 @@ public final class SchedulerState {
         /// (counted as admitted, so nothing else takes them) but it is not admitted until the
         /// processes of these victims it preempted are gone.
         var awaiting: [ObjectKey] = []
+        /// The holds whose quota this nomination took over (each hold belongs to at most one).
+        var handedOver: [HoldRef] = []
         var present = true
     }
     /// Quota and GPUs still held by processes of a withdrawn admission (preempted, evicted,
@@ -116,6 +118,7 @@ public final class SchedulerState {
         var counted = true
     }
     var holds: [ObjectKey: [Hold]] = [:]
+    struct HoldRef: Equatable { var key: ObjectKey; var id: Int32 }
     /// Nominated workloads (see `WorkloadEntry.awaiting`).
     var nominated = Set<Int32>()
     /// Workloads whose processes run: a withdrawn admission of one becomes a hold.

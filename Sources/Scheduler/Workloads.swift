@@ -233,31 +233,46 @@ extension SchedulerState {
     /// Withdraws an admission and puts the workload back in its queue.
     func evict(_ id: Int, reason: String, message: String) {
         guard workloads[id].admitted else { return }
-        // A nomination was never announced as an admission: it just waits again.
-        let announced = !nominated.contains(Int32(id))
+        // A nomination loses its reservation the same way (and says why).
         withdraw(id)
         workloads[id].assignments = []; workloads[id].nodeIdx = []
         globalEpoch += 1
         addPending(id)
-        if announced { pendingEvents.append(.evicted(workloads[id].key, reason: reason, message: message)) }
+        pendingEvents.append(.evicted(workloads[id].key, reason: reason, message: message))
     }
 
-    /// Ends a nomination (the workload is admitted, withdrawn or gone).
-    func clearNomination(_ id: Int) {
+    /// Ends a nomination (the workload is admitted, withdrawn or gone). `recount`: the holds
+    /// it took over are nobody's now and count against their queue again.
+    func clearNomination(_ id: Int, recount: Bool = false) {
         guard nominated.remove(Int32(id)) != nil else { return }
+        if recount {
+            for r in workloads[id].handedOver {
+                guard var hs = holds[r.key], let j = hs.firstIndex(where: { $0.id == r.id }), !hs[j].counted else { continue }
+                hs[j].counted = true
+                account(hs[j].queue, hs[j].total, sign: 1)
+                holds[r.key] = hs
+            }
+        }
         workloads[id].awaiting = []
+        workloads[id].handedOver = []
     }
 
-    /// The newest hold of a victim gives its quota and non-GPU resources to the nomination of
-    /// the workload that preempted it (whose fit was computed without them); its GPU indices
+    /// The newest hold of a victim gives its quota to the nomination of the workload that
+    /// preempted it (whose fit was computed without it); its GPUs and other node resources
     /// stay taken until its processes are gone.
-    func transferHold(_ key: ObjectKey) {
-        guard var hs = holds[key], let last = hs.indices.last, hs[last].counted else { return }
+    func transferHold(_ key: ObjectKey) -> HoldRef? {
+        guard var hs = holds[key], let last = hs.indices.last, hs[last].counted else { return nil }
         let h = hs[last]
-        for n in h.nodeIdx { nodes[n].allocated.add(h.per, times: -1); touchedNodes.insert(n) }
         account(h.queue, h.total, sign: -1)
+        // Its GPUs are the nomination's in `allocated`; its CPU and memory stay the hold's.
+        let g = at(h.per, ResourceSlots.gpu)
+        if g != 0 {
+            for n in h.nodeIdx { nodes[n].allocated.add(ResourceSlots.gpu, -g); touchedNodes.insert(n) }
+            hs[last].per[ResourceSlots.gpu] = 0
+        }
         hs[last].counted = false
         holds[key] = hs
+        return HoldRef(key: key, id: h.id)
     }
 
     /// Withdraws an admission for good: the quota and GPUs go back now, or, while the
@@ -265,7 +280,7 @@ extension SchedulerState {
     func withdraw(_ id: Int) {
         let key = workloads[id].key
         // A nomination has no processes of its own on its placement: nothing to hold.
-        if nominated.contains(Int32(id)) { clearNomination(id); release(id); return }
+        if nominated.contains(Int32(id)) { clearNomination(id, recount: true); release(id); return }
         guard active.contains(key) else { release(id); return }
         let hid = newHoldID()
         let w = workloads[id], k = Int32(id)
@@ -290,7 +305,7 @@ extension SchedulerState {
         active.remove(key)
         guard let hs = holds.removeValue(forKey: key) else { return false }
         for h in hs {
-            vacate(h.per, h.assignments, h.nodeIdx, as: h.id, resources: h.counted)
+            vacate(h.per, h.assignments, h.nodeIdx, as: h.id)
             if h.counted { account(h.queue, h.total, sign: -1) }
             touchedQueues.insert(h.queue)
         }

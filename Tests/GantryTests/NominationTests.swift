@@ -106,7 +106,9 @@ struct NominationTests {
         #expect(sim.s.nomination(wkey("high")) != nil)
         sim.s.setNode("n1", spec: nil)
         #expect(sim.s.nomination(wkey("high")) == nil)
-        #expect(!sim.events.contains { if case .evicted(let k, _, _) = $0 { return k.name == "high" }; return false })
+        // The reservation ends with the reason (the evicted event names the node).
+        sim.cycle()
+        #expect(sim.events.contains { if case .evicted(let k, "NodeRemoved", _) = $0 { return k.name == "high" }; return false })
         sim.s.setActive(wkey("low"), false)
         sim.cycle()
         // One node left: neither 2×8 fits, and nothing is held.

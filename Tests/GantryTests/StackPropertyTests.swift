@@ -506,6 +506,9 @@ struct StackRun {
                 tally.admitted += 1
                 admittedNow.insert(who)
                 pairs = pairs.filter { $0[1] != who }
+            } else if ["NodeChanged", "NodeRemoved", "SpecChanged"].contains(e.reason) {
+                // Its admission or nomination was withdrawn: it starts over.
+                pairs = pairs.filter { $0[1] != who }
             } else if e.reason == "Preempted" {
                 tally.preempted += 1
                 if e.message.contains("reclaims quota") { tally.reclaimed += 1 }
