@@ -235,6 +235,12 @@ public final class Admission: @unchecked Sendable {
         locked {
             paused = false
             runDeferredRestores()
+            // Replicas of workloads deleted while the daemon was down: their GPUs are held
+            // (and the replicas stopped) before the first pass admits anything onto them.
+            for key in recovered.keys.sorted() where synced[key] == nil {
+                adopt(key)
+                evaluateRun(key)
+            }
         }
         return runCycles()
     }

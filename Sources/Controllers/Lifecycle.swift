@@ -131,6 +131,10 @@ extension Admission {
             // Suspended (or made invalid) while the daemon was down: its replicas are
             // stopped below, and keep their GPUs until they are gone.
             state.hold(key, WorkloadRequest(spec, created: 0), assignments: rec.intent.assignments)
+        } else if alive, !state.contains(key), specEntry(key) == nil {
+            // Deleted while the daemon was down: stopped by adoptOrphans; until its replicas
+            // are gone, their GPUs are taken.
+            state.holdGPUs(key, assignments: rec.intent.assignments)
         }
         var run = Run(dispatch: rec.intent.dispatch, specHash: rec.intent.specHash, assignments: rec.intent.assignments, port: rec.intent.masterPort, reps: [])
         for a in rec.intent.assignments.sorted(by: { $0.rank < $1.rank }) {

@@ -306,8 +306,10 @@ extension SchedulerState {
         guard let hs = holds.removeValue(forKey: key) else { return false }
         for h in hs {
             vacate(h.per, h.assignments, h.nodeIdx, as: h.id)
-            if h.counted { account(h.queue, h.total, sign: -1) }
-            touchedQueues.insert(h.queue)
+            if h.counted {
+                account(h.queue, h.total, sign: -1)
+                touchedQueues.insert(h.queue)
+            }
         }
         globalEpoch += 1
         return true
@@ -334,6 +336,25 @@ extension SchedulerState {
         holds[key, default: []].append(Hold(queue: q, per: per, total: total, assignments: assignments, nodeIdx: nodeIdx, id: hid))
         active.insert(key)
         return true
+    }
+
+    /// Holds the GPU indices of processes found running for a workload that no longer exists
+    /// (deleted while the daemon was down), until `setActive(key, false)`. No quota: its queue
+    /// is not known any more. Replicas on nodes that are gone are skipped; an index already
+    /// in use is still counted, so it stays taken as long as anything uses it.
+    public func holdGPUs(_ key: ObjectKey, assignments: [ReplicaAssignment]) {
+        var placed: [ReplicaAssignment] = [], nodeIdx: [Int] = []
+        for a in assignments {
+            guard let n = nodeIndex[a.node], nodes[n].present else { continue }
+            placed.append(ReplicaAssignment(rank: a.rank, node: a.node, gpus: a.gpus.filter { $0 >= 0 && $0 < nodes[n].gpuCount }))
+            nodeIdx.append(n)
+        }
+        guard !placed.isEmpty else { return }
+        let hid = newHoldID()
+        occupy([], placed, nodeIdx, as: hid)
+        holds[key, default: []].append(Hold(queue: -1, per: [], total: [], assignments: placed, nodeIdx: nodeIdx, id: hid, counted: false))
+        active.insert(key)
+        globalEpoch += 1
     }
 
     /// The workload finished (or was stopped): its quota and GPUs go back.

@@ -448,6 +448,33 @@ struct LifeHarness {
         #expect(rt.launches.isEmpty)
     }
 
+    /// Restart: replicas still running for a workload deleted while the daemon was down keep
+    /// their GPUs until they are gone; the first admission pass puts nothing on them.
+    @Test func replicasOfAWorkloadDeletedWhileDownKeepTheirGPUs() throws {
+        let rt = FakeRuntime()
+        var h = Harness(runtime: rt)
+        let gone = ObjectKey(.workload, namespace: "team-a", name: "gone")
+        var r = RecoveredReplica(ref: ReplicaRef(key: gone, dispatch: 1, rank: 0, attempt: 0))
+        r.pid = 4242; r.start = h.clock.now() - 5
+        let intent = DispatchIntent(dispatch: 1, specHash: "x", masterPort: 1234, at: h.clock.now() - 6,
+                                    assignments: [ReplicaAssignment(rank: 0, node: "n1", gpus: [0, 1, 2, 3, 4, 5, 6, 7])])
+        h.admission.setRecovered([gone: RecoveredDispatch(intent: intent, replicas: [0: r])])
+        h.admission.pause()
+        h.cluster(nodes: ["n1"])
+        h.apply("w.yaml", workloadYAML("next", gpu: 8))
+        h.admission.resume()
+        h.drain()
+        // The orphan is being stopped, and its GPUs are not given to "next" meanwhile.
+        #expect(rt.signals.contains { $0.0.key == gone })
+        #expect(h.workload("next")?.phase == .pending)
+        #expect(rt.launches.isEmpty)
+        h.admission.runtimeEvent(.exited(ReplicaRef(key: gone, dispatch: 1, rank: 0, attempt: 0), code: 143, signal: 0, at: h.clock.now()))
+        h.drain()
+        let launch = try #require(rt.launches.first)
+        #expect(launch.ref.key.name == "next")
+        #expect(h.workload("next")?.admission.first?.gpus == [0, 1, 2, 3, 4, 5, 6, 7])
+    }
+
     /// After a restart, a replica whose supervisor recorded a fault (or vanished) while the
     /// daemon was down restarts the gang without spending maxRetry 0.
     @Test func recoveredInfrastructureFaultsDoNotSpendRetries() {
