@@ -41,12 +41,16 @@ extension SchedulerState {
         let pool = queues[w.queue].pool
         var chosen: [(node: Int, count: Int)] = []
         if !w.request.specifiedNodes.isEmpty {
+            // Validation refuses a node named twice; through the API it takes as many replicas.
+            var wanted: [String: Int] = [:]
+            for name in w.request.specifiedNodes { wanted[name, default: 0] += 1 }
             for name in w.request.specifiedNodes {
                 guard let i = nodeIndex[name], nodes[i].present else { return .failure(.noMatchingNode("specified node \"\(name)\" does not exist")) }
                 if pool != nil && nodes[i].pool != pool { return .failure(.noMatchingNode("specified node \"\(name)\" is not in resource pool \"\(pool!)\"")) }
                 if let t = w.request.gpuType, nodes[i].gpuType != t { return .failure(.noMatchingNode("specified node \"\(name)\" has no \(t) GPUs")) }
                 if !nodes[i].schedulable { return .failure(.noMatchingNode("specified node \"\(name)\" is unschedulable or not ready")) }
-                if replicasFitting(i, per, gpus: g, cap: 1) < 1 { return .failure(.noRoom("specified node \"\(name)\" has no room for a replica (\(describe(w)) each)")) }
+                let k = wanted[name] ?? 1
+                if replicasFitting(i, per, gpus: g, cap: k) < k { return .failure(.noRoom("specified node \"\(name)\" has no room for a replica (\(describe(w)) each)")) }
                 chosen.append((i, 1))
             }
         } else {
@@ -80,8 +84,11 @@ extension SchedulerState {
         var assignments: [ReplicaAssignment] = []
         var nodeIdx: [Int] = []
         var rank = 0
+        // Per node, where the GPU search goes on (a node may appear in several chunks).
+        var nextIndex: [Int: Int] = [:]
         for (node, count) in chosen {
-            var next = 0
+            var next = nextIndex[node] ?? 0
+            defer { nextIndex[node] = next }
             for _ in 0..<count {
                 var gpus: [Int] = []
                 gpus.reserveCapacity(g)

@@ -191,3 +191,21 @@ struct QueueLoopTests {
         for q in ["a", "b", "c"] { #expect((sim.s.queueUsage(q)?.allocated.gpu ?? -1) >= 0) }
     }
 }
+
+/// Placement through the API with a node named twice in specifiedNodes (validation refuses it
+/// in manifests): never the same GPU twice.
+struct SpecifiedNodesTwiceTests {
+    @Test func aNodeNamedTwiceTakesTwoReplicasOnDistinctGPUs() {
+        let sim = Sim()
+        sim.s.setNode("small", spec: nodeSpec(gpus: 2))
+        sim.s.setNode("big", spec: nodeSpec(gpus: 4))
+        sim.s.setQueue("q", spec: queue())
+        sim.add("two-on-small", queue: "q", gpu: 2, replicas: 2, nodes: ["small", "small"])
+        sim.add("two-on-big", queue: "q", gpu: 2, replicas: 2, nodes: ["big", "big"])
+        sim.cycle()
+        #expect(!sim.admitted("two-on-small"))
+        #expect(sim.s.nodeUsage("small")?.freeGPUs == [0, 1])
+        #expect(sim.s.assignments(wkey("two-on-big"))?.map(\.gpus) == [[0, 1], [2, 3]])
+        #expect(sim.s.nodeUsage("big")?.freeGPUs == [])
+    }
+}
