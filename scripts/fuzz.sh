@@ -33,7 +33,7 @@ for t in "${targets[@]}"; do
         -max_total_time="$SECONDS_EACH" -artifact_prefix="$artifacts/" -print_final_stats=1 \
         "${dict[@]}" ${FUZZ_FLAGS:-} >"$log" 2>&1
     rc=$?
-    grep -E '^#[0-9]+ +(INITED|DONE)|^stat::|^SUMMARY|Fatal error|fuzz-(manifest|scheduler): |Test unit written|^Done [0-9]+ runs' "$log" | tail -n 20
+    grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::|^SUMMARY|Fatal error|fuzz-(manifest|scheduler): |Test unit written|^Done [0-9]+ runs' "$log" | tail -n 20
     if [ $rc -ne 0 ]; then
         echo "fuzz-$t: exit $rc (crash or failed check; input in $artifacts/). Reproduce: $bin/fuzz-$t $artifacts/<crash-file>"
         status=1

@@ -42,7 +42,40 @@ public enum ManifestFuzz {
         let removed = index.remove(path: path)
         let deletes = removed.reduce(0) { if case .delete = $1 { return $0 + 1 }; return $0 }
         if deletes != upserts || index.objectCount != 0 { return "index: removing the file deleted \(deletes) of \(upserts) objects" }
+
+        admit(lenient.objects)
         return nil
+    }
+
+    /// Hands the objects to a scheduler as the admission controller does (queues with their
+    /// validity, nodes ready only when valid, valid unsuspended workloads), then runs a cycle:
+    /// what a manifest can make the daemon's admission do.
+    static func admit(_ objects: [ManifestObject]) {
+        let state = SchedulerState()
+        var seen = Set<ObjectKey>()
+        for obj in objects where seen.insert(obj.key).inserted {
+            switch obj.spec {
+            case .queue(let q):
+                if avoid.contains("overflow") && tooLarge([q.deserved, q.guarantee, q.capability ?? ResourceList()]) { continue }
+                state.setQueue(obj.meta.name, spec: q, valid: obj.invalid.isEmpty)
+            case .node(let n):
+                if avoid.contains("node-gpus") && n.capacity.gpu > 1024 { continue }
+                if avoid.contains("overflow") && tooLarge([n.capacity]) { continue }
+                state.setNode(obj.meta.name, spec: n, ready: obj.invalid.isEmpty)
+            case .workload(let w):
+                guard obj.invalid.isEmpty, !w.suspend else { continue }
+                if avoid.contains("overflow") && tooLarge([w.resources]) { continue }
+                state.setWorkload(obj.key, WorkloadRequest(w, created: 0))
+            case .resourcePool:
+                break
+            }
+        }
+        _ = state.cycle(now: 1)
+    }
+
+    /// Quantities past 2^40 milli-units, which sums and products can overflow.
+    static func tooLarge(_ lists: [ResourceList]) -> Bool {
+        lists.contains { $0.amounts.values.contains { $0.milli > 1 << 40 } }
     }
 
     static func isDNSLabel(_ s: String) -> Bool {

@@ -214,9 +214,16 @@ final class SchedulerHarness {
         }
         if input.pick(4) == 0 { r.gpuType = input.element(gpuTypes + ["B200"]) }
         if input.pick(5) == 0 {
+            // Distinct names, as validation requires (the scheduler itself does not check:
+            // a node listed twice gets both replicas on the same GPUs).
             let n = 1 + input.pick(3)
-            r.specifiedNodes = (0..<n).map { _ in input.pick(8) < nodeNames.count ? input.element(nodeNames) : "ghost" }
-            r.replicas = n
+            var names: [String] = []
+            for _ in 0..<n {
+                let name = input.pick(8) < nodeNames.count ? input.element(nodeNames) : "ghost"
+                if !names.contains(name) { names.append(name) }
+            }
+            r.specifiedNodes = names
+            r.replicas = names.count
         }
         return r
     }
