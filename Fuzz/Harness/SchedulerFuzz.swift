@@ -71,16 +71,23 @@ final class SchedulerHarness {
     var preemptions = Set<[ObjectKey]>()
     var now = 1000.0
     var clock: Int64 = 0
+    /// The program started from `standardCluster`.
+    var standard = false
 
     init(_ bytes: [UInt8]) { input = FuzzInput(bytes) }
 
     func fail(_ m: String) -> Violation { Violation(message: m) }
 
     func run() throws {
+        // Half the programs start from a small cluster where admission and preemption are
+        // likely: 3 nodes of 8 GPUs, a root queue with two children that borrow and reclaim.
+        if input.bool() { standard = true; try standardCluster() }
         var steps = 0
         while !input.isAtEnd && steps < 400 {
             steps += 1
-            let op = input.pick(16)
+            var op = input.pick(16)
+            // On the small cluster, mostly workloads and cycles: it stays a cluster.
+            if standard && op < 6 && input.pick(4) != 0 { op = 6 + input.pick(3) * 3 }
             switch op {
             case 0, 1: setNode()
             case 2: removeNode()
@@ -103,6 +110,31 @@ final class SchedulerHarness {
             try checkState()
             if attempts == 0 || !s.needsCycle { break }
         }
+    }
+
+    func standardCluster() throws {
+        for (i, name) in nodeNames.prefix(3).enumerated() {
+            var n = NodeSpec()
+            n.capacity["gpu"] = Quantity(units: 8)
+            n.capacity["cpu"] = Quantity(units: 64)
+            n.gpuType = i < 2 ? "H100" : "A100"
+            nodes[name] = (n, true)
+            s.setNode(name, spec: n, ready: true)
+        }
+        var root = QueueSpec()
+        root.deserved["gpu"] = Quantity(units: 24)
+        var a = QueueSpec(), b = QueueSpec()
+        a.parent = "q0"; b.parent = "q0"
+        a.deserved["gpu"] = Quantity(units: 12); b.deserved["gpu"] = Quantity(units: 12)
+        a.guarantee["gpu"] = Quantity(units: 4)
+        b.capability = ResourceList(["gpu": Quantity(units: 20)])
+        b.reclaimable = input.bool()
+        for (name, q) in [("q0", root), ("q1", a), ("q2", b)] {
+            queues[name] = (q, true)
+            knownQueues.insert(name)
+            s.setQueue(name, spec: q, valid: true)
+        }
+        try checkState()
     }
 
     // MARK: - Generators
@@ -140,6 +172,7 @@ final class SchedulerHarness {
     }
 
     func queueRef() -> String {
+        if standard && input.pick(4) != 0 { return input.bool() ? "q1" : "q2" }
         let i = input.pick(8)
         return i < queueNames.count ? queueNames[i] : "missing"
     }
@@ -175,7 +208,7 @@ final class SchedulerHarness {
     func setQueue() {
         let name = input.element(queueNames)
         var q = QueueSpec()
-        let p = input.pick(8)
+        let p = input.pick(16)
         q.parent = p < queueNames.count ? queueNames[p] : (p == 6 ? "missing" : nil)
         q.resourcePool = input.pick(4) == 0 ? input.element(pools + ["p9"]) : nil
         let lists = input.byte()
@@ -185,8 +218,8 @@ final class SchedulerHarness {
         q.reclaimable = input.pick(3) != 0
         q.disableOversell = input.pick(4) == 0
         q.queueingStrategy = input.pick(3) == 0 ? .strictFIFO : .bestEffortFIFO
-        q.state = input.pick(6) == 0 ? .closed : .open
-        let valid = input.pick(8) != 0
+        q.state = input.pick(10) == 0 ? .closed : .open
+        let valid = input.pick(16) != 0
         queues[name] = (q, valid)
         knownQueues.insert(name)
         if let parent = q.parent { knownQueues.insert(parent) }
@@ -205,6 +238,12 @@ final class SchedulerHarness {
     func request() -> WorkloadRequest {
         clock += Int64(input.pick(3))
         var r = WorkloadRequest(queue: queueRef(), priority: input.pick(4) - 1, created: clock, replicas: 1, resources: resources())
+        if standard && input.bool() {
+            // Gangs that fill the small cluster: queues compete, preempt and reclaim.
+            r.resources = ResourceList(["gpu": Quantity(units: Int64(input.element([1, 2, 4, 8])))])
+            r.replicas = 1 + input.pick(3)
+            return r
+        }
         switch input.pick(8) {
         case 0, 1, 2, 3: r.replicas = 1
         case 4: r.replicas = 2
