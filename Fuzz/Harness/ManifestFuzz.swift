@@ -11,7 +11,7 @@ import Scheduler
 public enum ManifestFuzz {
     static let path = "fuzz/manifest.yaml"
 
-    public static func check(_ bytes: [UInt8]) -> String? {
+    public static func check(_ bytes: [UInt8], avoid: Set<String> = envAvoid) -> String? {
         let lenient = ManifestFile.decode(path: path, bytes: bytes)
         let strict = ManifestFile.decode(path: path, bytes: bytes, strict: true)
 
@@ -43,14 +43,14 @@ public enum ManifestFuzz {
         let deletes = removed.reduce(0) { if case .delete = $1 { return $0 + 1 }; return $0 }
         if deletes != upserts || index.objectCount != 0 { return "index: removing the file deleted \(deletes) of \(upserts) objects" }
 
-        admit(lenient.objects)
+        admit(lenient.objects, avoid: avoid)
         return nil
     }
 
     /// Hands the objects to a scheduler as the admission controller does (queues with their
     /// validity, nodes ready only when valid, valid unsuspended workloads), then runs a cycle:
     /// what a manifest can make the daemon's admission do.
-    static func admit(_ objects: [ManifestObject]) {
+    static func admit(_ objects: [ManifestObject], avoid: Set<String>) {
         let state = SchedulerState()
         var seen = Set<ObjectKey>()
         for obj in objects where seen.insert(obj.key).inserted {
@@ -64,6 +64,7 @@ public enum ManifestFuzz {
                 state.setNode(obj.meta.name, spec: n, ready: obj.invalid.isEmpty)
             case .workload(let w):
                 guard obj.invalid.isEmpty, !w.suspend else { continue }
+                if avoid.contains("empty-request") && w.resources.isEmpty { continue }
                 if avoid.contains("overflow") && tooLarge([w.resources]) { continue }
                 state.setWorkload(obj.key, WorkloadRequest(w, created: 0))
             case .resourcePool:

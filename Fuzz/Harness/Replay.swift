@@ -1,5 +1,9 @@
 import Foundation
 
+/// What a plain replay steers around: `GANTRY_FUZZ_AVOID` when set (empty: nothing, to
+/// reproduce a finding), else the findings still open, as the tests do.
+public let replayAvoid: Set<String> = getenv("GANTRY_FUZZ_AVOID") == nil ? SchedulerFuzz.knownOpen : envAvoid
+
 /// Runs a fuzz entry over files given on the command line (directories: every file in them,
 /// sorted), the way the non-fuzzer build of the fuzz executables replays a corpus.
 /// Returns the number of inputs whose check failed.

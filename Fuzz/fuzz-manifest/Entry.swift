@@ -21,7 +21,7 @@ import CFuzzer
 /// A plain build replays the files (or directories of files) given as arguments.
 @main enum Replay {
     static func main() {
-        let failed = replayFiles(Array(CommandLine.arguments.dropFirst()), name: "fuzz-manifest", ManifestFuzz.check)
+        let failed = replayFiles(Array(CommandLine.arguments.dropFirst()), name: "fuzz-manifest") { ManifestFuzz.check($0, avoid: replayAvoid) }
         exit(failed > 0 ? 1 : 0)
     }
 }
