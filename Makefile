@@ -5,8 +5,11 @@ SPEC_DIR ?= Manifests/examples
 STATE_DIR ?= .gantry-state
 RUN_ARGS ?=
 BENCH_N ?= 100000
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS ?=
+FUZZ_AVOID ?=
 
-.PHONY: deps build release run test bench clean
+.PHONY: deps build release run test bench clean fuzz fuzz-replay sanitize
 
 deps:
 	@bash scripts/install-deps.sh
@@ -28,5 +31,23 @@ test: deps
 bench: release
 	$$($(SWIFT) build -c release --show-bin-path)/gantry-bench --n $(BENCH_N) --gantry $$($(SWIFT) build -c release --show-bin-path)/gantry
 
+# Coverage-guided fuzzing (libFuzzer + AddressSanitizer, release build in .build-fuzz):
+# manifest decoding and a scheduler operation sequence, FUZZ_SECONDS each.
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_FLAGS="$(FUZZ_FLAGS)" FUZZ_AVOID=$(FUZZ_AVOID) JOBS=$(JOBS) SWIFT=$(SWIFT) scripts/fuzz.sh
+
+# The committed seed corpus through the same checks, in a plain debug build.
+fuzz-replay: deps
+	$(SWIFT) build -j $(JOBS) --product fuzz-manifest
+	$(SWIFT) build -j $(JOBS) --product fuzz-scheduler
+	$$($(SWIFT) build --show-bin-path)/fuzz-manifest Fuzz/corpus/manifest
+	$$($(SWIFT) build --show-bin-path)/fuzz-scheduler Fuzz/corpus/scheduler
+
+# The test suite under ThreadSanitizer (.build-tsan), then AddressSanitizer (.build-asan).
+sanitize: deps
+	JOBS=$(JOBS) SWIFT=$(SWIFT) scripts/sanitize.sh thread; t=$$?; \
+	JOBS=$(JOBS) SWIFT=$(SWIFT) scripts/sanitize.sh address; a=$$?; \
+	echo "sanitize: thread exit $$t, address exit $$a"; [ $$t -eq 0 ] && [ $$a -eq 0 ]
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-fuzz .build-tsan .build-asan

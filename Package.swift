@@ -9,6 +9,8 @@ let package = Package(
         .executable(name: "gantry", targets: ["gantry"]),
         .executable(name: "gantry-bench", targets: ["gantry-bench"]),
         .executable(name: "gantry-shim", targets: ["gantry-shim"]),
+        .executable(name: "fuzz-manifest", targets: ["fuzz-manifest"]),
+        .executable(name: "fuzz-scheduler", targets: ["fuzz-scheduler"]),
     ],
     targets: [
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
@@ -27,6 +29,13 @@ let package = Package(
         .target(name: "GantryCLI", dependencies: ["CShim", "GantryShim", "GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "DirectorySource", "Controllers"]),
         .executableTarget(name: "gantry", dependencies: ["GantryCLI", "GantryShim"]),
         .executableTarget(name: "gantry-bench", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "CSQLite", "Controllers", "Scheduler", "DirectorySource"]),
-        .testTarget(name: "GantryTests", dependencies: ["GantryShim", "GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Controllers", "GantryCLI", "Scheduler"]),
+        // Fuzz targets (`make fuzz`): the checks live in FuzzHarness, so the tests replay the
+        // committed seed corpus through them; the executables are libFuzzer entries when built
+        // with `-sanitize=fuzzer -DGANTRY_FUZZ`, otherwise corpus replayers.
+        .target(name: "FuzzHarness", dependencies: ["GantryAPI", "YAMLCodec", "DirectorySource", "Scheduler"], path: "Fuzz/Harness"),
+        .systemLibrary(name: "CFuzzer", path: "Fuzz/CFuzzer"),
+        .executableTarget(name: "fuzz-manifest", dependencies: ["FuzzHarness", "CFuzzer"], path: "Fuzz/fuzz-manifest"),
+        .executableTarget(name: "fuzz-scheduler", dependencies: ["FuzzHarness", "CFuzzer"], path: "Fuzz/fuzz-scheduler"),
+        .testTarget(name: "GantryTests", dependencies: ["GantryShim", "GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Controllers", "GantryCLI", "Scheduler", "FuzzHarness"]),
     ]
 )
