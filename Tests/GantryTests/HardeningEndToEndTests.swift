@@ -41,28 +41,9 @@ import Foundation
             d.killReplicas()
             try? FileManager.default.removeItem(atPath: (d.spec as NSString).deletingLastPathComponent)
         }
-        var nodes = ""
-        for i in 0..<4 {
-            nodes += "---\napiVersion: gantry.dev/v1alpha1\nkind: Node\nmetadata: {name: node-\(i)}\nspec:\n  resourcePool: pool-a\n  capacity: {gpu: 8}\n"
-        }
-        d.write("nodes.yaml", nodes + "---\napiVersion: gantry.dev/v1alpha1\nkind: ResourcePool\nmetadata: {name: pool-a}\nspec: {}\n")
-        d.write("queues.yaml", """
-            apiVersion: gantry.dev/v1alpha1
-            kind: Queue
-            metadata: {name: org}
-            spec: {resourcePool: pool-a, deserved: {gpu: 32}}
-            ---
-            apiVersion: gantry.dev/v1alpha1
-            kind: Queue
-            metadata: {name: team-a}
-            spec: {parent: org, deserved: {gpu: 16}, capability: {gpu: 24}, reclaimable: true}
-            ---
-            apiVersion: gantry.dev/v1alpha1
-            kind: Queue
-            metadata: {name: team-b}
-            spec: {parent: org, deserved: {gpu: 16}, guarantee: {gpu: 8}}
-
-            """)
+        // The same cluster and queue tree as the stack-level scenario (StackReclaimTests).
+        d.write("nodes.yaml", StackReclaimTests.cluster)
+        d.write("queues.yaml", StackReclaimTests.queues)
         // Victims take about a second to stop after SIGTERM.
         let slow = jsonQuote("trap 'sleep 1; exit 143' TERM; while true; do sleep 0.1; done")
         func job(_ name: String, _ queue: String, replicas: Int, command: String) -> String {
