@@ -91,17 +91,7 @@ struct NominationEdgeTests {
     /// gone) leaves the victims' holds uncounted: their processes still run, but their queue
     /// no longer pays for them, so the victim comes back past its capability.
     @Test func endedNominationLeavesHoldsUncounted() {
-        let sim = Sim()
-        sim.nodes(4)
-        sim.s.setQueue("org", spec: queue(deserved: 32))
-        sim.s.setQueue("team-a", spec: queue(parent: "org", deserved: 16, capability: 24, reclaimable: true))
-        sim.s.setQueue("team-b", spec: queue(parent: "org", deserved: 16, guarantee: 8))
-        sim.add("a-big", queue: "team-a", gpu: 8, replicas: 2)
-        sim.cycle()
-        sim.add("a-borrow", queue: "team-a", gpu: 8)
-        sim.cycle()
-        sim.s.setActive(wkey("a-big"), true)
-        sim.s.setActive(wkey("a-borrow"), true)
+        let sim = NominationTests().reclaimCase()
         sim.add("b-job", queue: "team-b", gpu: 8, replicas: 2)
         sim.cycle()
         #expect(sim.s.nomination(wkey("b-job")) != nil)
