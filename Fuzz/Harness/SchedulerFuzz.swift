@@ -347,7 +347,7 @@ final class SchedulerHarness {
         var taken = usedGPUs()
         for r in a {
             guard let n = nodes[r.node] else { return false }
-            let cap = Int(n.spec.capacity.gpu)
+            let cap = Self.gpuIndices(n.spec)
             for g in r.gpus {
                 guard g >= 0, g < cap, taken[r.node, default: []].insert(g).inserted else { return false }
             }
@@ -516,6 +516,9 @@ final class SchedulerHarness {
 
     /// The scheduler saturates sums instead of trapping; a sum that saturated is not exact
     /// afterwards, so resources whose amounts ever came near the limit are not compared.
+    /// The GPU indices the scheduler keeps for a node: validation allows 1,024; the scheduler
+    /// bounds its table at 65,536 whatever reaches it.
+    static func gpuIndices(_ spec: NodeSpec) -> Int { Int(max(0, min(spec.capacity.gpu, 1 << 16))) }
     static func sat(_ a: Int64, _ b: Int64) -> Int64 { let (r, o) = a.addingReportingOverflow(b); return o ? (b > 0 ? .max : .min) : r }
     static func satMul(_ a: Int64, _ b: Int64) -> Int64 { let (r, o) = a.multipliedReportingOverflow(by: b); return o ? ((a < 0) == (b < 0) ? .max : .min) : r }
     func untainted(_ m: [String: Int64]) -> [String: Int64] { m.filter { !tainted.contains($0.key) && $0.value != 0 } }
@@ -580,7 +583,7 @@ final class SchedulerHarness {
                 continue
             }
             guard let u else { throw fail("node \(name) missing") }
-            let cap = Int(n.spec.capacity.gpu)
+            let cap = Self.gpuIndices(n.spec)
             let free = (0..<cap).filter { !(seen[name]?.contains($0) ?? false) }
             if u.freeGPUs != free && !nominating { throw fail("node \(name): free GPUs \(u.freeGPUs), expected \(free)") }
             if nominating { continue }
