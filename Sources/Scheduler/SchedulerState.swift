@@ -116,6 +116,9 @@ public final class SchedulerState {
         /// False once a preemptor's nomination took over the quota and non-GPU resources:
         /// the hold then keeps only the GPU indices its processes still use.
         var counted = true
+        /// The per-replica GPU amount taken out of `per` (and the nodes' allocation) while a
+        /// nomination has it; put back if the nomination ends before the hold does.
+        var handedGPU: Int64 = 0
     }
     var holds: [ObjectKey: [Hold]] = [:]
     struct HoldRef: Equatable { var key: ObjectKey; var id: Int32 }

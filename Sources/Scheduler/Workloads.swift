@@ -250,6 +250,12 @@ extension SchedulerState {
                 guard var hs = holds[r.key], let j = hs.firstIndex(where: { $0.id == r.id }), !hs[j].counted else { continue }
                 hs[j].counted = true
                 account(hs[j].queue, hs[j].total, sign: 1)
+                // Its GPUs count in the nodes' allocation again too.
+                if hs[j].handedGPU != 0 {
+                    for n in hs[j].nodeIdx { nodes[n].allocated.add(ResourceSlots.gpu, hs[j].handedGPU); touchedNodes.insert(n) }
+                    hs[j].per.add(ResourceSlots.gpu, hs[j].handedGPU)
+                    hs[j].handedGPU = 0
+                }
                 holds[r.key] = hs
             }
         }
@@ -269,6 +275,7 @@ extension SchedulerState {
         if g != 0 {
             for n in h.nodeIdx { nodes[n].allocated.add(ResourceSlots.gpu, -g); touchedNodes.insert(n) }
             hs[last].per[ResourceSlots.gpu] = 0
+            hs[last].handedGPU = g
         }
         hs[last].counted = false
         holds[key] = hs

@@ -73,6 +73,23 @@ struct NominationTests {
         }
     }
 
+    /// A nomination that ends early gives the victim's stopping processes back their GPUs in
+    /// the nodes' allocation as well as their quota.
+    @Test func anEndedNominationRestoresTheVictimsNodeAllocation() {
+        let sim = reclaimCase()
+        func allocatedGPUs() -> Int64 { sim.s.nodeNames.reduce(0) { $0 + (sim.s.nodeUsage($1)?.allocated.gpu ?? 0) } }
+        #expect(allocatedGPUs() == 24)
+        sim.add("b-job", queue: "team-b", gpu: 8, replicas: 2)
+        sim.cycle()
+        #expect(sim.s.nomination(wkey("b-job")) != nil)
+        #expect(allocatedGPUs() == 32)   // a-big 16, b-job's reservation 16 (over a-borrow's 8)
+        sim.s.setWorkload(wkey("b-job"), nil)
+        #expect(allocatedGPUs() == 24)   // a-big 16, a-borrow's stopping processes 8
+        #expect(sim.s.queueUsage("team-a")?.allocated.gpu == 24)
+        sim.s.setActive(wkey("a-borrow"), false)
+        #expect(allocatedGPUs() == 16)
+    }
+
     @Test func aHigherPriorityWorkloadMayTakeANomination() {
         let sim = Sim.oneQueue(nodes: 1, queue(deserved: 8))
         sim.add("low", queue: "q", gpu: 8, priority: -1)
