@@ -285,7 +285,7 @@ final class SchedulerHarness {
             r = old; r.priority = p
         }
         requests[key] = r
-        for (name, x) in total(r) where x >= 1 << 61 { tainted.insert(name) }
+        taint(r)
         knownQueues.insert(r.queue)
         trace("setWorkload \(key) \(r)")
         s.setWorkload(key, r)
@@ -360,6 +360,7 @@ final class SchedulerHarness {
         let r = request()
         let a = assignments(count: min(r.replicas, 3), gpus: Int(min(r.resources.gpu, 8)))
         let expect = placementIsFree(a)
+        taint(r)
         let ok = s.hold(key, r, assignments: a)
         trace("hold \(key) \(r) \(a) -> \(ok)")
         if ok != expect { throw fail("hold(\(key)) returned \(ok), expected \(expect) for \(a)") }
@@ -521,6 +522,8 @@ final class SchedulerHarness {
     static func gpuIndices(_ spec: NodeSpec) -> Int { Int(max(0, min(spec.capacity.gpu, 1 << 16))) }
     static func sat(_ a: Int64, _ b: Int64) -> Int64 { let (r, o) = a.addingReportingOverflow(b); return o ? (b > 0 ? .max : .min) : r }
     static func satMul(_ a: Int64, _ b: Int64) -> Int64 { let (r, o) = a.multipliedReportingOverflow(by: b); return o ? ((a < 0) == (b < 0) ? .max : .min) : r }
+    /// Below 2^54 milli-units, a program's at most 400 operations cannot add up past Int64.
+    func taint(_ r: WorkloadRequest) { for (name, x) in total(r) where x >= 1 << 54 { tainted.insert(name) } }
     func untainted(_ m: [String: Int64]) -> [String: Int64] { m.filter { !tainted.contains($0.key) && $0.value != 0 } }
 
     /// True while some workload holds a nomination (preempted victims still stopping): its
