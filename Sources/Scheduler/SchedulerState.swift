@@ -349,7 +349,15 @@ public final class SchedulerState {
             treeManaged[queues[i].root] = m
         }
         for i in 0..<n { queues[i].managed = treeManaged[queues[i].root] ?? [] }
-        // Usage from the admitted workloads.
+        recountUsage()
+    }
+
+    /// Queue usage (own, used, inner, demand) from scratch: the admitted workloads and the
+    /// holds that count. Sums saturate, so this is also how a saturated sum is made exact
+    /// again once something leaves it (`account`).
+    func recountUsage() {
+        let n = queues.count
+        let order = (0..<n).sorted { queues[$0].path.count > queues[$1].path.count }
         for i in 0..<n { queues[i].own = []; queues[i].used = []; queues[i].inner = []; queues[i].demand = [] }
         for w in workloads where w.present && w.admitted {
             queues[w.queue].own.add(w.total)
@@ -397,8 +405,19 @@ public final class SchedulerState {
     /// Adds (sign 1) or removes (-1) a workload's total to its queue and every ancestor,
     /// keeping `demand = max(own + children's demand, guarantee)` along the path.
     func account(_ q: Int, _ total: [Int64], sign: Int64) {
-        queues[q].own.add(total, times: sign)
         let path = queues[q].path
+        // Taking from a saturated sum cannot be done by subtraction: recount instead (the
+        // callers have already taken the workload or hold out of what the recount sees).
+        if sign < 0 {
+            for r in 0..<total.count where total[r] != 0 {
+                if at(queues[q].own, r) == .max || path.contains(where: { at(queues[$0].used, r) == .max || at(queues[$0].inner, r) == .max || at(queues[$0].demand, r) == .max }) {
+                    recountUsage()
+                    for a in path { touchedQueues.insert(a) }
+                    return
+                }
+            }
+        }
+        queues[q].own.add(total, times: sign)
         for r in 0..<total.count where total[r] != 0 {
             var delta = total[r] * sign
             for a in path {

@@ -174,11 +174,11 @@ extension SchedulerState {
 
     /// Frees quota and GPUs of an admitted workload (it keeps its assignments for a restore).
     func release(_ id: Int) {
+        workloads[id].admitted = false   // before `account`, which may recount from the admitted
         vacate(workloads[id].perReplica, workloads[id].assignments, workloads[id].nodeIdx, as: Int32(id))
         account(workloads[id].queue, workloads[id].total, sign: -1)
         queues[workloads[id].queue].admitted -= 1
         queues[workloads[id].queue].admittedSet.remove(Int32(id))
-        workloads[id].admitted = false
     }
 
     /// Marks GPUs and resources of a placement taken on its nodes, counted under `id` (a
@@ -269,7 +269,8 @@ extension SchedulerState {
     func transferHold(_ key: ObjectKey) -> HoldRef? {
         guard var hs = holds[key], let last = hs.indices.last, hs[last].counted else { return nil }
         let h = hs[last]
-        account(h.queue, h.total, sign: -1)
+        hs[last].counted = false
+        holds[key] = hs   // before `account`, which may recount from the holds that count
         // Its GPUs are the nomination's in `allocated`; its CPU and memory stay the hold's.
         let g = at(h.per, ResourceSlots.gpu)
         if g != 0 {
@@ -277,8 +278,8 @@ extension SchedulerState {
             hs[last].per[ResourceSlots.gpu] = 0
             hs[last].handedGPU = g
         }
-        hs[last].counted = false
         holds[key] = hs
+        account(h.queue, h.total, sign: -1)
         return HoldRef(key: key, id: h.id)
     }
 

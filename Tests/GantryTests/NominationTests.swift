@@ -226,3 +226,28 @@ struct SpecifiedNodesTwiceTests {
         #expect(sim.s.nodeUsage("big")?.freeGPUs == [])
     }
 }
+
+/// Quota sums saturate instead of trapping; once something leaves a saturated sum, the queue
+/// usage is recounted, so it is exact again (and later decisions see the right usage).
+struct SaturationTests {
+    @Test func aSaturatedQueueSumIsExactAgainWhenTheHugeWorkloadLeaves() throws {
+        let sim = Sim.oneQueue(nodes: 1)
+        var small = res(0); small["example.com/foo"] = Quantity(units: 1)
+        var huge = res(0); huge["example.com/foo"] = Quantity(milli: 9_000_000_000_000_000_000)
+        sim.s.setWorkload(wkey("small"), WorkloadRequest(queue: "q", created: 1, resources: small))
+        sim.s.setWorkload(wkey("huge"), WorkloadRequest(queue: "q", created: 2, replicas: 2, resources: huge))
+        sim.cycle()
+        #expect(sim.admitted("small") && sim.admitted("huge"))
+        #expect(sim.s.queueUsage("q")?.allocated.amounts["example.com/foo"]?.milli == Int64.max)
+        sim.finish("huge")
+        #expect(sim.s.queueUsage("q")?.allocated.amounts["example.com/foo"]?.milli == 1000)
+        // The resource becomes managed: the quota check sees the exact usage.
+        var q = queue(); q.deserved = small; q.deserved["example.com/foo"] = Quantity(units: 2)
+        sim.s.setQueue("q", spec: q)
+        sim.s.setWorkload(wkey("one-more"), WorkloadRequest(queue: "q", created: 3, resources: small))
+        sim.s.setWorkload(wkey("too-many"), WorkloadRequest(queue: "q", created: 4, resources: small))
+        sim.cycle()
+        #expect(sim.admitted("one-more"))
+        #expect(!sim.admitted("too-many"))
+    }
+}
