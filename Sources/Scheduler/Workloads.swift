@@ -311,8 +311,10 @@ extension SchedulerState {
     public func setActive(_ key: ObjectKey, _ on: Bool) -> Bool {
         if on { active.insert(key); return false }
         active.remove(key)
-        guard let hs = holds.removeValue(forKey: key) else { return false }
-        for h in hs {
+        guard var hs = holds[key] else { return false }
+        // One at a time: `account` may recount from the holds still there.
+        while let h = hs.popLast() {
+            holds[key] = hs.isEmpty ? nil : hs
             vacate(h.per, h.assignments, h.nodeIdx, as: h.id)
             if h.counted {
                 account(h.queue, h.total, sign: -1)
