@@ -230,6 +230,22 @@ struct SpecifiedNodesTwiceTests {
 /// Quota sums saturate instead of trapping; once something leaves a saturated sum, the queue
 /// usage is recounted, so it is exact again (and later decisions see the right usage).
 struct SaturationTests {
+    /// Two holds of one key, each near the limit: releasing them recounts once, never
+    /// subtracting a hold the recount already left out.
+    @Test func releasingSeveralSaturatingHoldsLeavesExactUsage() {
+        let sim = Sim.oneQueue(nodes: 2)
+        var huge = res(0); huge["cpu"] = Quantity(milli: 9_000_000_000_000_000_000)
+        let req = WorkloadRequest(queue: "q", created: 1, resources: huge)
+        #expect(sim.s.hold(wkey("h"), req, assignments: [ReplicaAssignment(rank: 0, node: "n0", gpus: [])]))
+        #expect(sim.s.hold(wkey("h"), req, assignments: [ReplicaAssignment(rank: 0, node: "n1", gpus: [])]))
+        var one = res(0); one["cpu"] = Quantity(units: 1)
+        sim.s.setWorkload(wkey("one"), WorkloadRequest(queue: "q", created: 2, resources: one))
+        sim.cycle()
+        #expect(sim.admitted("one"))
+        sim.s.setActive(wkey("h"), false)
+        #expect(sim.s.queueUsage("q")?.allocated.amounts["cpu"]?.milli == 1000)
+    }
+
     @Test func aSaturatedQueueSumIsExactAgainWhenTheHugeWorkloadLeaves() throws {
         let sim = Sim.oneQueue(nodes: 1)
         var small = res(0); small["example.com/foo"] = Quantity(units: 1)
