@@ -45,14 +45,7 @@ enum ReclaimBench {
             spec: {parent: org, deserved: {gpu: 16}, guarantee: {gpu: 8}}
 
             """)
-        let logPath = dir + "/daemon.log"
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: gantry)
-        daemon.arguments = ["run", "--spec-dir", spec, "--state-dir", state, "--local-gpus", "0", "--metrics-interval", "0"]
-        daemon.standardError = FileHandle(forWritingAtPath: logPath)
-        daemon.standardOutput = daemon.standardError
-        do { try daemon.run() } catch { return nil }
+        guard let daemon = try? startDaemon(gantry, spec: spec, state: state, log: dir + "/daemon.log", localGPUs: 0) else { return nil }
         defer {
             daemon.terminate(); daemon.waitUntilExit()
             killReplicas(state)

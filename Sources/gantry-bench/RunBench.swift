@@ -17,13 +17,7 @@ enum RunBench {
         try! FileManager.default.createDirectory(atPath: spec + "/w", withIntermediateDirectories: true)
         try! "apiVersion: gantry.dev/v1alpha1\nkind: Queue\nmetadata: {name: batch}\nspec:\n  deserved: {gpu: 8}\n".write(toFile: spec + "/queue.yaml", atomically: true, encoding: .utf8)
         let logPath = dir + "/daemon.log"
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: gantry)
-        daemon.arguments = ["run", "--spec-dir", spec, "--state-dir", state, "--local-gpus", "8", "--metrics-interval", "0"]
-        daemon.standardError = FileHandle(forWritingAtPath: logPath)
-        daemon.standardOutput = daemon.standardError
-        try! daemon.run()
+        let daemon = try! startDaemon(gantry, spec: spec, state: state, log: logPath, localGPUs: 8)
         defer {
             daemon.terminate(); daemon.waitUntilExit()
             if !keep { try? FileManager.default.removeItem(atPath: dir) }
@@ -69,4 +63,16 @@ enum RunBench {
                     n, written, dt, Double(done) / dt, cpu, cpu / Double(max(done, 1)) * 1000))
         if done < n { say("only \(done) of \(n) Succeeded within 600 s") }
     }
+}
+
+/// Starts `gantry run` on a spec and state directory (no metrics sampling), its output in `log`.
+func startDaemon(_ gantry: String, spec: String, state: String, log: String, localGPUs: Int) throws -> Process {
+    _ = FileManager.default.createFile(atPath: log, contents: nil)
+    let daemon = Process()
+    daemon.executableURL = URL(fileURLWithPath: gantry)
+    daemon.arguments = ["run", "--spec-dir", spec, "--state-dir", state, "--local-gpus", String(localGPUs), "--metrics-interval", "0"]
+    daemon.standardError = FileHandle(forWritingAtPath: log)
+    daemon.standardOutput = daemon.standardError
+    try daemon.run()
+    return daemon
 }
