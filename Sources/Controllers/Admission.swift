@@ -22,7 +22,6 @@ public final class Admission: @unchecked Sendable {
     var paused = false
     /// Workloads whose restore and adoption wait for the end of the initial load.
     var deferredRestores = Set<ObjectKey>()
-    var deferredOrder: [ObjectKey] = []
     var kicked = false
     var stopped = false
     let wake = NSCondition()
@@ -196,7 +195,7 @@ public final class Admission: @unchecked Sendable {
     /// reconcile kinds in any order, and a placement checked before its node arrived would
     /// be refused while its replicas still run.
     func restoreAdmission(_ key: ObjectKey, queue: String) {
-        if paused { deferRestore(key); return }
+        if paused { deferredRestores.insert(key); return }
         guard state.contains(key), !state.isAdmitted(key), let st = statuses.get(key)?.workload, st.admissionQueue == queue, !st.admission.isEmpty else { return }
         let at = Double(st.conditions.get(ConditionType.admitted)?.lastTransitionTime.seconds ?? 0)
         if !state.restoreAdmission(key, assignments: st.admission, admittedAt: at) {
@@ -205,15 +204,11 @@ public final class Admission: @unchecked Sendable {
         }
     }
 
-    func deferRestore(_ key: ObjectKey) {
-        if deferredRestores.insert(key).inserted { deferredOrder.append(key) }
-    }
-
     /// The restores and adoptions held back during the initial load, oldest admission first.
     func runDeferredRestores() {
-        guard !deferredOrder.isEmpty else { return }
-        let keys = deferredOrder
-        deferredOrder = []; deferredRestores = []
+        guard !deferredRestores.isEmpty else { return }
+        let keys = deferredRestores
+        deferredRestores = []
         func admittedAt(_ k: ObjectKey) -> Int64 { statuses.get(k)?.workload?.conditions.get(ConditionType.admitted)?.lastTransitionTime.seconds ?? Int64.max }
         let ordered = keys.map { ($0, admittedAt($0)) }.sorted { $0.1 != $1.1 ? $0.1 < $1.1 : $0.0 < $1.0 }
         for (key, _) in ordered {

@@ -107,7 +107,7 @@ extension Admission {
     func adopt(_ key: ObjectKey) {
         guard recovered[key] != nil else { return }
         // The placement must be checked against every node: wait for the end of the load.
-        if paused { deferRestore(key); return }
+        if paused { deferredRestores.insert(key); return }
         guard let rec = recovered.removeValue(forKey: key) else { return }
         let now = clock.now()
         let alive = rec.intent.assignments.contains { a in rec.replicas[a.rank].map { $0.exit == nil && !$0.lost && $0.fault == nil } ?? true }

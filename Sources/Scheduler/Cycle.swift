@@ -117,15 +117,11 @@ extension SchedulerState {
                     admittedOne = true
                     break
                 }
+                // A failed admit always leaves a fresh reason (a nomination counts as admitted).
                 let kind = workloads[id].reasonKind ?? .noRoom
-                if kind != .preempting {
-                    // A workload waiting for its victims to stop says nothing about others.
-                    failures.append(Failure(shape: Int32(shape), kind: kind))
-                    failedIDs[shape] = id
-                    shapeVerdict[shape] = Int32(failures.count - 1)
-                } else {
-                    shapeStamp[shape] = 0
-                }
+                failures.append(Failure(shape: Int32(shape), kind: kind))
+                failedIDs[shape] = id
+                shapeVerdict[shape] = Int32(failures.count - 1)
                 i += 1
                 if strict {
                     let head = Int32(id)

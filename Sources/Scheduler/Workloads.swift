@@ -183,9 +183,9 @@ extension SchedulerState {
 
     /// Marks GPUs and resources of a placement taken on its nodes, counted under `id` (a
     /// workload id, or a negative hold id).
-    func occupy(_ per: [Int64], _ assignments: [ReplicaAssignment], _ nodeIdx: [Int], as id: Int32, resources: Bool = true) {
+    func occupy(_ per: [Int64], _ assignments: [ReplicaAssignment], _ nodeIdx: [Int], as id: Int32) {
         for (a, n) in zip(assignments, nodeIdx) {
-            if resources { nodes[n].allocated.add(per) }
+            nodes[n].allocated.add(per)
             for g in a.gpus where g >= 0 && g < nodes[n].gpuUsed.count {
                 if nodes[n].gpuUsed[g] == 0 && g < nodes[n].gpuCount { nodes[n].freeGPUs -= 1 }
                 nodes[n].gpuUsed[g] += 1
@@ -195,11 +195,10 @@ extension SchedulerState {
         }
     }
 
-    /// The inverse of `occupy` (GPU indices beyond a shrunken node are skipped). `resources`
-    /// false: the non-GPU resources were already given up (a hold a nomination took over).
-    func vacate(_ per: [Int64], _ assignments: [ReplicaAssignment], _ nodeIdx: [Int], as id: Int32, resources: Bool = true) {
+    /// The inverse of `occupy` (GPU indices beyond a shrunken node are skipped).
+    func vacate(_ per: [Int64], _ assignments: [ReplicaAssignment], _ nodeIdx: [Int], as id: Int32) {
         for (a, n) in zip(assignments, nodeIdx) {
-            if resources { nodes[n].allocated.add(per, times: -1) }
+            nodes[n].allocated.add(per, times: -1)
             for g in a.gpus where g >= 0 && g < nodes[n].gpuUsed.count && nodes[n].gpuUsed[g] > 0 {
                 nodes[n].gpuUsed[g] -= 1
                 if nodes[n].gpuUsed[g] == 0 && g < nodes[n].gpuCount { nodes[n].freeGPUs += 1 }
