@@ -1,0 +1,54 @@
+/// A token bucket (client-go's `flowcontrol` QPS/burst limiter) over an injected clock:
+/// `reserve(now:)` takes one token and returns how long the caller must wait before
+/// sending, so waits queue up fairly behind one another. Pure: the caller sleeps.
+public struct TokenBucket: Sendable {
+    public let qps: Double
+    public let burst: Int
+    private var tokens: Double
+    private var last: Double
+
+    /// `qps` <= 0 disables limiting. The bucket starts full at time `now`.
+    public init(qps: Double, burst: Int, now: Double) {
+        self.qps = qps.isFinite ? qps : 0
+        self.burst = max(1, burst)
+        self.tokens = Double(max(1, burst))
+        self.last = now
+    }
+
+    /// Takes a token; returns the seconds to wait (0 when one was available).
+    public mutating func reserve(now: Double) -> Double {
+        guard qps > 0 else { return 0 }
+        if now > last {
+            tokens = min(Double(burst), tokens + (now - last) * qps)
+            last = now
+        }
+        tokens -= 1
+        if tokens >= 0 { return 0 }
+        return -tokens / qps + (last - now)
+    }
+}
+
+/// Exponential backoff with jitter: `initial`, doubling to at most `cap`; each delay gets
+/// up to `jitter` × itself added (the random source is injected so tests are exact).
+/// client-go's watch reconnect uses 800 ms to 30 s.
+public struct Backoff: Sendable {
+    public let initial: Double
+    public let cap: Double
+    public let jitter: Double
+    private var current: Double
+
+    public init(initial: Double = 0.8, cap: Double = 30, jitter: Double = 0.2) {
+        self.initial = initial; self.cap = cap; self.jitter = jitter; self.current = initial
+    }
+
+    /// The next delay; `random` returns a value in 0..<1.
+    public mutating func next(random: () -> Double = { Double.random(in: 0..<1) }) -> Double {
+        let base = current
+        current = min(cap, current * 2)
+        let r = min(max(random(), 0), 1)
+        return min(cap, base * (1 + jitter * r))
+    }
+
+    /// Back to `initial` (after a success).
+    public mutating func reset() { current = initial }
+}
