@@ -28,7 +28,8 @@ let package = Package(
         .target(name: "StateStore", dependencies: ["GantryAPI", "CSQLite", "YAMLCodec", "ControllerRuntime"]),
         .target(name: "DirectorySource", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "CShim"]),
         .target(name: "Controllers", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Scheduler", "CShim", "GantryShim"]),
-        .target(name: "GantryCLI", dependencies: ["CShim", "GantryShim", "GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "DirectorySource", "Controllers"]),
+        .target(name: "KubeMode", dependencies: ["GantryAPI", "ControllerRuntime", "Controllers", "DirectorySource", "StateStore", "KubeClient"]),
+        .target(name: "GantryCLI", dependencies: ["CShim", "GantryShim", "GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "DirectorySource", "Controllers", "KubeClient", "KubeMode"]),
         .executableTarget(name: "gantry", dependencies: ["GantryCLI", "GantryShim"]),
         .executableTarget(name: "gantry-bench", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "CSQLite", "Controllers", "Scheduler", "DirectorySource"]),
         // Fuzz targets (`make fuzz`): the checks live in FuzzHarness, so the tests replay the
@@ -38,6 +39,6 @@ let package = Package(
         .systemLibrary(name: "CFuzzer", path: "Fuzz/CFuzzer"),
         .executableTarget(name: "fuzz-manifest", dependencies: ["FuzzHarness", "CFuzzer"], path: "Fuzz/fuzz-manifest"),
         .executableTarget(name: "fuzz-scheduler", dependencies: ["FuzzHarness", "CFuzzer"], path: "Fuzz/fuzz-scheduler"),
-        .testTarget(name: "GantryTests", dependencies: ["GantryShim", "GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Controllers", "GantryCLI", "Scheduler", "FuzzHarness", "KubeClient"]),
+        .testTarget(name: "GantryTests", dependencies: ["GantryShim", "GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Controllers", "GantryCLI", "Scheduler", "FuzzHarness", "KubeClient", "KubeMode"]),
     ]
 )

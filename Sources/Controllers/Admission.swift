@@ -86,7 +86,72 @@ public final class Admission: @unchecked Sendable {
         failedTotal = metrics.counter("gantry_finished_workloads_total", ["phase": "Failed"])
     }
 
-    func locked<T>(_ f: () throws -> T) rethrows -> T { lock.lock(); defer { lock.unlock() }; return try f() }
+    /// Runs `f` under the lock, then performs the runtime actions it decided, outside the lock.
+    func locked<T>(_ f: () throws -> T) rethrows -> T {
+        lock.lock()
+        defer { performActions() }
+        defer { lock.unlock() }
+        return try f()
+    }
+
+    // MARK: Runtime actions (decided under the lock, performed outside it)
+
+    /// What the lifecycle asks of the runtime; performed in the order decided.
+    enum RuntimeAction {
+        case prepare(ObjectKey, DispatchIntent)
+        case launch(ReplicaLaunch)
+        case signal(ReplicaRef, force: Bool)
+        case forget(ObjectKey, keepDispatch: Int?, files: Bool)
+    }
+    /// Decided, not yet performed (under `lock`).
+    var outbox: [RuntimeAction] = []
+    /// Held by the one thread performing actions, so they run in the order they were decided.
+    let performing = NSLock()
+    /// Rendezvous ports found outside the lock, for the next dispatches (under `lock`).
+    var ports: [Int] = []
+    /// The last lines of replicas that ended, read outside the lock for failure messages.
+    var tails: [ReplicaRef: [String]] = [:]
+
+    func act(_ a: RuntimeAction) { outbox.append(a) }
+
+    /// Performs queued runtime actions. A thread that finds another performing leaves its
+    /// actions to it (that one looks again after letting go).
+    func performActions() {
+        guard let runtime else { return }
+        while performing.try() {
+            while true {
+                lock.lock()
+                let batch = outbox
+                outbox = []
+                let needPort = ports.count < 2
+                lock.unlock()
+                if needPort {
+                    let p = runtime.freePort()
+                    lock.lock(); ports.append(p); lock.unlock()
+                }
+                if batch.isEmpty { break }
+                for a in batch {
+                    switch a {
+                    case .prepare(let k, let intent): runtime.prepare(k, intent)
+                    case .launch(let l): runtime.launch(l)
+                    case .signal(let r, let force): runtime.signal(r, force: force)
+                    case .forget(let k, let keep, let files): runtime.forget(k, keepDispatch: keep, files: files)
+                    }
+                }
+            }
+            performing.unlock()
+            lock.lock()
+            let more = !outbox.isEmpty
+            lock.unlock()
+            if !more { return }
+        }
+    }
+
+    /// A rendezvous port for a new dispatch (under the lock): one found earlier outside it.
+    func takePort() -> Int {
+        if !ports.isEmpty { return ports.removeFirst() }
+        return runtime?.freePort() ?? 0
+    }
 
     // MARK: Inputs
 
@@ -105,7 +170,7 @@ public final class Admission: @unchecked Sendable {
                 adopt(key)
                 if runs[key] == nil {
                     // Nothing runs: its records, logs and working directory go now.
-                    runtime?.forget(key, keepDispatch: nil, files: true)
+                    act(.forget(key, keepDispatch: nil, files: true))
                 } else {
                     evaluateRun(key)
                 }

@@ -225,7 +225,11 @@ public final class Inventory: ManifestSink, Sendable {
         let now = clock.timestamp
         let restoredRow: ObjectRow? = prev == nil ? state.withLock { $0.restored.removeValue(forKey: key) } : nil
         var changed = true
-        if let prev {
+        if !input.meta.uid.isEmpty {
+            // The source owns the metadata (the API server in kube mode): uid, creation time
+            // and generation are in force as delivered.
+            changed = prev == nil || prev != obj
+        } else if let prev {
             obj.meta.uid = prev.meta.uid
             obj.meta.creationTimestamp = prev.meta.creationTimestamp
             let specChanged = prev.spec != obj.spec || prev.invalid.isEmpty != obj.invalid.isEmpty

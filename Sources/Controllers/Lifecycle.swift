@@ -64,9 +64,18 @@ extension Admission {
 
     /// A runtime event (from the runtime's thread).
     public func runtimeEvent(_ e: RuntimeEvent) {
+        // What a replica that ended printed last, for failure messages: read before the lock.
+        var lines: [String]?
+        switch e {
+        case .exited(let r, let code, let sig, _) where code != 0 || sig != 0: lines = runtime?.tail(r.key, rank: r.rank, lines: 5)
+        case .lost(let r, _): lines = runtime?.tail(r.key, rank: r.rank, lines: 5)
+        default: break
+        }
         locked {
+            if let lines { tails[e.ref] = lines }
             handle(e)
             evaluateRun(e.ref.key)
+            tails[e.ref] = nil
         }
     }
 
@@ -85,7 +94,7 @@ extension Admission {
                 timers[k] = nil
                 if let t = ttlDue[k], t <= now {
                     ttlDue[k] = nil
-                    runtime?.forget(k, keepDispatch: nil, files: true)
+                    act(.forget(k, keepDispatch: nil, files: true))
                     Log.info("finished workload's logs and working directory removed (ttlSecondsAfterFinished)", ["key": k.description])
                 }
                 evaluateRun(k)
@@ -102,7 +111,16 @@ extension Admission {
 
     /// Runs found in the state directory at start-up; each is adopted when its workload is
     /// first synced, and `adoptOrphans` stops those whose workload is gone.
-    public func setRecovered(_ r: [ObjectKey: RecoveredDispatch]) { locked { recovered = r } }
+    public func setRecovered(_ r: [ObjectKey: RecoveredDispatch]) {
+        // The last lines of replicas that ended while the daemon was down, read before the lock.
+        var lines: [ReplicaRef: [String]] = [:]
+        for rec in r.values {
+            for rep in rec.replicas.values where rep.lost || rep.fault != nil || rep.exit.map({ $0.code != 0 || $0.signal != 0 }) == true {
+                if let t = runtime?.tail(rep.ref.key, rank: rep.ref.rank, lines: 5), !t.isEmpty { lines[rep.ref] = t }
+            }
+        }
+        locked { recovered = r; tails.merge(lines) { $1 } }
+    }
 
     func adopt(_ key: ObjectKey) {
         guard recovered[key] != nil else { return }
@@ -169,6 +187,7 @@ extension Admission {
                 replicaEnded(key, ref, code: rep.code ?? -1, signal: rep.signal, lostMessage: nil)
             }
         }
+        tails = tails.filter { $0.key.key != key }
     }
 
     /// Stops the recovered runs of workloads that no longer exist (deleted while the daemon
@@ -307,7 +326,8 @@ extension Admission {
     }
 
     func lastLines(_ key: ObjectKey, _ rank: Int) -> String {
-        guard let lines = runtime?.tail(key, rank: rank, lines: 5), !lines.isEmpty else { return "" }
+        // Read outside the lock when the replica's end was reported (`runtimeEvent`, `setRecovered`).
+        guard let lines = tails.first(where: { $0.key.key == key && $0.key.rank == rank })?.value, !lines.isEmpty else { return "" }
         return "; last output: " + lines.map { String($0.prefix(200)) }.joined(separator: " | ")
     }
 
@@ -354,7 +374,7 @@ extension Admission {
             if endedRuns.count < 100_000 { endedRuns += run.reps.map { (key, $0.rank) } }
             if entry == nil || stop == .deleted {
                 updating.remove(key)
-                runtime?.forget(key, keepDispatch: nil, files: true)
+                act(.forget(key, keepDispatch: nil, files: true))
                 return
             }
             switch stop {
@@ -425,12 +445,12 @@ extension Admission {
         let alive = run.reps.filter(\.alive)
         if run.termAt == nil {
             run.termAt = now
-            for r in alive { runtime?.signal(run.ref(key, r), force: false) }
+            for r in alive where runtime != nil { act(.signal(run.ref(key, r), force: false)) }
             runs[key] = run
             stoppingStatus(key, run)
         } else if !run.killed && now >= run.termAt! + options.gracePeriod {
             run.killed = true
-            for r in alive { runtime?.signal(run.ref(key, r), force: true) }
+            for r in alive where runtime != nil { act(.signal(run.ref(key, r), force: true)) }
             events.warning(InvolvedObject(key), "Killed", "\(alive.count) replica\(alive.count == 1 ? "" : "s") still running \(Admission.seconds(options.gracePeriod)) after SIGTERM; sent SIGKILL")
             runs[key] = run
         }
@@ -473,17 +493,17 @@ extension Admission {
 
     /// Starts every replica of a gang.
     func dispatch(_ key: ObjectKey, _ spec: WorkloadSpec, _ assignments: [ReplicaAssignment], retry: Bool, spendsRetry: Bool, updating: Bool) {
-        guard let runtime else { return }
+        guard runtime != nil else { return }
         let now = clock.now()
         let prev = statuses.get(key)?.workload
         let n = (prev?.dispatchCount ?? 0) + 1
         let sorted = assignments.sorted { $0.rank < $1.rank }
-        let run = Run(dispatch: n, specHash: Admission.specHash(spec), assignments: assignments, port: runtime.freePort(),
+        let run = Run(dispatch: n, specHash: Admission.specHash(spec), assignments: assignments, port: takePort(),
                       reps: sorted.map { Run.Rep(rank: $0.rank, node: $0.node, gpus: $0.gpus) })
         runs[key] = run
         state.setActive(key, true)
-        runtime.prepare(key, DispatchIntent(dispatch: n, specHash: run.specHash, masterPort: run.port, at: now, assignments: sorted))
-        runtime.forget(key, keepDispatch: n, files: false)
+        act(.prepare(key, DispatchIntent(dispatch: n, specHash: run.specHash, masterPort: run.port, at: now, assignments: sorted)))
+        act(.forget(key, keepDispatch: n, files: false))
         for i in run.reps.indices { launch(key, spec, run, rank: i) }
         let ts = clock.timestamp
         updateStatus(key) { s in
@@ -507,7 +527,7 @@ extension Admission {
         let env = Admission.replicaEnv(key, spec, rank: rep.rank, world: run.reps.count, port: run.port, gpus: rep.gpus, vendor: vendor,
                                        node: rep.node, dispatch: run.dispatch, attempt: rep.attempt, options: options, workdir: runtime.workdir(key))
         let header = "[gantry] \(clock.timestamp.description) dispatch \(run.dispatch) rank \(rep.rank)\(rep.attempt > 0 ? " restart \(rep.attempt)" : "") on \(rep.node) GPUs [\(rep.gpus.map(String.init).joined(separator: ","))]"
-        runtime.launch(ReplicaLaunch(ref: ref, command: spec.effectiveCommand, env: env, header: header))
+        act(.launch(ReplicaLaunch(ref: ref, command: spec.effectiveCommand, env: env, header: header)))
     }
 
     /// The environment of a replica (SPEC.md): the daemon's, the user's `env`, then Gantry's.

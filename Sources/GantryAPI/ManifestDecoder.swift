@@ -85,7 +85,9 @@ public struct ManifestDecoder {
             case "namespace": namespace = string(value, "metadata.namespace")
             case "labels": labels = stringMap(value, "metadata.labels", validateKeys: true)
             case "annotations": annotations = stringMap(value, "metadata.annotations", validateKeys: false)
-            case "uid", "generation", "creationTimestamp", "resourceVersion", "managedFields", "finalizers", "ownerReferences", "generateName": break
+            // Metadata owned by the source (the API server in kube mode): read from the object there, never from a manifest.
+            case "uid", "generation", "creationTimestamp", "resourceVersion", "managedFields", "finalizers", "ownerReferences", "generateName",
+                 "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink": break
             default: unknown(key, "metadata", value, .metadata)
             }
         }

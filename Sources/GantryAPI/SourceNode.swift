@@ -79,3 +79,20 @@ public struct FieldError: Error, Sendable, Equatable, CustomStringConvertible {
         return s + ": " + message
     }
 }
+
+extension SourceNode {
+    /// A node for a value that came as JSON (from the Kubernetes API), so the manifest decoder
+    /// reads it as it reads a file; every node reports `line` (0: no file line).
+    public init(value: Value, line: Int = 0) {
+        switch value {
+        case .null: self.init(.scalar("", plain: true), line: line, column: 0)
+        case .bool(let b): self.init(.scalar(b ? "true" : "false", plain: true), line: line, column: 0)
+        case .int(let i): self.init(.scalar(String(i), plain: true), line: line, column: 0)
+        case .double(let d): self.init(.scalar(d.isFinite ? String(d) : "0", plain: true), line: line, column: 0)
+        case .string(let s): self.init(.scalar(s, plain: false), line: line, column: 0)
+        case .array(let items): self.init(.sequence(items.map { SourceNode(value: $0, line: line) }), line: line, column: 0)
+        case .object(let members):
+            self.init(.mapping(members.map { Entry(key: SourceNode(.scalar($0.key, plain: false), line: line, column: 0), value: SourceNode(value: $0.value, line: line)) }), line: line, column: 0)
+        }
+    }
+}

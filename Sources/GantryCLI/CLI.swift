@@ -5,7 +5,7 @@ import GantryShim
 
 /// Entry point of the `gantry` binary: parses the command line and runs one command.
 public enum CLI {
-    static let boolFlags: Set<String> = ["all-namespaces", "watch", "strict", "help", "version", "follow"]
+    static let boolFlags: Set<String> = ["all-namespaces", "watch", "strict", "help", "version", "follow", "kube", "leader-elect"]
     static let aliases = ["n": "namespace", "A": "all-namespaces", "o": "output", "w": "watch", "l": "selector", "f": "filename", "h": "help"]
     /// `-f` means --follow for `logs`, --filename elsewhere.
     static let logAliases = ["n": "namespace", "f": "follow", "h": "help"]
@@ -67,6 +67,12 @@ public enum CLI {
                     guard let lv = Log.Level(name: l) else { throw UsageError("--log-level: debug, info, warn or error") }
                     o.logLevel = lv
                 }
+                if args.bool("kube") {
+                    var k = try KubeRunOptions(&args, workers: o.workers, fieldValidation: o.fieldValidation, gracePeriod: o.gracePeriod, runReplicas: o.runReplicas)
+                    k.logFormat = o.logFormat; k.logLevel = o.logLevel
+                    try args.checkUnknown()
+                    return KubeRun.run(k)
+                }
                 try args.checkUnknown()
                 guard o.resync >= 1 else { throw UsageError("--resync: at least 1s") }
                 return Daemon(options: o).run()
@@ -109,10 +115,11 @@ public enum CLI {
     }
 
     public static let usage = """
-    gantry — a GPU workload controller (directory mode)
+    gantry — a GPU workload controller (directory mode, or --kube)
 
     Usage:
       gantry run [--spec-dir DIR] [--state-dir DIR] [flags]   start the daemon
+      gantry run --kube [--kubeconfig F] [--context C] [flags]   start it against a cluster
       gantry get KIND [NAME] [-n NS | -A] [-o wide|yaml|json|name] [-w] [filters]
       gantry describe KIND NAME [-n NS]
       gantry events [--for KIND/[NS/]NAME | file/PATH] [--limit N] [-w] [-o json]
@@ -145,6 +152,17 @@ public enum CLI {
                             none: admit only, start nothing
       --shim COMMAND        replica supervisor (default: gantry-shim next to this binary,
                             else "gantry shim")
+      --kube                run against a Kubernetes API server instead of a spec directory:
+                            Workloads, Queues and ResourcePools are custom resources, replicas
+                            are Pods, nodes are the cluster's Nodes (see README "Run in a cluster")
+      --kubeconfig FILE     kubeconfig (a colon list merges; default $KUBECONFIG, then
+                            ~/.kube/config; in a Pod: the service account)
+      --context NAME        kubeconfig context (default: current-context)
+      --kube-qps N  --kube-burst N   client-side rate limit of API calls (default 50, 100)
+      --leader-elect        only the holder of a Lease reconciles; others stand by
+      --lease-namespace NS  --lease-name NAME   the Lease (default $POD_NAMESPACE or
+                            gantry-system, gantry-controller)
+      --identity ID         this replica's name in the Lease (default $POD_NAME, else host-pid)
       --log-format text|json   (default text)
       --log-level debug|info|warn|error   (default info)
 

@@ -1,0 +1,241 @@
+import Foundation
+import Synchronization
+import GantryAPI
+import ControllerRuntime
+import Controllers
+import KubeClient
+
+/// A small pool of threads taking keys from a coalescing set: a key marked again while
+/// queued is written once, with its latest value; a key is never written by two threads at once.
+final class KeyedWriter<Key: Hashable & Sendable>: @unchecked Sendable {
+    struct State {
+        var queued: [Key] = []
+        var pending = Set<Key>()
+        var busy = Set<Key>()
+        var again = Set<Key>()
+        var delayed: [(Key, Double)] = []
+        var stopped = false
+    }
+    let state = Mutex(State())
+    let cond = NSCondition()
+    let write: @Sendable (Key) -> Double?
+    let name: String
+
+    /// `write` returns nil when done, or a delay after which the key is tried again.
+    init(name: String, threads: Int, write: @escaping @Sendable (Key) -> Double?) {
+        self.name = name; self.write = write
+        for i in 0..<max(1, threads) {
+            let t = Thread { [weak self] in self?.run() }
+            t.name = "\(name)-\(i)"
+            t.start()
+        }
+    }
+
+    func mark(_ k: Key) {
+        let added = state.withLock { st -> Bool in
+            if st.busy.contains(k) { st.again.insert(k); return false }
+            guard st.pending.insert(k).inserted else { return false }
+            st.queued.append(k)
+            return true
+        }
+        if added { cond.lock(); cond.signal(); cond.unlock() }
+    }
+
+    func drop(_ k: Key) {
+        state.withLock { st in
+            if st.pending.remove(k) != nil { st.queued.removeAll { $0 == k } }
+            st.again.remove(k)
+        }
+    }
+
+    var idle: Bool { state.withLock { $0.queued.isEmpty && $0.busy.isEmpty && $0.delayed.isEmpty } }
+
+    func stop() {
+        state.withLock { $0.stopped = true }
+        cond.lock(); cond.broadcast(); cond.unlock()
+    }
+
+    func run() {
+        while true {
+            let k: Key? = state.withLock { st in
+                if st.stopped { return nil }
+                let now = monotonicSeconds()
+                if !st.delayed.isEmpty {
+                    let due = st.delayed.filter { $0.1 <= now }.map(\.0)
+                    st.delayed.removeAll { $0.1 <= now }
+                    for d in due where !st.pending.contains(d) && !st.busy.contains(d) { st.pending.insert(d); st.queued.append(d) }
+                }
+                guard !st.queued.isEmpty else { return nil }
+                let k = st.queued.removeFirst()
+                st.pending.remove(k)
+                st.busy.insert(k)
+                return k
+            }
+            guard let k else {
+                if state.withLock({ $0.stopped }) { return }
+                cond.lock(); _ = cond.wait(until: Date().addingTimeInterval(0.1)); cond.unlock()
+                continue
+            }
+            let retry = write(k)
+            let requeue = state.withLock { st -> Bool in
+                st.busy.remove(k)
+                if let retry { st.delayed.append((k, monotonicSeconds() + retry)) }
+                guard st.again.remove(k) != nil, retry == nil, st.pending.insert(k).inserted else { return false }
+                st.queued.append(k)
+                return true
+            }
+            if requeue { cond.lock(); cond.signal(); cond.unlock() }
+        }
+    }
+}
+
+/// Status in kube mode: `/status` merge patches of Workloads, Queues and ResourcePools,
+/// written only when the status differs from what the API server holds (the last status
+/// read from it or written to it). Gantry's objects themselves are the API server's, so
+/// object writes are no-ops; Node status is the kubelet's, never written.
+public final class KubeStatusWriter: StatePersistence, @unchecked Sendable {
+    let client: KubeClient
+    let written = Mutex<[ObjectKey: Value]>([:])
+    let provider = Mutex<(@Sendable (ObjectKey) -> Value?)?>(nil)
+    var writer: KeyedWriter<ObjectKey>!
+    public let patches = Atomic<Int>(0)
+    public let failures = Atomic<Int>(0)
+
+    public init(client: KubeClient, threads: Int = 4) {
+        self.client = client
+        writer = KeyedWriter(name: "gantry-status", threads: threads) { [weak self] k in self?.write(k) }
+    }
+
+    /// Where the current status of a key comes from (the status cache).
+    public func setProvider(_ p: @escaping @Sendable (ObjectKey) -> Value?) { provider.withLock { $0 = p } }
+
+    /// The status the API server holds for an object (from the informer).
+    public func observed(_ key: ObjectKey, _ status: Value?) {
+        written.withLock { $0[key] = status ?? .object([]) }
+    }
+
+    public func markObjectDirty(_ key: ObjectKey) {}
+    public func deleteObject(_ key: ObjectKey) {
+        writer.drop(key)
+        _ = written.withLock { $0.removeValue(forKey: key) }
+    }
+    public func markStatusDirty(_ key: ObjectKey) {
+        guard key.kind != .node else { return }
+        writer.mark(key)
+    }
+
+    public var idle: Bool { writer.idle }
+    public func stop() { writer.stop() }
+
+    func write(_ key: ObjectKey) -> Double? {
+        guard let new = provider.withLock({ $0 })?(key), let path = KubeObjects.path(key, subresource: "status") else { return nil }
+        let old = written.withLock { $0[key] }
+        guard let diff = KubeObjects.mergePatch(from: old ?? .object([]), to: new) else { return nil }
+        do throws(KubeError) {
+            _ = try client.patch(path, .object([Value.Member("status", diff)]), type: .merge)
+            patches.add(1, ordering: .relaxed)
+            written.withLock { $0[key] = new }
+            return nil
+        } catch {
+            if error.code == 404 { return nil }   // gone: nothing to write
+            failures.add(1, ordering: .relaxed)
+            Log.warn("cannot write status", ["key": key.description, "error": error.description])
+            return error.code == 422 || error.code == 400 ? nil : 1
+        }
+    }
+}
+
+/// Events in kube mode: core/v1 Events (the recorder has already aggregated them: a record
+/// seen again by name bumps count and lastTimestamp by a patch).
+public final class KubeEventSink: EventSink, @unchecked Sendable {
+    let client: KubeClient
+    let uid: @Sendable (InvolvedObject) -> String?
+    let host: String
+    let instance: String
+    struct State { var latest: [String: EventRecord] = [:]; var created = Set<String>() }
+    let state = Mutex(State())
+    var writer: KeyedWriter<String>!
+    public let writes = Atomic<Int>(0)
+
+    public init(client: KubeClient, host: String, instance: String, uid: @escaping @Sendable (InvolvedObject) -> String?) {
+        self.client = client; self.host = host; self.instance = instance; self.uid = uid
+        writer = KeyedWriter(name: "gantry-events", threads: 2) { [weak self] n in self?.send(n) }
+    }
+
+    public func write(_ event: EventRecord) {
+        // Events about files exist in directory mode only.
+        guard event.involved.kind != "File" else { return }
+        state.withLock { st in
+            st.latest[event.name] = event
+            if st.latest.count > 20000 { st.latest = st.latest.filter { st.created.contains($0.key) == false } }
+        }
+        writer.mark(event.name)
+    }
+
+    public var idle: Bool { writer.idle }
+    public func stop() { writer.stop() }
+
+    static func namespace(_ o: InvolvedObject) -> String { o.namespace.isEmpty ? "default" : o.namespace }
+
+    func body(_ e: EventRecord) -> Value {
+        let o = e.involved
+        var inv = ObjectBuilder()
+        inv.set("apiVersion", o.kind == "Node" ? "v1" : gantryAPIVersion)
+        inv.set("kind", o.kind)
+        if !o.namespace.isEmpty { inv.set("namespace", o.namespace) }
+        inv.set("name", o.name)
+        inv.set("uid", uid(o))
+        var meta = ObjectBuilder()
+        meta.set("name", KubeEventSink.eventName(e.name))
+        meta.set("namespace", KubeEventSink.namespace(o))
+        var src = ObjectBuilder()
+        src.set("component", KubeObjects.component)
+        src.set("host", host)
+        var b = ObjectBuilder()
+        b.set("apiVersion", "v1"); b.set("kind", "Event")
+        b.set("metadata", meta.value)
+        b.set("involvedObject", inv.value)
+        b.set("reason", e.reason)
+        b.set("message", String(e.message.prefix(1024)))
+        b.set("type", e.type == .warning ? "Warning" : "Normal")
+        b.set("count", e.count)
+        b.set("firstTimestamp", Timestamp(secondsSince1970: e.firstTimestamp).rfc3339)
+        b.set("lastTimestamp", Timestamp(secondsSince1970: e.lastTimestamp).rfc3339)
+        b.set("source", src.value)
+        b.set("reportingComponent", KubeObjects.component)
+        b.set("reportingInstance", instance)
+        return b.value
+    }
+
+    /// A valid object name: the recorder's `<object>.<hex>`, lower-cased and trimmed.
+    static func eventName(_ n: String) -> String {
+        let allowed = n.lowercased().map { c -> Character in (c.isLetter && c.isASCII) || c.isNumber || c == "." || c == "-" ? c : "-" }
+        var s = String(allowed.suffix(200))
+        while let f = s.first, !(f.isLetter || f.isNumber) { s.removeFirst() }
+        return s.isEmpty ? "gantry" : s
+    }
+
+    func send(_ name: String) -> Double? {
+        guard let e = state.withLock({ $0.latest[name] }) else { return nil }
+        let ns = KubeEventSink.namespace(e.involved)
+        let created = state.withLock { $0.created.contains(name) }
+        do throws(KubeError) {
+            if created {
+                let patch: Value = .object([Value.Member("count", .int(Int64(e.count))), Value.Member("message", .string(String(e.message.prefix(1024)))),
+                                            Value.Member("lastTimestamp", .string(Timestamp(secondsSince1970: e.lastTimestamp).rfc3339))])
+                _ = try client.patch(GroupVersionResource.events.path(namespace: ns, name: KubeEventSink.eventName(name)), patch, type: .merge)
+            } else {
+                _ = try client.create(GroupVersionResource.events.path(namespace: ns), body(e))
+                state.withLock { _ = $0.created.insert(name) }
+            }
+            writes.add(1, ordering: .relaxed)
+            return nil
+        } catch {
+            if error.code == 409 && !created { state.withLock { _ = $0.created.insert(name) }; return 0.01 }
+            if error.code == 404 && created { state.withLock { _ = $0.created.remove(name) }; return 0.01 }
+            if error.code == 0 || error.code == 429 || error.code >= 500 { return 2 }
+            Log.warn("cannot write an event", ["event": name, "error": error.description])
+            return nil
+        }
+    }
+}
