@@ -154,7 +154,9 @@ public final class KubeClient: Sendable {
     func count(_ verb: String) { counts.withLock { $0[verb, default: 0] += 1 } }
 
     /// Sends with rate limiting, 401 token refresh, and 429/5xx retries.
-    func send(verb: String, method: String, url: String, body: Value? = nil, contentType: String? = nil, accept: String = "application/json") throws(KubeError) -> HTTPResponse {
+    func send(verb: String, method: String, url: String, body: Value? = nil, contentType: String? = nil, accept: String = "application/json",
+              timeout: Int = 60, retries: Int? = nil) throws(KubeError) -> HTTPResponse {
+        let maxRetries = retries ?? self.maxRetries
         let bytes = body.map { Array(JSON.encode($0).utf8) }
         var attempt = 0
         var refreshed = false
@@ -165,7 +167,7 @@ public final class KubeClient: Sendable {
             var headers = ["Accept: \(accept)"]
             if let contentType { headers.append("Content-Type: \(contentType)") }
             if let token = currentToken(), !token.isEmpty { headers.append("Authorization: Bearer \(token)") }
-            let request = HTTPRequest(method: method, url: url, headers: headers, body: bytes, timeout: 60)
+            let request = HTTPRequest(method: method, url: url, headers: headers, body: bytes, timeout: timeout)
             let response = try transport.perform(request, context: TransferContext()).get()
             if (200..<300).contains(response.status) { return response }
             if response.status == 401, !refreshed, config.tokenFile != nil {
@@ -181,6 +183,13 @@ public final class KubeClient: Sendable {
             }
             throw KubeError.fromResponse(code: response.status, body: response.body)
         }
+    }
+
+    /// One request with its own whole-transfer timeout and no 429/5xx retries (leader
+    /// election must not outlive its renew deadline).
+    func requestOnce(_ verb: String, _ method: String, _ path: String, body: Value? = nil, timeout: Int) throws(KubeError) -> Value {
+        try decode(try send(verb: verb, method: method, url: url(path, []), body: body,
+                            contentType: body == nil ? nil : "application/json", timeout: timeout, retries: 0))
     }
 
     func retryDelay(attempt: Int, retryAfter: String?) -> Double {
