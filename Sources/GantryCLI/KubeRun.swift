@@ -74,14 +74,7 @@ enum KubeRun {
             s.resume()
             sources.append(s)
         }
-        let probes: ProbeHandle?
-        do { probes = try startProbes(o.metricsAddr, metrics: controller.metrics, ready: { controller.ready }) } catch {
-            Log.error("cannot start", ["error": "\(error)"])
-            errOut("gantry: \(error)")
-            return 1
-        }
         let rc = controller.run()
-        probes?.stop()
         _ = sources
         return rc
     }

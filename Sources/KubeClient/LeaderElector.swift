@@ -58,6 +58,14 @@ public final class LeaderElector: Sendable {
     /// Clean shutdown: stops renewing and, if this candidate holds the Lease, writes it back
     /// with an empty holderIdentity and leaseDurationSeconds 1 (a PUT with the
     /// resourceVersion read) so a standby takes over at once. Final.
+    /// Stops trying and renewing without giving the Lease up (it expires): what a killed
+    /// process leaves behind.
+    public func stop() {
+        stopping.cancel()
+        waitForLoop()
+        leading.store(false, ordering: .releasing)
+    }
+
     public func release() {
         stopping.cancel()
         waitForLoop()
