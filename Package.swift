@@ -16,6 +16,8 @@ let package = Package(
         .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CShim"),
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD"]),
         .target(name: "GantryAPI", linkerSettings: [.linkedLibrary("m")]),
         // The replica supervisor: Glibc only, so the small `gantry-shim` starts fast.
         .target(name: "GantryShim", dependencies: ["CShim"]),
@@ -26,7 +28,7 @@ let package = Package(
         .target(name: "StateStore", dependencies: ["GantryAPI", "CSQLite", "YAMLCodec", "ControllerRuntime"]),
         .target(name: "DirectorySource", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "CShim"]),
         .target(name: "Controllers", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Scheduler", "CShim", "GantryShim"]),
-        .target(name: "GantryCLI", dependencies: ["CShim", "GantryShim", "GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "DirectorySource", "Controllers"]),
+        .target(name: "GantryCLI", dependencies: ["CShim", "GantryShim", "GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "DirectorySource", "Controllers", "HTTPServer"]),
         .executableTarget(name: "gantry", dependencies: ["GantryCLI", "GantryShim"]),
         .executableTarget(name: "gantry-bench", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "CSQLite", "Controllers", "Scheduler", "DirectorySource"]),
         // Fuzz targets (`make fuzz`): the checks live in FuzzHarness, so the tests replay the
@@ -36,6 +38,6 @@ let package = Package(
         .systemLibrary(name: "CFuzzer", path: "Fuzz/CFuzzer"),
         .executableTarget(name: "fuzz-manifest", dependencies: ["FuzzHarness", "CFuzzer"], path: "Fuzz/fuzz-manifest"),
         .executableTarget(name: "fuzz-scheduler", dependencies: ["FuzzHarness", "CFuzzer"], path: "Fuzz/fuzz-scheduler"),
-        .testTarget(name: "GantryTests", dependencies: ["GantryShim", "GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Controllers", "GantryCLI", "Scheduler", "FuzzHarness"]),
+        .testTarget(name: "GantryTests", dependencies: ["GantryShim", "GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Controllers", "GantryCLI", "Scheduler", "FuzzHarness", "HTTPServer"]),
     ]
 )
