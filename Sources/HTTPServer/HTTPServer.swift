@@ -34,7 +34,8 @@ public final class HTTPServer: Sendable {
         daemon = Mutex(DaemonHandle(pointer: d, context: cls))
     }
 
-    /// Stops listening, ends streams and waits for in-flight handlers; idempotent.
+    /// Stops listening, ends streams and waits for in-flight handlers; idempotent. Not from
+    /// inside a handler (it would wait for itself).
     public func stop() {
         guard let d = daemon.withLock({ h -> DaemonHandle? in let d = h; h = nil; return d }) else { return }
         context.closeStreams()
@@ -82,9 +83,9 @@ final class ServerContext: Sendable {
     }
 }
 
-/// Per-request state kept in MHD's `con_cls` from the first callback to NOTIFY_COMPLETED.
-// @unchecked: MHD calls back for one request on one connection thread at a time.
-final class RequestState: @unchecked Sendable {
+/// Per-request state kept in MHD's `con_cls` from the first callback to NOTIFY_COMPLETED;
+/// MHD calls back for one request on its connection's thread only.
+final class RequestState {
     var body: [UInt8] = []
     var tooLarge = false
     var responded = false
