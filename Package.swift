@@ -17,6 +17,8 @@ let package = Package(
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CShim"),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
+        .target(name: "HTTPServer", dependencies: ["CMicroHTTPD"]),
         .target(name: "GantryAPI", linkerSettings: [.linkedLibrary("m")]),
         // The replica supervisor: Glibc only, so the small `gantry-shim` starts fast.
         .target(name: "GantryShim", dependencies: ["CShim"]),
@@ -29,7 +31,7 @@ let package = Package(
         .target(name: "DirectorySource", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "CShim"]),
         .target(name: "Controllers", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Scheduler", "CShim", "GantryShim"]),
         .target(name: "KubeMode", dependencies: ["GantryAPI", "ControllerRuntime", "Controllers", "DirectorySource", "StateStore", "KubeClient"]),
-        .target(name: "GantryCLI", dependencies: ["CShim", "GantryShim", "GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "DirectorySource", "Controllers", "KubeClient", "KubeMode"]),
+        .target(name: "GantryCLI", dependencies: ["CShim", "GantryShim", "GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "DirectorySource", "Controllers", "KubeClient", "KubeMode", "HTTPServer"]),
         .executableTarget(name: "gantry", dependencies: ["GantryCLI", "GantryShim"]),
         .executableTarget(name: "gantry-bench", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "CSQLite", "Controllers", "Scheduler", "DirectorySource"]),
         // Fuzz targets (`make fuzz`): the checks live in FuzzHarness, so the tests replay the
@@ -39,6 +41,6 @@ let package = Package(
         .systemLibrary(name: "CFuzzer", path: "Fuzz/CFuzzer"),
         .executableTarget(name: "fuzz-manifest", dependencies: ["FuzzHarness", "CFuzzer"], path: "Fuzz/fuzz-manifest"),
         .executableTarget(name: "fuzz-scheduler", dependencies: ["FuzzHarness", "CFuzzer"], path: "Fuzz/fuzz-scheduler"),
-        .testTarget(name: "GantryTests", dependencies: ["GantryShim", "GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Controllers", "GantryCLI", "Scheduler", "FuzzHarness", "KubeClient", "KubeMode"]),
+        .testTarget(name: "GantryTests", dependencies: ["GantryShim", "GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Controllers", "GantryCLI", "Scheduler", "FuzzHarness", "KubeClient", "KubeMode", "HTTPServer"]),
     ]
 )

@@ -53,6 +53,10 @@ public enum CLI {
                     guard r == "local" || r == "none" else { throw UsageError("--runtime: local or none") }
                     o.runReplicas = r == "local"
                 }
+                if let a = args.string("metrics-addr") {
+                    guard !a.isEmpty else { throw UsageError("--metrics-addr: an address like :8080 or 127.0.0.1:9090") }
+                    o.metricsAddress = a
+                }
                 if let sh = args.string("shim") { o.shim = sh.split(separator: " ").map(String.init) }
                 guard o.gracePeriod >= 0 else { throw UsageError("--grace-period: 0 or more") }
                 // Durations become timers and messages in whole seconds: keep them finite and far from Int's range.
@@ -70,6 +74,9 @@ public enum CLI {
                 if args.bool("kube") {
                     var k = try KubeRunOptions(&args, workers: o.workers, fieldValidation: o.fieldValidation, gracePeriod: o.gracePeriod, runReplicas: o.runReplicas)
                     k.logFormat = o.logFormat; k.logLevel = o.logLevel
+                    // In a Pod the probes are on by default (the Deployment's probes need them).
+                    let inCluster = ProcessInfo.processInfo.environment["KUBERNETES_SERVICE_HOST"] != nil && k.kubeconfig == nil
+                    k.metricsAddr = o.metricsAddress ?? (inCluster ? ":8080" : nil)
                     try args.checkUnknown()
                     return KubeRun.run(k)
                 }
@@ -152,6 +159,9 @@ public enum CLI {
                             none: admit only, start nothing
       --shim COMMAND        replica supervisor (default: gantry-shim next to this binary,
                             else "gantry shim")
+      --metrics-addr ADDR   serve /healthz, /readyz (200 after the initial sync) and
+                            /metrics (Prometheus text) on ADDR: :8080, 127.0.0.1:9090,
+                            [::1]:9090 (default: off)
       --kube                run against a Kubernetes API server instead of a spec directory:
                             Workloads, Queues and ResourcePools are custom resources, replicas
                             are Pods, nodes are the cluster's Nodes (see README "Run in a cluster")

@@ -33,6 +33,8 @@ public struct DaemonOptions: Sendable {
     public var runReplicas = true
     public var logFormat = Log.Format.text
     public var logLevel = Log.Level.info
+    /// `--metrics-addr`: where /healthz, /readyz and /metrics are served; nil: off.
+    public var metricsAddress: String?
     public init() {}
 }
 
@@ -63,6 +65,13 @@ public final class Daemon: @unchecked Sendable {
         // Orphaned descendants of replicas re-parent here, not to PID 1, and are reaped.
         _ = g_prctl_set_child_subreaper()
         let metrics = Metrics()
+        let probes: ProbeServer?
+        do { probes = try options.metricsAddress.map { try ProbeServer(address: $0, metrics: metrics) } } catch {
+            Log.error("cannot start", ["error": "--metrics-addr: \(error)"])
+            errOut("gantry: --metrics-addr: \(error)")
+            return 1
+        }
+        if let probes, let a = options.metricsAddress { Log.info("serving probes and metrics", ["address": a, "port": String(probes.port)]) }
         let queue = WorkQueue<ObjectKey>(name: "gantry", clock: clock, metrics: metrics)
         let events = EventRecorder(sink: store, clock: clock)
         let statuses = StatusCache(persistence: store)
@@ -136,7 +145,7 @@ public final class Daemon: @unchecked Sendable {
         let scanned = monotonicSeconds()
 
         // Initial sync: every object reconciled and its status stored.
-        while !queue.isIdle() && signals.load(ordering: .relaxed) == 0 { usleep(2000) }
+        while !queue.isIdle() && signals.load(ordering: .relaxed) == 0 { probes?.beat(); usleep(2000) }
         if signals.load(ordering: .relaxed) > 0 {
             Log.info("initial sync interrupted by a signal", ["objects": String(inventory.desired.count)])
         } else {
@@ -155,6 +164,7 @@ public final class Daemon: @unchecked Sendable {
                                                "writerSeconds": micros(store.commitSeconds), "batches": String(store.commits.load(ordering: .relaxed)),
                                                "buildSeconds": micros(store.buildMicros), "checkpoints": String(store.checkpoints.load(ordering: .relaxed)),
                                                "checkpointSeconds": micros(store.checkpointMicros)])
+            probes?.setReady()
         }
 
         // Replicas: stop what belongs to workloads deleted while the daemon was down, then
@@ -165,6 +175,7 @@ public final class Daemon: @unchecked Sendable {
 
         var lastExpiry = 0.0, lastTraining = 0.0, lastGPU = 0.0
         while stopSignal.wait(timeout: .now() + 0.1) == .timedOut {
+            probes?.beat()
             admission.tick()
             applyControlRequests(inventory: inventory, overrides: overrides, queue: queue, events: events, clock: clock)
             let now = clock.now()
@@ -183,6 +194,7 @@ public final class Daemon: @unchecked Sendable {
             }
         }
         Log.info("shutting down: finishing in-flight reconciles; replicas keep running under their supervisors")
+        probes?.setNotReady("shutting down")
         let t0 = monotonicSeconds()
         runtime?.stop()
         source.stop()
@@ -191,6 +203,7 @@ public final class Daemon: @unchecked Sendable {
         queue.shutDownNow()
         if !controller.wait(timeout: 7) { Log.warn("workers did not finish in time; exiting anyway") }
         store.close()
+        probes?.stop()
         Log.info("stopped", ["seconds": String(format: "%.3f", monotonicSeconds() - t0)])
         // Everything is committed and closed; exiting here skips freeing the caches one object
         // at a time, which takes seconds with 100,000 objects.

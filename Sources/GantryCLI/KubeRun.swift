@@ -4,6 +4,7 @@ import GantryAPI
 import ControllerRuntime
 import KubeClient
 import KubeMode
+import HTTPServer
 
 /// `gantry run --kube`: the daemon against a Kubernetes API server (in a cluster, or from a
 /// kubeconfig for development).
@@ -74,7 +75,25 @@ enum KubeRun {
             s.resume()
             sources.append(s)
         }
+        var probes: ProbeServer?
+        if let addr = o.metricsAddr {
+            do { probes = try ProbeServer(address: addr, metrics: controller.metrics) } catch {
+                Log.error("cannot start", ["error": "--metrics-addr: \(error)"])
+                errOut("gantry: --metrics-addr: \(error)")
+                return 1
+            }
+            probes?.setNotReady("not ready: caches not synced")
+        }
+        // Ready once the caches are synced and this replica leads (after its initial sync)
+        // or stands by; healthy while the controller's loop beats.
+        controller.onTick = { [probes] in
+            guard let probes else { return }
+            probes.beat()
+            if controller.ready { probes.setReady() } else { probes.setNotReady(controller.synced.load(ordering: .relaxed) ? "not ready: initial sync of the leader not complete" : "not ready: caches not synced") }
+        }
         let rc = controller.run()
+        probes?.setNotReady("shutting down")
+        probes?.stop()
         _ = sources
         return rc
     }

@@ -67,6 +67,13 @@ public final class KubeController: @unchecked Sendable {
     let abandoned = Atomic<Bool>(false)
     let stopSignal = DispatchSemaphore(value: 0)
     var elector: LeaderElector?
+    /// Called from the controller's loop about every 100 ms (liveness and readiness probes).
+    public var onTick: @Sendable () -> Void {
+        get { tickHook.withLock { $0 } }
+        set { tickHook.withLock { $0 = newValue } }
+    }
+    let tickHook = Mutex<@Sendable () -> Void>({})
+    func beat() { tickHook.withLock { $0 }() }
 
     // Built when leading.
     struct Stack {
@@ -125,6 +132,7 @@ public final class KubeController: @unchecked Sendable {
         while !informers.allSatisfy(\.hasSynced) {
             if stopFlag.load(ordering: .relaxed) { shutdown(); return 0 }
             _ = stopSignal.wait(timeout: .now() + 0.05)
+            beat()
             waited += 0.05
             if waited.truncatingRemainder(dividingBy: 10) < 0.05 && waited > 1 {
                 Log.info("waiting for the informers' first lists", ["synced": informers.filter(\.hasSynced).map(\.name).joined(separator: ",")])
@@ -152,7 +160,8 @@ public final class KubeController: @unchecked Sendable {
             })
             while !leading.load(ordering: .relaxed) {
                 if stopFlag.load(ordering: .relaxed) { shutdown(); return 0 }
-                _ = stopSignal.wait(timeout: .now() + 0.5)
+                _ = stopSignal.wait(timeout: .now() + 0.1)
+                beat()
             }
         } else {
             leading.store(true, ordering: .relaxed)
@@ -162,6 +171,7 @@ public final class KubeController: @unchecked Sendable {
         var lastCheck = 0.0
         while !stopFlag.load(ordering: .relaxed) {
             _ = stopSignal.wait(timeout: .now() + 0.1)
+            beat()
             guard let s = stack.withLock({ $0 }) else { continue }
             s.admission.tick()
             let now = clock.now()
