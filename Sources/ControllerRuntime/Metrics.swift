@@ -43,7 +43,22 @@ public final class Metrics: Sendable {
 
     static func series(_ name: String, _ labels: [String: String]) -> Series {
         // `labels[$0]!` cannot fail: the keys come from the map itself.
-        Series(name: name, labels: labels.keys.sorted().map { "\($0)=\"\(labels[$0]!)\"" })
+        Series(name: name, labels: labels.keys.sorted().map { "\($0)=\"\(escape(labels[$0]!))\"" })
+    }
+
+    /// A label value in the text format: backslash, double quote and newline escaped.
+    static func escape(_ v: String) -> String {
+        guard v.contains(where: { $0 == "\\" || $0 == "\"" || $0 == "\n" }) else { return v }
+        var out = ""
+        for c in v {
+            switch c {
+            case "\\": out += "\\\\"
+            case "\"": out += "\\\""
+            case "\n": out += "\\n"
+            default: out.append(c)
+            }
+        }
+        return out
     }
     public func counter(_ name: String, _ labels: [String: String] = [:]) -> Counter {
         let s = Metrics.series(name, labels)

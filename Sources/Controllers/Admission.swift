@@ -69,7 +69,6 @@ public final class Admission: @unchecked Sendable {
     // Metrics handles.
     let cycles: Histogram
     let attemptsTotal: Counter
-    let admittedTotal: Counter
     let dispatchedTotal: Counter
     let succeededTotal: Counter
     let failedTotal: Counter
@@ -80,7 +79,6 @@ public final class Admission: @unchecked Sendable {
         self.runtime = runtime; self.options = options
         cycles = metrics.histogram("gantry_admission_cycle_duration_seconds")
         attemptsTotal = metrics.counter("gantry_admission_attempts_total")
-        admittedTotal = metrics.counter("gantry_admitted_workloads_total")
         dispatchedTotal = metrics.counter("gantry_dispatched_workloads_total")
         succeededTotal = metrics.counter("gantry_finished_workloads_total", ["phase": "Succeeded"])
         failedTotal = metrics.counter("gantry_finished_workloads_total", ["phase": "Failed"])
@@ -371,14 +369,13 @@ public final class Admission: @unchecked Sendable {
             switch e {
             case .admitted(let key, let queue, let assignments, let waited):
                 touched.insert(key)
-                admittedTotal.inc()
                 metrics.counter("gantry_admitted_workloads_total", ["queue": queue]).inc()
                 metrics.histogram("gantry_admission_wait_time_seconds", ["queue": queue]).observe(waited)
                 events.normal(InvolvedObject(key), "QuotaReserved", "admitted to queue \"\(queue)\": " + Admission.placementText(assignments))
             case .preempted(let key, let by, let reason, let message):
                 touched.insert(key)
                 preempted[key] = (reason, message)
-                metrics.counter("gantry_preempted_workloads_total", ["reason": reason]).inc()
+                metrics.counter("gantry_preempted_workloads_total", ["queue": inventory.desired.get(key)?.spec.workload?.queue ?? "", "reason": reason]).inc()
                 events.normal(InvolvedObject(key), "Preempted", message)
                 Log.info("preempted", ["key": key.description, "by": by.description, "reason": reason])
             case .evicted(let key, let reason, let message):
@@ -465,7 +462,10 @@ public final class Admission: @unchecked Sendable {
         }
         metrics.gauge("gantry_pending_workloads", ["queue": name]).set(Double(u.pending))
         metrics.gauge("gantry_admitted_active_workloads", ["queue": name]).set(Double(u.admitted))
-        for (r, q) in u.allocated.amounts { metrics.gauge("gantry_queue_resource_usage", ["queue": name, "resource": r]).set(Double(q.milli) / 1000) }
+        // Resources given back read 0 (the sum leaves zero amounts out).
+        for r in Set(u.allocated.amounts.keys).union(["gpu", "cpu", "memory"]) {
+            metrics.gauge("gantry_queue_resource_usage", ["queue": name, "resource": r]).set(Double(u.allocated[r].milli) / 1000)
+        }
     }
 
     func writeNode(_ name: String) {
