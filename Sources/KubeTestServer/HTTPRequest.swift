@@ -63,6 +63,11 @@ struct RequestReader {
             headers[line[..<colon].lowercased()] = String(line[line.index(after: colon)...]).trimmingSpaces
         }
         var body: [UInt8] = []
+        let hasBody = headers["transfer-encoding"] != nil || (headers["content-length"].flatMap { Int($0) } ?? 0) > 0
+        if hasBody, headers["expect"]?.lowercased() == "100-continue", buffer.isEmpty {
+            // curl waits (up to a second) for this before it sends a large body.
+            guard socket.sendAll(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)) else { return .closed }
+        }
         if headers["transfer-encoding"]?.lowercased().contains("chunked") == true {
             while true {
                 var lineEnd = find([13, 10])

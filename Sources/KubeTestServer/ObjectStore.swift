@@ -74,7 +74,10 @@ struct ObjectStore: Sendable {
         }
         var after: StoreKey? = nil
         if let c = query["continue"], !c.isEmpty {
-            guard let k = ObjectStore.decodeContinue(c) else { throw .badRequest("invalid continue token") }
+            guard let (tokenRV, k) = ObjectStore.decodeContinue(c) else { throw .badRequest("invalid continue token") }
+            if tokenRV < historyFloor {
+                throw APIError(code: 410, reason: "Expired", message: "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.")
+            }
             after = k
         }
         var out: [Value] = []
@@ -88,7 +91,7 @@ struct ObjectStore: Sendable {
         var meta = ObjectBuilder()
         meta.set("resourceVersion", .string(String(rv)))
         if remaining > 0, let lastKey {
-            meta.set("continue", .string(ObjectStore.encodeContinue(lastKey)))
+            meta.set("continue", .string(ObjectStore.encodeContinue(rv, lastKey)))
             meta.set("remainingItemCount", .int(Int64(remaining)))
         }
         return .object([
@@ -97,15 +100,16 @@ struct ObjectStore: Sendable {
         ])
     }
 
-    static func encodeContinue(_ k: StoreKey) -> String {
-        let bytes = Array((k.namespace + "\u{0}" + k.name).utf8)
+    /// A continue token: the list's resourceVersion and the last key returned, hex-encoded.
+    static func encodeContinue(_ rv: Int64, _ k: StoreKey) -> String {
+        let bytes = Array((String(rv) + "\u{0}" + k.namespace + "\u{0}" + k.name).utf8)
         let hex = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         for b in bytes { out.append(hex[Int(b >> 4)]); out.append(hex[Int(b & 15)]) }
         return String(decoding: out, as: UTF8.self)
     }
 
-    static func decodeContinue(_ s: String) -> StoreKey? {
+    static func decodeContinue(_ s: String) -> (Int64, StoreKey)? {
         let chars = Array(s.utf8)
         guard chars.count % 2 == 0 else { return nil }
         func nibble(_ c: UInt8) -> UInt8? {
@@ -122,8 +126,8 @@ struct ObjectStore: Sendable {
             bytes.append(h << 4 | l); i += 2
         }
         let parts = String(decoding: bytes, as: UTF8.self).split(separator: "\u{0}", omittingEmptySubsequences: false)
-        guard parts.count == 2 else { return nil }
-        return StoreKey(namespace: String(parts[0]), name: String(parts[1]))
+        guard parts.count == 3, let rv = Int64(parts[0]) else { return nil }
+        return (rv, StoreKey(namespace: String(parts[1]), name: String(parts[2])))
     }
 
     // MARK: Writes

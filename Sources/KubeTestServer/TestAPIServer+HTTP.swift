@@ -88,9 +88,16 @@ extension TestAPIServer {
 
     /// Serves one request; false ends the connection.
     func handle(_ req: HTTPRequest, _ sock: Socket) -> Bool {
+        let ok = handleRequest(req, sock)
+        return ok && req.keepAlive
+    }
+
+    func handleRequest(_ req: HTTPRequest, _ sock: Socket) -> Bool {
+        let authorized = token.map { req.headers["authorization"] == "Bearer \($0)" } ?? true
         let injected: APIError? = state.withLock { c in
             c.log.append("\(req.method) \(req.target)")
             c.counts[req.method, default: 0] += 1
+            guard authorized else { return nil }
             if let i = c.failRules.firstIndex(where: { ($0.method == "*" || $0.method == req.method) && req.path.hasPrefix($0.pathPrefix) && $0.remaining > 0 }) {
                 c.failRules[i].remaining -= 1
                 let status = c.failRules[i].status
@@ -99,12 +106,19 @@ extension TestAPIServer {
             }
             return nil
         }
-        if let token {
-            guard req.headers["authorization"] == "Bearer \(token)" else {
-                return respond(sock, APIError(code: 401, reason: "Unauthorized", message: "Unauthorized"), close: !req.keepAlive)
-            }
+        guard authorized else {
+            return respond(sock, APIError(code: 401, reason: "Unauthorized", message: "Unauthorized"), close: !req.keepAlive)
         }
-        if let injected { return respond(sock, injected) }
+        if let injected { return respond(sock, injected, close: !req.keepAlive) }
+        switch req.path {
+        case "/healthz", "/readyz", "/livez":
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"
+            return sock.sendAll(Array(head.utf8))
+        case "/version":
+            return respond(sock, .object([.init("major", .string("1")), .init("minor", .string("28")),
+                                          .init("gitVersion", .string("v1.28.4-gantry-test"))]), code: 200)
+        default: break
+        }
         guard let p = ResourcePath(req.path) else {
             return respond(sock, APIError(code: 404, reason: "NotFound", message: "the server could not find the requested resource"))
         }

@@ -221,6 +221,11 @@ public final class TestAPIServer: Sendable {
     /// Watch streams open now (registered and not yet ended).
     public var activeWatchCount: Int { state.withLock { c in c.store.watchers.values.filter { !$0.dropped }.count } }
 
+    /// Threads of this server still running (accept loop, connections, kubelet); 0 after `stop()`.
+    public var liveThreadCount: Int { liveThreads.load(ordering: .sequentiallyConsistent) }
+    /// Client connections open now.
+    public var openConnectionCount: Int { state.withLock { $0.connections.count } }
+
     /// The current global resourceVersion.
     public var resourceVersion: String { state.withLock { String($0.store.rv) } }
 

@@ -396,6 +396,57 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         #expect(s.requestLog.isEmpty)
     }
 
+    @Test func chunkedBodyExpectContinueAndProbes() throws {
+        let s = try TestAPIServer()
+        defer { s.stop() }
+        let c = try RawHTTPConnection(port: s.port)
+        let body = #"{"metadata":{"name":"chunky"},"spec":{}}"#
+        let half = body.utf8.count / 2
+        let first = String(decoding: Array(body.utf8)[..<half], as: UTF8.self), second = String(decoding: Array(body.utf8)[half...], as: UTF8.self)
+        #expect(c.send("POST \(podsNS) HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n"))
+        let (cont, _) = try #require(c.readHead())
+        #expect(cont == 100)
+        #expect(c.send(String(first.utf8.count, radix: 16) + "\r\n" + first + "\r\n" + String(second.utf8.count, radix: 16) + "\r\n" + second + "\r\n0\r\n\r\n"))
+        let (code, headers) = try #require(c.readHead())
+        #expect(code == 201)
+        _ = c.readBody(headers)
+        #expect(s.object(podsNS + "/chunky") != nil)
+        #expect(c.request("GET", "/healthz").map { String(decoding: $0.body, as: UTF8.self) } == "ok")
+        #expect(c.request("GET", "/version")?.json["major"]?.stringValue == "1")
+        #expect(c.request("GET", "/nothing/here")?.status == 404)
+    }
+
+    @Test func expiredContinueTokenGets410() throws {
+        let s = try TestAPIServer()
+        defer { s.stop() }
+        for n in ["a", "b", "c"] { s.put(workloads + "/" + n, try JSON.parse(workload(n))) }
+        let page = call(s, "GET", workloads + "?limit=1")
+        let token = try #require(page.json["metadata"]?["continue"]?.stringValue)
+        #expect(call(s, "GET", workloads + "?limit=1&continue=\(token)").json["items"]?.arrayValue?.first?["metadata"]?["name"]?.stringValue == "b")
+        s.put(workloads + "/d", try JSON.parse(workload("d")))
+        s.expireWatchHistory()
+        let expired = call(s, "GET", workloads + "?limit=1&continue=\(token)")
+        #expect(expired.status == 410 && expired.json["reason"]?.stringValue == "Expired")
+        #expect(call(s, "GET", workloads + "?limit=1&continue=zz").status == 400)
+    }
+
+    @Test func stopLeavesNoThreadsOrConnections() throws {
+        let s = try TestAPIServer()
+        s.runKubelet(autoRun: true, exitCode: nil)
+        let idle = try RawHTTPConnection(port: s.port)
+        #expect(idle.request("GET", podsNS)?.status == 200)
+        let w1 = try #require(RawWatch(port: s.port, workloads + "?watch=1&allowWatchBookmarks=true"))
+        let w2 = try #require(RawWatch(port: s.port, "/api/v1/nodes?watch=1"))
+        #expect(poll(timeout: 5) { s.activeWatchCount == 2 && s.openConnectionCount == 3 })
+        #expect(s.liveThreadCount == 5, "accept loop, kubelet, three connections")
+        s.stop()
+        #expect(s.liveThreadCount == 0)
+        #expect(s.openConnectionCount == 0)
+        #expect(s.activeWatchCount == 0)
+        _ = (w1, w2)
+        s.stop()
+    }
+
     @Test func keepAliveAndStopClosesConnections() throws {
         let s = try TestAPIServer()
         let c = try RawHTTPConnection(port: s.port)
