@@ -416,6 +416,26 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         #expect(c.request("GET", "/nothing/here")?.status == 404)
     }
 
+    /// A real client (curl) against the server: a body large enough that curl sends
+    /// `Expect: 100-continue`, bearer auth, and a chunked watch that ends by timeout.
+    @Test func curlIsAClient() throws {
+        let s = try TestAPIServer(token: "t0k")
+        defer { s.stop() }
+        let big = String(repeating: "x", count: 4000)
+        let body = #"{"metadata":{"name":"big","annotations":{"a":"\#(big)"}},"spec":{"replicas":1}}"#
+        let post = runProcess("/usr/bin/curl", ["-sS", "--max-time", "10", "-H", "Authorization: Bearer t0k", "-H", "Content-Type: application/json",
+                                                "-w", "\n%{http_code}", "-d", body, s.baseURL + workloads])
+        #expect(post.status == 0 && post.output.hasSuffix("\n201"), "\(post.output.suffix(200))")
+        #expect(s.object(workloads + "/big")?["metadata"]?["annotations"]?["a"]?.stringValue == big)
+        let watch = runProcess("/usr/bin/curl", ["-sS", "-N", "--max-time", "10", "-H", "Authorization: Bearer t0k",
+                                                 s.baseURL + workloads + "?watch=1&resourceVersion=0&timeoutSeconds=1"])
+        #expect(watch.status == 0, "a clean end of the chunked stream: \(watch.output)")
+        let lines = watch.output.split(separator: "\n")
+        #expect(lines.count == 1 && lines.first?.contains(#""type":"ADDED""#) == true)
+        let denied = runProcess("/usr/bin/curl", ["-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", s.baseURL + workloads])
+        #expect(denied.output == "401")
+    }
+
     @Test func expiredContinueTokenGets410() throws {
         let s = try TestAPIServer()
         defer { s.stop() }
