@@ -27,6 +27,8 @@ let package = Package(
         .target(name: "ControllerRuntime", dependencies: ["GantryAPI"]),
         .target(name: "KubeClient", dependencies: ["GantryAPI", "YAMLCodec", "CCurl"]),
         .target(name: "Scheduler", dependencies: ["GantryAPI"]),
+        // An in-process, plain-HTTP stand-in for kube-apiserver, for tests and benchmarks.
+        .target(name: "KubeTestServer", dependencies: ["GantryAPI"]),
         .target(name: "StateStore", dependencies: ["GantryAPI", "CSQLite", "YAMLCodec", "ControllerRuntime"]),
         .target(name: "DirectorySource", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "CShim"]),
         .target(name: "Controllers", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Scheduler", "CShim", "GantryShim"]),
@@ -41,6 +43,6 @@ let package = Package(
         .systemLibrary(name: "CFuzzer", path: "Fuzz/CFuzzer"),
         .executableTarget(name: "fuzz-manifest", dependencies: ["FuzzHarness", "CFuzzer"], path: "Fuzz/fuzz-manifest"),
         .executableTarget(name: "fuzz-scheduler", dependencies: ["FuzzHarness", "CFuzzer"], path: "Fuzz/fuzz-scheduler"),
-        .testTarget(name: "GantryTests", dependencies: ["GantryShim", "GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Controllers", "GantryCLI", "Scheduler", "FuzzHarness", "KubeClient", "KubeMode", "HTTPServer"]),
+        .testTarget(name: "GantryTests", dependencies: ["GantryShim", "GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Controllers", "GantryCLI", "Scheduler", "FuzzHarness", "KubeClient", "KubeMode", "HTTPServer", "KubeTestServer"]),
     ]
 )

@@ -37,6 +37,7 @@ public final class Informer: Sendable {
         var handlers: [@Sendable (InformerEvent) -> Void] = []
         var started = false
         var currentWatch: WatchCancel?
+        var resourceVersion = ""
     }
     private let state = Mutex(State())
     private let stopped = WatchCancel()
@@ -113,6 +114,10 @@ public final class Informer: Sendable {
         return state.withLock { $0.cache[key] }
     }
 
+    /// The resourceVersion the informer would resume watching from (the last list, event
+    /// or bookmark seen); empty before the first list.
+    public var lastSyncResourceVersion: String { state.withLock { $0.resourceVersion } }
+
     /// How many times the informer listed (1 + relists), for tests and metrics.
     public var listCount: Int { relists.load(ordering: .relaxed) }
 
@@ -158,7 +163,7 @@ public final class Informer: Sendable {
                 do {
                     let listed = try client.list(path, labelSelector: labelSelector, fieldSelector: fieldSelector)
                     relists.add(1, ordering: .relaxed)
-                    replace(with: listed.items)
+                    replace(with: listed.items, resourceVersion: listed.resourceVersion)
                     rv = listed.resourceVersion
                     backoff.reset()
                 } catch {
@@ -191,7 +196,7 @@ public final class Informer: Sendable {
                         if let r = Informer.resourceVersion(of: o), !r.isEmpty { last = r }
                         delivered = true
                     case .bookmark(let r):
-                        if !r.isEmpty { last = r }
+                        if !r.isEmpty { last = r; setResourceVersion(r) }
                     case .error(let e):
                         if e.code == 410 { mustRelist = true } else { failure = e }
                         cancel.cancel()
@@ -224,13 +229,16 @@ public final class Informer: Sendable {
         while !stopped.isCancelled, monotonicNow() < end { usleep(20_000) }
     }
 
-    private func replace(with items: [Value]) {
+    private func setResourceVersion(_ rv: String) { state.withLock { $0.resourceVersion = rv } }
+
+    private func replace(with items: [Value], resourceVersion: String) {
         var fresh: [String: Value] = [:]
         fresh.reserveCapacity(items.count)
         for item in items { if let k = Informer.key(of: item) { fresh[k] = item } }
         let events = state.withLock { s -> [InformerEvent] in
             let events = Informer.diff(old: s.cache, new: fresh)
             s.cache = fresh
+            s.resourceVersion = resourceVersion
             return events
         }
         deliver(events)
@@ -244,6 +252,7 @@ public final class Informer: Sendable {
         let old = state.withLock { s -> Value? in
             let old = s.cache[k]
             s.cache[k] = object
+            if let r = Informer.resourceVersion(of: object), !r.isEmpty { s.resourceVersion = r }
             return old
         }
         deliver([old.map { .updated(old: $0, new: object) } ?? .added(object)])
@@ -251,7 +260,10 @@ public final class Informer: Sendable {
 
     private func remove(_ object: Value) {
         guard let k = Informer.key(of: object) else { return }
-        let old = state.withLock { $0.cache.removeValue(forKey: k) }
+        let old = state.withLock { s -> Value? in
+            if let r = Informer.resourceVersion(of: object), !r.isEmpty { s.resourceVersion = r }
+            return s.cache.removeValue(forKey: k)
+        }
         deliver([.deleted(old ?? object)])
     }
 
