@@ -321,7 +321,8 @@ public final class KubeController: @unchecked Sendable {
     func liveEvent(_ kind: Kind?, _ e: InformerEvent) {
         guard let s = stack.withLock({ $0 }) else { return }
         guard let kind else {
-            // A Pod: a deleted workload may be ready to let go.
+            s.runtime?.podEvent(e)
+            // A Pod gone: a deleted workload may be ready to let go.
             if case .deleted = e { checkDeleting() }
             return
         }

@@ -67,7 +67,6 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
 
     public init(client: KubeClient, pods: Informer, lookup: Lookup, options: Options = Options()) {
         self.client = client; self.pods = pods; self.lookup = lookup; self.options = options
-        pods.addHandler { [weak self] e in self?.podEvent(e) }
     }
 
     // MARK: Names
@@ -234,7 +233,8 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
         }
     }
 
-    func podEvent(_ e: InformerEvent) {
+    /// A change of a Pod Gantry owns, from the Pod informer (through the controller).
+    public func podEvent(_ e: InformerEvent) {
         let pod: Value
         var gone = false
         switch e {
