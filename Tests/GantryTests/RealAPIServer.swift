@@ -19,15 +19,19 @@ import Glibc
 /// 127.0.0.1 with TLS (a self-signed serving certificate, `caFile`), bearer-token auth (one
 /// admin `token` in `system:masters`), RBAC, and the ServiceAccount admission plugin off.
 /// `stop()`, or the instance going away, kills both processes and removes the directory.
+/// If the test runner itself dies, the two processes outlive it (nothing reaps them).
+///
+/// `@unchecked Sendable`: the only mutable state is `stopped` (a Mutex); the two `Process`
+/// objects are only signalled and polled after `init`.
 final class RealAPIServer: @unchecked Sendable {
     static let apiserverVariable = "GANTRY_TEST_KUBE_APISERVER"
     static let etcdVariable = "GANTRY_TEST_ETCD"
 
-    /// The two binaries, when both variables name executable files.
+    /// The two binaries, when both variables are set (a path that is not an executable file
+    /// then fails the test rather than skipping it: the run was meant to use the server).
     static var binaries: (apiserver: String, etcd: String)? {
         let env = ProcessInfo.processInfo.environment
-        guard let a = env[apiserverVariable], !a.isEmpty, let e = env[etcdVariable], !e.isEmpty,
-              FileManager.default.isExecutableFile(atPath: a), FileManager.default.isExecutableFile(atPath: e) else { return nil }
+        guard let a = env[apiserverVariable], !a.isEmpty, let e = env[etcdVariable], !e.isEmpty else { return nil }
         return (a, e)
     }
 
@@ -51,6 +55,7 @@ final class RealAPIServer: @unchecked Sendable {
     let caFile: String
     /// A kubeconfig (current context `gantry-test`, namespace `default`) with the token.
     let kubeconfigPath: String
+    /// The two processes' output, kept until `stop()`.
     let etcdLog: String
     let apiserverLog: String
 
@@ -63,6 +68,10 @@ final class RealAPIServer: @unchecked Sendable {
     /// up; a port taken between choosing and binding it gets a second try on fresh ports.
     init(timeout: Double = 90) throws {
         guard let bins = RealAPIServer.binaries else { throw StartError(description: "\(RealAPIServer.skipComment)") }
+        for (variable, path) in [(RealAPIServer.apiserverVariable, bins.apiserver), (RealAPIServer.etcdVariable, bins.etcd)]
+        where !FileManager.default.isExecutableFile(atPath: path) {
+            throw StartError(description: "\(variable)=\(path) is not an executable file")
+        }
         var attempt = 0
         var started: Started
         while true {
