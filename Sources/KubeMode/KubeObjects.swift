@@ -121,6 +121,10 @@ public enum KubeObjects {
         var unschedulable = v["spec"]?["unschedulable"]?.boolValue ?? false
         for t in v["spec"]?["taints"]?.arrayValue ?? [] {
             let effect = t["effect"]?.stringValue ?? ""
+            // The node.kubernetes.io/* taints mirror the node's conditions and spec.unschedulable,
+            // which are read directly (a cluster without a node lifecycle controller leaves
+            // not-ready on every new Node, even once it reports Ready).
+            if (t["key"]?.stringValue ?? "").hasPrefix("node.kubernetes.io/") { continue }
             if effect == "NoSchedule" || effect == "NoExecute" { unschedulable = true }
         }
         let ready = (v["status"]?["conditions"]?.arrayValue ?? []).first { $0["type"]?.stringValue == "Ready" }

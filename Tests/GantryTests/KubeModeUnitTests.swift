@@ -70,6 +70,9 @@ struct KubeModeUnitTests {
         #expect(KubeObjects.node(cordoned)?.spec.node?.unschedulable == true)
         let tainted = json(#"{"metadata":{"name":"n4"},"spec":{"taints":[{"key":"k","effect":"NoSchedule"}]},"status":{"conditions":[\#(ready)]}}"#)
         #expect(KubeObjects.node(tainted)?.spec.node?.unschedulable == true)
+        // Condition taints are read from the conditions themselves.
+        let notReadyTaint = json(#"{"metadata":{"name":"n8"},"spec":{"taints":[{"key":"node.kubernetes.io/not-ready","effect":"NoSchedule"}]},"status":{"conditions":[\#(ready)]}}"#)
+        #expect(KubeObjects.node(notReadyTaint)?.spec.node?.unschedulable == false)
         let preferNo = json(#"{"metadata":{"name":"n5"},"spec":{"taints":[{"key":"k","effect":"PreferNoSchedule"}]},"status":{"conditions":[\#(ready)]}}"#)
         #expect(KubeObjects.node(preferNo)?.spec.node?.unschedulable == false)
         let notReady = json(#"{"metadata":{"name":"n6"},"status":{"conditions":[{"type":"Ready","status":"False"}]}}"#)
