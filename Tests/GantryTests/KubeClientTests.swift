@@ -266,6 +266,42 @@ private func testInformer(_ client: KubeClient, namespace: String? = "default", 
         #expect(c.requestCounts["GET"] == 5)
     }
 
+    @Test func rateLimitAndConnectionReuse() throws {
+        let server = try TestAPIServer(); defer { server.stop() }
+        let c = try KubeClient(config: KubeConfig(server: server.baseURL), qps: 20, burst: 2)
+        let start = Date()
+        for _ in 0..<6 { _ = try c.list(GroupVersionResource.nodes.path()) }
+        // Two from the burst, then one per 50 ms.
+        #expect(Date().timeIntervalSince(start) >= 0.19)
+        // Sequential requests share one kept-alive connection.
+        #expect(poll(timeout: 5) { server.openConnectionCount == 1 })
+        // Watches are not rate limited: with the bucket empty (next token in 2 s), a watch
+        // starts at once.
+        let slow = try KubeClient(config: KubeConfig(server: server.baseURL), qps: 0.5, burst: 1)
+        _ = try slow.list(GroupVersionResource.nodes.path())
+        let cancel = WatchCancel()
+        let watchStart = Date()
+        let watcher = Thread { try? slow.watch(GroupVersionResource.nodes.path(), resourceVersion: "1", timeoutSeconds: 10, cancel: cancel) { _ in } }
+        watcher.start()
+        #expect(poll(timeout: 5) { server.activeWatchCount == 1 })
+        #expect(Date().timeIntervalSince(watchStart) < 1.5)
+        cancel.cancel()
+        #expect(poll(timeout: 5) { server.activeWatchCount == 0 })
+    }
+
+    @Test func informerReportsListFailures() throws {
+        let server = try TestAPIServer(); defer { server.stop() }
+        let c = try testClient(server)
+        server.failNext("GET", pathPrefix: "/api/v1/namespaces/default/pods", status: 403, count: 1)
+        let inf = testInformer(c)
+        inf.start()
+        defer { inf.stop() }
+        #expect(poll(timeout: 5) { inf.lastError?.code == 403 })
+        #expect(!inf.hasSynced)
+        #expect(inf.waitForSync(timeout: 10))
+        #expect(inf.lastError == nil)
+    }
+
     @Test func tokenFileIsReReadOnUnauthorized() throws {
         let dir = try makeTemporaryDirectory(); defer { removeTree(dir) }
         let server = try TestAPIServer(token: "fresh"); defer { server.stop() }
