@@ -95,6 +95,8 @@ extension TestAPIServer {
     func handleRequest(_ req: HTTPRequest, _ sock: Socket) -> Bool {
         let authorized = token.map { req.headers["authorization"] == "Bearer \($0)" } ?? true
         let injected: APIError? = state.withLock { c in
+            // Bounded for long benchmark runs: past a million entries the oldest half goes.
+            if c.log.count >= 1_000_000 { c.log.removeFirst(500_000) }
             c.log.append("\(req.method) \(req.target)")
             c.counts[req.method, default: 0] += 1
             guard authorized else { return nil }

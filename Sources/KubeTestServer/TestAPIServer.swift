@@ -235,7 +235,8 @@ public final class TestAPIServer: Sendable {
         state.withLock { $0.failRules.append(FailRule(method: method.uppercased(), pathPrefix: pathPrefix, status: status, remaining: count)) }
     }
 
-    /// Every request as "METHOD target" (target with its query), in arrival order.
+    /// Every request as "METHOD target" (target with its query), in arrival order (the
+    /// last half million or more once a million have been logged).
     public var requestLog: [String] { state.withLock { $0.log } }
     /// Requests per method since the last reset.
     public var requestCounts: [String: Int] { state.withLock { $0.counts } }
