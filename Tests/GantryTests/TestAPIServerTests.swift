@@ -240,6 +240,13 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         let done = try #require(s.object(podsNS + "/b"))
         #expect(done["status"]?["containerStatuses"]?.arrayValue?.first?["state"]?["terminated"]?["exitCode"]?.intValue == 0)
 
+        s.runKubelet(autoRun: true, exitCode: 2)
+        #expect(call(s, "POST", podsNS, bound.replacingOccurrences(of: "NAME", with: "f")).status == 201)
+        #expect(poll(timeout: 10) { s.object(podsNS + "/f")?["status"]?["phase"]?.stringValue == "Failed" })
+        #expect(s.object(podsNS + "/f")?["status"]?["containerStatuses"]?.arrayValue?.first?["state"]?["terminated"]?["exitCode"]?.intValue == 2)
+
+        s.runKubelet(autoRun: false, exitCode: nil)
+        #expect(call(s, "POST", podsNS, bound.replacingOccurrences(of: "NAME", with: "idle")).status == 201)
         s.runKubelet(autoRun: true, exitCode: nil)
         #expect(call(s, "POST", podsNS, bound.replacingOccurrences(of: "NAME", with: "c")).status == 201)
         #expect(poll(timeout: 10) { s.object(podsNS + "/c")?["status"]?["phase"]?.stringValue == "Running" })
@@ -312,8 +319,9 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
             guard case .end = w.next() else { Issue.record("the stream should end cleanly"); return }
         } else {
             #expect(w.status == 410)
-            let body = w.conn.readBody(["content-length": "0"]) ?? []
-            _ = body
+            var body = w.conn.readBody(w.headers) ?? []
+            let status = try JSON.parse(bytes: &body)
+            #expect(status["kind"]?.stringValue == "Status" && status["code"]?.intValue == 410 && status["reason"]?.stringValue == "Expired")
         }
         // A watch from the current resourceVersion still works.
         let fresh = try #require(RawWatch(port: s.port, workloads + "?watch=1&resourceVersion=\(s.resourceVersion)"))
@@ -340,6 +348,14 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         // The connection stays usable after a watch ends.
         let again = w.conn.request("GET", workloads + "/a")
         #expect(again?.status == 200)
+
+        // On demand, without waiting for the interval.
+        s.bookmarkInterval = 60
+        let onDemand = try #require(RawWatch(port: s.port, workloads + "?watch=1&allowWatchBookmarks=true&resourceVersion=\(s.resourceVersion)"))
+        #expect(poll(timeout: 5) { s.activeWatchCount == 1 })
+        s.sendBookmarks()
+        guard case .event(let d) = onDemand.next(timeout: 5) else { Issue.record("no bookmark on demand"); return }
+        #expect(d["type"]?.stringValue == "BOOKMARK")
 
         let noBookmarks = try #require(RawWatch(port: s.port, workloads + "?watch=1&timeoutSeconds=1&resourceVersion=\(s.resourceVersion)"))
         guard case .end = noBookmarks.next(timeout: 5) else { Issue.record("expected a quiet stream that ends"); return }
