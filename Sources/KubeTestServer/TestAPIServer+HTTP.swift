@@ -180,14 +180,31 @@ extension TestAPIServer {
     }
 
     func writeEvent(_ sock: Socket, _ event: Value, split: Bool) -> Bool {
-        var line: [UInt8] = []
-        JSON.write(event, into: &line, pretty: false, indent: 0)
-        line.append(10)
-        if !split { return sock.sendAll(TestAPIServer.chunk(line)) }
+        writeEvents(sock, [event], split: split)
+    }
+
+    /// Writes events as newline-terminated JSON: one chunk per event, or (split) the whole
+    /// batch cut into 7-byte chunks, each its own write, so chunk boundaries fall anywhere
+    /// (inside an event, or across the end of one and the start of the next).
+    func writeEvents(_ sock: Socket, _ events: [Value], split: Bool) -> Bool {
+        var bytes: [UInt8] = []
+        if !split {
+            for ev in events {
+                var line: [UInt8] = []
+                JSON.write(ev, into: &line, pretty: false, indent: 0)
+                line.append(10)
+                bytes += TestAPIServer.chunk(line)
+            }
+            return bytes.isEmpty || sock.sendAll(bytes)
+        }
+        for ev in events {
+            JSON.write(ev, into: &bytes, pretty: false, indent: 0)
+            bytes.append(10)
+        }
         var i = 0
-        while i < line.count {
-            let j = min(line.count, i + 7)
-            guard sock.sendAll(TestAPIServer.chunk(Array(line[i..<j]))) else { return false }
+        while i < bytes.count {
+            let j = min(bytes.count, i + 7)
+            guard sock.sendAll(TestAPIServer.chunk(Array(bytes[i..<j]))) else { return false }
             i = j
         }
         return true
@@ -228,9 +245,7 @@ extension TestAPIServer {
             waker.close()
         }
         guard sock.sendAll(head) else { unregister(); return false }
-        for ev in initial {
-            guard writeEvent(sock, ev, split: split) else { unregister(); return false }
-        }
+        guard writeEvents(sock, initial, split: split) else { unregister(); return false }
         let start = Date().timeIntervalSince1970
         let deadline = timeout.map { start + $0 }
         var nextBookmark = start + interval
@@ -249,9 +264,7 @@ extension TestAPIServer {
                 unregister()
                 return false
             }
-            for ev in events {
-                guard writeEvent(sock, ev, split: splitNow) else { unregister(); return false }
-            }
+            guard writeEvents(sock, events, split: splitNow) else { unregister(); return false }
             let now = Date().timeIntervalSince1970
             if bookmarks && (requested || now >= nextBookmark) {
                 guard writeEvent(sock, bookmark, split: splitNow) else { unregister(); return false }
