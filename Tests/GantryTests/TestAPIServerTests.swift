@@ -1,6 +1,7 @@
 import Foundation
 import GantryAPI
 import KubeTestServer
+import Synchronization
 import Testing
 
 /// Helpers: one request on a fresh connection, and JSON bodies.
@@ -288,6 +289,29 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         let replay = try #require(RawWatch(port: s.port, workloads + "?watch=1&resourceVersion=\(mid)"))
         #expect(replay.nextChange()?["type"]?.stringValue == "DELETED")
         #expect(replay.nextChange()?["object"]?["metadata"]?["name"]?.stringValue == "b")
+    }
+
+    @Test func concurrentWritersOneOrderedWatch() throws {
+        let s = try TestAPIServer()
+        defer { s.stop() }
+        let w = try #require(RawWatch(port: s.port, "/apis/gantry.dev/v1alpha1/workloads?watch=1&resourceVersion=\(s.resourceVersion)"))
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            guard let c = try? RawHTTPConnection(port: s.port) else { failures.withLock { $0 += 1 }; return }
+            for i in 0..<25 {
+                let r = c.request("POST", "/apis/gantry.dev/v1alpha1/namespaces/t\(t)/workloads", body: workload("w\(i)"))
+                if r?.status != 201 { failures.withLock { $0 += 1 } }
+            }
+        }
+        #expect(failures.withLock { $0 } == 0)
+        var rvs: [Int64] = []
+        while rvs.count < 100, let e = w.nextChange() {
+            #expect(e["type"]?.stringValue == "ADDED")
+            rvs.append(rv(e["object"] ?? .null))
+        }
+        #expect(rvs.count == 100)
+        #expect(zip(rvs, rvs.dropFirst()).allSatisfy { $0 < $1 }, "events arrive in resourceVersion order")
+        #expect(s.objects("/apis/gantry.dev/v1alpha1/workloads").count == 100)
     }
 
     @Test func selectorWatchSeesObjectsLeaveAndEnter() throws {
