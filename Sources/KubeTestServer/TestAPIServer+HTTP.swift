@@ -82,7 +82,8 @@ extension TestAPIServer {
     }
 
     func respond(_ sock: Socket, _ error: APIError, close: Bool = false) -> Bool {
-        let extra = error.code == 429 ? "Retry-After: 1\r\n" : ""
+        let retry = error.code == 429 ? state.withLock { $0.retryAfterSeconds } : nil
+        let extra = retry.map { "Retry-After: \($0)\r\n" } ?? ""
         return respond(sock, error.status, code: error.code, close: close, extraHeaders: extra)
     }
 

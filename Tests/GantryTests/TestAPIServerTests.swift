@@ -93,6 +93,9 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         #expect(listed("labelSelector=tier!%3Dgold") == ["w2", "w4", "w5"])
         #expect(listed("labelSelector=tier") == ["w1", "w3", "w2", "w4"])
         #expect(listed("labelSelector=tier,tier!%3Dsilver,tier!%3Dgold") == ["w4"])
+        #expect(listed("labelSelector=tier%20in%20(gold,bronze)") == ["w1", "w3", "w4"])
+        #expect(listed("labelSelector=tier%20notin%20(gold,bronze),tier") == ["w2"])
+        #expect(call(s, "GET", "/apis/gantry.dev/v1alpha1/workloads?labelSelector=tier%20in%20(gold").status == 400)
         #expect(listed("fieldSelector=metadata.name%3Dw2") == ["w2"])
         #expect(listed("fieldSelector=metadata.namespace%3Da") == ["w1", "w3"])
         #expect(listed("", "/apis/gantry.dev/v1alpha1/namespaces/b/workloads") == ["w2", "w4"])
@@ -434,6 +437,13 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         #expect(s.requestLog == ["POST \(podsNS)", "GET \(podsNS)", "POST \(podsNS)", "POST \(podsNS)"])
         #expect(s.requestCounts == ["POST": 3, "GET": 1])
         #expect(s.requestCount("POST", prefix: podsNS) == 3)
+        s.retryAfterSeconds = nil
+        s.failNext("*", pathPrefix: "/api", status: 429, count: 1)
+        let noRetry = call(s, "GET", podsNS)
+        #expect(noRetry.status == 429 && noRetry.headers["retry-after"] == nil)
+        s.failNext("GET", pathPrefix: "/api", status: 500, count: 1)
+        #expect(call(s, "GET", podsNS).json["reason"]?.stringValue == "InternalError")
+        #expect(call(s, "GET", podsNS).status == 200)
         s.resetRequestLog()
         #expect(s.requestLog.isEmpty)
     }
