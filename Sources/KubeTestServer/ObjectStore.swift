@@ -53,8 +53,7 @@ struct ObjectStore: Sendable {
     // MARK: Reads
 
     func get(_ p: ResourcePath) throws(APIError) -> Value {
-        guard let name = p.name, let obj = collections[p.collection]?[p.key] else { throw .notFound(p, p.name ?? "") }
-        _ = name
+        guard p.name != nil, let obj = collections[p.collection]?[p.key] else { throw .notFound(p, p.name ?? "") }
         return obj
     }
 
@@ -148,7 +147,7 @@ struct ObjectStore: Sendable {
         var name = obj.name
         if name.isEmpty {
             guard let gen = obj["metadata"]?["generateName"]?.stringValue, !gen.isEmpty else {
-                throw .invalid("\(kind(p)).\(p.group.isEmpty ? "" : p.group) \"\": metadata.name: Required value: name or generateName is required")
+                throw .invalid("\(kind(p)) \"\" is invalid: metadata.name: Required value: name or generateName is required")
             }
             repeat {
                 name = gen + ObjectStore.randomSuffix()
@@ -157,8 +156,7 @@ struct ObjectStore: Sendable {
         }
         let key = StoreKey(namespace: p.namespace ?? "", name: name)
         if collections[p.collection]?[key] != nil { throw .alreadyExists(p, name) }
-        if p.subresource != nil { throw .notFound(p, name) }
-        obj = withTypeMeta(obj, p)
+        obj = withTypeMeta(obj, p).settingMeta("uid", nil)
         if !p.group.isEmpty && p.hasStatusSubresource { obj = obj.setting("status", nil) }
         if p.isPods && obj["status"]?["phase"] == nil {
             obj = obj.setting("status", (obj["status"] ?? .object([])).setting("phase", .string("Pending")))

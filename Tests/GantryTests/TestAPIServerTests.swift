@@ -58,6 +58,10 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         #expect(generated.json["kind"]?.stringValue == "Workload" && generated.json["apiVersion"]?.stringValue == "gantry.dev/v1alpha1")
         #expect(generated.json["status"] == nil, "create drops the status of a custom resource")
 
+        let nameless = call(s, "POST", workloads, #"{"metadata":{"uid":"mine"},"spec":{}}"#)
+        #expect(nameless.status == 422 && nameless.json["reason"]?.stringValue == "Invalid")
+        let ownUID = call(s, "POST", workloads, #"{"metadata":{"name":"u","uid":"mine"},"spec":{}}"#)
+        #expect(ownUID.json["metadata"]?["uid"]?.stringValue != "mine", "the server assigns the uid")
         let bad = call(s, "POST", workloads, "<xml/>", contentType: "application/xml")
         #expect(bad.status == 415)
     }
