@@ -38,6 +38,7 @@ public final class Informer: Sendable {
         var started = false
         var currentWatch: WatchCancel?
         var resourceVersion = ""
+        var lastError: KubeError?
     }
     private let state = Mutex(State())
     private let stopped = WatchCancel()
@@ -118,6 +119,9 @@ public final class Informer: Sendable {
     /// or bookmark seen); empty before the first list.
     public var lastSyncResourceVersion: String { state.withLock { $0.resourceVersion } }
 
+    /// The last list or watch failure (nil after a successful list), for diagnostics.
+    public var lastError: KubeError? { state.withLock { $0.lastError } }
+
     /// How many times the informer listed (1 + relists), for tests and metrics.
     public var listCount: Int { relists.load(ordering: .relaxed) }
 
@@ -167,6 +171,7 @@ public final class Informer: Sendable {
                     rv = listed.resourceVersion
                     backoff.reset()
                 } catch {
+                    state.withLock { $0.lastError = error }
                     pause(backoff.next())
                 }
                 continue
@@ -213,6 +218,7 @@ public final class Informer: Sendable {
                 continue
             }
             if let failure {
+                state.withLock { $0.lastError = failure }
                 // Transport trouble: re-watch from where we were; an HTTP error: relist.
                 if failure.code != 0 { rv = nil }
                 pause(backoff.next())
@@ -239,6 +245,7 @@ public final class Informer: Sendable {
             let events = Informer.diff(old: s.cache, new: fresh)
             s.cache = fresh
             s.resourceVersion = resourceVersion
+            s.lastError = nil
             return events
         }
         deliver(events)

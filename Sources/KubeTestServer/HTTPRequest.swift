@@ -26,18 +26,18 @@ struct RequestReader {
 
     enum Outcome { case request(HTTPRequest), closed, malformed(String) }
 
+    private var scratch = [UInt8](repeating: 0, count: 32768)
+
     private mutating func fill() -> Bool {
-        guard let more = socket.receive() else { return false }
-        buffer.append(contentsOf: more)
-        return true
+        socket.receive(into: &buffer, scratch: &scratch)
     }
 
-    private func find(_ needle: [UInt8], from: Int = 0) -> Int? {
-        guard buffer.count >= needle.count, from <= buffer.count - needle.count else { return nil }
-        var i = from
-        while i + needle.count <= buffer.count {
-            if buffer[i] == needle[0] && Array(buffer[i..<(i + needle.count)]) == needle { return i }
-            i += 1
+    private func find(_ needle: [UInt8]) -> Int? {
+        guard !needle.isEmpty, buffer.count >= needle.count else { return nil }
+        var i = 0
+        outer: while i + needle.count <= buffer.count {
+            for k in 0..<needle.count where buffer[i + k] != needle[k] { i += 1; continue outer }
+            return i
         }
         return nil
     }

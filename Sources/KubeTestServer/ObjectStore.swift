@@ -53,8 +53,7 @@ struct ObjectStore: Sendable {
     // MARK: Reads
 
     func get(_ p: ResourcePath) throws(APIError) -> Value {
-        guard let name = p.name, let obj = collections[p.collection]?[p.key] else { throw .notFound(p, p.name ?? "") }
-        _ = name
+        guard p.name != nil, let obj = collections[p.collection]?[p.key] else { throw .notFound(p, p.name ?? "") }
         return obj
     }
 
@@ -148,7 +147,7 @@ struct ObjectStore: Sendable {
         var name = obj.name
         if name.isEmpty {
             guard let gen = obj["metadata"]?["generateName"]?.stringValue, !gen.isEmpty else {
-                throw .invalid("\(kind(p)).\(p.group.isEmpty ? "" : p.group) \"\": metadata.name: Required value: name or generateName is required")
+                throw .invalid("\(kind(p)) \"\" is invalid: metadata.name: Required value: name or generateName is required")
             }
             repeat {
                 name = gen + ObjectStore.randomSuffix()
@@ -157,8 +156,7 @@ struct ObjectStore: Sendable {
         }
         let key = StoreKey(namespace: p.namespace ?? "", name: name)
         if collections[p.collection]?[key] != nil { throw .alreadyExists(p, name) }
-        if p.subresource != nil { throw .notFound(p, name) }
-        obj = withTypeMeta(obj, p)
+        obj = withTypeMeta(obj, p).settingMeta("uid", nil)
         if !p.group.isEmpty && p.hasStatusSubresource { obj = obj.setting("status", nil) }
         if p.isPods && obj["status"]?["phase"] == nil {
             obj = obj.setting("status", (obj["status"] ?? .object([])).setting("phase", .string("Pending")))
@@ -371,82 +369,6 @@ struct ObjectStore: Sendable {
     mutating func removeDirect(_ p: ResourcePath) {
         guard let old = collections[p.collection]?[p.key] else { return }
         _ = removeNow(p, p.key, old)
-    }
-
-    // MARK: Watch
-
-    /// Appends to the history (trimming it) and queues the event on matching watches.
-    mutating func record(_ e: WatchEvent) {
-        history.append(e)
-        if history.count > historyLimit {
-            let drop = history.count - historyLimit
-            historyFloor = max(historyFloor, history[drop - 1].rv)
-            history.removeFirst(drop)
-        }
-        for (id, w) in watchers where w.path.collection == e.collection && !w.dropped {
-            if let ev = ObjectStore.filtered(e, for: w) {
-                watchers[id]?.queue.append(ev)
-                wakes.append(w.waker)
-            }
-        }
-    }
-
-    /// The event as a watch with selectors sees it: an object that starts or stops
-    /// matching arrives as ADDED or DELETED.
-    static func filtered(_ e: WatchEvent, for w: Watcher) -> Value? {
-        func matches(_ o: Value) -> Bool {
-            (w.path.namespace == nil || o.namespace == w.path.namespace) && w.labels.matchesLabels(o) && w.fields.matchesFields(o)
-        }
-        var type = e.type
-        let now = matches(e.object)
-        if e.type == "MODIFIED", let old = e.old {
-            let before = matches(old)
-            switch (before, now) {
-            case (true, true): type = "MODIFIED"
-            case (false, true): type = "ADDED"
-            case (true, false): type = "DELETED"
-            case (false, false): return nil
-            }
-        } else if !now {
-            return nil
-        }
-        return .object([.init("type", .string(type)), .init("object", e.object)])
-    }
-
-    /// Registers a watch and returns its first events: every current object as ADDED
-    /// (resourceVersion "" or "0") or the history after the given resourceVersion.
-    mutating func startWatch(_ w: Watcher, from rvText: String) throws(APIError) -> (Int, [Value]) {
-        var initial: [Value] = []
-        if rvText.isEmpty || rvText == "0" {
-            for (_, obj) in items(w.path) where w.labels.matchesLabels(obj) && w.fields.matchesFields(obj) {
-                initial.append(.object([.init("type", .string("ADDED")), .init("object", obj)]))
-            }
-        } else {
-            guard let from = Int64(rvText) else { throw .badRequest("invalid resourceVersion \"\(rvText)\"") }
-            guard from >= historyFloor else { throw .expired }
-            for e in history where e.rv > from && e.collection == w.path.collection {
-                if let ev = ObjectStore.filtered(e, for: w) { initial.append(ev) }
-            }
-        }
-        let id = nextWatcherID
-        nextWatcherID += 1
-        watchers[id] = w
-        return (id, initial)
-    }
-
-    func bookmark(_ p: ResourcePath) -> Value {
-        .object([
-            .init("type", .string("BOOKMARK")),
-            .init("object", .object([
-                .init("kind", .string(kind(p))), .init("apiVersion", .string(p.apiVersion)),
-                .init("metadata", .object([.init("resourceVersion", .string(String(rv)))])),
-            ])),
-        ])
-    }
-
-    mutating func expireHistory() {
-        history.removeAll()
-        historyFloor = rv
     }
 }
 

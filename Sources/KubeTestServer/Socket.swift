@@ -53,14 +53,16 @@ final class Socket: Sendable {
         return true
     }
 
-    /// Reads what is available (blocking); nil at end of stream or on error.
-    func receive(max: Int = 65536) -> [UInt8]? {
-        var buf = [UInt8](repeating: 0, count: max)
+    /// Appends what is available (blocking) to `out`, reading through `scratch`; false at
+    /// end of stream or on error.
+    func receive(into out: inout [UInt8], scratch: inout [UInt8]) -> Bool {
+        let max = scratch.count
         while true {
-            let n = buf.withUnsafeMutableBytes { recv(fd, $0.baseAddress, max, 0) }
+            let n = scratch.withUnsafeMutableBytes { recv(fd, $0.baseAddress, max, 0) }
             if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return nil }
-            return Array(buf[0..<n])
+            if n <= 0 { return false }
+            out.append(contentsOf: scratch[0..<n])
+            return true
         }
     }
 }

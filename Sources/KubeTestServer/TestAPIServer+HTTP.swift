@@ -82,7 +82,8 @@ extension TestAPIServer {
     }
 
     func respond(_ sock: Socket, _ error: APIError, close: Bool = false) -> Bool {
-        let extra = error.code == 429 ? "Retry-After: 1\r\n" : ""
+        let retry = error.code == 429 ? state.withLock { $0.retryAfterSeconds } : nil
+        let extra = retry.map { "Retry-After: \($0)\r\n" } ?? ""
         return respond(sock, error.status, code: error.code, close: close, extraHeaders: extra)
     }
 
@@ -95,6 +96,8 @@ extension TestAPIServer {
     func handleRequest(_ req: HTTPRequest, _ sock: Socket) -> Bool {
         let authorized = token.map { req.headers["authorization"] == "Bearer \($0)" } ?? true
         let injected: APIError? = state.withLock { c in
+            // Bounded for long benchmark runs: past a million entries the oldest half goes.
+            if c.log.count >= 1_000_000 { c.log.removeFirst(500_000) }
             c.log.append("\(req.method) \(req.target)")
             c.counts[req.method, default: 0] += 1
             guard authorized else { return nil }
@@ -178,14 +181,31 @@ extension TestAPIServer {
     }
 
     func writeEvent(_ sock: Socket, _ event: Value, split: Bool) -> Bool {
-        var line: [UInt8] = []
-        JSON.write(event, into: &line, pretty: false, indent: 0)
-        line.append(10)
-        if !split { return sock.sendAll(TestAPIServer.chunk(line)) }
+        writeEvents(sock, [event], split: split)
+    }
+
+    /// Writes events as newline-terminated JSON: one chunk per event, or (split) the whole
+    /// batch cut into 7-byte chunks, each its own write, so chunk boundaries fall anywhere
+    /// (inside an event, or across the end of one and the start of the next).
+    func writeEvents(_ sock: Socket, _ events: [Value], split: Bool) -> Bool {
+        var bytes: [UInt8] = []
+        if !split {
+            for ev in events {
+                var line: [UInt8] = []
+                JSON.write(ev, into: &line, pretty: false, indent: 0)
+                line.append(10)
+                bytes += TestAPIServer.chunk(line)
+            }
+            return bytes.isEmpty || sock.sendAll(bytes)
+        }
+        for ev in events {
+            JSON.write(ev, into: &bytes, pretty: false, indent: 0)
+            bytes.append(10)
+        }
         var i = 0
-        while i < line.count {
-            let j = min(line.count, i + 7)
-            guard sock.sendAll(TestAPIServer.chunk(Array(line[i..<j]))) else { return false }
+        while i < bytes.count {
+            let j = min(bytes.count, i + 7)
+            guard sock.sendAll(TestAPIServer.chunk(Array(bytes[i..<j]))) else { return false }
             i = j
         }
         return true
@@ -226,9 +246,7 @@ extension TestAPIServer {
             waker.close()
         }
         guard sock.sendAll(head) else { unregister(); return false }
-        for ev in initial {
-            guard writeEvent(sock, ev, split: split) else { unregister(); return false }
-        }
+        guard writeEvents(sock, initial, split: split) else { unregister(); return false }
         let start = Date().timeIntervalSince1970
         let deadline = timeout.map { start + $0 }
         var nextBookmark = start + interval
@@ -247,9 +265,7 @@ extension TestAPIServer {
                 unregister()
                 return false
             }
-            for ev in events {
-                guard writeEvent(sock, ev, split: splitNow) else { unregister(); return false }
-            }
+            guard writeEvents(sock, events, split: splitNow) else { unregister(); return false }
             let now = Date().timeIntervalSince1970
             if bookmarks && (requested || now >= nextBookmark) {
                 guard writeEvent(sock, bookmark, split: splitNow) else { unregister(); return false }

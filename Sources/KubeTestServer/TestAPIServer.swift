@@ -43,6 +43,7 @@ public final class TestAPIServer: Sendable {
         var kubelet: KubeletConfig? = nil
         var kubeletStarted = false
         var kubeletRunSeconds = 0.2
+        var retryAfterSeconds: Int? = 1
     }
 
     let state = Mutex(Control())
@@ -230,12 +231,20 @@ public final class TestAPIServer: Sendable {
     public var resourceVersion: String { state.withLock { String($0.store.rv) } }
 
     /// The next `count` requests with this method (`*` for any) whose path starts with
-    /// `pathPrefix` fail with `status` and a matching Status body (429s carry Retry-After: 1).
+    /// `pathPrefix` fail with `status` and a matching Status body (429s carry Retry-After:
+    /// `retryAfterSeconds`). A failed request does nothing else.
     public func failNext(_ method: String, pathPrefix: String, status: Int, count: Int) {
         state.withLock { $0.failRules.append(FailRule(method: method.uppercased(), pathPrefix: pathPrefix, status: status, remaining: count)) }
     }
 
-    /// Every request as "METHOD target" (target with its query), in arrival order.
+    /// The Retry-After header (seconds) on injected 429 responses; nil sends none.
+    public var retryAfterSeconds: Int? {
+        get { state.withLock { $0.retryAfterSeconds } }
+        set { state.withLock { $0.retryAfterSeconds = newValue } }
+    }
+
+    /// Every request as "METHOD target" (target with its query), in arrival order (the
+    /// last half million or more once a million have been logged).
     public var requestLog: [String] { state.withLock { $0.log } }
     /// Requests per method since the last reset.
     public var requestCounts: [String: Int] { state.withLock { $0.counts } }

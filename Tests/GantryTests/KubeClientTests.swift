@@ -187,9 +187,9 @@ private final class EventLog: Sendable {
     var all: [String] { events.withLock { $0 } }
 }
 
-private func testInformer(_ client: KubeClient, namespace: String? = "default", resync: Double = 0) -> Informer {
+private func testInformer(_ client: KubeClient, namespace: String? = "default", resync: Double = 0, backoff: Double = 0.4) -> Informer {
     Informer(client: client, resource: .pods, namespace: namespace, labelSelector: nil, fieldSelector: nil, resync: resync,
-             name: "pods", backoffInitial: 0.4, backoffCap: 1, watchTimeoutSeconds: 30)
+             name: "pods", backoffInitial: backoff, backoffCap: 2, watchTimeoutSeconds: 30)
 }
 
 @Suite(.timeLimit(.minutes(1))) struct KubeClientServerTests {
@@ -264,6 +264,89 @@ private func testInformer(_ client: KubeClient, namespace: String? = "default", 
         server.failNext("GET", pathPrefix: path, status: 403, count: 1)
         #expect(throws: KubeError.self) { _ = try c.get(path + "/a") }
         #expect(c.requestCounts["GET"] == 5)
+    }
+
+    @Test func rateLimitAndConnectionReuse() throws {
+        let server = try TestAPIServer(); defer { server.stop() }
+        let c = try KubeClient(config: KubeConfig(server: server.baseURL), qps: 20, burst: 2)
+        let start = Date()
+        for _ in 0..<6 { _ = try c.list(GroupVersionResource.nodes.path()) }
+        // Two from the burst, then one per 50 ms.
+        #expect(Date().timeIntervalSince(start) >= 0.19)
+        // Sequential requests share one kept-alive connection.
+        #expect(poll(timeout: 5) { server.openConnectionCount == 1 })
+        // Watches are not rate limited: with the bucket empty (next token in 2 s), a watch
+        // starts at once.
+        let slow = try KubeClient(config: KubeConfig(server: server.baseURL), qps: 0.5, burst: 1)
+        _ = try slow.list(GroupVersionResource.nodes.path())
+        let cancel = WatchCancel()
+        let watchStart = Date()
+        let watcher = Thread { try? slow.watch(GroupVersionResource.nodes.path(), resourceVersion: "1", timeoutSeconds: 10, cancel: cancel) { _ in } }
+        watcher.start()
+        #expect(poll(timeout: 5) { server.activeWatchCount == 1 })
+        #expect(Date().timeIntervalSince(watchStart) < 1.5)
+        cancel.cancel()
+        #expect(poll(timeout: 5) { server.activeWatchCount == 0 })
+    }
+
+    @Test func updateRetriesConflicts() throws {
+        let server = try TestAPIServer(); defer { server.stop() }
+        let c = try testClient(server)
+        let path = GroupVersionResource.pods.path(namespace: "default")
+        _ = try c.create(path, pod("a"))
+        var round = 0
+        let stored = try c.update(path + "/a") { current in
+            round += 1
+            // Someone else writes between our read and our write, once.
+            if round == 1 { server.put(path + "/a", LeaderElector.setting(current, "spec", .object([.init("containers", .array([]))]))) }
+            return LeaderElector.setting(current, "metadata", LeaderElector.setting(current["metadata"] ?? .object([]), "labels", .object([.init("round", .string("\(round)"))])))
+        }
+        #expect(round == 2)
+        #expect(stored["metadata"]?["labels"]?["round"]?.stringValue == "2")
+        #expect(c.requestCounts["PUT"] == 2 && c.requestCounts["GET"] == 2)
+    }
+
+    @Test func resyncRedeliversCachedObjects() throws {
+        let server = try TestAPIServer(); defer { server.stop() }
+        let c = try testClient(server)
+        _ = try c.create(GroupVersionResource.pods.path(namespace: "default"), pod("a"))
+        let inf = testInformer(c, resync: 0.1)
+        let log = EventLog()
+        inf.addHandler { log.handler($0) }
+        inf.start()
+        defer { inf.stop() }
+        #expect(poll(timeout: 5) { log.all.filter { $0 == "resync a" }.count >= 2 })
+        #expect(log.all.first == "added a")
+        #expect(inf.listCount == 1)  // a resync is not a relist
+    }
+
+    @Test func leaderSeeingAnotherHolderStopsAtOnce() throws {
+        let server = try TestAPIServer(); defer { server.stop() }
+        let c = try testClient(server)
+        let stopped = Atomic<Bool>(false)
+        let a = LeaderElector(client: c, namespace: "ns", name: "l", identity: "a", leaseDuration: 10, renewDeadline: 8, retryPeriod: 0.1)
+        a.start(onStartedLeading: {}, onStoppedLeading: { stopped.store(true, ordering: .relaxed) })
+        #expect(poll(timeout: 5) { a.isLeader })
+        let path = "/apis/coordination.k8s.io/v1/namespaces/ns/leases/l"
+        guard let lease = server.object(path) else { Issue.record("no lease"); return }
+        server.put(path, LeaderElector.setting(lease, "spec", .object([.init("holderIdentity", .string("intruder")), .init("leaseDurationSeconds", .int(10))])))
+        // Long before the renew deadline (8 s).
+        #expect(poll(timeout: 3) { stopped.load(ordering: .relaxed) })
+        #expect(!a.isLeader)
+        #expect(server.object(path)?["spec"]?["holderIdentity"]?.stringValue == "intruder")
+    }
+
+    @Test func informerReportsListFailures() throws {
+        let server = try TestAPIServer(); defer { server.stop() }
+        let c = try testClient(server)
+        server.failNext("GET", pathPrefix: "/api/v1/namespaces/default/pods", status: 403, count: 1)
+        let inf = testInformer(c)
+        inf.start()
+        defer { inf.stop() }
+        #expect(poll(timeout: 5) { inf.lastError?.code == 403 })
+        #expect(!inf.hasSynced)
+        #expect(inf.waitForSync(timeout: 10))
+        #expect(inf.lastError == nil)
     }
 
     @Test func tokenFileIsReReadOnUnauthorized() throws {
@@ -355,7 +438,8 @@ private func testInformer(_ client: KubeClient, namespace: String? = "default", 
         let c = try testClient(server)
         let path = GroupVersionResource.pods.path(namespace: "default")
         for n in ["keep", "change", "gone"] { _ = try c.create(path, pod(n)) }
-        let inf = testInformer(c)
+        // A reconnect delay long enough for the edits below to land before the re-watch.
+        let inf = testInformer(c, backoff: 1)
         let log = EventLog()
         inf.addHandler { log.handler($0) }
         inf.start()

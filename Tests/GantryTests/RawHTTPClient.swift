@@ -147,6 +147,7 @@ final class RawHTTPConnection {
 final class RawWatch {
     let conn: RawHTTPConnection
     let status: Int
+    let headers: [String: String]
     private var line: [UInt8] = []
     private var pending: [Value] = []
 
@@ -156,9 +157,10 @@ final class RawWatch {
         guard let c = try? RawHTTPConnection(port: port) else { return nil }
         var text = "GET \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         for (k, v) in headers { text += "\(k): \(v)\r\n" }
-        guard c.send(text + "\r\n"), let (code, _) = c.readHead() else { return nil }
+        guard c.send(text + "\r\n"), let (code, h) = c.readHead() else { return nil }
         conn = c
         status = code
+        self.headers = h
     }
 
     func next(timeout: Double = 5) -> Read {

@@ -1,6 +1,7 @@
 import Foundation
 import GantryAPI
 import KubeTestServer
+import Synchronization
 import Testing
 
 /// Helpers: one request on a fresh connection, and JSON bodies.
@@ -57,6 +58,10 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         #expect(generated.json["kind"]?.stringValue == "Workload" && generated.json["apiVersion"]?.stringValue == "gantry.dev/v1alpha1")
         #expect(generated.json["status"] == nil, "create drops the status of a custom resource")
 
+        let nameless = call(s, "POST", workloads, #"{"metadata":{"uid":"mine"},"spec":{}}"#)
+        #expect(nameless.status == 422 && nameless.json["reason"]?.stringValue == "Invalid")
+        let ownUID = call(s, "POST", workloads, #"{"metadata":{"name":"u","uid":"mine"},"spec":{}}"#)
+        #expect(ownUID.json["metadata"]?["uid"]?.stringValue != "mine", "the server assigns the uid")
         let bad = call(s, "POST", workloads, "<xml/>", contentType: "application/xml")
         #expect(bad.status == 415)
     }
@@ -92,6 +97,9 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         #expect(listed("labelSelector=tier!%3Dgold") == ["w2", "w4", "w5"])
         #expect(listed("labelSelector=tier") == ["w1", "w3", "w2", "w4"])
         #expect(listed("labelSelector=tier,tier!%3Dsilver,tier!%3Dgold") == ["w4"])
+        #expect(listed("labelSelector=tier%20in%20(gold,bronze)") == ["w1", "w3", "w4"])
+        #expect(listed("labelSelector=tier%20notin%20(gold,bronze),tier") == ["w2"])
+        #expect(call(s, "GET", "/apis/gantry.dev/v1alpha1/workloads?labelSelector=tier%20in%20(gold").status == 400)
         #expect(listed("fieldSelector=metadata.name%3Dw2") == ["w2"])
         #expect(listed("fieldSelector=metadata.namespace%3Da") == ["w1", "w3"])
         #expect(listed("", "/apis/gantry.dev/v1alpha1/namespaces/b/workloads") == ["w2", "w4"])
@@ -240,6 +248,11 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         let done = try #require(s.object(podsNS + "/b"))
         #expect(done["status"]?["containerStatuses"]?.arrayValue?.first?["state"]?["terminated"]?["exitCode"]?.intValue == 0)
 
+        s.runKubelet(autoRun: true, exitCode: 2)
+        #expect(call(s, "POST", podsNS, bound.replacingOccurrences(of: "NAME", with: "f")).status == 201)
+        #expect(poll(timeout: 10) { s.object(podsNS + "/f")?["status"]?["phase"]?.stringValue == "Failed" })
+        #expect(s.object(podsNS + "/f")?["status"]?["containerStatuses"]?.arrayValue?.first?["state"]?["terminated"]?["exitCode"]?.intValue == 2)
+
         s.runKubelet(autoRun: true, exitCode: nil)
         #expect(call(s, "POST", podsNS, bound.replacingOccurrences(of: "NAME", with: "c")).status == 201)
         #expect(poll(timeout: 10) { s.object(podsNS + "/c")?["status"]?["phase"]?.stringValue == "Running" })
@@ -285,6 +298,29 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         #expect(replay.nextChange()?["object"]?["metadata"]?["name"]?.stringValue == "b")
     }
 
+    @Test func concurrentWritersOneOrderedWatch() throws {
+        let s = try TestAPIServer()
+        defer { s.stop() }
+        let w = try #require(RawWatch(port: s.port, "/apis/gantry.dev/v1alpha1/workloads?watch=1&resourceVersion=\(s.resourceVersion)"))
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { t in
+            guard let c = try? RawHTTPConnection(port: s.port) else { failures.withLock { $0 += 1 }; return }
+            for i in 0..<25 {
+                let r = c.request("POST", "/apis/gantry.dev/v1alpha1/namespaces/t\(t)/workloads", body: workload("w\(i)"))
+                if r?.status != 201 { failures.withLock { $0 += 1 } }
+            }
+        }
+        #expect(failures.withLock { $0 } == 0)
+        var rvs: [Int64] = []
+        while rvs.count < 100, let e = w.nextChange() {
+            #expect(e["type"]?.stringValue == "ADDED")
+            rvs.append(rv(e["object"] ?? .null))
+        }
+        #expect(rvs.count == 100)
+        #expect(zip(rvs, rvs.dropFirst()).allSatisfy { $0 < $1 }, "events arrive in resourceVersion order")
+        #expect(s.objects("/apis/gantry.dev/v1alpha1/workloads").count == 100)
+    }
+
     @Test func selectorWatchSeesObjectsLeaveAndEnter() throws {
         let s = try TestAPIServer()
         defer { s.stop() }
@@ -312,8 +348,9 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
             guard case .end = w.next() else { Issue.record("the stream should end cleanly"); return }
         } else {
             #expect(w.status == 410)
-            let body = w.conn.readBody(["content-length": "0"]) ?? []
-            _ = body
+            var body = w.conn.readBody(w.headers) ?? []
+            let status = try JSON.parse(bytes: &body)
+            #expect(status["kind"]?.stringValue == "Status" && status["code"]?.intValue == 410 && status["reason"]?.stringValue == "Expired")
         }
         // A watch from the current resourceVersion still works.
         let fresh = try #require(RawWatch(port: s.port, workloads + "?watch=1&resourceVersion=\(s.resourceVersion)"))
@@ -341,6 +378,14 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         let again = w.conn.request("GET", workloads + "/a")
         #expect(again?.status == 200)
 
+        // On demand, without waiting for the interval.
+        s.bookmarkInterval = 60
+        let onDemand = try #require(RawWatch(port: s.port, workloads + "?watch=1&allowWatchBookmarks=true&resourceVersion=\(s.resourceVersion)"))
+        #expect(poll(timeout: 5) { s.activeWatchCount == 1 })
+        s.sendBookmarks()
+        guard case .event(let d) = onDemand.next(timeout: 5) else { Issue.record("no bookmark on demand"); return }
+        #expect(d["type"]?.stringValue == "BOOKMARK")
+
         let noBookmarks = try #require(RawWatch(port: s.port, workloads + "?watch=1&timeoutSeconds=1&resourceVersion=\(s.resourceVersion)"))
         guard case .end = noBookmarks.next(timeout: 5) else { Issue.record("expected a quiet stream that ends"); return }
     }
@@ -355,6 +400,10 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         #expect(w.nextChange()?["object"]?["metadata"]?["name"]?.stringValue == "a")
         #expect(w.nextChange()?["object"]?["metadata"]?["name"]?.stringValue == "b")
         #expect(w.conn.chunkSizes.count > 20 && w.conn.chunkSizes.allSatisfy { $0 <= 7 })
+        // Initial ADDED events go out as one batch: chunks straddle the events' ends.
+        let all = try #require(RawWatch(port: s.port, workloads + "?watch=1&resourceVersion=0"))
+        #expect(all.nextChange()?["object"]?["metadata"]?["name"]?.stringValue == "a")
+        #expect(all.nextChange()?["object"]?["metadata"]?["name"]?.stringValue == "b")
     }
 
     @Test func dropWatchesBreaksStreams() throws {
@@ -392,6 +441,13 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         #expect(s.requestLog == ["POST \(podsNS)", "GET \(podsNS)", "POST \(podsNS)", "POST \(podsNS)"])
         #expect(s.requestCounts == ["POST": 3, "GET": 1])
         #expect(s.requestCount("POST", prefix: podsNS) == 3)
+        s.retryAfterSeconds = nil
+        s.failNext("*", pathPrefix: "/api", status: 429, count: 1)
+        let noRetry = call(s, "GET", podsNS)
+        #expect(noRetry.status == 429 && noRetry.headers["retry-after"] == nil)
+        s.failNext("GET", pathPrefix: "/api", status: 500, count: 1)
+        #expect(call(s, "GET", podsNS).json["reason"]?.stringValue == "InternalError")
+        #expect(call(s, "GET", podsNS).status == 200)
         s.resetRequestLog()
         #expect(s.requestLog.isEmpty)
     }
@@ -480,6 +536,6 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         case .broken, .end: break
         default: Issue.record("stop ends watch streams")
         }
-        #expect((try? RawHTTPConnection(port: s.port)) == nil, "nothing listens after stop")
+        #expect(s.liveThreadCount == 0)
     }
 }
