@@ -4,6 +4,10 @@ import Foundation
 @testable import GantryCLI
 import YAMLCodec
 
+extension CRD: CustomTestStringConvertible {
+    public var testDescription: String { kind.rawValue }
+}
+
 /// The kube-mode CRDs must not drift from the Swift model: the committed files are the output
 /// of `gantry crds`, every schema field decodes, every decoder field is in the schema, the
 /// status schema covers everything the status encoder writes, and the examples validate.
@@ -328,6 +332,93 @@ struct CRDTests {
         #expect(!errors([.init("command", .string("x")), .init("specifiedNodes", .array([.string("a"), .string("a")]))]).isEmpty)
         var e: [String] = []; CRDTests.validate(CRDTests.manifest(.queue, spec: .object([.init("deserved", .object([.init("gpu", .string("-1"))]))])), CRDs.queue.openAPIV3Schema, "", &e)
         #expect(!e.isEmpty)
+    }
+
+    // MARK: deploy/
+
+    static func deployDocuments() throws -> [(file: String, value: Value)] {
+        let dir = root.appendingPathComponent("deploy")
+        var out: [(String, Value)] = []
+        for f in try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() where f.hasSuffix(".yaml") {
+            for doc in try YAMLParser.parse(String(contentsOf: dir.appendingPathComponent(f), encoding: .utf8)) {
+                if let v = doc.root?.toValue() { out.append((f, v)) }
+            }
+        }
+        return out
+    }
+
+    @Test func deployManifestsParseAndKustomizationListsThem() throws {
+        let docs = try CRDTests.deployDocuments()
+        var kinds: [String] = []
+        for (f, v) in docs {
+            let kind = v["kind"]?.stringValue ?? ""
+            #expect(v["apiVersion"]?.stringValue?.isEmpty == false, "\(f): apiVersion")
+            if kind == "Kustomization" {
+                let resources = v["resources"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                for r in resources {
+                    #expect(FileManager.default.fileExists(atPath: CRDTests.root.appendingPathComponent("deploy/" + r).path), "kustomization names \(r)")
+                }
+                #expect(resources.contains("../Manifests/crds"))
+                #expect(v["namespace"]?.stringValue == "gantry-system")
+                continue
+            }
+            #expect(v["metadata"]?["name"]?.stringValue?.isEmpty == false, "\(f): metadata.name")
+            kinds.append(kind)
+        }
+        #expect(Set(kinds) == ["Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "Service"])
+    }
+
+    @Test func rbacIsLeastPrivilege() throws {
+        let docs = try CRDTests.deployDocuments().map(\.value)
+        let clusterRoles = docs.filter { $0["kind"]?.stringValue == "ClusterRole" }
+        let roles = docs.filter { $0["kind"]?.stringValue == "Role" }
+        #expect(clusterRoles.count == 1 && roles.count == 1)
+        let allowed: [String: Set<String>] = [   // group/resource -> verbs Gantry uses
+            "gantry.dev/workloads": ["get", "list", "watch", "update", "patch"], "gantry.dev/queues": ["get", "list", "watch", "update", "patch"],
+            "gantry.dev/resourcepools": ["get", "list", "watch", "update", "patch"],
+            "gantry.dev/workloads/status": ["get", "update", "patch"], "gantry.dev/queues/status": ["get", "update", "patch"],
+            "gantry.dev/resourcepools/status": ["get", "update", "patch"], "gantry.dev/workloads/finalizers": ["update"],
+            "/pods": ["get", "list", "watch", "create", "delete"], "/pods/log": ["get"], "/services": ["get", "list", "watch", "create", "delete"],
+            "/nodes": ["get", "list", "watch"], "/events": ["create", "patch"],
+        ]
+        for role in clusterRoles + roles {
+            for rule in role["rules"]?.arrayValue ?? [] {
+                let groups = rule["apiGroups"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                let resources = rule["resources"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                let verbs = rule["verbs"]?.arrayValue?.compactMap(\.stringValue) ?? []
+                #expect(!(groups + resources + verbs).contains { $0.contains("*") }, "no wildcards: \(rule)")
+                #expect(rule["nonResourceURLs"] == nil)
+                for g in groups { for r in resources {
+                    let key = g + "/" + r
+                    if role["kind"]?.stringValue == "Role" {
+                        #expect(key == "coordination.k8s.io/leases" && Set(verbs) == ["get", "create", "update"], "\(key) \(verbs)")
+                        #expect(role["metadata"]?["namespace"]?.stringValue == "gantry-system")
+                    } else {
+                        #expect(allowed[key].map { Set(verbs).isSubset(of: $0) } == true, "ClusterRole grants \(verbs) on \(key)")
+                    }
+                } }
+            }
+        }
+    }
+
+    @Test func deploymentIsHardened() throws {
+        let d = try #require(try CRDTests.deployDocuments().map(\.value).first { $0["kind"]?.stringValue == "Deployment" })
+        #expect(d["spec"]?["replicas"]?.intValue == 2)
+        let pod = try #require(d["spec"]?["template"]?["spec"])
+        #expect(pod["securityContext"]?["runAsNonRoot"]?.boolValue == true)
+        #expect(pod["securityContext"]?["runAsUser"]?.intValue == 65532)
+        #expect(pod["securityContext"]?["seccompProfile"]?["type"]?.stringValue == "RuntimeDefault")
+        let c = try #require(pod["containers"]?.arrayValue?.first)
+        #expect(c["args"]?.arrayValue?.compactMap(\.stringValue) == ["run", "--kube", "--metrics-addr", ":8080", "--leader-elect"])
+        #expect(c["securityContext"]?["readOnlyRootFilesystem"]?.boolValue == true)
+        #expect(c["securityContext"]?["allowPrivilegeEscalation"]?.boolValue == false)
+        #expect(c["securityContext"]?["capabilities"]?["drop"]?.arrayValue == [.string("ALL")])
+        #expect(c["livenessProbe"]?["httpGet"]?["path"]?.stringValue == "/healthz")
+        #expect(c["readinessProbe"]?["httpGet"]?["path"]?.stringValue == "/readyz")
+        #expect(c["resources"]?["requests"] != nil && c["resources"]?["limits"] != nil)
+        let env = c["env"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
+        #expect(env.contains("POD_NAME") && env.contains("POD_NAMESPACE"))
+        #expect(pod["volumes"]?.arrayValue?.contains { $0["emptyDir"] != nil } == true)
     }
 
     // MARK: a small structural-schema validator (what the API server checks, CEL aside)
