@@ -95,6 +95,8 @@ public enum CLI {
                 let c = try SuspendCommand(command, &args); try args.checkUnknown(); return try c.run(stateDir: stateDir)
             case "validate":
                 let c = try ValidateCommand(&args); try args.checkUnknown(); return c.run()
+            case "crds":
+                let c = try CRDsCommand(&args); try args.checkUnknown(); return try c.run()
             case "version", "--version":
                 out("gantry \(version)")
                 return 0
@@ -134,6 +136,7 @@ public enum CLI {
       gantry stop NAME [-n NS]       stop a workload (override spec.suspend=true)
       gantry resume NAME [-n NS]     resume it (override spec.suspend=false)
       gantry validate -f FILE_OR_DIR [-f ...] [--field-validation=Strict|Warn|Ignore] [-o json]
+      gantry crds [--dir DIR]        the kube-mode CRDs (Manifests/crds/) as YAML
       gantry version
 
     Kinds: workloads (wl), queues (q), nodes (no), resourcepools (rp).
