@@ -13,7 +13,11 @@ import Synchronization
 /// deletionTimestamp until the kubelet stand-in (`runKubelet`) ticks, or a test finishes
 /// them with `setPodPhase(... "Succeeded"/"Failed")` or `remove`; a grace-0, unbound or
 /// finished Pod goes at once. Create drops `status` of custom resources (groups other
-/// than core) and gives a Pod without a phase `status.phase: Pending`.
+/// than core) and gives a Pod without a phase `status.phase: Pending`. Namespaces need not
+/// exist; LIST always serves the newest state (its resourceVersion parameters are
+/// ignored); PATCH takes merge-patch and json-patch only (strategic merge and apply get
+/// 415). The watch history keeps `historyLimit` events; a continue token or watch from
+/// before it gets 410.
 ///
 /// `stop()` closes every socket and waits for every thread it started; call it (`defer`).
 public final class TestAPIServer: Sendable {
