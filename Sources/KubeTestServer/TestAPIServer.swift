@@ -207,10 +207,11 @@ public final class TestAPIServer: Sendable {
         set { state.withLock { $0.bookmarkInterval = max(0.01, newValue) } }
     }
 
-    /// How many events the watch history keeps (default 2000); older resourceVersions expire.
+    /// How many events the watch history keeps at least (default 10,000; trimmed in batches
+    /// of a quarter of that); a watch from an older resourceVersion gets 410.
     public var historyLimit: Int {
         get { state.withLock { $0.store.historyLimit } }
-        set { state.withLock { $0.store.historyLimit = max(1, newValue) } }
+        set { state.withLock { $0.store.historyLimit = min(10_000_000, max(1, newValue)) } }
     }
 
     /// Sends a BOOKMARK now on every watch that allows bookmarks.
