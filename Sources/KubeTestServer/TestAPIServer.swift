@@ -48,6 +48,7 @@ public final class TestAPIServer: Sendable {
         var kubeletStarted = false
         var kubeletRunSeconds = 0.2
         var retryAfterSeconds: Int? = 1
+        var responseDelay = 0.0
     }
 
     let state = Mutex(Control())
@@ -180,6 +181,23 @@ public final class TestAPIServer: Sendable {
             return out
         }
         for s in sockets { s.abort() }
+    }
+
+    /// Resets every open client connection now (keep-alive and watch alike), as a server
+    /// restart or a load balancer would; the server keeps listening.
+    public func dropConnections() {
+        let sockets = mutate { (c: inout Control) -> [Socket] in
+            for id in Array(c.store.watchers.keys) { c.store.watchers[id]?.dropped = true }
+            return Array(c.connections.values)
+        }
+        for s in sockets { s.abort() }
+    }
+
+    /// Seconds each request waits before it is answered (0, the default, for none), to
+    /// exercise client timeouts. Watches wait before their response headers.
+    public var responseDelay: Double {
+        get { state.withLock { $0.responseDelay } }
+        set { state.withLock { $0.responseDelay = min(3600, max(0, newValue)) } }
     }
 
     /// Forgets the watch history: a watch from any resourceVersion older than the current

@@ -551,6 +551,27 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         s.stop()
     }
 
+    @Test func dropConnectionsAndResponseDelay() throws {
+        let s = try TestAPIServer()
+        defer { s.stop() }
+        let c = try RawHTTPConnection(port: s.port)
+        #expect(c.request("GET", podsNS)?.status == 200)
+        let w = try #require(RawWatch(port: s.port, workloads + "?watch=1"))
+        #expect(poll(timeout: 5) { s.activeWatchCount == 1 && s.openConnectionCount == 2 })
+        s.dropConnections()
+        #expect(c.request("GET", podsNS) == nil, "the kept-alive connection is gone")
+        guard case .broken = w.next() else { Issue.record("the watch should break"); return }
+        #expect(poll(timeout: 5) { s.openConnectionCount == 0 })
+        #expect(call(s, "GET", podsNS).status == 200, "new connections are served")
+
+        s.responseDelay = 1.5
+        let slow = try RawHTTPConnection(port: s.port)
+        #expect(slow.send("GET \(podsNS) HTTP/1.1\r\nHost: x\r\n\r\n"))
+        #expect(slow.readHead(timeout: 0.05) == nil, "no answer before the delay")
+        s.responseDelay = 0
+        #expect(slow.readHead(timeout: 5)?.0 == 200)
+    }
+
     @Test func keepAliveAndStopClosesConnections() throws {
         let s = try TestAPIServer()
         let c = try RawHTTPConnection(port: s.port)
