@@ -109,7 +109,11 @@ extension TestAPIServer {
             }
             return (nil, c.responseDelay)
         }
-        if delay > 0 { usleep(UInt32(delay * 1_000_000)) }
+        if delay > 0 {
+            // In short steps, so that stop() need not wait for a long delay.
+            let until = Date().addingTimeInterval(delay)
+            while Date() < until && !state.withLock({ $0.stopped }) { usleep(10_000) }
+        }
         guard authorized else {
             return respond(sock, APIError(code: 401, reason: "Unauthorized", message: "Unauthorized"), close: !req.keepAlive)
         }
