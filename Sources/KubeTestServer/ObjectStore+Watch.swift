@@ -5,7 +5,8 @@ extension ObjectStore {
     /// Appends to the history (trimming it) and queues the event on matching watches.
     mutating func record(_ e: WatchEvent) {
         history.append(e)
-        if history.count > historyLimit {
+        // Trimmed in batches (a quarter of the limit at a time), so a write costs O(1) amortized.
+        if history.count > historyLimit + max(1, historyLimit / 4) {
             let drop = history.count - historyLimit
             historyFloor = max(historyFloor, history[drop - 1].rv)
             history.removeFirst(drop)
@@ -53,7 +54,13 @@ extension ObjectStore {
         } else {
             guard let from = Int64(rvText) else { throw .badRequest("invalid resourceVersion \"\(rvText)\"") }
             guard from >= historyFloor else { throw .expired }
-            for e in history where e.rv > from && e.collection == w.path.collection {
+            // The history is in resourceVersion order: find the first event after `from`.
+            var lo = 0, hi = history.count
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2
+                if history[mid].rv <= from { lo = mid + 1 } else { hi = mid }
+            }
+            for e in history[lo...] where e.collection == w.path.collection {
                 if let ev = ObjectStore.filtered(e, for: w) { initial.append(ev) }
             }
         }

@@ -34,7 +34,7 @@ struct ObjectStore: Sendable {
     var collections: [String: [StoreKey: Value]] = [:]
     var kinds: [String: String] = [:]
     var history: [WatchEvent] = []
-    var historyLimit = 2000
+    var historyLimit = 10_000
     /// Watches may start from any resourceVersion >= this; older ones are expired (410).
     var historyFloor: Int64 = 0
     var watchers: [Int: Watcher] = [:]
@@ -42,6 +42,23 @@ struct ObjectStore: Sendable {
     var wakes: [Waker] = []
     /// When the kubelet stand-in first saw each pod Running.
     var runningSince: [StoreKey: Double] = [:]
+    /// Pods the kubelet stand-in may have to act on (bound and not finished, or deleting),
+    /// so its tick does not scan every Pod.
+    var kubeletPods: Set<StoreKey> = []
+
+    /// Writes (or with nil removes) an object, keeping the kubelet's set of live Pods.
+    mutating func store(_ p: ResourcePath, _ key: StoreKey, _ obj: Value?) {
+        collections[p.collection, default: [:]][key] = obj
+        guard p.isPods else { return }
+        if let obj, ObjectStore.kubeletMayAct(obj) { kubeletPods.insert(key) } else { kubeletPods.remove(key) }
+        if obj == nil { runningSince[key] = nil }
+    }
+
+    static func kubeletMayAct(_ pod: Value) -> Bool {
+        if isDeleting(pod) { return true }
+        let phase = pod["status"]?["phase"]?.stringValue ?? ""
+        return !(pod["spec"]?["nodeName"]?.stringValue ?? "").isEmpty && phase != "Succeeded" && phase != "Failed"
+    }
 
     static func now() -> Double { Date().timeIntervalSince1970 }
     static func timestamp(_ t: Double) -> Value { .string(Timestamp(secondsSince1970: t).rfc3339) }
@@ -158,10 +175,27 @@ struct ObjectStore: Sendable {
         if collections[p.collection]?[key] != nil { throw .alreadyExists(p, name) }
         obj = withTypeMeta(obj, p).settingMeta("uid", nil)
         if !p.group.isEmpty && p.hasStatusSubresource { obj = obj.setting("status", nil) }
+        if p.group == "apiextensions.k8s.io" && p.resource == "customresourcedefinitions" {
+            obj = obj.setting("status", ObjectStore.establishedCRDStatus(obj))
+        }
         if p.isPods && obj["status"]?["phase"] == nil {
             obj = obj.setting("status", (obj["status"] ?? .object([])).setting("phase", .string("Pending")))
         }
         return insert(p, key, obj)
+    }
+
+    /// What kube-apiserver reports for a CRD it has accepted: names accepted, Established.
+    static func establishedCRDStatus(_ crd: Value) -> Value {
+        let now = timestamp(ObjectStore.now())
+        func condition(_ type: String, _ reason: String) -> Value {
+            .object([.init("type", .string(type)), .init("status", .string("True")), .init("lastTransitionTime", now),
+                     .init("reason", .string(reason)), .init("message", .string(""))])
+        }
+        return .object([
+            .init("conditions", .array([condition("NamesAccepted", "NoConflicts"), condition("Established", "InitialNamesAccepted")])),
+            .init("acceptedNames", crd["spec"]?["names"] ?? .object([])),
+            .init("storedVersions", .array((crd["spec"]?["versions"]?.arrayValue ?? []).filter { $0["storage"]?.boolValue == true }.compactMap { $0["name"] })),
+        ])
     }
 
     /// Adds type metadata (apiVersion, kind) in front when the body lacks it.
@@ -182,7 +216,7 @@ struct ObjectStore: Sendable {
         obj = obj.settingMeta("generation", .int(1))
         obj = obj.settingMeta("deletionTimestamp", nil).settingMeta("deletionGracePeriodSeconds", nil)
         if let k = obj["kind"]?.stringValue, !k.isEmpty { kinds[p.collection] = k }
-        collections[p.collection, default: [:]][key] = obj
+        store(p, key, obj)
         record(WatchEvent(type: "ADDED", rv: v, collection: p.collection, object: obj, old: nil))
         return obj
     }
@@ -243,7 +277,7 @@ struct ObjectStore: Sendable {
         }
         let v = nextRV()
         new = new.settingMeta("resourceVersion", .string(String(v)))
-        collections[p.collection, default: [:]][key] = new
+        store(p, key, new)
         record(WatchEvent(type: "MODIFIED", rv: v, collection: p.collection, object: new, old: old))
         return new
     }
@@ -265,8 +299,7 @@ struct ObjectStore: Sendable {
     mutating func removeNow(_ p: ResourcePath, _ key: StoreKey, _ obj: Value) -> Value {
         let v = nextRV()
         let last = obj.settingMeta("resourceVersion", .string(String(v)))
-        collections[p.collection]?[key] = nil
-        runningSince[key] = nil
+        store(p, key, nil)
         record(WatchEvent(type: "DELETED", rv: v, collection: p.collection, object: last, old: nil))
         return last
     }
@@ -353,7 +386,7 @@ struct ObjectStore: Sendable {
             // Keep a deletionTimestamp the test set on purpose.
             if let dt = body["metadata"]?["deletionTimestamp"] {
                 inserted = inserted.settingMeta("deletionTimestamp", dt)
-                collections[p.collection]?[p.key] = inserted
+                store(p, p.key, inserted)
             }
             return
         }

@@ -95,19 +95,24 @@ extension TestAPIServer {
 
     func handleRequest(_ req: HTTPRequest, _ sock: Socket) -> Bool {
         let authorized = token.map { req.headers["authorization"] == "Bearer \($0)" } ?? true
-        let injected: APIError? = state.withLock { c in
+        let (injected, delay): (APIError?, Double) = state.withLock { c in
             // Bounded for long benchmark runs: past a million entries the oldest half goes.
             if c.log.count >= 1_000_000 { c.log.removeFirst(500_000) }
             c.log.append("\(req.method) \(req.target)")
             c.counts[req.method, default: 0] += 1
-            guard authorized else { return nil }
+            guard authorized else { return (nil, c.responseDelay) }
             if let i = c.failRules.firstIndex(where: { ($0.method == "*" || $0.method == req.method) && req.path.hasPrefix($0.pathPrefix) && $0.remaining > 0 }) {
                 c.failRules[i].remaining -= 1
                 let status = c.failRules[i].status
                 if c.failRules[i].remaining <= 0 { c.failRules.remove(at: i) }
-                return APIError(code: status, reason: APIError.reason(for: status), message: "injected failure (\(status))")
+                return (APIError(code: status, reason: APIError.reason(for: status), message: "injected failure (\(status))"), c.responseDelay)
             }
-            return nil
+            return (nil, c.responseDelay)
+        }
+        if delay > 0 {
+            // In short steps, so that stop() need not wait for a long delay.
+            let until = Date().addingTimeInterval(delay)
+            while Date() < until && !state.withLock({ $0.stopped }) { usleep(10_000) }
         }
         guard authorized else {
             return respond(sock, APIError(code: 401, reason: "Unauthorized", message: "Unauthorized"), close: !req.keepAlive)

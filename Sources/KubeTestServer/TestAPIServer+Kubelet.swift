@@ -87,8 +87,8 @@ extension ObjectStore {
 
     mutating func kubeletTick(_ k: TestAPIServer.KubeletConfig, runSeconds: Double) {
         let now = ObjectStore.now()
-        let pods = collections["pods"] ?? [:]
-        for (key, pod) in pods.sorted(by: { $0.key < $1.key }) {
+        for key in kubeletPods.sorted() {
+            guard let pod = collections["pods"]?[key] else { kubeletPods.remove(key); continue }
             let p = ResourcePath.pod(key)
             let bound = !(pod["spec"]?["nodeName"]?.stringValue ?? "").isEmpty
             let phase = pod["status"]?["phase"]?.stringValue ?? ""

@@ -13,7 +13,11 @@ import Synchronization
 /// deletionTimestamp until the kubelet stand-in (`runKubelet`) ticks, or a test finishes
 /// them with `setPodPhase(... "Succeeded"/"Failed")` or `remove`; a grace-0, unbound or
 /// finished Pod goes at once. Create drops `status` of custom resources (groups other
-/// than core) and gives a Pod without a phase `status.phase: Pending`.
+/// than core) and gives a Pod without a phase `status.phase: Pending`. Namespaces need not
+/// exist; LIST always serves the newest state (its resourceVersion parameters are
+/// ignored); PATCH takes merge-patch and json-patch only (strategic merge and apply get
+/// 415). The watch history keeps `historyLimit` events; a continue token or watch from
+/// before it gets 410.
 ///
 /// `stop()` closes every socket and waits for every thread it started; call it (`defer`).
 public final class TestAPIServer: Sendable {
@@ -44,6 +48,7 @@ public final class TestAPIServer: Sendable {
         var kubeletStarted = false
         var kubeletRunSeconds = 0.2
         var retryAfterSeconds: Int? = 1
+        var responseDelay = 0.0
     }
 
     let state = Mutex(Control())
@@ -178,6 +183,23 @@ public final class TestAPIServer: Sendable {
         for s in sockets { s.abort() }
     }
 
+    /// Resets every open client connection now (keep-alive and watch alike), as a server
+    /// restart or a load balancer would; the server keeps listening.
+    public func dropConnections() {
+        let sockets = mutate { (c: inout Control) -> [Socket] in
+            for id in Array(c.store.watchers.keys) { c.store.watchers[id]?.dropped = true }
+            return Array(c.connections.values)
+        }
+        for s in sockets { s.abort() }
+    }
+
+    /// Seconds each request waits before it is answered (0, the default, for none), to
+    /// exercise client timeouts. Watches wait before their response headers.
+    public var responseDelay: Double {
+        get { state.withLock { $0.responseDelay } }
+        set { state.withLock { $0.responseDelay = min(3600, max(0, newValue)) } }
+    }
+
     /// Forgets the watch history: a watch from any resourceVersion older than the current
     /// one gets 410 Expired (as an ERROR event or an HTTP 410, per `watch410AsEvent`).
     public func expireWatchHistory() {
@@ -203,10 +225,11 @@ public final class TestAPIServer: Sendable {
         set { state.withLock { $0.bookmarkInterval = max(0.01, newValue) } }
     }
 
-    /// How many events the watch history keeps (default 2000); older resourceVersions expire.
+    /// How many events the watch history keeps at least (default 10,000; trimmed in batches
+    /// of a quarter of that); a watch from an older resourceVersion gets 410.
     public var historyLimit: Int {
         get { state.withLock { $0.store.historyLimit } }
-        set { state.withLock { $0.store.historyLimit = max(1, newValue) } }
+        set { state.withLock { $0.store.historyLimit = min(10_000_000, max(1, newValue)) } }
     }
 
     /// Sends a BOOKMARK now on every watch that allows bookmarks.

@@ -162,6 +162,18 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         #expect(evp.json["count"]?.intValue == 2)
     }
 
+    @Test func crdsBecomeEstablished() throws {
+        let s = try TestAPIServer()
+        defer { s.stop() }
+        let crd = #"{"apiVersion":"apiextensions.k8s.io/v1","kind":"CustomResourceDefinition","metadata":{"name":"workloads.gantry.dev"},"spec":{"group":"gantry.dev","names":{"kind":"Workload","plural":"workloads","shortNames":["wl"]},"scope":"Namespaced","versions":[{"name":"v1alpha1","served":true,"storage":true}]}}"#
+        let r = call(s, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+        #expect(r.status == 201)
+        let conditions = r.json["status"]?["conditions"]?.arrayValue ?? []
+        #expect(conditions.contains { $0["type"]?.stringValue == "Established" && $0["status"]?.stringValue == "True" })
+        #expect(r.json["status"]?["acceptedNames"]?["kind"]?.stringValue == "Workload")
+        #expect(r.json["status"]?["storedVersions"] == .array([.string("v1alpha1")]))
+    }
+
     @Test func mergeAndJSONPatch() throws {
         let s = try TestAPIServer()
         defer { s.stop() }
@@ -359,6 +371,22 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         #expect(fresh.nextChange()?["object"]?["metadata"]?["name"]?.stringValue == "b")
     }
 
+    @Test func boundedHistoryExpiresOldResourceVersions() throws {
+        let s = try TestAPIServer()
+        defer { s.stop() }
+        s.historyLimit = 4
+        let start = s.resourceVersion
+        for i in 0..<10 { s.put(workloads + "/w\(i)", try JSON.parse(workload("w\(i)"))) }
+        let old = try #require(RawWatch(port: s.port, workloads + "?watch=1&resourceVersion=\(start)"))
+        guard case .event(let e) = old.next() else { Issue.record("expected an ERROR event"); return }
+        #expect(e["type"]?.stringValue == "ERROR" && e["object"]?["code"]?.intValue == 410)
+        // The last few events are still there to replay.
+        let recentRV = rv(try #require(s.object(workloads + "/w7")))
+        let recent = try #require(RawWatch(port: s.port, workloads + "?watch=1&resourceVersion=\(recentRV)"))
+        #expect(recent.nextChange()?["object"]?["metadata"]?["name"]?.stringValue == "w8")
+        #expect(recent.nextChange()?["object"]?["metadata"]?["name"]?.stringValue == "w9")
+    }
+
     @Test func bookmarksAndTimeout() throws {
         let s = try TestAPIServer()
         defer { s.stop() }
@@ -521,6 +549,27 @@ private func workload(_ name: String, labels: String = "{}", spec: String = #"{"
         #expect(s.activeWatchCount == 0)
         _ = (w1, w2)
         s.stop()
+    }
+
+    @Test func dropConnectionsAndResponseDelay() throws {
+        let s = try TestAPIServer()
+        defer { s.stop() }
+        let c = try RawHTTPConnection(port: s.port)
+        #expect(c.request("GET", podsNS)?.status == 200)
+        let w = try #require(RawWatch(port: s.port, workloads + "?watch=1"))
+        #expect(poll(timeout: 5) { s.activeWatchCount == 1 && s.openConnectionCount == 2 })
+        s.dropConnections()
+        #expect(c.request("GET", podsNS) == nil, "the kept-alive connection is gone")
+        guard case .broken = w.next() else { Issue.record("the watch should break"); return }
+        #expect(poll(timeout: 5) { s.openConnectionCount == 0 })
+        #expect(call(s, "GET", podsNS).status == 200, "new connections are served")
+
+        s.responseDelay = 1.5
+        let slow = try RawHTTPConnection(port: s.port)
+        #expect(slow.send("GET \(podsNS) HTTP/1.1\r\nHost: x\r\n\r\n"))
+        #expect(slow.readHead(timeout: 0.05) == nil, "no answer before the delay")
+        s.responseDelay = 0
+        #expect(slow.readHead(timeout: 5)?.0 == 200)
     }
 
     @Test func keepAliveAndStopClosesConnections() throws {
