@@ -17,6 +17,11 @@ public struct LifecycleOptions: Sendable {
     public var specDir = ""
     /// The environment every replica starts from (the daemon's own, as Slurm passes it on).
     public var baseEnv: [String: String] = [:]
+    /// The name a replica goes by in status (kube mode: its Pod's name); nil:
+    /// `<workload>-worker-<rank>`.
+    public var replicaName: (@Sendable (ObjectKey, WorkloadType?, Int) -> String)?
+    /// Whether replicas are local processes with pids worth reporting (not Pods).
+    public var reportsPIDs = true
     public init() {}
 }
 
@@ -242,7 +247,7 @@ extension Admission {
             let first = !run.announced
             run.announced = true
             runs[key] = run
-            let pids = run.reps.map { "rank \($0.rank) pid \($0.pid ?? 0)" }.joined(separator: ", ")
+            let pids = run.reps.map { options.reportsPIDs ? "rank \($0.rank) pid \($0.pid ?? 0)" : "rank \($0.rank) on \($0.node)" }.joined(separator: ", ")
             if first { events.normal(InvolvedObject(key), "Started", "all \(run.reps.count) replica\(run.reps.count == 1 ? "" : "s") running (dispatch \(run.dispatch)): \(pids)") }
             updateStatus(key) { s in
                 s.phase = .running
@@ -634,6 +639,7 @@ extension Admission {
     func writeReplicas(_ key: ObjectKey, run given: Run? = nil) {
         guard let run = given ?? runs[key] else { return }
         let stopping = run.stopping != nil
+        let type = options.replicaName == nil ? nil : specEntry(key)?.spec.type
         let list = run.reps.map { r -> ReplicaStatus in
             var phase: String
             switch r.state {
@@ -643,7 +649,8 @@ extension Admission {
             case .lost: phase = "Lost"
             case .exited: phase = r.code == 0 ? "Succeeded" : "Failed"
             }
-            return ReplicaStatus(name: "\(key.name)-worker-\(r.rank)", rank: r.rank, node: r.node, phase: phase, gpus: r.gpus, pid: r.pid.map(Int.init),
+            return ReplicaStatus(name: options.replicaName?(key, type, r.rank) ?? "\(key.name)-worker-\(r.rank)", rank: r.rank, node: r.node, phase: phase, gpus: r.gpus,
+                                 pid: options.reportsPIDs ? r.pid.map(Int.init) : nil,
                                  startTime: r.start.map { Timestamp(secondsSince1970: $0) }, exitCode: r.code.map(Int.init), restarts: r.attempt)
         }
         updateStatus(key) { s in s.replicas = list }

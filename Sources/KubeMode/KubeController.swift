@@ -231,6 +231,8 @@ public final class KubeController: @unchecked Sendable {
         lifecycle.gracePeriod = options.gracePeriod
         lifecycle.specDir = ""
         lifecycle.baseEnv = [:]
+        lifecycle.reportsPIDs = false
+        lifecycle.replicaName = { key, type, rank in PodRuntime.podName(key, rank: rank, type: type) }
         let admission = Admission(inventory: inventory, clock: clock, metrics: metrics, runtime: runtime, options: lifecycle)
         let controller = Controller(name: "gantry", queue: queue, reconciler: KindRouter(inventory: inventory, admission: admission, clock: clock), workers: options.workers, metrics: metrics)
         let finalizers = KeyedWriter<ObjectKey>(name: "gantry-finalizers", threads: 1) { [weak self] k in self?.writeFinalizer(k) }
