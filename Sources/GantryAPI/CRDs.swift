@@ -6,7 +6,7 @@
 /// CRDTests lists these differences and fails on any other.
 public enum CRDs {
     /// Queue, ResourcePool, Workload: the order `gantry crds` prints them in.
-    public static var all: [CRD] { [queue, resourcePool, workload] }
+    public static var all: [CRD] { [queue, resourcePool, workload, node] }
 
     public static func crd(for kind: Kind) -> CRD? { all.first { $0.kind == kind } }
 
@@ -156,6 +156,33 @@ public enum CRDs {
             .init("USED-NODES", "integer", ".status.nodeCount.used", "Nodes running replicas"),
             .init("GPUS", "integer", ".status.gpuCount.total", "GPUs in the pool"),
             .init("USED-GPUS", "integer", ".status.gpuCount.used", "GPUs allocated"),
+            .init("AGE", "date", ".metadata.creationTimestamp", "Time since creation"),
+        ])
+    }
+
+    // MARK: Node
+
+    /// Gantry's Node kind is directory-mode only. Its CRD exists so that a Node manifest
+    /// applied to a cluster (`kubectl apply -f` of a directory-mode tree) is accepted and then
+    /// ignored with a Warning event, instead of failing the whole apply: kube mode takes its
+    /// nodes from the cluster's Nodes.
+    public static var node: CRD {
+        let spec = Schema.object("Directory mode only; ignored in kube mode (nodes are the cluster's Nodes).", [
+            .init("resourcePool", name("The ResourcePool of the node.")),
+            .init("capacity", resourceList("Capacity: gpu, cpu, memory and extended resources.")),
+            .init("gpuType", .string("GPU model, e.g. H100.")),
+            .init("gpuVendor", .string("nvidia or amd.", enum: GPUVendor.allCases.map(\.rawValue))),
+            .init("unschedulable", .boolean("Admit nothing new on this node.")),
+        ])
+        let status = Schema.object("Observed state, written by Gantry in directory mode.", [
+            .init("phase", .string("Ready or NotReady.")),
+            .init("capacity", statusResources("Capacity.")),
+            .init("allocated", statusResources("Allocated to admitted workloads.")),
+            .init("workloads", count("Workloads with replicas here.")),
+            .init("observedGeneration", observedGeneration),
+            .init("conditions", conditions),
+        ])
+        return CRD(kind: .node, shortNames: ["gnode"], spec: spec, status: status, specRequired: false, printerColumns: [
             .init("AGE", "date", ".metadata.creationTimestamp", "Time since creation"),
         ])
     }

@@ -31,5 +31,7 @@ public struct GroupVersionResource: Hashable, Sendable {
     public static let leases = GroupVersionResource(group: "coordination.k8s.io", version: "v1", resource: "leases", namespaced: true)
     public static let workloads = GroupVersionResource(group: "gantry.dev", version: "v1alpha1", resource: "workloads", namespaced: true)
     public static let queues = GroupVersionResource(group: "gantry.dev", version: "v1alpha1", resource: "queues", namespaced: false)
+    /// Gantry's directory-mode Node kind, when applied to a cluster (ignored there, with a Warning).
+    public static let gantryNodes = GroupVersionResource(group: "gantry.dev", version: "v1alpha1", resource: "nodes", namespaced: false)
     public static let resourcePools = GroupVersionResource(group: "gantry.dev", version: "v1alpha1", resource: "resourcepools", namespaced: false)
 }

@@ -52,6 +52,9 @@ public final class KubeController: @unchecked Sendable {
     public let client: KubeClient
     public let options: Options
     public let workloads: Informer, queues: Informer, pools: Informer, nodes: Informer, pods: Informer
+    /// gantry.dev Nodes (directory mode's kind): each gets one Warning and is otherwise ignored.
+    public let gantryNodes: Informer
+    let warnedNodes = Mutex<Set<String>>([])
     let relay = Relay()
     let clock = SystemClock()
     public let metrics = Metrics()
@@ -99,12 +102,16 @@ public final class KubeController: @unchecked Sendable {
         pools = Informer(client: client, resource: .resourcePools, name: "resourcepools")
         nodes = Informer(client: client, resource: .nodes, name: "nodes")
         pods = Informer(client: client, resource: .pods, labelSelector: KubeObjects.labelWorkload, name: "pods")
+        gantryNodes = Informer(client: client, resource: .gantryNodes, name: "gantry-nodes")
         let relay = self.relay
         workloads.addHandler { relay.event(.workload, $0) }
         queues.addHandler { relay.event(.queue, $0) }
         pools.addHandler { relay.event(.resourcePool, $0) }
         nodes.addHandler { relay.event(.node, $0) }
         pods.addHandler { relay.event(nil, $0) }
+        gantryNodes.addHandler { [weak self] e in
+            if case .added(let v) = e, self?.active.load(ordering: .relaxed) == true { self?.warnIgnoredNode(v) }
+        }
     }
 
     public var ready: Bool { synced.load(ordering: .relaxed) && (active.load(ordering: .relaxed) || (options.leaderElect && !leading.load(ordering: .relaxed))) }
@@ -121,12 +128,15 @@ public final class KubeController: @unchecked Sendable {
         stop()
     }
 
+    /// The informers the initial sync waits for (the gantry.dev Node informer is not one: its
+    /// CRD may not be installed, and nothing depends on it).
     var informers: [Informer] { [workloads, queues, pools, nodes, pods] }
 
     /// Runs until `stop()`; returns the exit status.
     public func run() -> Int32 {
         defer { finished.store(true, ordering: .relaxed) }
         for i in informers { i.start() }
+        gantryNodes.start()
         Log.info("kube mode: listing and watching", ["server": options.server])
         var waited = 0.0
         while !informers.allSatisfy(\.hasSynced) {
@@ -198,6 +208,7 @@ public final class KubeController: @unchecked Sendable {
             s.statusWriter.stop(); s.eventSink.stop(); s.finalizers.stop()
         }
         for i in informers { i.stop() }
+        gantryNodes.stop()
         if !abandoned.load(ordering: .relaxed) { elector?.release() }
     }
 
@@ -274,6 +285,7 @@ public final class KubeController: @unchecked Sendable {
             for (k, e) in batch { liveEvent(k, e) }
         }
         active.store(true, ordering: .relaxed)
+        for v in gantryNodes.list() { warnIgnoredNode(v) }
         Log.info("initial sync complete", ["objects": String(inventory.desired.count), "admitted": String(pass.admitted),
                                            "seconds": String(format: "%.3f", monotonicSeconds() - t0)])
     }
@@ -347,6 +359,32 @@ public final class KubeController: @unchecked Sendable {
             s.statusWriter.deleteObject(key)
             s.inventory.apply([.delete(key)])
         }
+    }
+
+    /// A gantry.dev Node in a cluster: one Warning event per object (by uid), then ignored.
+    func warnIgnoredNode(_ v: Value) {
+        guard let name = v["metadata"]?["name"]?.stringValue else { return }
+        let uid = v["metadata"]?["uid"]?.stringValue ?? name
+        guard warnedNodes.withLock({ $0.insert(uid).inserted }) else { return }
+        Log.warn("ignored a gantry.dev Node: in kube mode the nodes are the cluster's Nodes", ["node": name])
+        let now = Timestamp(secondsSince1970: clock.now()).rfc3339
+        var inv = ObjectBuilder()
+        inv.set("apiVersion", gantryAPIVersion); inv.set("kind", "Node"); inv.set("name", name); inv.set("uid", uid)
+        var meta = ObjectBuilder()
+        meta.set("name", KubeEventSink.eventName("\(name).\(String(UInt64(max(0, min(clock.now(), 1e10)) * 1e6), radix: 16))"))
+        meta.set("namespace", "default")
+        var e = ObjectBuilder()
+        e.set("apiVersion", "v1"); e.set("kind", "Event")
+        e.set("metadata", meta.value); e.set("involvedObject", inv.value)
+        e.set("reason", "NodeIgnored")
+        e.set("message", "Gantry's Node kind is for directory mode; in kube mode the nodes are the cluster's Nodes (GPUs from allocatable nvidia.com/gpu or amd.com/gpu, the pool from the label gantry.dev/resource-pool). This object is ignored.")
+        e.set("type", "Warning"); e.set("count", 1)
+        e.set("firstTimestamp", now); e.set("lastTimestamp", now)
+        e.set("source", .object([Value.Member("component", .string(KubeObjects.component))]))
+        e.set("reportingComponent", KubeObjects.component); e.set("reportingInstance", options.identity)
+        let client = self.client
+        let body = e.value
+        DispatchQueue.global().async { _ = try? client.create(GroupVersionResource.events.path(namespace: "default"), body) }
     }
 
     // MARK: Finalizers

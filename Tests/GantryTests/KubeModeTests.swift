@@ -176,6 +176,19 @@ enum KubeScenarios {
         #expect(k.pods("default").isEmpty)
     }
 
+    static func aGantryNodeIsIgnoredWithAWarning(_ k: KubeCluster) throws {
+        try k.node("n1", gpus: 8)
+        try k.queue("q", #"{"deserved":{"gpu":8}}"#)
+        let gnode = try JSON.parse(#"{"apiVersion":"gantry.dev/v1alpha1","kind":"Node","metadata":{"name":"node-001"},"spec":{"capacity":{"gpu":64}}}"#)
+        _ = try k.client.create(GroupVersionResource.gantryNodes.path(), gnode)
+        k.startController()
+        #expect(poll(timeout: 15) { k.events("default").contains { $0["reason"] == .string("NodeIgnored") && $0["involvedObject"]?["name"] == .string("node-001") } })
+        // Its 64 GPUs do not exist: a 16-GPU workload cannot fit on the 8 of n1.
+        try k.workload("ns", "big", #"{"queue":"q","image":"i","command":"c","resources":{"gpu":16}}"#)
+        #expect(poll(timeout: 15) { k.workloadObject("ns", "big")?["status"]?["phase"] == .string("Pending") })
+        #expect(k.pods("ns", workload: "big").isEmpty)
+    }
+
     static func aWorkloadDeletedWithRunningPodsStopsThemBeforeItGoes(_ k: KubeCluster) throws {
         try k.node("n1", gpus: 8)
         try k.queue("q", #"{"deserved":{"gpu":8}}"#)
@@ -275,6 +288,11 @@ enum KubeScenarios {
 
 @Suite(.serialized, .timeLimit(.minutes(2)))
 struct KubeModeTests {
+    @Test func aGantryNodeIsIgnoredWithAWarning() throws {
+        let k = try KubeCluster.fake()
+        defer { k.shutdown() }
+        try KubeScenarios.aGantryNodeIsIgnoredWithAWarning(k)
+    }
     @Test func workloadsReconcileToPodsAndStatus() throws {
         let k = try KubeCluster.fake()
         defer { k.shutdown() }
@@ -317,6 +335,11 @@ struct KubeModeTests {
 /// GANTRY_TEST_ETCD); skipped, saying so, without them.
 @Suite(.serialized, .timeLimit(.minutes(5)), .enabled(if: RealAPIServer.isConfigured, RealAPIServer.skipComment))
 struct KubeModeRealAPITests {
+    @Test func aGantryNodeIsIgnoredWithAWarning() throws {
+        let k = try KubeCluster(try RealBackend())
+        defer { k.shutdown() }
+        try KubeScenarios.aGantryNodeIsIgnoredWithAWarning(k)
+    }
     @Test func workloadsReconcileToPodsAndStatus() throws {
         let k = try KubeCluster(try RealBackend())
         defer { k.shutdown() }
