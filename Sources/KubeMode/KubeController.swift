@@ -145,7 +145,14 @@ public final class KubeController: @unchecked Sendable {
             beat()
             waited += 0.05
             if waited.truncatingRemainder(dividingBy: 10) < 0.05 && waited > 1 {
-                Log.info("waiting for the informers' first lists", ["synced": informers.filter(\.hasSynced).map(\.name).joined(separator: ",")])
+                for i in informers where !i.hasSynced {
+                    if let e = i.lastError {
+                        let hint = e.code == 404 && i.resource.group == "gantry.dev" ? " (are the CRDs installed? kubectl apply -k Manifests/crds)" : e.code == 403 ? " (RBAC: see deploy/rbac.yaml)" : ""
+                        Log.error("cannot list \(i.name)\(hint)", ["error": e.description])
+                    } else {
+                        Log.info("waiting for the first list", ["informer": i.name])
+                    }
+                }
             }
         }
         synced.store(true, ordering: .relaxed)

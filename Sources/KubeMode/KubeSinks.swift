@@ -163,8 +163,13 @@ public final class KubeEventSink: EventSink, @unchecked Sendable {
     }
 
     public func write(_ event: EventRecord) {
-        // Events about files exist in directory mode only.
-        guard event.involved.kind != "File" else { return }
+        var event = event
+        if event.involved.kind == "File" {
+            // A problem with an object's content: in kube mode the "file" is the object
+            // (`Workload team-a/x`, KubeObjects.display); the event goes to that object.
+            guard let o = KubeEventSink.objectOfDisplayName(event.involved.name) else { return }
+            event.involved = o
+        }
         state.withLock { st in
             st.latest[event.name] = event
             if st.latest.count > 20000 { st.latest = st.latest.filter { st.created.contains($0.key) == false } }
@@ -174,6 +179,15 @@ public final class KubeEventSink: EventSink, @unchecked Sendable {
 
     public var idle: Bool { writer.idle }
     public func stop() { writer.stop() }
+
+    /// `Workload team-a/x` or `Queue q` back into the object.
+    static func objectOfDisplayName(_ d: String) -> InvolvedObject? {
+        let parts = d.split(separator: " ", maxSplits: 1).map(String.init)
+        guard parts.count == 2, let kind = Kind(rawValue: parts[0]) else { return nil }
+        let nn = parts[1].split(separator: "/", maxSplits: 1).map(String.init)
+        if nn.count == 2 { return InvolvedObject(kind: kind.rawValue, namespace: nn[0], name: nn[1]) }
+        return InvolvedObject(kind: kind.rawValue, name: parts[1])
+    }
 
     static func namespace(_ o: InvolvedObject) -> String { o.namespace.isEmpty ? "default" : o.namespace }
 

@@ -1,6 +1,7 @@
 import Testing
 import GantryAPI
 import Controllers
+import ControllerRuntime
 import KubeClient
 @testable import KubeMode
 
@@ -125,6 +126,13 @@ struct KubeModeUnitTests {
 
         let amdPod = PodRuntime.podObject(launch, spec: spec, uid: "u", intent: intent, assignment: intent.assignments[1], vendor: .amd, grace: 30)
         #expect(amdPod["spec"]?["containers"]?.arrayValue?.first?["resources"]?["limits"]?["amd.com/gpu"] == .string("4"))
+    }
+
+    @Test func problemsWithAnObjectsContentGoToTheObject() {
+        #expect(KubeEventSink.objectOfDisplayName("Workload team-a/llama") == InvolvedObject(kind: "Workload", namespace: "team-a", name: "llama"))
+        #expect(KubeEventSink.objectOfDisplayName("Queue q") == InvolvedObject(kind: "Queue", name: "q"))
+        #expect(KubeEventSink.objectOfDisplayName("manifests/x.yaml") == nil)
+        #expect(KubeEventSink.eventName("Llama_7B.1a2b") == "llama-7b.1a2b")
     }
 
     @Test func longNamesStayValidDNSLabels() {
