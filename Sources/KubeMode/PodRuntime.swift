@@ -382,24 +382,35 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
                 return nil
             }
         case .delete(let ref, let force):
+            // A create still queued (or waiting to retry) never happens: the replica is over.
+            let dropped = state.withLock { st -> Bool in
+                let before = st.queue.count
+                st.queue.removeAll { if case .create(let l, _) = $0.action { return l.ref == ref }; return false }
+                return st.queue.count != before
+            }
+            if dropped { report(.exited(ref, code: 143, signal: SIGTERM, at: Date().timeIntervalSince1970)); return nil }
             let spec = lookup.spec(ref.key)
             let name = PodRuntime.podName(ref.key, rank: ref.rank, type: spec?.type)
             let path = GroupVersionResource.pods.path(namespace: ref.key.namespace, name: name)
-            guard let cached = pods.get(namespace: ref.key.namespace, name: name) ?? (try? client.get(path)),
-                  let r = PodRuntime.ref(of: cached), r == ref else {
-                // Not created yet (or a newer one): when it was never created, it is gone.
-                let pending = state.withLock { st in st.queue.contains { if case .create(let l, _) = $0.action { return l.ref == ref }; return false } }
-                if pending {
-                    state.withLock { st in st.queue.removeAll { if case .create(let l, _) = $0.action { return l.ref == ref }; return false } }
+            // The cache may lag behind a create that just happened: ask the API server then.
+            var pod = pods.get(namespace: ref.key.namespace, name: name).flatMap { PodRuntime.ref(of: $0) == ref ? $0 : nil }
+            if pod == nil {
+                do throws(KubeError) { pod = try client.get(path) } catch {
+                    if error.code != 404 { return 1 }
                 }
-                if pods.get(namespace: ref.key.namespace, name: name) == nil { report(.exited(ref, code: 143, signal: SIGTERM, at: Date().timeIntervalSince1970)) }
+                if let p = pod, PodRuntime.ref(of: p) != ref { pod = nil }
+            }
+            guard let pod else {
+                // Never created (refused) or already gone: it is over.
+                report(.exited(ref, code: 143, signal: SIGTERM, at: Date().timeIntervalSince1970))
                 return nil
             }
             var grace = force ? 0 : Int(options.gracePeriod)
-            if case .exited = PodRuntime.observe(cached).phase { grace = 0 }
-            let uid = cached["metadata"]?["uid"]?.stringValue
+            if case .exited = PodRuntime.observe(pod).phase { grace = 0 }
+            let uid = pod["metadata"]?["uid"]?.stringValue
             do throws(KubeError) { try client.delete(path, gracePeriodSeconds: grace, preconditionUID: uid) } catch {
-                if error.code == 404 || error.code == 409 { return nil }
+                if error.code == 404 { report(.exited(ref, code: 143, signal: SIGTERM, at: Date().timeIntervalSince1970)); return nil }
+                if error.code == 409 { return nil }
                 return error.code == 0 || error.code == 429 || error.code >= 500 ? 1 : nil
             }
             return nil
