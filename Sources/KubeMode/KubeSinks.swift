@@ -13,7 +13,9 @@ final class KeyedWriter<Key: Hashable & Sendable>: @unchecked Sendable {
         var pending = Set<Key>()
         var busy = Set<Key>()
         var again = Set<Key>()
-        var delayed: [(Key, Double)] = []
+        /// Keys to try again at a time (the earliest asked for).
+        var delayed: [Key: Double] = [:]
+        var nextDue = Double.infinity
         var stopped = false
     }
     let state = Mutex(State())
@@ -45,6 +47,7 @@ final class KeyedWriter<Key: Hashable & Sendable>: @unchecked Sendable {
         state.withLock { st in
             if st.pending.remove(k) != nil { st.queued.removeAll { $0 == k } }
             st.again.remove(k)
+            st.delayed[k] = nil
         }
     }
 
@@ -60,9 +63,10 @@ final class KeyedWriter<Key: Hashable & Sendable>: @unchecked Sendable {
             let k: Key? = state.withLock { st in
                 if st.stopped { return nil }
                 let now = monotonicSeconds()
-                if !st.delayed.isEmpty {
-                    let due = st.delayed.filter { $0.1 <= now }.map(\.0)
-                    st.delayed.removeAll { $0.1 <= now }
+                if !st.delayed.isEmpty, now >= st.nextDue {
+                    let due = st.delayed.filter { $0.value <= now }.map(\.key)
+                    for d in due { st.delayed[d] = nil }
+                    st.nextDue = st.delayed.values.min() ?? .infinity
                     for d in due where !st.pending.contains(d) && !st.busy.contains(d) { st.pending.insert(d); st.queued.append(d) }
                 }
                 guard !st.queued.isEmpty else { return nil }
@@ -79,7 +83,11 @@ final class KeyedWriter<Key: Hashable & Sendable>: @unchecked Sendable {
             let retry = write(k)
             let requeue = state.withLock { st -> Bool in
                 st.busy.remove(k)
-                if let retry { st.delayed.append((k, monotonicSeconds() + retry)) }
+                if let retry {
+                    let at = monotonicSeconds() + retry
+                    st.delayed[k] = min(st.delayed[k] ?? .infinity, at)
+                    st.nextDue = min(st.nextDue, at)
+                }
                 guard st.again.remove(k) != nil, retry == nil, st.pending.insert(k).inserted else { return false }
                 st.queued.append(k)
                 return true
@@ -118,6 +126,7 @@ public final class KubeStatusWriter: StatePersistence, @unchecked Sendable {
     public func deleteObject(_ key: ObjectKey) {
         writer.drop(key)
         _ = written.withLock { $0.removeValue(forKey: key) }
+        _ = lastWrite.withLock { $0.removeValue(forKey: key) }
     }
     public func markStatusDirty(_ key: ObjectKey) {
         guard key.kind != .node else { return }
@@ -127,10 +136,21 @@ public final class KubeStatusWriter: StatePersistence, @unchecked Sendable {
     public var idle: Bool { writer.idle }
     public func stop() { writer.stop() }
 
+    /// A change of nothing but queue positions is written at most this often per object: every
+    /// admission moves every position behind it, and the API server is not to be flooded with
+    /// those (the order itself is always current in the controller).
+    public var positionInterval = 30.0
+    let lastWrite = Mutex<[ObjectKey: Double]>([:])
+
     func write(_ key: ObjectKey) -> Double? {
         guard let new = provider.withLock({ $0 })?(key), let path = KubeObjects.path(key, subresource: "status") else { return nil }
         let old = written.withLock { $0[key] }
         guard let diff = KubeObjects.mergePatch(from: old ?? .object([]), to: new) else { return nil }
+        let now = monotonicSeconds()
+        if diff.members?.allSatisfy({ $0.key == "queuePosition" }) == true, let last = lastWrite.withLock({ $0[key] }), now - last < positionInterval {
+            return positionInterval - (now - last)
+        }
+        lastWrite.withLock { $0[key] = now }
         do throws(KubeError) {
             _ = try client.patch(path, .object([Value.Member("status", diff)]), type: .merge)
             patches.add(1, ordering: .relaxed)
