@@ -209,8 +209,8 @@ public final class KubeController: @unchecked Sendable {
             s.admission.stop()
             s.queue.shutDownNow()
             _ = s.controller.wait(timeout: 5)
-            // Statuses and events still queued get a moment to go out.
-            let deadline = monotonicSeconds() + 3
+            // Statuses and events still queued get a moment to go out (not after a simulated crash).
+            let deadline = monotonicSeconds() + (abandoned.load(ordering: .relaxed) ? 0 : 3)
             while (!s.statusWriter.idle || !s.eventSink.idle) && monotonicSeconds() < deadline { usleep(20_000) }
             s.statusWriter.stop(); s.eventSink.stop(); s.finalizers.stop()
         }

@@ -190,6 +190,15 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
             if ServerMetaDeleting(p) && rr.exit == nil { state.withLock { _ = $0.stopping.insert(ref) } }
             out[ref.key]?.replicas[ref.rank] = rr
         }
+        // A rank of the dispatch without a Pod: the controller died before creating it. It is
+        // lost (the gang restarts, as after a vanished supervisor), never waited for.
+        for (key, rec) in out {
+            for a in rec.intent.assignments where rec.replicas[a.rank] == nil {
+                var rr = RecoveredReplica(ref: ReplicaRef(key: key, dispatch: rec.intent.dispatch, rank: a.rank, attempt: 0))
+                rr.lost = true
+                out[key]?.replicas[a.rank] = rr
+            }
+        }
         return out
     }
 
