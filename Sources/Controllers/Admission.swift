@@ -47,6 +47,8 @@ public final class Admission: @unchecked Sendable {
     var recovered: [ObjectKey: RecoveredDispatch] = [:]
     /// When each workload next needs a look (grace periods, deadlines, backoffs, TTLs).
     var timers: [ObjectKey: Double] = [:]
+    /// Where due timers come back from (set by the daemon); nil: the tick fires them.
+    var timerQueue: WorkQueue<ObjectKey>?
     var ttlDue: [ObjectKey: Double] = [:]
     var ttlScheduled = Set<ObjectKey>()
     /// Queue positions not yet written: with many pending workloads every admission moves

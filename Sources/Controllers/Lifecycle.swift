@@ -93,23 +93,50 @@ extension Admission {
         locked {
             if probe { applyProbe(fault, now: clock.now()) }
             flushPositions()
+            // With a timer queue the timers come back through it (`timerDue`); the tick fires
+            // them only without one (tests that move a manual clock).
+            guard timerQueue == nil else { return }
             let now = clock.now()
-            let due = timers.filter { $0.value <= now }.map(\.key)
-            for k in due {
-                timers[k] = nil
-                if let t = ttlDue[k], t <= now {
-                    ttlDue[k] = nil
-                    act(.forget(k, keepDispatch: nil, files: true))
-                    Log.info("finished workload's logs and working directory removed (ttlSecondsAfterFinished)", ["key": k.description])
-                }
-                evaluateRun(k)
-            }
+            for k in timers.filter({ $0.value <= now }).map(\.key) { fireTimer(k, now: now) }
+        }
+    }
+
+    func fireTimer(_ k: ObjectKey, now: Double) {
+        timers[k] = nil
+        if let t = ttlDue[k], t <= now {
+            ttlDue[k] = nil
+            act(.forget(k, keepDispatch: nil, files: true))
+            Log.info("finished workload's logs and working directory removed (ttlSecondsAfterFinished)", ["key": k.description])
+        }
+        evaluateRun(k)
+    }
+
+    /// Lifecycle timers (grace periods, deadlines, backoffs, TTLs) come back through `queue`
+    /// as delayed adds (a reconcile with requeueAfter) instead of the tick.
+    public func useTimerQueue(_ queue: WorkQueue<ObjectKey>) {
+        locked {
+            timerQueue = queue
+            let now = clock.now()
+            for (k, t) in timers { queue.addAfter(k, max(0, t - now)) }
+        }
+    }
+
+    /// The timer queue's reconcile: fires the workload's timer if it is due; the delay until
+    /// its next one, if any.
+    public func timerDue(_ key: ObjectKey) -> Double? {
+        locked {
+            guard let t = timers[key] else { return nil }
+            let now = clock.now()
+            if t > now { return t - now }
+            fireTimer(key, now: now)
+            return timers[key].map { max(0.001, $0 - now) }
         }
     }
 
     func schedule(_ key: ObjectKey, at t: Double) {
         if let cur = timers[key], cur <= t { return }
         timers[key] = t
+        timerQueue?.addAfter(key, max(0, t - clock.now()))
     }
 
     // MARK: Recovery

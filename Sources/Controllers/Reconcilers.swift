@@ -154,3 +154,13 @@ public struct ResourcePoolReconciler: Reconciler {
         return .done
     }
 }
+
+/// The replica lifecycle's timers: a workload key comes back when its grace period,
+/// deadline, backoff or TTL is due, and again after the next one (requeueAfter).
+public struct LifecycleTimerReconciler: Reconciler {
+    let admission: Admission
+    public init(admission: Admission) { self.admission = admission }
+    public func reconcile(_ key: ObjectKey) throws -> ReconcileResult {
+        ReconcileResult(requeueAfter: admission.timerDue(key))
+    }
+}

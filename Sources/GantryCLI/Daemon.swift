@@ -121,6 +121,11 @@ public final class Daemon: @unchecked Sendable {
         admission.start()
         let controller = Controller(name: "gantry", queue: queue, reconciler: KindRouter(inventory: inventory, admission: admission, clock: clock, overrides: overrides), workers: options.workers, metrics: metrics)
         controller.start()
+        // Lifecycle timers (grace periods, deadlines, backoffs, TTLs) come back through a queue.
+        let timerQueue = WorkQueue<ObjectKey>(name: "lifecycle", clock: clock, metrics: metrics)
+        let timerController = Controller(name: "lifecycle", queue: timerQueue, reconciler: LifecycleTimerReconciler(admission: admission), workers: 1, metrics: metrics)
+        admission.useTimerQueue(timerQueue)
+        timerController.start()
 
         var sourceOptions = DirectorySource.Options()
         sourceOptions.resync = options.resync
@@ -201,6 +206,8 @@ public final class Daemon: @unchecked Sendable {
         admission.stop()
         // In-flight reconciles finish; queued keys are dropped (recomputed at the next start).
         queue.shutDownNow()
+        timerQueue.shutDownNow()
+        _ = timerController.wait(timeout: 2)
         if !controller.wait(timeout: 7) { Log.warn("workers did not finish in time; exiting anyway") }
         store.close()
         probes?.stop()

@@ -88,6 +88,7 @@ public final class KubeController: @unchecked Sendable {
         var eventSink: KubeEventSink
         var runtime: PodRuntime?
         var finalizers: KeyedWriter<ObjectKey>
+        var timers: (WorkQueue<ObjectKey>, Controller)?
     }
     let stack = Mutex<Stack?>(nil)
     /// What was last handed to the inventory per object (status-only changes are not).
@@ -208,6 +209,8 @@ public final class KubeController: @unchecked Sendable {
             s.runtime?.stop()
             s.admission.stop()
             s.queue.shutDownNow()
+            s.timers?.0.shutDownNow()
+            _ = s.timers?.1.wait(timeout: 2)
             _ = s.controller.wait(timeout: 5)
             // Statuses and events still queued get a moment to go out (not after a simulated crash).
             let deadline = monotonicSeconds() + (abandoned.load(ordering: .relaxed) ? 0 : 3)
@@ -273,6 +276,11 @@ public final class KubeController: @unchecked Sendable {
         admission.pause()
         admission.start()
         controller.start()
+        let timerQueue = WorkQueue<ObjectKey>(name: "lifecycle", clock: clock, metrics: metrics)
+        let timerController = Controller(name: "lifecycle", queue: timerQueue, reconciler: LifecycleTimerReconciler(admission: admission), workers: 1, metrics: metrics)
+        admission.useTimerQueue(timerQueue)
+        timerController.start()
+        stack.withLock { $0?.timers = (timerQueue, timerController) }
         inventory.beginBulk()
         inventory.apply(changes)
         inventory.endBulk()

@@ -382,7 +382,7 @@ struct CRDTests {
             "gantry.dev/workloads/status": ["get", "update", "patch"], "gantry.dev/queues/status": ["get", "update", "patch"],
             "gantry.dev/resourcepools/status": ["get", "update", "patch"], "gantry.dev/workloads/finalizers": ["update"],
             "/pods": ["get", "list", "watch", "create", "delete"], "/pods/log": ["get"], "/services": ["get", "list", "watch", "create", "delete"],
-            "/nodes": ["get", "list", "watch"], "/events": ["create", "patch"],
+            "/nodes": ["get", "list", "watch"], "/events": ["create", "patch"], "gantry.dev/nodes": ["get", "list", "watch"],
         ]
         for role in clusterRoles + roles {
             for rule in role["rules"]?.arrayValue ?? [] {
