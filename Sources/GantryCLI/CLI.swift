@@ -83,16 +83,15 @@ public enum CLI {
                 try args.checkUnknown()
                 guard o.resync >= 1 else { throw UsageError("--resync: at least 1s") }
                 return Daemon(options: o).run()
-            case "get":
-                let c = try GetCommand(&args); try args.checkUnknown(); return try c.run(stateDir: stateDir)
-            case "describe":
-                let c = try DescribeCommand(&args); try args.checkUnknown(); return try c.run(stateDir: stateDir)
-            case "events":
-                let c = try EventsCommand(&args); try args.checkUnknown(); return try c.run(stateDir: stateDir)
-            case "logs":
-                let c = try LogsCommand(&args); try args.checkUnknown(); return try c.run(stateDir: stateDir)
-            case "stop", "resume":
-                let c = try SuspendCommand(command, &args); try args.checkUnknown(); return try c.run(stateDir: stateDir)
+            case "get", "describe", "events", "logs", "stop", "resume":
+                let backend = try self.backend(&args, stateDir: stateDir)
+                switch command {
+                case "get": let c = try GetCommand(&args); try args.checkUnknown(); return try c.run(backend)
+                case "describe": let c = try DescribeCommand(&args); try args.checkUnknown(); return try c.run(backend)
+                case "events": let c = try EventsCommand(&args); try args.checkUnknown(); return try c.run(backend)
+                case "logs": let c = try LogsCommand(&args); try args.checkUnknown(); return try c.run(backend)
+                default: let c = try SuspendCommand(command, &args); try args.checkUnknown(); return try c.run(backend)
+                }
             case "validate":
                 let c = try ValidateCommand(&args); try args.checkUnknown(); return c.run()
             case "version", "--version":
@@ -104,10 +103,26 @@ public enum CLI {
         } catch let e as UsageError {
             errOut("gantry: \(e.description)\nRun 'gantry help' for usage.")
             return 2
+        } catch let e as KubeCLIError {
+            errOut("gantry: \(e.description)")
+            return 1
         } catch {
             errOut("gantry: \(error)")
             return 1
         }
+    }
+
+    /// The state directory, or with `--kube` the cluster of `--kubeconfig`/`--context`; in kube
+    /// mode a missing `-n` means the context's namespace, as kubectl reads it.
+    static func backend(_ args: inout Args, stateDir: String) throws -> Backend {
+        let kubeconfig = args.string("kubeconfig"), context = args.string("context")
+        guard args.bool("kube") else {
+            if kubeconfig != nil || context != nil { throw UsageError("--kubeconfig and --context go with --kube") }
+            return .directory(stateDir)
+        }
+        let reader = try KubeReader(kubeconfig: kubeconfig, context: context)
+        if args.flags["namespace"] == nil { args.flags["namespace"] = [reader.defaultNamespace] }
+        return .kube(reader)
     }
 
     /// `--field-validation=Strict|Warn|Ignore` (any case; default Strict), with `--strict`

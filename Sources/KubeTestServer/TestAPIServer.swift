@@ -43,6 +43,7 @@ public final class TestAPIServer: Sendable {
         var kubelet: KubeletConfig? = nil
         var kubeletStarted = false
         var kubeletRunSeconds = 0.2
+        var podLogs: [StoreKey: [PodLogLine]] = [:]
     }
 
     let state = Mutex(Control())
