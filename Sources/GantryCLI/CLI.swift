@@ -84,7 +84,7 @@ public enum CLI {
                 guard o.resync >= 1 else { throw UsageError("--resync: at least 1s") }
                 return Daemon(options: o).run()
             case "get", "describe", "events", "logs", "stop", "resume":
-                let backend = try self.backend(&args, stateDir: stateDir)
+                let backend = try self.backend(&args, stateDir: stateDir, namespaced: command != "events")
                 switch command {
                 case "get": let c = try GetCommand(&args); try args.checkUnknown(); return try c.run(backend)
                 case "describe": let c = try DescribeCommand(&args); try args.checkUnknown(); return try c.run(backend)
@@ -114,14 +114,14 @@ public enum CLI {
 
     /// The state directory, or with `--kube` the cluster of `--kubeconfig`/`--context`; in kube
     /// mode a missing `-n` means the context's namespace, as kubectl reads it.
-    static func backend(_ args: inout Args, stateDir: String) throws -> Backend {
+    static func backend(_ args: inout Args, stateDir: String, namespaced: Bool) throws -> Backend {
         let kubeconfig = args.string("kubeconfig"), context = args.string("context")
         guard args.bool("kube") else {
             if kubeconfig != nil || context != nil { throw UsageError("--kubeconfig and --context go with --kube") }
             return .directory(stateDir)
         }
         let reader = try KubeReader(kubeconfig: kubeconfig, context: context)
-        if args.flags["namespace"] == nil { args.flags["namespace"] = [reader.defaultNamespace] }
+        if namespaced && args.flags["namespace"] == nil { args.flags["namespace"] = [reader.defaultNamespace] }
         return .kube(reader)
     }
 

@@ -15,14 +15,19 @@ enum KubeReaderRows {
 
     /// A custom resource as a stored row: the object without status (and without
     /// managedFields, noise for a reader), the status apart (nil while none is written).
+    /// The spec is the decoded one, with defaults, as directory mode stores it (the raw
+    /// spec when it does not decode).
     static func row(_ v: Value, kind: Kind, server: String) -> ObjectRow? {
         guard case .object(let members) = v, let name = v["metadata"]?["name"]?.stringValue, !name.isEmpty else { return nil }
         let namespace = kind.isNamespaced ? (v["metadata"]?["namespace"]?.stringValue ?? "") : ""
+        var decodedSpec: Value?
+        if case .object(let obj, _) = KubeObjects.decode(v, kind: kind, fieldValidation: .ignore) { decodedSpec = obj.spec.toValue() }
         var object: [Value.Member] = []
         var status: Value?
         for m in members {
             switch m.key {
             case "status": status = m.value
+            case "spec": object.append(.init("spec", decodedSpec ?? m.value))
             case "metadata":
                 if case .object(let meta) = m.value { object.append(.init("metadata", .object(meta.filter { $0.key != "managedFields" }))) } else { object.append(m) }
             default: object.append(m)
