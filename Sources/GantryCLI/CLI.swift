@@ -148,6 +148,8 @@ public enum CLI {
       gantry logs NAME [-n NS] [--replica N] [--tail N] [-f]   a replica's output
       gantry stop NAME [-n NS]       stop a workload (override spec.suspend=true)
       gantry resume NAME [-n NS]     resume it (override spec.suspend=false)
+      gantry get|describe|events|logs|stop|resume ... --kube [--kubeconfig F] [--context C]
+                                     the same against a cluster (kube mode)
       gantry validate -f FILE_OR_DIR [-f ...] [--field-validation=Strict|Warn|Ignore] [-o json]
       gantry version
 
@@ -155,6 +157,17 @@ public enum CLI {
 
     Global:
       --state-dir DIR       state directory (default .gantry-state, or $GANTRY_STATE_DIR)
+
+    get, describe, events, logs, stop, resume with --kube (same output as directory mode):
+      --kube                read the cluster instead of the state directory: Workloads,
+                            Queues and ResourcePools are gantry.dev custom resources, nodes
+                            are the cluster's Nodes (allocation summed from the Workloads'
+                            admissions), events are core/v1 Events; -n defaults to the
+                            context's namespace; stop/resume merge-patch spec.suspend of
+                            the Workload; logs reads the replica's Pod (container worker),
+                            -f polls it every second until the Pod finishes; -w polls every
+                            second. No metrics in describe.
+      --kubeconfig FILE  --context NAME   as for run --kube
 
     run:
       --spec-dir DIR        directory of manifests to watch (default Manifests/examples)
