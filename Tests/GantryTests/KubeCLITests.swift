@@ -291,6 +291,61 @@ func headerCells(_ output: String) -> [String] {
         #expect(o5.contains("--kubeconfig and --context go with --kube"))
     }
 
+    @Test func getWatchPollsTheCluster() throws {
+        let f = try KubeCLIFixture()
+        try f.populate()
+        let result = Mutex<ProcessOutcome?>(nil)
+        let t = Thread { [f] in
+            let r = runProcess(DaemonUnderTest.binary, ["get", "wl", "-w", "--kube", "--kubeconfig", f.kubeconfig], timeout: 6, recordTimeout: false)
+            result.withLock { $0 = r }
+        }
+        t.start()
+        let list = "/apis/gantry.dev/v1alpha1/namespaces/team-a/workloads"
+        #expect(poll(timeout: 10) { f.server.requestLog.filter { $0.hasPrefix("GET \(list)?") }.count >= 2 }, "polls again")
+        var w = try #require(f.server.object(list + "/train"))
+        w = try JSON.parse(JSON.encode(w).replacingOccurrences(of: #""phase":"Running","admission""#, with: #""phase":"Succeeded","admission""#))
+        f.server.put(list + "/train", w)
+        #expect(poll(timeout: 15) { result.withLock { $0 } != nil })
+        let out = result.withLock { $0 }?.output ?? ""
+        #expect(tableRow(out, ["train", "Job", "research", "5", "Running"]) != nil, "\(out)")
+        #expect(tableRow(out, ["train", "Job", "research", "5", "Succeeded"]) != nil, "\(out)")
+    }
+
+    /// What the kube-mode controller writes renders: phases, admissions, node allocation,
+    /// the controller's events, and stop through spec.suspend.
+    @Test func theControllersStatusRendersAndStopSuspendsTheWorkload() throws {
+        let k = try KubeCluster()
+        defer { k.shutdown() }
+        let dir = try makeTemporaryDirectory("gantry-kubecli-")
+        defer { removeTree(dir) }
+        let kubeconfig = dir + "/kubeconfig"
+        try KubeCLIFixture.kubeconfigText(server: k.server.baseURL, namespace: "default").write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+        func cli(_ args: [String]) -> (Int32, String) { runCLI(args + ["--kube", "--kubeconfig", kubeconfig]) }
+        try k.node("n1", gpus: 8)
+        try k.queue("q", #"{"deserved":{"gpu":8}}"#)
+        try k.workload("team-a", "llama", #"{"type":"PyTorchJob","queue":"q","image":"pytorch:2","command":"python train.py","replicas":2,"resources":{"gpu":2}}"#)
+        k.startController(grace: 1)
+        #expect(poll(timeout: 20) { k.podNames("team-a", workload: "llama").count == 2 })
+        k.setPods("team-a", workload: "llama", phase: "Running")
+        #expect(poll(timeout: 10) { k.phase("team-a", "llama") == "Running" })
+
+        let (rc, wl) = cli(["get", "wl", "-A"])
+        #expect(rc == 0)
+        #expect(tableRow(wl, ["team-a", "llama"])?.prefix(9) == ["team-a", "llama", "PyTorchJob", "q", "0", "Running", "4", "-", "n1"], "\(wl)")
+        let (_, nodes) = cli(["get", "nodes"])
+        #expect(tableRow(nodes, ["n1"])?.prefix(7) == ["n1", "Ready", "-", "A100", "8", "4", "1"], "\(nodes)")
+        #expect(poll(timeout: 10) { cli(["events", "--for", "workload/team-a/llama"]).1.contains("Started") })
+        let (_, d) = cli(["describe", "wl", "llama", "-n", "team-a"])
+        #expect(d.contains("Admission (queue q):") && d.contains("llama-worker-1"), "\(d)")
+
+        let (rc2, _) = cli(["stop", "llama", "-n", "team-a"])
+        #expect(rc2 == 0)
+        // The controller deletes the Pods; the kubelet stand-in (the test) lets them go.
+        #expect(poll(timeout: 20) { k.reapDeletedPods("team-a"); return k.pods("team-a", workload: "llama").isEmpty })
+        #expect(poll(timeout: 10) { k.phase("team-a", "llama") == "Stopped" })
+        #expect(tableRow(cli(["get", "wl", "llama", "-n", "team-a"]).1, ["llama"])?[4] == "Stopped")
+    }
+
     @Test func logCursorPrintsEachLineOnce() {
         var c = LogCursor()
         #expect(c.fresh("2026-01-15T10:31:00.5Z a\n2026-01-15T10:31:00.5Z b\n2026-01-15T10:31:01Z c\n") == ["a", "b", "c"])
