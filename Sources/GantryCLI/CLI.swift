@@ -83,16 +83,15 @@ public enum CLI {
                 try args.checkUnknown()
                 guard o.resync >= 1 else { throw UsageError("--resync: at least 1s") }
                 return Daemon(options: o).run()
-            case "get":
-                let c = try GetCommand(&args); try args.checkUnknown(); return try c.run(stateDir: stateDir)
-            case "describe":
-                let c = try DescribeCommand(&args); try args.checkUnknown(); return try c.run(stateDir: stateDir)
-            case "events":
-                let c = try EventsCommand(&args); try args.checkUnknown(); return try c.run(stateDir: stateDir)
-            case "logs":
-                let c = try LogsCommand(&args); try args.checkUnknown(); return try c.run(stateDir: stateDir)
-            case "stop", "resume":
-                let c = try SuspendCommand(command, &args); try args.checkUnknown(); return try c.run(stateDir: stateDir)
+            case "get", "describe", "events", "logs", "stop", "resume":
+                let backend = try self.backend(&args, stateDir: stateDir, namespaced: command != "events")
+                switch command {
+                case "get": let c = try GetCommand(&args); try args.checkUnknown(); return try c.run(backend)
+                case "describe": let c = try DescribeCommand(&args); try args.checkUnknown(); return try c.run(backend)
+                case "events": let c = try EventsCommand(&args); try args.checkUnknown(); return try c.run(backend)
+                case "logs": let c = try LogsCommand(&args); try args.checkUnknown(); return try c.run(backend)
+                default: let c = try SuspendCommand(command, &args); try args.checkUnknown(); return try c.run(backend)
+                }
             case "validate":
                 let c = try ValidateCommand(&args); try args.checkUnknown(); return c.run()
             case "crds":
@@ -106,10 +105,26 @@ public enum CLI {
         } catch let e as UsageError {
             errOut("gantry: \(e.description)\nRun 'gantry help' for usage.")
             return 2
+        } catch let e as KubeCLIError {
+            errOut("gantry: \(e.description)")
+            return 1
         } catch {
             errOut("gantry: \(error)")
             return 1
         }
+    }
+
+    /// The state directory, or with `--kube` the cluster of `--kubeconfig`/`--context`; in kube
+    /// mode a missing `-n` means the context's namespace, as kubectl reads it.
+    static func backend(_ args: inout Args, stateDir: String, namespaced: Bool) throws -> Backend {
+        let kubeconfig = args.string("kubeconfig"), context = args.string("context")
+        guard args.bool("kube") else {
+            if kubeconfig != nil || context != nil { throw UsageError("--kubeconfig and --context go with --kube") }
+            return .directory(stateDir)
+        }
+        let reader = try KubeReader(kubeconfig: kubeconfig, context: context)
+        if namespaced && args.flags["namespace"] == nil { args.flags["namespace"] = [reader.defaultNamespace] }
+        return .kube(reader)
     }
 
     /// `--field-validation=Strict|Warn|Ignore` (any case; default Strict), with `--strict`
@@ -135,6 +150,8 @@ public enum CLI {
       gantry logs NAME [-n NS] [--replica N] [--tail N] [-f]   a replica's output
       gantry stop NAME [-n NS]       stop a workload (override spec.suspend=true)
       gantry resume NAME [-n NS]     resume it (override spec.suspend=false)
+      gantry get|describe|events|logs|stop|resume ... --kube [--kubeconfig F] [--context C]
+                                     the same against a cluster (kube mode)
       gantry validate -f FILE_OR_DIR [-f ...] [--field-validation=Strict|Warn|Ignore] [-o json]
       gantry crds [--dir DIR]        the kube-mode CRDs (Manifests/crds/) as YAML
       gantry version
@@ -143,6 +160,17 @@ public enum CLI {
 
     Global:
       --state-dir DIR       state directory (default .gantry-state, or $GANTRY_STATE_DIR)
+
+    get, describe, events, logs, stop, resume with --kube (same output as directory mode):
+      --kube                read the cluster instead of the state directory: Workloads,
+                            Queues and ResourcePools are gantry.dev custom resources, nodes
+                            are the cluster's Nodes (allocation summed from the Workloads'
+                            admissions), events are core/v1 Events; -n defaults to the
+                            context's namespace; stop/resume merge-patch spec.suspend of
+                            the Workload; logs reads the replica's Pod (container worker),
+                            -f polls it every second until the Pod finishes; -w polls every
+                            second. No metrics in describe.
+      --kubeconfig FILE  --context NAME   as for run --kube
 
     run:
       --spec-dir DIR        directory of manifests to watch (default Manifests/examples)

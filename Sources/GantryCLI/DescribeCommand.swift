@@ -23,8 +23,8 @@ struct DescribeCommand {
         namespace = args.string("namespace") ?? "default"
     }
 
-    func run(stateDir: String) throws -> Int32 {
-        let reader = try StateReader(directory: stateDir)
+    func run(_ backend: Backend) throws -> Int32 {
+        let reader = try backend.reader()
         guard let row = try reader.objects(kind: kind, namespace: kind.isNamespaced ? namespace : nil, name: name).first else {
             errOut("gantry: \(kind.singular) \"\(name)\" not found" + (kind.isNamespaced ? " in namespace \(namespace)" : ""))
             return 1
@@ -127,7 +127,7 @@ struct DescribeCommand {
             }
             lines.append(t.render())
         }
-        let events = try reader.events(kind: kind.rawValue, namespace: kind.isNamespaced ? namespace : "", name: name, limit: 20)
+        let events = try reader.events(kind: kind.rawValue, namespace: kind.isNamespaced ? namespace : "", name: name, since: nil, limit: 20)
         lines.append("Events:")
         if events.isEmpty { lines.append("  <none>") } else {
             var t = Table(["  TYPE", "REASON", "AGE", "COUNT", "MESSAGE"])
@@ -142,7 +142,7 @@ struct DescribeCommand {
 
     /// A queue's pending workloads in admission order, each with its position and why it
     /// waits, then its admitted workloads.
-    func queueWorkloads(_ reader: StateReader) throws -> [String] {
+    func queueWorkloads(_ reader: any ObjectReader) throws -> [String] {
         let members = try reader.workloads(queue: name).map(StoredObject.init)
         var pending: [(Int64, StoredObject)] = []
         var admitted: [StoredObject] = []
@@ -205,9 +205,9 @@ struct EventsCommand {
         output = args.string("output") ?? ""
     }
 
-    func run(stateDir: String) throws -> Int32 {
-        let reader = try StateReader(directory: stateDir)
-        var rows = try reader.events(kind: target?.kind, namespace: target?.namespace, name: target?.name, limit: limit ?? (watch ? 50 : nil))
+    func run(_ backend: Backend) throws -> Int32 {
+        let reader = try backend.reader()
+        var rows = try reader.events(kind: target?.kind, namespace: target?.namespace, name: target?.name, since: nil, limit: limit ?? (watch ? 50 : nil))
         if output == "json" {
             out(JSON.encode(.object([.init("apiVersion", .string("v1")), .init("kind", .string("List")), .init("items", .array(rows.map(eventValue)))]), pretty: true))
             return 0
@@ -223,8 +223,8 @@ struct EventsCommand {
         for e in rows { seen[e.name] = e.count }
         var since = rows.map(\.last).max() ?? 0
         while true {
-            Thread.sleep(forTimeInterval: 0.5)
-            rows = (try? reader.events(kind: target?.kind, namespace: target?.namespace, name: target?.name, since: since - 1)) ?? []
+            Thread.sleep(forTimeInterval: backend.isKube ? 1 : 0.5)
+            rows = (try? reader.events(kind: target?.kind, namespace: target?.namespace, name: target?.name, since: since - 1, limit: nil)) ?? []
             let now = Timestamp(seconds: Int64(SystemClock().now()))
             var t = Table(headers)
             for e in rows where seen[e.name] != e.count {

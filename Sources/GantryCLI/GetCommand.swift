@@ -61,7 +61,7 @@ struct GetCommand {
         throw UsageError("--\(flag): expected an RFC 3339 time (2026-01-15T10:31:00Z), a date, or a duration ago (2h), got \"\(s)\"")
     }
 
-    func select(_ reader: StateReader) throws -> [StoredObject] {
+    func select(_ reader: any ObjectReader) throws -> [StoredObject] {
         let ns: String? = (allNamespaces || !kind.isNamespaced) ? nil : (namespace ?? "default")
         var items = try reader.objects(kind: kind, namespace: ns, name: name).map(StoredObject.init)
         items = items.filter { o in
@@ -96,8 +96,8 @@ struct GetCommand {
         return items
     }
 
-    func run(stateDir: String) throws -> Int32 {
-        let reader = try StateReader(directory: stateDir)
+    func run(_ backend: Backend) throws -> Int32 {
+        let reader = try backend.reader()
         var items = try select(reader)
         if let name, items.isEmpty, !watch {
             let ns = kind.isNamespaced ? " in namespace \(namespace ?? "default")" : ""
@@ -128,7 +128,7 @@ struct GetCommand {
         var last: [ObjectKey: [String]] = [:]
         for o in items { last[o.key] = Array(row(o, now: now).dropLast()) }   // all but AGE
         while true {
-            Thread.sleep(forTimeInterval: 0.5)
+            Thread.sleep(forTimeInterval: backend.isKube ? 1 : 0.5)
             items = (try? select(reader)) ?? items
             let now = Timestamp(seconds: Int64(SystemClock().now()))
             var t = Table(headers())

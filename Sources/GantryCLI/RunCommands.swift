@@ -21,6 +21,13 @@ struct LogsCommand {
         if let t = tail, t < 0 { throw UsageError("--tail: 0 or more lines") }
     }
 
+    func run(_ backend: Backend) throws -> Int32 {
+        switch backend {
+        case .directory(let dir): return try run(stateDir: dir)
+        case .kube(let k): return try runKube(k)
+        }
+    }
+
     func run(stateDir: String) throws -> Int32 {
         let reader = try StateReader(directory: stateDir)
         guard let row = try storedWorkload(reader, key) else { return 1 }
@@ -83,6 +90,13 @@ struct SuspendCommand {
         key = try workloadArgument(&args, usage: "\(verb) needs one workload name: gantry \(verb) NAME -n NAMESPACE")
     }
 
+    func run(_ backend: Backend) throws -> Int32 {
+        switch backend {
+        case .directory(let dir): return try run(stateDir: dir)
+        case .kube(let k): return try runKube(k)
+        }
+    }
+
     func run(stateDir: String) throws -> Int32 {
         guard try storedWorkload(try StateReader(directory: stateDir), key) != nil else { return 1 }
         let path = try ControlRequests.submit(stateDir: stateDir, verb: verb, key: key)
@@ -110,7 +124,7 @@ func workloadArgument(_ args: inout Args, usage: String) throws -> ObjectKey {
 }
 
 /// The stored workload, or nil after saying it is not there.
-func storedWorkload(_ reader: StateReader, _ key: ObjectKey) throws -> ObjectRow? {
+func storedWorkload(_ reader: any ObjectReader, _ key: ObjectKey) throws -> ObjectRow? {
     guard let row = try reader.objects(kind: .workload, namespace: key.namespace, name: key.name).first else {
         errOut("gantry: workload \"\(key.name)\" not found in namespace \(key.namespace)")
         return nil

@@ -136,6 +136,7 @@ extension TestAPIServer {
         do throws(APIError) {
             switch req.method {
             case "GET":
+                if p.isPods, p.subresource == "log", p.name != nil { return servePodLog(req, p, sock) }
                 if p.name == nil {
                     let w = req.query["watch"] ?? ""
                     if w == "1" || w == "true" { return serveWatch(req, p, sock) }

@@ -49,6 +49,7 @@ public final class TestAPIServer: Sendable {
         var kubeletRunSeconds = 0.2
         var retryAfterSeconds: Int? = 1
         var responseDelay = 0.0
+        var podLogs: [StoreKey: [PodLogLine]] = [:]
     }
 
     let state = Mutex(Control())

@@ -89,6 +89,11 @@ public final class StateReader {
     public struct EventRow: Sendable {
         public var name: String, kind: String, namespace: String, objName: String, type: String, reason: String, message: String
         public var count: Int, first: Double, last: Double
+        public init(name: String, kind: String, namespace: String, objName: String, type: String, reason: String, message: String,
+                    count: Int, first: Double, last: Double) {
+            self.name = name; self.kind = kind; self.namespace = namespace; self.objName = objName; self.type = type
+            self.reason = reason; self.message = message; self.count = count; self.first = first; self.last = last
+        }
     }
 
     /// Events, oldest first; optionally for one object, and only those last seen after `since`.
