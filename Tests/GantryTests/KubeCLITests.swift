@@ -314,12 +314,13 @@ func headerCells(_ output: String) -> [String] {
     /// What the kube-mode controller writes renders: phases, admissions, node allocation,
     /// the controller's events, and stop through spec.suspend.
     @Test func theControllersStatusRendersAndStopSuspendsTheWorkload() throws {
-        let k = try KubeCluster()
+        let fake = try TestAPIServer()
+        let k = try KubeCluster(fake)
         defer { k.shutdown() }
         let dir = try makeTemporaryDirectory("gantry-kubecli-")
         defer { removeTree(dir) }
         let kubeconfig = dir + "/kubeconfig"
-        try KubeCLIFixture.kubeconfigText(server: k.server.baseURL, namespace: "default").write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+        try KubeCLIFixture.kubeconfigText(server: fake.baseURL, namespace: "default").write(toFile: kubeconfig, atomically: true, encoding: .utf8)
         func cli(_ args: [String]) -> (Int32, String) { runCLI(args + ["--kube", "--kubeconfig", kubeconfig]) }
         try k.node("n1", gpus: 8)
         try k.queue("q", #"{"deserved":{"gpu":8}}"#)
