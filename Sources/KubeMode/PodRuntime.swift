@@ -382,17 +382,25 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
                 return nil
             }
         case .delete(let ref, let force):
-            let spec = lookup.spec(ref.key)
-            let name = PodRuntime.podName(ref.key, rank: ref.rank, type: spec?.type)
+            // The Pod of this replica by its labels when the cache has it (the workload may be
+            // gone from the inventory already: no type, so no `-master-0` name from the spec).
+            let name = pods.list().first { PodRuntime.ref(of: $0) == ref }?["metadata"]?["name"]?.stringValue
+                ?? PodRuntime.podName(ref.key, rank: ref.rank, type: lookup.spec(ref.key)?.type)
             let path = GroupVersionResource.pods.path(namespace: ref.key.namespace, name: name)
-            guard let cached = pods.get(namespace: ref.key.namespace, name: name) ?? (try? client.get(path)),
-                  let r = PodRuntime.ref(of: cached), r == ref else {
-                // Not created yet (or a newer one): when it was never created, it is gone.
-                let pending = state.withLock { st in st.queue.contains { if case .create(let l, _) = $0.action { return l.ref == ref }; return false } }
-                if pending {
-                    state.withLock { st in st.queue.removeAll { if case .create(let l, _) = $0.action { return l.ref == ref }; return false } }
+            var found = pods.get(namespace: ref.key.namespace, name: name)
+            if found.flatMap(PodRuntime.ref(of:)) != ref {
+                // The cache lags (or holds an older attempt's Pod): ask the server; an error
+                // other than 404 is no answer, so try again.
+                do throws(KubeError) { found = try client.get(path) } catch {
+                    if error.code != 404 { return 1 }
+                    found = nil
                 }
-                if pods.get(namespace: ref.key.namespace, name: name) == nil { report(.exited(ref, code: 143, signal: SIGTERM, at: Date().timeIntervalSince1970)) }
+            }
+            guard let cached = found, let r = PodRuntime.ref(of: cached), r == ref else {
+                // No Pod of this replica: its create is still queued (dropped now), was refused,
+                // or gave way to a newer one. Either way it is over.
+                state.withLock { st in st.queue.removeAll { if case .create(let l, _) = $0.action { return l.ref == ref }; return false } }
+                report(.exited(ref, code: 143, signal: SIGTERM, at: Date().timeIntervalSince1970))
                 return nil
             }
             var grace = force ? 0 : Int(options.gracePeriod)
