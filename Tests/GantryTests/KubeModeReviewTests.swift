@@ -132,4 +132,42 @@ struct KubeModeReviewTests {
         #expect(poll(timeout: 5) { events.withLock { $0.contains { $0.ref == new } } })
         #expect(PodRuntime.ref(of: server.object(path) ?? .null) == old)
     }
+
+    /// The finalizer holds a deleted Workload while any of its Pods is still there (the
+    /// existing deletion test passes with the Pods check removed: it reaps them at once).
+    @Test func theFinalizerStaysWhilePodsTerminate() throws {
+        let k = try KubeCluster.fake()
+        defer { k.shutdown() }
+        try k.node("n1", gpus: 8)
+        try k.queue("q", #"{"deserved":{"gpu":8}}"#)
+        try k.workload("ns", "svc", #"{"queue":"q","image":"i","command":"c","replicas":1,"resources":{"gpu":1}}"#)
+        k.startController(grace: 30)
+        #expect(poll(timeout: 20) { k.pods("ns", workload: "svc").count == 1 })
+        #expect(poll(timeout: 10) { KubeObjects.ServerMeta(k.workloadObject("ns", "svc") ?? .null).finalizers.contains(KubeObjects.finalizer) })
+        k.setPods("ns", workload: "svc", phase: "Running")
+        #expect(poll(timeout: 10) { k.phase("ns", "svc") == "Running" })
+        try k.client.delete(GroupVersionResource.workloads.path(namespace: "ns", name: "svc"))
+        #expect(poll(timeout: 10) { k.pods("ns", workload: "svc").first.map { KubeObjects.ServerMeta($0).deleting } == true })
+        // The finalizer check runs every second: give it three.
+        #expect(!poll(timeout: 3) { k.workloadObject("ns", "svc") == nil })
+        k.reapDeletedPods("ns")
+        #expect(poll(timeout: 10) { k.workloadObject("ns", "svc") == nil })
+    }
+
+    /// The relay keeps what arrives during the initial sync, in order (no end-to-end test
+    /// fails when buffered events are dropped).
+    @Test func theRelayBuffersInOrderThenGoesLive() {
+        let relay = KubeController.Relay()
+        func obj(_ n: String) -> Value { .object([Value.Member("metadata", .object([Value.Member("name", .string(n))]))]) }
+        relay.event(.queue, .added(obj("dropped")))
+        relay.state.withLock { $0.mode = .buffering }
+        relay.event(.queue, .added(obj("a")))
+        relay.event(.workload, .deleted(obj("b")))
+        let buffered = relay.state.withLock { $0.buffer.map { e -> String in
+            if case .added(let v) = e.1 { return "+" + (v["metadata"]?["name"]?.stringValue ?? "") }
+            if case .deleted(let v) = e.1 { return "-" + (v["metadata"]?["name"]?.stringValue ?? "") }
+            return "?"
+        } }
+        #expect(buffered == ["+a", "-b"])
+    }
 }
