@@ -170,4 +170,64 @@ struct KubeModeReviewTests {
         } }
         #expect(buffered == ["+a", "-b"])
     }
+
+    /// A Workload removed while the controller was down (finalizer bypassed) and created
+    /// again under the same name (a new uid) while the old Pod still runs: the old Pod is not
+    /// the new workload's, and the new one gets a Pod owned by its own uid.
+    @Test func aWorkloadRecreatedWhileDownDoesNotAdoptTheOldPods() throws {
+        let fake = try TestAPIServer()
+        let k = try KubeCluster(fake)
+        defer { k.shutdown() }
+        try k.node("n1", gpus: 8)
+        try k.queue("q", #"{"deserved":{"gpu":8}}"#)
+        try k.workload("ns", "w", #"{"queue":"q","image":"i","command":"old","replicas":1,"resources":{"gpu":1}}"#)
+        let first = k.startController()
+        #expect(poll(timeout: 20) { k.pods("ns", workload: "w").count == 1 })
+        k.setPods("ns", workload: "w", phase: "Running")
+        #expect(poll(timeout: 10) { k.phase("ns", "w") == "Running" })
+        first.stop()
+        #expect(poll(timeout: 10) { first.finished.load(ordering: .relaxed) })
+        fake.remove(GroupVersionResource.workloads.path(namespace: "ns", name: "w"))
+        try k.workload("ns", "w", #"{"queue":"q","image":"i","command":"new","replicas":1,"resources":{"gpu":1}}"#)
+        let uid = k.workloadObject("ns", "w")?["metadata"]?["uid"]
+        k.startController(identity: "b")
+        func ownedByNew(_ p: Value) -> Bool { p["metadata"]?["ownerReferences"]?.arrayValue?.first?["uid"] == uid }
+        // The old Pod goes (the kubelet confirms), and the new workload's Pod comes.
+        #expect(poll(timeout: 15) { k.reapDeletedPods("ns"); return k.pods("ns", workload: "w").contains(where: ownedByNew) })
+        #expect(k.pods("ns", workload: "w").allSatisfy(ownedByNew))
+    }
+
+    /// `forget` deletes older dispatches' Pods by name only. When that DELETE fails and is
+    /// retried later, the new dispatch's Pod (same name) may exist by then, and the retry
+    /// deletes it: the new replica is lost.
+    @Test func aRetriedDeleteOfAnOldPodSparesTheNewOne() throws {
+        let server = try TestAPIServer()
+        defer { server.stop() }
+        let client = try KubeClient(config: KubeConfig(server: server.baseURL), qps: 1000, burst: 1000)
+        let key = ObjectKey(.workload, namespace: "ns", name: "w")
+        let spec: WorkloadSpec = { var s = WorkloadSpec(); s.image = "i"; return s }()
+        let lookup = PodRuntime.Lookup(uid: { _ in "u" }, spec: { _ in spec }, vendor: { _ in .nvidia })
+        let pods = Informer(client: client, resource: .pods, labelSelector: KubeObjects.labelWorkload, name: "pods")
+        let rt = PodRuntime(client: client, pods: pods, lookup: lookup)
+        pods.addHandler { rt.podEvent($0) }
+        let old = ReplicaRef(key: key, dispatch: 1, rank: 0, attempt: 0)
+        let new = ReplicaRef(key: key, dispatch: 2, rank: 0, attempt: 0)
+        let oldPod = PodRuntime.podObject(ReplicaLaunch(ref: old, command: "c", env: [], header: ""), spec: spec, uid: "u", intent: nil, assignment: nil, vendor: .nvidia, grace: 30)
+        _ = try client.create(GroupVersionResource.pods.path(namespace: "ns"), oldPod)
+        pods.start()
+        defer { pods.stop() }
+        #expect(poll(timeout: 10) { pods.hasSynced && pods.get(namespace: "ns", name: "w-worker-0") != nil })
+        let events = Mutex<[RuntimeEvent]>([])
+        rt.start { e in events.withLock { $0.append(e) } }
+        defer { rt.stop() }
+        let path = GroupVersionResource.pods.path(namespace: "ns", name: "w-worker-0")
+        // The DELETE of the old Pod fails past the client's retries.
+        server.failNext("DELETE", pathPrefix: path, status: 503, count: 6)
+        rt.forget(key, keepDispatch: 2, files: false)
+        rt.launch(ReplicaLaunch(ref: new, command: "c", env: [], header: ""))
+        #expect(poll(timeout: 20) { PodRuntime.ref(of: server.object(path) ?? .null) == new })
+        // The retried delete of the old Pod must not take the new one.
+        #expect(!poll(timeout: 3) { server.object(path).map { PodRuntime.ref(of: $0) != new || KubeObjects.ServerMeta($0).deleting } ?? true })
+        #expect(!events.withLock { $0 }.contains { if case .lost(let r, _) = $0 { return r == new }; return false })
+    }
 }
