@@ -39,7 +39,8 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
         case service(ObjectKey)
         case create(ReplicaLaunch, DispatchIntent?)
         case delete(ReplicaRef, force: Bool)
-        case deletePod(namespace: String, name: String, force: Bool)
+        /// A Pod by name and uid: a later Pod of the same name is not this one.
+        case deletePod(namespace: String, name: String, uid: String?, force: Bool)
         case deleteService(ObjectKey)
     }
 
@@ -143,7 +144,7 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
             return keepDispatch.map { r.dispatch < $0 } ?? true
         }
         for p in old {
-            if let n = p["metadata"]?["name"]?.stringValue { enqueue(key, .deletePod(namespace: key.namespace, name: n, force: true)) }
+            if let n = p["metadata"]?["name"]?.stringValue { enqueue(key, .deletePod(namespace: key.namespace, name: n, uid: p["metadata"]?["uid"]?.stringValue, force: true)) }
         }
         state.withLock { st in
             func keep(_ r: ReplicaRef) -> Bool { r.key != key || (keepDispatch.map { r.dispatch >= $0 } ?? false) }
@@ -290,7 +291,7 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
             }
             return st.handler
         }
-        if forceDelete, let n = pod["metadata"]?["name"]?.stringValue { enqueue(ref.key, .deletePod(namespace: ref.key.namespace, name: n, force: true)) }
+        if forceDelete, let n = pod["metadata"]?["name"]?.stringValue { enqueue(ref.key, .deletePod(namespace: ref.key.namespace, name: n, uid: pod["metadata"]?["uid"]?.stringValue, force: true)) }
         if needTail, let n = pod["metadata"]?["name"]?.stringValue {
             // Read before the exit is reported, outside every lock: failure events quote it.
             if let text = try? client.text(GroupVersionResource.pods.path(namespace: ref.key.namespace, name: n, subresource: "log"), query: [("tailLines", "20"), ("container", PodRuntime.containerName)]) {
@@ -411,8 +412,8 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
                 return error.code == 0 || error.code == 429 || error.code >= 500 ? 1 : nil
             }
             return nil
-        case .deletePod(let ns, let name, let force):
-            do throws(KubeError) { try client.delete(GroupVersionResource.pods.path(namespace: ns, name: name), gracePeriodSeconds: force ? 0 : Int(options.gracePeriod)) } catch {
+        case .deletePod(let ns, let name, let uid, let force):
+            do throws(KubeError) { try client.delete(GroupVersionResource.pods.path(namespace: ns, name: name), gracePeriodSeconds: force ? 0 : Int(options.gracePeriod), preconditionUID: uid) } catch {
                 if error.code == 404 || error.code == 409 { return nil }
                 return error.code == 0 || error.code == 429 || error.code >= 500 ? 1 : nil
             }
