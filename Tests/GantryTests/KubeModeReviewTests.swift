@@ -230,4 +230,30 @@ struct KubeModeReviewTests {
         #expect(!poll(timeout: 3) { server.object(path).map { PodRuntime.ref(of: $0) != new || KubeObjects.ServerMeta($0).deleting } ?? true })
         #expect(!events.withLock { $0 }.contains { if case .lost(let r, _) = $0 { return r == new }; return false })
     }
+
+    /// A Pod of the replica's name that is not Gantry's (a user's, no gantry labels): the
+    /// create meets 409 and is retried every 0.5 s forever; the replica is never reported.
+    @Test func aForeignPodOfTheSameNameFailsTheReplica() throws {
+        let server = try TestAPIServer()
+        defer { server.stop() }
+        let client = try KubeClient(config: KubeConfig(server: server.baseURL), qps: 1000, burst: 1000)
+        let key = ObjectKey(.workload, namespace: "ns", name: "w")
+        let spec: WorkloadSpec = { var s = WorkloadSpec(); s.image = "i"; return s }()
+        let lookup = PodRuntime.Lookup(uid: { _ in "u" }, spec: { _ in spec }, vendor: { _ in .nvidia })
+        let pods = Informer(client: client, resource: .pods, labelSelector: KubeObjects.labelWorkload, name: "pods")
+        let rt = PodRuntime(client: client, pods: pods, lookup: lookup)
+        pods.addHandler { rt.podEvent($0) }
+        _ = try client.create(GroupVersionResource.pods.path(namespace: "ns"), json(#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"w-worker-0","namespace":"ns"},"spec":{"nodeName":"n1","containers":[{"name":"c","image":"x"}]}}"#))
+        pods.start()
+        defer { pods.stop() }
+        #expect(poll(timeout: 10) { pods.hasSynced })
+        let events = Mutex<[RuntimeEvent]>([])
+        rt.start { e in events.withLock { $0.append(e) } }
+        defer { rt.stop() }
+        let ref = ReplicaRef(key: key, dispatch: 1, rank: 0, attempt: 0)
+        rt.launch(ReplicaLaunch(ref: ref, command: "c", env: [], header: ""))
+        #expect(poll(timeout: 5) { events.withLock { $0.contains { $0.ref == ref } } })
+        // The user's Pod is left alone.
+        #expect(server.object(GroupVersionResource.pods.path(namespace: "ns", name: "w-worker-0")).map { !KubeObjects.ServerMeta($0).deleting } == true)
+    }
 }
