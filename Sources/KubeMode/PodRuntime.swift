@@ -361,8 +361,14 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
                 if error.code == 409 {
                     // A Pod of that name exists: ours already (a retried call), or an older one
                     // still going away.
-                    if let existing = try? client.get(GroupVersionResource.pods.path(namespace: key.namespace, name: name)),
-                       let r = PodRuntime.ref(of: existing) {
+                    let existing = try? client.get(GroupVersionResource.pods.path(namespace: key.namespace, name: name))
+                    if let existing, PodRuntime.ref(of: existing) == nil {
+                        // Not Gantry's (no replica labels): never deleted, and no use waiting.
+                        state.withLock { $0.tails[key, default: [:]][launch.ref.rank] = ["a Pod named \(name) exists in \(key.namespace) and is not one of Gantry's replicas"] }
+                        report(.exited(launch.ref, code: 127, signal: 0, at: Date().timeIntervalSince1970))
+                        return nil
+                    }
+                    if let existing, let r = PodRuntime.ref(of: existing) {
                         if r == launch.ref { return nil }
                         if r.dispatch > launch.ref.dispatch || (r.dispatch == launch.ref.dispatch && r.attempt > launch.ref.attempt) { return nil }
                         if !ServerMetaDeleting(existing) {
