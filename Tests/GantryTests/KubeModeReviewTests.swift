@@ -57,11 +57,12 @@ struct KubeModeReviewTests {
         desired.withLock { $0 = s1 }
         writer.markStatusDirty(key)
         #expect(poll(timeout: 5) { serverStatus()?["pending"] == .int(1) })
+        let rv1 = server.object(GroupVersionResource.queues.path(name: "q"))?["metadata"]?["resourceVersion"]?.stringValue ?? ""
         desired.withLock { $0 = json(#"{"pending":1,"admitted":2}"#) }
         writer.markStatusDirty(key)
         #expect(poll(timeout: 5) { serverStatus()?["admitted"] == .int(2) })
         // The informer now delivers the object as it was before that PATCH.
-        writer.observed(key, s1)
+        writer.observed(key, s1, resourceVersion: rv1)
         // The status goes back to s1: "admitted" must go from the server.
         desired.withLock { $0 = s1 }
         writer.markStatusDirty(key)
