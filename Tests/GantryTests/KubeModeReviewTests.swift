@@ -257,4 +257,27 @@ struct KubeModeReviewTests {
         // The user's Pod is left alone.
         #expect(server.object(GroupVersionResource.pods.path(namespace: "ns", name: "w-worker-0")).map { !KubeObjects.ServerMeta($0).deleting } == true)
     }
+
+    /// A controller that created a workload's Pods but died before its status (the
+    /// admission) reached the API server: the next one adopts the Pods and starts nothing twice.
+    @Test func aRestartBeforeTheAdmissionStatusLandedStartsNothingTwice() throws {
+        let fake = try TestAPIServer()
+        let k = try KubeCluster(fake)
+        defer { k.shutdown() }
+        try k.node("n1", gpus: 8)
+        try k.queue("q", #"{"deserved":{"gpu":8}}"#)
+        fake.failNext("PATCH", pathPrefix: GroupVersionResource.workloads.path(namespace: "ns", name: "a", subresource: "status"), status: 500, count: 8)
+        try k.workload("ns", "a", #"{"queue":"q","image":"i","command":"c","replicas":2,"resources":{"gpu":1}}"#)
+        let first = k.startController()
+        #expect(poll(timeout: 20) { k.pods("ns", workload: "a").count == 2 })
+        first.abandon()
+        #expect(poll(timeout: 10) { first.finished.load(ordering: .relaxed) })
+        // The API server holds no admission for it.
+        #expect(k.workloadObject("ns", "a")?["status"]?["admission"] == nil)
+        let before = k.podUIDs("ns")
+        k.startController(identity: "b")
+        k.setPods("ns", workload: "a", phase: "Running")
+        #expect(poll(timeout: 40) { k.phase("ns", "a") == "Running" })
+        #expect(k.podUIDs("ns") == before)
+    }
 }
