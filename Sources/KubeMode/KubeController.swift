@@ -317,7 +317,7 @@ public final class KubeController: @unchecked Sendable {
         guard let name = v["metadata"]?["name"]?.stringValue else { return [] }
         let ns = kind.isNamespaced ? (v["metadata"]?["namespace"]?.stringValue ?? "default") : ""
         let key = ObjectKey(kind, namespace: ns, name: name)
-        statusWriter.observed(key, v["status"])
+        statusWriter.observed(key, v["status"], resourceVersion: sm.resourceVersion)
         if restoring, let st = v["status"], st != .null, st != .object([]) {
             statuses.restore(key, ObjectStatus.from(st, kind: kind))
         }

@@ -104,6 +104,9 @@ final class KeyedWriter<Key: Hashable & Sendable>: @unchecked Sendable {
 public final class KubeStatusWriter: StatePersistence, @unchecked Sendable {
     let client: KubeClient
     let written = Mutex<[ObjectKey: Value]>([:])
+    /// The resourceVersion of each object after our last PATCH (under `written`'s lock order:
+    /// always taken inside it): an informer event older than that is not what the server holds.
+    let patchedAt = Mutex<[ObjectKey: UInt64]>([:])
     let provider = Mutex<(@Sendable (ObjectKey) -> Value?)?>(nil)
     var writer: KeyedWriter<ObjectKey>!
     public let patches = Atomic<Int>(0)
@@ -117,15 +120,19 @@ public final class KubeStatusWriter: StatePersistence, @unchecked Sendable {
     /// Where the current status of a key comes from (the status cache).
     public func setProvider(_ p: @escaping @Sendable (ObjectKey) -> Value?) { provider.withLock { $0 = p } }
 
-    /// The status the API server holds for an object (from the informer).
-    public func observed(_ key: ObjectKey, _ status: Value?) {
-        written.withLock { $0[key] = status ?? .object([]) }
+    /// The status the API server holds for an object (from the informer), unless the event
+    /// is older than our last PATCH of it (the informer lags behind our own writes).
+    public func observed(_ key: ObjectKey, _ status: Value?, resourceVersion: String = "") {
+        written.withLock { w in
+            if let rv = UInt64(resourceVersion), let mine = patchedAt.withLock({ $0[key] }), rv < mine { return }
+            w[key] = status ?? .object([])
+        }
     }
 
     public func markObjectDirty(_ key: ObjectKey) {}
     public func deleteObject(_ key: ObjectKey) {
         writer.drop(key)
-        _ = written.withLock { $0.removeValue(forKey: key) }
+        written.withLock { w in _ = w.removeValue(forKey: key); _ = patchedAt.withLock { $0.removeValue(forKey: key) } }
         _ = lastWrite.withLock { $0.removeValue(forKey: key) }
     }
     public func markStatusDirty(_ key: ObjectKey) {
@@ -152,9 +159,13 @@ public final class KubeStatusWriter: StatePersistence, @unchecked Sendable {
         }
         lastWrite.withLock { $0[key] = now }
         do throws(KubeError) {
-            _ = try client.patch(path, .object([Value.Member("status", diff)]), type: .merge)
+            let response = try client.patch(path, .object([Value.Member("status", diff)]), type: .merge)
             patches.add(1, ordering: .relaxed)
-            written.withLock { $0[key] = new }
+            let rv = response["metadata"]?["resourceVersion"]?.stringValue.flatMap { UInt64($0) }
+            written.withLock { w in
+                w[key] = new
+                patchedAt.withLock { $0[key] = rv }
+            }
             return nil
         } catch {
             if error.code == 404 { return nil }   // gone: nothing to write

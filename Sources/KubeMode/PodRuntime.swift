@@ -39,7 +39,8 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
         case service(ObjectKey)
         case create(ReplicaLaunch, DispatchIntent?)
         case delete(ReplicaRef, force: Bool)
-        case deletePod(namespace: String, name: String, force: Bool)
+        /// A Pod by name and uid: a later Pod of the same name is not this one.
+        case deletePod(namespace: String, name: String, uid: String?, force: Bool)
         case deleteService(ObjectKey)
     }
 
@@ -143,7 +144,7 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
             return keepDispatch.map { r.dispatch < $0 } ?? true
         }
         for p in old {
-            if let n = p["metadata"]?["name"]?.stringValue { enqueue(key, .deletePod(namespace: key.namespace, name: n, force: true)) }
+            if let n = p["metadata"]?["name"]?.stringValue { enqueue(key, .deletePod(namespace: key.namespace, name: n, uid: p["metadata"]?["uid"]?.stringValue, force: true)) }
         }
         state.withLock { st in
             func keep(_ r: ReplicaRef) -> Bool { r.key != key || (keepDispatch.map { r.dispatch >= $0 } ?? false) }
@@ -299,7 +300,7 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
             }
             return st.handler
         }
-        if forceDelete, let n = pod["metadata"]?["name"]?.stringValue { enqueue(ref.key, .deletePod(namespace: ref.key.namespace, name: n, force: true)) }
+        if forceDelete, let n = pod["metadata"]?["name"]?.stringValue { enqueue(ref.key, .deletePod(namespace: ref.key.namespace, name: n, uid: pod["metadata"]?["uid"]?.stringValue, force: true)) }
         if needTail, let n = pod["metadata"]?["name"]?.stringValue {
             // Read before the exit is reported, outside every lock: failure events quote it.
             if let text = try? client.text(GroupVersionResource.pods.path(namespace: ref.key.namespace, name: n, subresource: "log"), query: [("tailLines", "20"), ("container", PodRuntime.containerName)]) {
@@ -369,8 +370,14 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
                 if error.code == 409 {
                     // A Pod of that name exists: ours already (a retried call), or an older one
                     // still going away.
-                    if let existing = try? client.get(GroupVersionResource.pods.path(namespace: key.namespace, name: name)),
-                       let r = PodRuntime.ref(of: existing) {
+                    let existing = try? client.get(GroupVersionResource.pods.path(namespace: key.namespace, name: name))
+                    if let existing, PodRuntime.ref(of: existing) == nil {
+                        // Not Gantry's (no replica labels): never deleted, and no use waiting.
+                        state.withLock { $0.tails[key, default: [:]][launch.ref.rank] = ["a Pod named \(name) exists in \(key.namespace) and is not one of Gantry's replicas"] }
+                        report(.exited(launch.ref, code: 127, signal: 0, at: Date().timeIntervalSince1970))
+                        return nil
+                    }
+                    if let existing, let r = PodRuntime.ref(of: existing) {
                         if r == launch.ref { return nil }
                         if r.dispatch > launch.ref.dispatch || (r.dispatch == launch.ref.dispatch && r.attempt > launch.ref.attempt) { return nil }
                         if !ServerMetaDeleting(existing) {
@@ -398,19 +405,22 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
                 return st.queue.count != before
             }
             if dropped { report(.exited(ref, code: 143, signal: SIGTERM, at: Date().timeIntervalSince1970)); return nil }
-            let spec = lookup.spec(ref.key)
-            let name = PodRuntime.podName(ref.key, rank: ref.rank, type: spec?.type)
+            // The Pod of this replica by its labels when the cache has it (the workload may be
+            // gone from the inventory already: no type, so no `-master-0` name from the spec).
+            let name = pods.list().first { PodRuntime.ref(of: $0) == ref }?["metadata"]?["name"]?.stringValue
+                ?? PodRuntime.podName(ref.key, rank: ref.rank, type: lookup.spec(ref.key)?.type)
             let path = GroupVersionResource.pods.path(namespace: ref.key.namespace, name: name)
-            // The cache may lag behind a create that just happened: ask the API server then.
-            var pod = pods.get(namespace: ref.key.namespace, name: name).flatMap { PodRuntime.ref(of: $0) == ref ? $0 : nil }
-            if pod == nil {
-                do throws(KubeError) { pod = try client.get(path) } catch {
+            var found = pods.get(namespace: ref.key.namespace, name: name)
+            if found.flatMap(PodRuntime.ref(of:)) != ref {
+                // The cache lags (or holds an older attempt's Pod): ask the server; an error
+                // other than 404 is no answer, so try again.
+                do throws(KubeError) { found = try client.get(path) } catch {
                     if error.code != 404 { return 1 }
+                    found = nil
                 }
-                if let p = pod, PodRuntime.ref(of: p) != ref { pod = nil }
             }
-            guard let pod else {
-                // Never created (refused) or already gone: it is over.
+            guard let pod = found, PodRuntime.ref(of: pod) == ref else {
+                // No Pod of this replica: it was refused, or gave way to a newer one. It is over.
                 report(.exited(ref, code: 143, signal: SIGTERM, at: Date().timeIntervalSince1970))
                 return nil
             }
@@ -423,8 +433,8 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
                 return error.code == 0 || error.code == 429 || error.code >= 500 ? 1 : nil
             }
             return nil
-        case .deletePod(let ns, let name, let force):
-            do throws(KubeError) { try client.delete(GroupVersionResource.pods.path(namespace: ns, name: name), gracePeriodSeconds: force ? 0 : Int(options.gracePeriod)) } catch {
+        case .deletePod(let ns, let name, let uid, let force):
+            do throws(KubeError) { try client.delete(GroupVersionResource.pods.path(namespace: ns, name: name), gracePeriodSeconds: force ? 0 : Int(options.gracePeriod), preconditionUID: uid) } catch {
                 if error.code == 404 || error.code == 409 { return nil }
                 return error.code == 0 || error.code == 429 || error.code >= 500 ? 1 : nil
             }
