@@ -123,7 +123,7 @@ public final class Admission: @unchecked Sendable {
                 lock.lock()
                 let batch = outbox
                 outbox = []
-                let needPort = ports.count < 2
+                let needPort = ports.count < 4
                 lock.unlock()
                 if needPort {
                     let p = runtime.freePort()

@@ -144,6 +144,9 @@ extension Admission {
     /// Runs found in the state directory at start-up; each is adopted when its workload is
     /// first synced, and `adoptOrphans` stops those whose workload is gone.
     public func setRecovered(_ r: [ObjectKey: RecoveredDispatch]) {
+        // Rendezvous ports for the first dispatches, found here rather than under the lock.
+        let fresh = runtime.map { rt in (0..<4).map { _ in rt.freePort() } } ?? []
+        locked { ports += fresh }
         // The last lines of replicas that ended while the daemon was down, read before the lock.
         var lines: [ReplicaRef: [String]] = [:]
         for rec in r.values {

@@ -203,7 +203,12 @@ public final class KubeEventSink: EventSink, @unchecked Sendable {
         }
         state.withLock { st in
             st.latest[event.name] = event
-            if st.latest.count > 20000 { st.latest = st.latest.filter { st.created.contains($0.key) == false } }
+            if st.latest.count > 20000 {
+                // Keep the newest half (by last occurrence): older ones are not bumped again.
+                let keep = Set(st.latest.sorted { $0.value.lastTimestamp > $1.value.lastTimestamp }.prefix(10000).map(\.key))
+                st.latest = st.latest.filter { keep.contains($0.key) }
+                st.created = st.created.filter { keep.contains($0) }
+            }
         }
         writer.mark(event.name)
     }
