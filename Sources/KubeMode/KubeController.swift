@@ -196,7 +196,6 @@ public final class KubeController: @unchecked Sendable {
             if now - lastCheck >= 1 {
                 lastCheck = now
                 checkDeleting()
-                for w in workloads.list() { ensureFinalizer(w) }
             }
         }
         shutdown()
@@ -243,7 +242,8 @@ public final class KubeController: @unchecked Sendable {
             let lookup = PodRuntime.Lookup(
                 uid: { inventory.desired.get($0)?.meta.uid },
                 spec: { inventory.desired.get($0)?.spec.workload },
-                vendor: { inventory.desired.get(ObjectKey(.node, name: $0))?.spec.node?.gpuVendor ?? .nvidia })
+                vendor: { inventory.desired.get(ObjectKey(.node, name: $0))?.spec.node?.gpuVendor ?? .nvidia },
+                finalizer: { [weak self] key in self?.writeFinalizer(key) })
             var ro = PodRuntime.Options()
             ro.gracePeriod = options.gracePeriod
             runtime = PodRuntime(client: client, pods: pods, lookup: lookup, options: ro)
@@ -357,7 +357,6 @@ public final class KubeController: @unchecked Sendable {
         }
         switch e {
         case .added(let v), .updated(_, let v):
-            if kind == .workload { ensureFinalizer(v) }
             let changes = convert(kind, v, statusWriter: s.statusWriter, statuses: s.inventory.statuses, restoring: false)
             if !changes.isEmpty { s.inventory.apply(changes) }
         case .deleted(let v):
@@ -404,15 +403,10 @@ public final class KubeController: @unchecked Sendable {
 
     // MARK: Finalizers
 
-    func ensureFinalizer(_ v: Value) {
-        let sm = KubeObjects.ServerMeta(v)
-        guard !sm.deleting, !sm.finalizers.contains(KubeObjects.finalizer), let name = v["metadata"]?["name"]?.stringValue,
-              let ns = v["metadata"]?["namespace"]?.stringValue else { return }
-        stack.withLock { $0 }?.finalizers.mark(ObjectKey(.workload, namespace: ns, name: name))
-    }
-
-    /// Adds or removes the cleanup finalizer of one workload, from the cached object; a
-    /// conflict (stale resourceVersion) is retried from the next cached version.
+    /// Adds (before the workload's first Pods: PodRuntime asks) or removes (once its Pods are
+    /// gone) the cleanup finalizer of one workload, from the cached object; a conflict (stale
+    /// resourceVersion) is retried from the next cached version. Workloads that never ran
+    /// carry none: nothing has to be cleaned up before they go.
     func writeFinalizer(_ key: ObjectKey) -> Double? {
         guard let v = workloads.get(namespace: key.namespace, name: key.name), let path = KubeObjects.path(key) else { return nil }
         let sm = KubeObjects.ServerMeta(v)
@@ -430,7 +424,10 @@ public final class KubeController: @unchecked Sendable {
         ]))])
         do throws(KubeError) { _ = try client.patch(path, patch, type: .merge) } catch {
             if error.code == 404 { return nil }
-            return error.code == 409 ? 0.2 : 1
+            if error.code == 409 { return 0.2 }
+            if error.code == 0 || error.code == 429 || error.code >= 500 { return 1 }
+            Log.warn("cannot write the cleanup finalizer", ["key": key.description, "error": error.description])
+            return nil
         }
         if sm.deleting { Log.info("replicas gone: finalizer removed", ["key": key.description]) }
         return nil

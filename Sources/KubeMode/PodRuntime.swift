@@ -30,12 +30,17 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
         public var uid: @Sendable (ObjectKey) -> String?
         public var spec: @Sendable (ObjectKey) -> WorkloadSpec?
         public var vendor: @Sendable (String) -> GPUVendor
-        public init(uid: @escaping @Sendable (ObjectKey) -> String?, spec: @escaping @Sendable (ObjectKey) -> WorkloadSpec?, vendor: @escaping @Sendable (String) -> GPUVendor) {
-            self.uid = uid; self.spec = spec; self.vendor = vendor
+        /// Puts the cleanup finalizer on a workload before its first Pods are created; nil when
+        /// it is there (or cannot be), else a delay to try again after.
+        public var finalizer: (@Sendable (ObjectKey) -> Double?)?
+        public init(uid: @escaping @Sendable (ObjectKey) -> String?, spec: @escaping @Sendable (ObjectKey) -> WorkloadSpec?, vendor: @escaping @Sendable (String) -> GPUVendor,
+                    finalizer: (@Sendable (ObjectKey) -> Double?)? = nil) {
+            self.uid = uid; self.spec = spec; self.vendor = vendor; self.finalizer = finalizer
         }
     }
 
     enum Action: Sendable {
+        case finalizer(ObjectKey)
         case service(ObjectKey)
         case create(ReplicaLaunch, DispatchIntent?)
         case delete(ReplicaRef, force: Bool)
@@ -123,6 +128,8 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
 
     public func prepare(_ key: ObjectKey, _ intent: DispatchIntent) {
         state.withLock { $0.intents[key] = intent }
+        // The finalizer first: the workload's Pods are to be gone before it is.
+        if lookup.finalizer != nil { enqueue(key, .finalizer(key)) }
         // One replica needs no rendezvous name: no Service (one API call less per workload).
         if intent.assignments.count > 1 { enqueue(key, .service(key)) }
     }
@@ -345,6 +352,8 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
     func perform(_ action: Action) -> Double? {
         apiCalls.add(1, ordering: .relaxed)
         switch action {
+        case .finalizer(let key):
+            return lookup.finalizer?(key)
         case .service(let key):
             guard let uid = lookup.uid(key) else { return nil }
             let svc = PodRuntime.serviceObject(key, uid: uid)
