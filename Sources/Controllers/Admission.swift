@@ -89,10 +89,20 @@ public final class Admission: @unchecked Sendable {
     /// Runs `f` under the lock, then performs the runtime actions it decided, outside the lock.
     func locked<T>(_ f: () throws -> T) rethrows -> T {
         lock.lock()
+        holder.store(UInt(pthread_self()), ordering: .relaxed)
         defer { performActions() }
-        defer { lock.unlock() }
+        defer {
+            holder.store(0, ordering: .relaxed)
+            lock.unlock()
+        }
         return try f()
     }
+
+    /// The thread in `locked`, for `heldByCurrentThread`.
+    let holder = Atomic<UInt>(0)
+    /// Whether the calling thread is inside `locked` (tests check that no runtime call is made
+    /// under the lock).
+    public var heldByCurrentThread: Bool { holder.load(ordering: .relaxed) == UInt(pthread_self()) }
 
     // MARK: Runtime actions (decided under the lock, performed outside it)
 

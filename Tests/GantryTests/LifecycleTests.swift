@@ -19,16 +19,20 @@ final class FakeRuntime: ReplicaRuntime, @unchecked Sendable {
     }
     let s = Mutex(State())
     var recovered: [ObjectKey: RecoveredDispatch] = [:]
+    /// Whether the calling thread holds the admission lock; calls made under it are recorded.
+    var underLock: (@Sendable () -> Bool)?
+    let callsUnderLock = Mutex<[String]>([])
+    func check(_ call: String) { if underLock?() == true { callsUnderLock.withLock { $0.append(call) } } }
     func start(_ handler: @escaping @Sendable (RuntimeEvent) -> Void) {}
-    func prepare(_ key: ObjectKey, _ intent: DispatchIntent) { s.withLock { $0.intents.append((key, intent)) } }
-    func launch(_ l: ReplicaLaunch) { s.withLock { $0.launches.append(l) } }
-    func signal(_ ref: ReplicaRef, force: Bool) { s.withLock { $0.signals.append((ref, force)) } }
-    func forget(_ key: ObjectKey, keepDispatch: Int?, files: Bool) { s.withLock { $0.forgotten.append((key, keepDispatch, files)) } }
-    func tail(_ key: ObjectKey, rank: Int, lines: Int) -> [String] { ["boom at rank \(rank)"] }
+    func prepare(_ key: ObjectKey, _ intent: DispatchIntent) { check("prepare"); s.withLock { $0.intents.append((key, intent)) } }
+    func launch(_ l: ReplicaLaunch) { check("launch"); s.withLock { $0.launches.append(l) } }
+    func signal(_ ref: ReplicaRef, force: Bool) { check("signal"); s.withLock { $0.signals.append((ref, force)) } }
+    func forget(_ key: ObjectKey, keepDispatch: Int?, files: Bool) { check("forget"); s.withLock { $0.forgotten.append((key, keepDispatch, files)) } }
+    func tail(_ key: ObjectKey, rank: Int, lines: Int) -> [String] { check("tail"); return ["boom at rank \(rank)"] }
     func workdir(_ key: ObjectKey) -> String { "/work/\(key.namespace)/\(key.name)" }
     func recover() -> [ObjectKey: RecoveredDispatch] { recovered }
-    func freePort() -> Int { s.withLock { $0.port += 1; return $0.port } }
-    func probe() -> InfrastructureFault? { s.withLock { $0.probes += 1; return $0.probeFault } }
+    func freePort() -> Int { check("freePort"); return s.withLock { $0.port += 1; return $0.port } }
+    func probe() -> InfrastructureFault? { check("probe"); return s.withLock { $0.probes += 1; return $0.probeFault } }
 
     var launches: [ReplicaLaunch] { s.withLock { $0.launches } }
     var signals: [(ReplicaRef, Bool)] { s.withLock { $0.signals } }
@@ -50,6 +54,8 @@ struct LifeHarness {
         o.specDir = "/spec"
         o.baseEnv = ["PATH": "/usr/bin:/bin", "CUDA_VISIBLE_DEVICES": "7"]
         h = Harness(runtime: rt, options: o)
+        let admission = h.admission
+        rt.underLock = { admission.heldByCurrentThread }
         h.cluster(nodes: nodes)
     }
 
@@ -243,6 +249,28 @@ struct LifeHarness {
         #expect(t.queueGPUs() == 0)
         #expect(t.events(Reason.retryLimitExceeded, "w").count == 1)
         #expect(t.launches("w").count == 4)
+    }
+
+    /// Decisions under the admission lock, runtime calls after it is released: dispatch (port,
+    /// prepare, launch), failure (tail), restart, stop (signals), deletion and TTL (forget).
+    @Test func noRuntimeCallIsMadeUnderTheAdmissionLock() {
+        var t = LifeHarness(grace: 5)
+        t.h.apply("w.yaml", workloadYAML("w", gpu: 4, extra: "  replicas: 2\n  maxRetry: 1"))
+        t.startAll("w")
+        t.exit("w", [1: 3])
+        t.exit("w", [0: 143])
+        t.advance(1.1)
+        t.startAll("w")
+        t.h.apply("w.yaml", workloadYAML("w", gpu: 4, extra: "  replicas: 2\n  maxRetry: 1\n  suspend: true"))
+        t.advance(6)
+        t.exit("w", [0: 137, 1: 137])
+        t.h.apply("x.yaml", workloadYAML("x", extra: "  ttlSecondsAfterFinished: 1"))
+        t.startAll("x")
+        t.exit("x", [0: 0])
+        t.advance(2)
+        t.h.remove("w.yaml")
+        #expect(t.rt.launches.count >= 5 && t.rt.signals.count >= 2 && t.rt.forgotten.count >= 2)
+        #expect(t.rt.callsUnderLock.withLock { $0 }.isEmpty, "runtime calls made under the admission lock: \(t.rt.callsUnderLock.withLock { $0 })")
     }
 
     @Test func stopSendsSIGTERMThenSIGKILLAndHoldsQuotaUntilGone() {
