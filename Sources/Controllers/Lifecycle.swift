@@ -26,9 +26,9 @@ public struct LifecycleOptions: Sendable {
 }
 
 /// One dispatch (gang start) of a workload and its replicas.
-struct Run {
+struct Run: Equatable {
     enum RepState { case starting, running, exited, lost, waiting }
-    struct Rep {
+    struct Rep: Equatable {
         var rank: Int
         var node: String
         var gpus: [Int]
@@ -103,9 +103,9 @@ extension Admission {
 
     func fireTimer(_ k: ObjectKey, now: Double) {
         timers[k] = nil
-        if let t = ttlDue[k], t <= now {
+        if let expired = ReplicaLifecycle.expire(ttlDue: ttlDue[k], now: now) {
             ttlDue[k] = nil
-            act(.forget(k, keepDispatch: nil, files: true))
+            perform(k, [expired])
             Log.info("finished workload's logs and working directory removed (ttlSecondsAfterFinished)", ["key": k.description])
         }
         evaluateRun(k)
@@ -293,71 +293,15 @@ extension Admission {
     /// what the gang does. A lost replica (its supervisor died) and an infrastructure fault are
     /// not the workload's failure: the gang restarts with backoff and maxRetry is not spent.
     func replicaEnded(_ key: ObjectKey, _ ref: ReplicaRef, code: Int32, signal: Int32, lostMessage: String?, fault: InfrastructureFault? = nil) {
-        guard var run = runs[key], let i = run.reps.firstIndex(where: { $0.rank == ref.rank }) else { return }
-        let now = clock.now()
-        run.reps[i].state = lostMessage == nil && fault == nil ? .exited : .lost
-        run.reps[i].code = code
-        run.reps[i].signal = signal
-        if run.reps[i].end == nil { run.reps[i].end = now }
-        runs[key] = run
-        defer { writeReplicas(key) }
-        if let fault { notePressure(run.reps[i].node, fault) }
-        guard run.stopping == nil, let spec = specEntry(key)?.spec else { return }
-        let infra = fault != nil || lostMessage != nil
-        let what = fault.map { "replica rank \(ref.rank) could not be started or supervised: \($0)" }
-            ?? lostMessage.map { "replica rank \(ref.rank) was lost: \($0)" }
-            ?? "replica rank \(ref.rank) exited with code \(code)\(signal > 0 ? " (signal \(signal))" : "")"
-        let restartReason = infra ? Reason.infrastructureFailure : Reason.replicaRestarting
-        if !spec.type.runsToCompletion {
-            // Services: restart this replica alone, with capped exponential backoff.
-            let ranFor = now - (run.reps[i].start ?? now)
-            let n = ranFor >= options.backoffReset ? 0 : run.reps[i].attempt
-            let delay = min(options.backoffCap, options.backoffBase * pow(2, Double(min(n, 30))))
-            run.reps[i].state = .waiting
-            run.reps[i].restartAt = now + delay
-            runs[key] = run
-            schedule(key, at: now + delay)
-            events.warning(InvolvedObject(key), infra ? Reason.infrastructureFailure : "Restarting", "\(what); restarting it in \(Admission.seconds(delay))" + (infra ? "" : lastLines(key, ref.rank)))
-            let ts = clock.timestamp
-            updateStatus(key) { s in
-                s.message = "\(what); restarting in \(Admission.seconds(delay))"
-                s.conditions.set(type: ConditionType.running, status: "False", reason: restartReason, message: s.message, now: ts, generation: s.observedGeneration)
-            }
-            return
-        }
-        if code == 0 && !infra { return }   // evaluateRun finishes when all are done
-        if infra {
-            // Not the workload's failure: restart with backoff (by consecutive faults), maxRetry unspent.
-            let n = infraFailures[key, default: 0]
-            infraFailures[key] = n + 1
-            let delay = min(options.backoffCap, options.backoffBase * pow(2, Double(min(n, 30))))
-            run.stopping = .retry(after: what, until: now + delay, spends: false)
-            runs[key] = run
-            events.warning(InvolvedObject(key), Reason.infrastructureFailure, "\(what); not the workload's failure: restarting the gang in \(Admission.seconds(delay)) (maxRetry not spent)")
-            let ts = clock.timestamp
-            updateStatus(key) { s in
-                s.message = "\(what); restarting the gang (an infrastructure fault: maxRetry not spent)"
-                s.conditions.set(type: ConditionType.running, status: "False", reason: restartReason, message: s.message, now: ts, generation: s.observedGeneration)
-            }
-            return
-        }
-        let retries = statuses.get(key)?.workload?.retryCount ?? 0
-        if retries < spec.maxRetry {
-            let delay = min(options.backoffCap, options.backoffBase * pow(2, Double(retries)))
-            run.stopping = .retry(after: what, until: now + delay, spends: true)
-            runs[key] = run
-            events.warning(InvolvedObject(key), "Restarting", "\(what); restarting the gang in \(Admission.seconds(delay)) (retry \(retries + 1) of \(spec.maxRetry))" + lastLines(key, ref.rank))
-            let ts = clock.timestamp
-            updateStatus(key) { s in
-                s.message = "\(what); restarting the gang (retry \(retries + 1) of \(spec.maxRetry))"
-                s.conditions.set(type: ConditionType.running, status: "False", reason: Reason.replicaRestarting, message: s.message, now: ts, generation: s.observedGeneration)
-            }
-        } else {
-            let reason = spec.maxRetry > 0 ? Reason.retryLimitExceeded : Reason.failed
-            let msg = spec.maxRetry > 0 ? "\(what); no retries left (maxRetry \(spec.maxRetry))" : what
-            run.stopping = .failed(reason: reason, message: msg + lastLines(key, ref.rank))
-            runs[key] = run
-        }
+        guard let run = runs[key], let rep = run.reps.first(where: { $0.rank == ref.rank }) else { return }
+        if let fault { notePressure(rep.node, fault) }
+        let out = ReplicaLifecycle.replicaEnded(ReplicaLifecycle.Ending(
+            run: run, rank: ref.rank, code: code, signal: signal, lostMessage: lostMessage, fault: fault.map { "\($0)" },
+            spec: specEntry(key)?.spec, retryCount: statuses.get(key)?.workload?.retryCount ?? 0,
+            infraFailures: infraFailures[key, default: 0], lastLines: lastLines(key, ref.rank),
+            backoffBase: options.backoffBase, backoffCap: options.backoffCap, backoffReset: options.backoffReset, now: clock.now()))
+        runs[key] = out.run
+        perform(key, out.actions)
     }
 
     func lastLines(_ key: ObjectKey, _ rank: Int) -> String {
@@ -370,151 +314,55 @@ extension Admission {
 
     // MARK: The state machine
 
-    /// Brings a workload's processes in line with what it should be doing: stop them (and
-    /// escalate to SIGKILL), restart service replicas, release the quota once they are gone,
-    /// finish it, or start a dispatch.
+    /// Brings a workload's processes in line with what it should be doing: the decision is
+    /// `ReplicaLifecycle.decide` (pure); this gathers its input and carries out its actions.
     func evaluateRun(_ key: ObjectKey) {
         guard runtime != nil else { return }
         guard runs[key] != nil || state.isAdmitted(key) else { return }
-        let now = clock.now()
         let entry = specEntry(key)
-        let admitted = state.assignments(key)
-        if var run = runs[key] {
-            let waiting = run.reps.contains { $0.state == .waiting }
-            if run.stopping == nil && (run.anyAlive || waiting) {
-                run.stopping = stopReason(key, run, entry, admitted, now: now)
-                if run.stopping == .specChanged { updating.insert(key) }
-            }
-            if run.anyAlive {
-                runs[key] = run
-                if run.stopping != nil { stopAlive(key, now: now) } else { restartDue(key, now: now) }
-                return
-            }
-            if run.stopping == nil && waiting {
-                // Service replicas waiting for their restart.
-                runs[key] = run
-                restartDue(key, now: now)
-                return
-            }
-            // The gang is down: release what was held, then act on why it stopped.
-            if state.setActive(key, false) { kick() }
-            let stop = run.stopping
-            if case .retry(_, let until, _)? = stop, now < until, let e = entry, !e.spec.suspend, admitted == run.assignments {
-                runs[key] = run
-                schedule(key, at: until)
-                stoppingStatus(key, run)
-                return
-            }
-            runs[key] = nil
-            if endedRuns.count < 100_000 { endedRuns += run.reps.map { (key, $0.rank) } }
-            if entry == nil || stop == .deleted {
-                updating.remove(key)
-                act(.forget(key, keepDispatch: nil, files: true))
-                return
-            }
-            switch stop {
-            case .deleted?:
-                return
-            case .suspended?:
-                updating.remove(key)
-                events.normal(InvolvedObject(key), "Stopped", "replicas stopped (suspended)")
+        let input = ReplicaLifecycle.Input(
+            run: runs[key], spec: entry?.spec, finished: entry.map { isFinished(key, $0.gen) } ?? false,
+            admitted: state.assignments(key), startTime: statuses.get(key)?.workload?.startTime.map { Double($0.seconds) },
+            updating: updating.contains(key), gracePeriod: options.gracePeriod, now: clock.now())
+        let out = ReplicaLifecycle.decide(input)
+        runs[key] = out.run
+        perform(key, out.actions)
+    }
+
+    /// Carries out the lifecycle's actions in order (under the lock; runtime calls go to the
+    /// outbox, performed after it).
+    func perform(_ key: ObjectKey, _ actions: [ReplicaLifecycle.Action]) {
+        for a in actions {
+            switch a {
+            case .setUpdating(let on):
+                if on { updating.insert(key) } else { updating.remove(key) }
+            case .signal(let dispatch, let rank, let attempt, let force):
+                if runtime != nil { act(.signal(ReplicaRef(key: key, dispatch: dispatch, rank: rank, attempt: attempt), force: force)) }
+            case .launch(let i):
+                if let run = runs[key], run.reps.indices.contains(i), let spec = specEntry(key)?.spec { launch(key, spec, run, rank: i) }
+            case .startGang(let assignments, let retry, let spends, let upd):
+                if let spec = specEntry(key)?.spec { dispatch(key, spec, assignments, retry: retry, spendsRetry: spends, updating: upd) }
+            case .setActive(let on):
+                if state.setActive(key, on) { kick() }
+            case .forget(let keep, let files):
+                act(.forget(key, keepDispatch: keep, files: files))
+            case .finish(let run, let phase, let reason, let message):
+                finish(key, run: run, phase: phase, reason: reason, message: message)
+            case .writeReplicas(let run):
                 writeReplicas(key, run: run)
-                return
-            case .preempted?:
-                events.normal(InvolvedObject(key), "Stopped", "replicas stopped; the workload waits to be admitted again")
-                writeReplicas(key, run: run)
+            case .status(let change):
                 let ts = clock.timestamp
-                updateStatus(key) { s in
-                    s.startTime = nil
-                    s.conditions.set(type: ConditionType.running, status: "False", reason: "Stopped", message: "replicas stopped after losing the admission", now: ts, generation: s.observedGeneration)
-                }
-            case .failed(let reason, let message)?:
-                finish(key, run: run, phase: .failed, reason: reason, message: message)
-                return
-            case .deadline?:
-                let t = entry?.spec.timeout ?? 0
-                finish(key, run: run, phase: .failed, reason: Reason.deadlineExceeded, message: "ran longer than its timeout of \(t)s; replicas stopped")
-                return
-            case nil:
-                // Everything exited on its own: a run-to-completion gang that succeeded.
-                if run.reps.allSatisfy({ $0.state == .exited && $0.code == 0 }) {
-                    let started = run.reps.compactMap(\.start).min() ?? now
-                    finish(key, run: run, phase: .succeeded, reason: Reason.succeeded, message: "all \(run.reps.count) replica\(run.reps.count == 1 ? "" : "s") exited 0 after \(Admission.seconds((now - started) * 10 .rounded() / 10))")
-                    return
-                }
-                writeReplicas(key, run: run)
-            case .specChanged?:
-                writeReplicas(key, run: run)
-                updateStatus(key) { s in s.phase = .updating; s.message = "the spec changed: waiting to start the new replicas" }
-            case .retry?:
-                writeReplicas(key, run: run)
+                updateStatus(key) { s in change.apply(to: &s, now: ts) }
+            case .event(let warning, let reason, let message):
+                if warning { events.warning(InvolvedObject(key), reason, message) } else { events.normal(InvolvedObject(key), reason, message) }
+            case .requeueAt(let t):
+                schedule(key, at: t)
+            case .retire(let run):
+                if endedRuns.count < 100_000 { endedRuns += run.reps.map { (key, $0.rank) } }
+            case .setInfraFailures(let n):
+                infraFailures[key] = n
             }
-            // Start again right away when the admission still holds (spec change, retry).
-            guard let e = entry, !e.spec.suspend, let a = state.assignments(key) else { return }
-            var retry = false, spends = false
-            if case .retry(_, _, let s)? = stop { retry = true; spends = s }
-            dispatch(key, e.spec, a, retry: retry, spendsRetry: spends, updating: updating.contains(key))
-            return
         }
-        guard let e = entry, !e.spec.suspend, let a = admitted, !isFinished(key, e.gen) else { return }
-        dispatch(key, e.spec, a, retry: false, spendsRetry: false, updating: updating.contains(key))
-    }
-
-    /// Why a gang that runs (or waits to restart a replica) must stop now, if it must; a
-    /// deadline still to come is scheduled.
-    func stopReason(_ key: ObjectKey, _ run: Run, _ entry: (spec: WorkloadSpec, gen: Int64)?, _ admitted: [ReplicaAssignment]?, now: Double) -> Run.Stop? {
-        guard let e = entry else { return .deleted }
-        if e.spec.suspend { return .suspended }
-        if Admission.specHash(e.spec) != run.specHash { return .specChanged }
-        if admitted != run.assignments { return .preempted }
-        if let d = deadline(key, e.spec) {
-            if now >= d { return .deadline }
-            schedule(key, at: d)
-        }
-        return nil
-    }
-
-    /// Stops the live replicas of a gang: SIGTERM once, SIGKILL after the grace period.
-    func stopAlive(_ key: ObjectKey, now: Double) {
-        guard var run = runs[key] else { return }
-        let alive = run.reps.filter(\.alive)
-        if run.termAt == nil {
-            run.termAt = now
-            for r in alive where runtime != nil { act(.signal(run.ref(key, r), force: false)) }
-            runs[key] = run
-            stoppingStatus(key, run)
-        } else if !run.killed && now >= run.termAt! + options.gracePeriod {
-            run.killed = true
-            for r in alive where runtime != nil { act(.signal(run.ref(key, r), force: true)) }
-            events.warning(InvolvedObject(key), "Killed", "\(alive.count) replica\(alive.count == 1 ? "" : "s") still running \(Admission.seconds(options.gracePeriod)) after SIGTERM; sent SIGKILL")
-            runs[key] = run
-        }
-        if !run.killed { schedule(key, at: run.termAt! + options.gracePeriod) }
-        writeReplicas(key)
-    }
-
-    /// Restarts service replicas whose backoff has passed.
-    func restartDue(_ key: ObjectKey, now: Double) {
-        guard var run = runs[key], let spec = specEntry(key)?.spec else { return }
-        var changed = false
-        for i in run.reps.indices where run.reps[i].state == .waiting {
-            guard let at = run.reps[i].restartAt else { continue }
-            if at > now { schedule(key, at: at); continue }
-            run.reps[i].attempt += 1
-            run.reps[i].state = .starting
-            run.reps[i].restartAt = nil
-            run.reps[i].pid = nil; run.reps[i].code = nil; run.reps[i].end = nil; run.reps[i].signal = 0
-            runs[key] = run
-            launch(key, spec, run, rank: i)
-            changed = true
-        }
-        if changed { state.setActive(key, true); writeReplicas(key) }
-    }
-
-    /// When the run must end: its first start plus `timeout` (nil: no timeout).
-    func deadline(_ key: ObjectKey, _ spec: WorkloadSpec) -> Double? {
-        guard spec.timeout > 0, let st = statuses.get(key)?.workload?.startTime else { return nil }
-        return Double(st.seconds) + Double(spec.timeout)
     }
 
     func isFinished(_ key: ObjectKey, _ gen: Int64) -> Bool { finishedGen[key] == gen }
@@ -637,31 +485,6 @@ extension Admission {
             var s = status.workload ?? WorkloadStatus()
             change(&s)
             status = .workload(s)
-        }
-    }
-
-    func stoppingStatus(_ key: ObjectKey, _ run: Run) {
-        let alive = run.reps.filter(\.alive).count
-        let ts = clock.timestamp
-        updateStatus(key) { s in
-            switch run.stopping {
-            case .specChanged?:
-                s.phase = .updating
-                s.message = "the spec changed: stopping \(alive) replica\(alive == 1 ? "" : "s") to restart with the new spec"
-            case .retry(let after, _, let spends)?:
-                s.phase = .pending
-                s.message = alive > 0 ? "\(after); stopping the gang to restart it" : "\(after); restarting the gang after a backoff"
-                if !spends { s.message += " (an infrastructure fault: maxRetry not spent)" }
-                s.conditions.set(type: ConditionType.running, status: "False", reason: spends ? Reason.replicaRestarting : Reason.infrastructureFailure, message: s.message, now: ts, generation: s.observedGeneration)
-            case .failed(_, let m)?:
-                s.message = "failing: \(m); stopping \(alive) replica\(alive == 1 ? "" : "s")"
-            case .deadline?:
-                s.message = "timeout reached: stopping \(alive) replica\(alive == 1 ? "" : "s")"
-            case .preempted?:
-                if s.phase == .pending { s.message = "admission withdrawn: stopping \(alive) replica\(alive == 1 ? "" : "s"); quota is released once they are gone" }
-            case .suspended?, .deleted?, nil:
-                break
-            }
         }
     }
 
