@@ -240,53 +240,27 @@ extension Admission {
 
     func handle(_ e: RuntimeEvent) {
         let key = e.ref.key
-        guard var run = runs[key], run.dispatch == e.ref.dispatch, let i = run.reps.firstIndex(where: { $0.rank == e.ref.rank }), run.reps[i].attempt == e.ref.attempt else { return }
+        guard let (run, i) = runs[key]?.applying(e, now: clock.now()) else { return }
+        runs[key] = run
         switch e {
-        case .started(_, let pid, let at):
-            run.reps[i].pid = pid
-            run.reps[i].start = at
-            if run.reps[i].state == .starting { run.reps[i].state = .running }
-            runs[key] = run
+        case .started:
             // A replica that starts on a node under pressure shows the fault is over there.
             if pressure[run.reps[i].node] != nil { relievePressure(run.reps[i].node, because: "a replica started there") }
             replicaStarted(key)
-        case .exited(let ref, let code, let signal, let at):
-            guard run.reps[i].alive else { return }
-            run.reps[i].end = at
-            runs[key] = run
+        case .exited(let ref, let code, let signal, _):
             replicaEnded(key, ref, code: code, signal: signal, lostMessage: nil)
         case .lost(let ref, let message):
-            guard run.reps[i].alive else { return }
-            run.reps[i].end = clock.now()
-            runs[key] = run
             replicaEnded(key, ref, code: -1, signal: 0, lostMessage: message)
         case .infrastructureFailed(let ref, let fault):
-            guard run.reps[i].alive else { return }
-            run.reps[i].end = clock.now()
-            runs[key] = run
             replicaEnded(key, ref, code: -1, signal: 0, lostMessage: nil, fault: fault)
         }
     }
 
     func replicaStarted(_ key: ObjectKey) {
-        guard var run = runs[key] else { return }
-        let now = clock.timestamp
-        if run.allRunning && run.stopping == nil {
-            infraFailures[key] = nil
-            updating.remove(key)
-            let first = !run.announced
-            run.announced = true
-            runs[key] = run
-            let pids = run.reps.map { options.reportsPIDs ? "rank \($0.rank) pid \($0.pid ?? 0)" : "rank \($0.rank) on \($0.node)" }.joined(separator: ", ")
-            if first { events.normal(InvolvedObject(key), "Started", "all \(run.reps.count) replica\(run.reps.count == 1 ? "" : "s") running (dispatch \(run.dispatch)): \(pids)") }
-            updateStatus(key) { s in
-                s.phase = .running
-                if s.startTime == nil { s.startTime = now }
-                s.message = "\(run.reps.count)/\(run.reps.count) replicas running"
-                s.conditions.set(type: ConditionType.running, status: "True", reason: Reason.allReplicasRunning, message: s.message, now: now, generation: s.observedGeneration)
-            }
-        }
-        writeReplicas(key)
+        guard let run = runs[key] else { return }
+        let out = ReplicaLifecycle.replicaStarted(run, reportsPIDs: options.reportsPIDs)
+        runs[key] = out.run
+        perform(key, out.actions)
     }
 
     /// A replica ended (exited, lost, or could not start for an infrastructure fault): decide
@@ -361,6 +335,8 @@ extension Admission {
                 if endedRuns.count < 100_000 { endedRuns += run.reps.map { (key, $0.rank) } }
             case .setInfraFailures(let n):
                 infraFailures[key] = n
+            case .clearInfraFailures:
+                infraFailures[key] = nil
             }
         }
     }

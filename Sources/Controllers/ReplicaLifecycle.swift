@@ -35,6 +35,8 @@ enum ReplicaLifecycle {
         case stoppedAfterPreemption
         /// The old gang is gone after a spec change; the new one waits to start.
         case awaitingNewSpec
+        /// Every one of `replicas` replicas runs.
+        case running(replicas: Int)
         /// A replica ended and it (or its gang) restarts: `message`, Running False for `reason`.
         case restarting(message: String, reason: String)
 
@@ -65,6 +67,11 @@ enum ReplicaLifecycle {
             case .awaitingNewSpec:
                 s.phase = .updating
                 s.message = "the spec changed: waiting to start the new replicas"
+            case .running(let n):
+                s.phase = .running
+                if s.startTime == nil { s.startTime = ts }
+                s.message = "\(n)/\(n) replicas running"
+                s.conditions.set(type: ConditionType.running, status: "True", reason: Reason.allReplicasRunning, message: s.message, now: ts, generation: s.observedGeneration)
             case .restarting(let message, let reason):
                 s.message = message
                 s.conditions.set(type: ConditionType.running, status: "False", reason: reason, message: s.message, now: ts, generation: s.observedGeneration)
@@ -98,6 +105,8 @@ enum ReplicaLifecycle {
         case retire(Run)
         /// The workload's count of consecutive infrastructure faults is now this.
         case setInfraFailures(Int)
+        /// Its gang runs: the count of consecutive infrastructure faults starts over.
+        case clearInfraFailures
     }
 
     struct Output: Equatable {
@@ -262,6 +271,26 @@ enum ReplicaLifecycle {
         return .forget(keepDispatch: nil, files: true)
     }
 
+    // MARK: A replica started
+
+    /// A replica of the run started: once the whole gang runs (and is not being stopped) the
+    /// workload is Running, announced once per dispatch.
+    static func replicaStarted(_ run: Run, reportsPIDs: Bool) -> Output {
+        var run = run
+        var actions: [Action] = []
+        if run.allRunning && run.stopping == nil {
+            actions.append(.clearInfraFailures)
+            actions.append(.setUpdating(false))
+            let first = !run.announced
+            run.announced = true
+            let pids = run.reps.map { reportsPIDs ? "rank \($0.rank) pid \($0.pid ?? 0)" : "rank \($0.rank) on \($0.node)" }.joined(separator: ", ")
+            if first { actions.append(.event(warning: false, reason: "Started", message: "all \(run.reps.count) replica\(run.reps.count == 1 ? "" : "s") running (dispatch \(run.dispatch)): \(pids)")) }
+            actions.append(.status(.running(replicas: run.reps.count)))
+        }
+        actions.append(.writeReplicas(run))
+        return Output(run: run, actions: actions)
+    }
+
     // MARK: A replica ended
 
     /// A replica that ended: how, and what is known when it did.
@@ -354,5 +383,30 @@ enum ReplicaLifecycle {
             let msg = spec.maxRetry > 0 ? "\(what); no retries left (maxRetry \(spec.maxRetry))" : what
             run.stopping = .failed(reason: reason, message: msg + e.lastLines)
         }
+    }
+}
+
+extension Run {
+    /// The run after a runtime event about one of its replicas, and that replica's index;
+    /// nil when the event is not about the current replicas (another dispatch, an older
+    /// attempt) or reports the end of one that already ended. A start marks the replica
+    /// running; an end records when (`now` for a lost replica or an infrastructure fault) and
+    /// leaves the rest to `ReplicaLifecycle.replicaEnded`.
+    func applying(_ e: RuntimeEvent, now: Double) -> (Run, Int)? {
+        guard dispatch == e.ref.dispatch, let i = reps.firstIndex(where: { $0.rank == e.ref.rank }), reps[i].attempt == e.ref.attempt else { return nil }
+        var run = self
+        switch e {
+        case .started(_, let pid, let at):
+            run.reps[i].pid = pid
+            run.reps[i].start = at
+            if run.reps[i].state == .starting { run.reps[i].state = .running }
+        case .exited(_, _, _, let at):
+            guard run.reps[i].alive else { return nil }
+            run.reps[i].end = at
+        case .lost, .infrastructureFailed:
+            guard run.reps[i].alive else { return nil }
+            run.reps[i].end = now
+        }
+        return (run, i)
     }
 }
