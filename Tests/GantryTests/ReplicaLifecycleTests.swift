@@ -15,6 +15,7 @@ struct ReplicaLifecycleTests {
         enum Step: Sendable {
             case decide(ReplicaLifecycle.Input)
             case ended(ReplicaLifecycle.Ending)
+            case started(Run)
         }
         var name: String
         var step: Step
@@ -79,6 +80,17 @@ struct ReplicaLifecycleTests {
 
         // The gang runs as admitted: nothing to do.
         cases.append(Case(name: "gang all running", step: .decide(input(spec, running)), run: running, actions: []))
+
+        // The last replica of the gang starts: Running, announced once; not while some still start.
+        let fresh = with(running) { $0.announced = false }
+        cases.append(Case(name: "whole gang started is announced", step: .started(fresh), run: running,
+                          actions: [.clearInfraFailures, .setUpdating(false),
+                                    .event(warning: false, reason: "Started", message: "all 2 replicas running (dispatch 1): rank 0 pid 100, rank 1 pid 101"),
+                                    .status(.running(replicas: 2)), .writeReplicas(running)]))
+        cases.append(Case(name: "gang started again is not announced twice", step: .started(running), run: running,
+                          actions: [.clearInfraFailures, .setUpdating(false), .status(.running(replicas: 2)), .writeReplicas(running)]))
+        let half = with(fresh) { $0.reps[1].state = .starting }
+        cases.append(Case(name: "gang partly started waits", step: .started(half), run: half, actions: [.writeReplicas(half)]))
 
         // Admitted, no run yet: the gang starts; finished with this spec: nothing starts.
         cases.append(Case(name: "admitted without a run starts the gang", step: .decide(input(spec, nil)), run: nil,
@@ -244,6 +256,7 @@ struct ReplicaLifecycleTests {
         switch c.step {
         case .decide(let input): out = ReplicaLifecycle.decide(input)
         case .ended(let e): out = ReplicaLifecycle.replicaEnded(e)
+        case .started(let r): out = ReplicaLifecycle.replicaStarted(r, reportsPIDs: true)
         }
         #expect(out.run == c.run, "\(c.name): run")
         #expect(out.actions == c.actions, "\(c.name): actions")
@@ -257,6 +270,27 @@ struct ReplicaLifecycleTests {
             let terms = again.actions.filter { if case .signal(_, _, _, false) = $0 { return true }; return false }
             #expect(terms.isEmpty || run.termAt == nil, "\(c.name): SIGTERM twice \(terms)")
         }
+    }
+
+    /// Runtime events apply to the current replicas only, and an end only once.
+    @Test func runtimeEventsApplyToTheCurrentReplicasOnce() {
+        var r = Self.run(Self.job(), Self.two, .starting)
+        let ref = ReplicaRef(key: ObjectKey(.workload, namespace: "ml", name: "w"), dispatch: 1, rank: 1, attempt: 0)
+        guard let (started, i) = r.applying(.started(ref, pid: 7, at: 5), now: 9) else { Issue.record("start ignored"); return }
+        #expect(i == 1 && started.reps[1].state == .running && started.reps[1].pid == 7 && started.reps[1].start == 5)
+        #expect(started.reps[0] == r.reps[0])
+        r = started
+        // Another dispatch, an older attempt, an unknown rank: not this run's.
+        #expect(r.applying(.exited(ReplicaRef(key: ref.key, dispatch: 2, rank: 1, attempt: 0), code: 0, signal: 0, at: 6), now: 9) == nil)
+        #expect(r.applying(.exited(ReplicaRef(key: ref.key, dispatch: 1, rank: 1, attempt: 1), code: 0, signal: 0, at: 6), now: 9) == nil)
+        #expect(r.applying(.exited(ReplicaRef(key: ref.key, dispatch: 1, rank: 5, attempt: 0), code: 0, signal: 0, at: 6), now: 9) == nil)
+        guard let (exited, _) = r.applying(.exited(ref, code: 1, signal: 0, at: 6), now: 9) else { Issue.record("exit ignored"); return }
+        #expect(exited.reps[1].end == 6)
+        guard let (lost, _) = r.applying(.lost(ref, message: "gone"), now: 9) else { Issue.record("loss ignored"); return }
+        #expect(lost.reps[1].end == 9)
+        // Once ended, a second end is ignored.
+        r.reps[1].state = .exited
+        #expect(r.applying(.lost(ref, message: "gone"), now: 9) == nil)
     }
 
     struct TTLCase: Sendable, CustomTestStringConvertible {
