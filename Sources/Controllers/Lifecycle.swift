@@ -356,24 +356,16 @@ extension Admission {
         let now = clock.now()
         let prev = statuses.get(key)?.workload
         let n = (prev?.dispatchCount ?? 0) + 1
+        let run = ReplicaLifecycle.newRun(dispatch: n, spec: spec, assignments: assignments, port: takePort())
         let sorted = assignments.sorted { $0.rank < $1.rank }
-        let run = Run(dispatch: n, specHash: Admission.specHash(spec), assignments: assignments, port: takePort(),
-                      reps: sorted.map { Run.Rep(rank: $0.rank, node: $0.node, gpus: $0.gpus) })
         runs[key] = run
         state.setActive(key, true)
         act(.prepare(key, DispatchIntent(dispatch: n, specHash: run.specHash, masterPort: run.port, at: now, assignments: sorted)))
         act(.forget(key, keepDispatch: n, files: false))
         for i in run.reps.indices { launch(key, spec, run, rank: i) }
         let ts = clock.timestamp
-        updateStatus(key) { s in
-            s.dispatchCount = n
-            if retry && spendsRetry { s.retryCount += 1 }
-            if !retry && !updating { s.startTime = nil }
-            s.phase = updating ? .updating : .pending
-            s.endTime = nil
-            s.message = updating ? "the spec changed: restarting \(run.reps.count) replicas with the new spec" : "starting \(run.reps.count) replica\(run.reps.count == 1 ? "" : "s") (dispatch \(n))"
-            s.conditions.set(type: ConditionType.running, status: "False", reason: retry ? Reason.replicaRestarting : "Starting", message: s.message, now: ts, generation: s.observedGeneration)
-        }
+        let change = ReplicaLifecycle.StatusChange.dispatched(dispatch: n, replicas: run.reps.count, retry: retry, spendsRetry: spendsRetry, updating: updating)
+        updateStatus(key) { s in change.apply(to: &s, now: ts) }
         writeReplicas(key)
         dispatchedTotal.inc()
     }
@@ -433,17 +425,8 @@ extension Admission {
         writeReplicas(key, run: run)
         let entry = specEntry(key)
         finishedGen[key] = entry?.gen
-        updateStatus(key) { s in
-            if let gen = entry?.gen { s.observedGeneration = gen }
-            s.phase = phase
-            s.message = message
-            s.endTime = ts
-            s.queuePosition = nil
-            s.admissionQueue = nil; s.admission = []
-            s.conditions.set(type: ConditionType.admitted, status: "False", reason: reason, message: "finished; quota released", now: ts, generation: s.observedGeneration)
-            s.conditions.set(type: ConditionType.running, status: "False", reason: reason, message: message, now: ts, generation: s.observedGeneration)
-            s.conditions.set(type: ConditionType.finished, status: "True", reason: reason, message: message, now: ts, generation: s.observedGeneration)
-        }
+        let change = ReplicaLifecycle.StatusChange.finished(generation: entry?.gen, phase: phase, reason: reason, message: message)
+        updateStatus(key) { s in change.apply(to: &s, now: ts) }
         if let ttl = entry?.spec.ttlSecondsAfterFinished { scheduleTTL(key, endedAt: Double(ts.seconds), ttl: ttl) }
     }
 

@@ -35,6 +35,10 @@ enum ReplicaLifecycle {
         case stoppedAfterPreemption
         /// The old gang is gone after a spec change; the new one waits to start.
         case awaitingNewSpec
+        /// Dispatch `dispatch` of `replicas` replicas starts (after a failure: `retry`).
+        case dispatched(dispatch: Int, replicas: Int, retry: Bool, spendsRetry: Bool, updating: Bool)
+        /// The workload finished (at `generation`, when known): quota released.
+        case finished(generation: Int64?, phase: WorkloadPhase, reason: String, message: String)
         /// Every one of `replicas` replicas runs.
         case running(replicas: Int)
         /// A replica ended and it (or its gang) restarts: `message`, Running False for `reason`.
@@ -67,6 +71,24 @@ enum ReplicaLifecycle {
             case .awaitingNewSpec:
                 s.phase = .updating
                 s.message = "the spec changed: waiting to start the new replicas"
+            case .dispatched(let n, let count, let retry, let spendsRetry, let updating):
+                s.dispatchCount = n
+                if retry && spendsRetry { s.retryCount += 1 }
+                if !retry && !updating { s.startTime = nil }
+                s.phase = updating ? .updating : .pending
+                s.endTime = nil
+                s.message = updating ? "the spec changed: restarting \(count) replicas with the new spec" : "starting \(count) replica\(count == 1 ? "" : "s") (dispatch \(n))"
+                s.conditions.set(type: ConditionType.running, status: "False", reason: retry ? Reason.replicaRestarting : "Starting", message: s.message, now: ts, generation: s.observedGeneration)
+            case .finished(let gen, let phase, let reason, let message):
+                if let gen { s.observedGeneration = gen }
+                s.phase = phase
+                s.message = message
+                s.endTime = ts
+                s.queuePosition = nil
+                s.admissionQueue = nil; s.admission = []
+                s.conditions.set(type: ConditionType.admitted, status: "False", reason: reason, message: "finished; quota released", now: ts, generation: s.observedGeneration)
+                s.conditions.set(type: ConditionType.running, status: "False", reason: reason, message: message, now: ts, generation: s.observedGeneration)
+                s.conditions.set(type: ConditionType.finished, status: "True", reason: reason, message: message, now: ts, generation: s.observedGeneration)
             case .running(let n):
                 s.phase = .running
                 if s.startTime == nil { s.startTime = ts }
@@ -269,6 +291,13 @@ enum ReplicaLifecycle {
     static func expire(ttlDue: Double?, now: Double) -> Action? {
         guard let t = ttlDue, t <= now else { return nil }
         return .forget(keepDispatch: nil, files: true)
+    }
+
+    /// A new dispatch's run: every replica starting, ranks in order.
+    static func newRun(dispatch n: Int, spec: WorkloadSpec, assignments: [ReplicaAssignment], port: Int) -> Run {
+        let sorted = assignments.sorted { $0.rank < $1.rank }
+        return Run(dispatch: n, specHash: Admission.specHash(spec), assignments: assignments, port: port,
+                   reps: sorted.map { Run.Rep(rank: $0.rank, node: $0.node, gpus: $0.gpus) })
     }
 
     // MARK: A replica started

@@ -250,6 +250,14 @@ struct ReplicaLifecycleTests {
         return cases
     }
 
+    /// A new dispatch: every replica starting, in rank order, under the spec's hash.
+    @Test func newRunStartsEveryReplica() {
+        let spec = Self.job()
+        let r = ReplicaLifecycle.newRun(dispatch: 4, spec: spec, assignments: Self.two.reversed(), port: 29600)
+        #expect(r.dispatch == 4 && r.port == 29600 && r.specHash == Admission.specHash(spec) && r.assignments == Self.two.reversed())
+        #expect(r.reps.map(\.rank) == [0, 1] && r.reps.allSatisfy { $0.state == .starting && $0.attempt == 0 } && r.stopping == nil)
+    }
+
     @Test(arguments: cases)
     func decision(_ c: Case) {
         let out: ReplicaLifecycle.Output
@@ -325,5 +333,20 @@ struct ReplicaLifecycleTests {
         #expect(s.startTime == nil && s.conditions.get(ConditionType.running)?.reason == "Stopped")
         ReplicaLifecycle.StatusChange.restarting(message: "m", reason: Reason.replicaRestarting).apply(to: &s, now: ts)
         #expect(s.message == "m" && s.conditions.get(ConditionType.running)?.status == "False")
+        // A retry that spends one counts it and keeps the start time; a first dispatch clears it.
+        s.retryCount = 1; s.startTime = ts
+        ReplicaLifecycle.StatusChange.dispatched(dispatch: 3, replicas: 2, retry: true, spendsRetry: true, updating: false).apply(to: &s, now: ts)
+        #expect(s.retryCount == 2 && s.dispatchCount == 3 && s.startTime == ts && s.phase == .pending)
+        #expect(s.message == "starting 2 replicas (dispatch 3)" && s.conditions.get(ConditionType.running)?.reason == Reason.replicaRestarting)
+        ReplicaLifecycle.StatusChange.dispatched(dispatch: 4, replicas: 1, retry: true, spendsRetry: false, updating: false).apply(to: &s, now: ts)
+        #expect(s.retryCount == 2 && s.message == "starting 1 replica (dispatch 4)")
+        ReplicaLifecycle.StatusChange.dispatched(dispatch: 5, replicas: 2, retry: false, spendsRetry: false, updating: false).apply(to: &s, now: ts)
+        #expect(s.startTime == nil && s.conditions.get(ConditionType.running)?.reason == "Starting")
+        ReplicaLifecycle.StatusChange.running(replicas: 2).apply(to: &s, now: ts)
+        #expect(s.phase == .running && s.startTime == ts && s.message == "2/2 replicas running")
+        s.admission = Self.two
+        ReplicaLifecycle.StatusChange.finished(generation: 7, phase: .failed, reason: Reason.deadlineExceeded, message: "late").apply(to: &s, now: ts)
+        #expect(s.phase == .failed && s.observedGeneration == 7 && s.endTime == ts && s.admission.isEmpty)
+        #expect(s.conditions.get(ConditionType.finished)?.status == "True" && s.conditions.get(ConditionType.admitted)?.reason == Reason.deadlineExceeded)
     }
 }
