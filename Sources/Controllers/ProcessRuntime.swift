@@ -36,7 +36,10 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
     /// directory.
     let files = Mutex<[ObjectKey: Set<String>]>([:])
     let journal: DispatchJournal
-    let handler = Mutex<(@Sendable (RuntimeEvent) -> Void)?>(nil)
+    /// In a struct: a Mutex over a bare function type re-wraps it in a reabstraction thunk on
+    /// every access, so each call would get slower than the last.
+    struct Handler: Sendable { let f: @Sendable (RuntimeEvent) -> Void }
+    let handler = Mutex<Handler?>(nil)
     var inotifyFD: Int32 = -1
     let stopped = Atomic<Bool>(false)
     /// Events decided outside the monitor (a supervisor that could not be started and no
@@ -82,7 +85,7 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
     // MARK: ReplicaRuntime
 
     public func start(_ handler: @escaping @Sendable (RuntimeEvent) -> Void) {
-        self.handler.withLock { $0 = handler }
+        self.handler.withLock { $0 = Handler(f: handler) }
         inotifyFD = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         if inotifyFD >= 0 { _ = inotify_add_watch(inotifyFD, recordsDir, UInt32(IN_MODIFY) | UInt32(IN_CLOSE_WRITE)) }
         let t = Thread { [self] in monitor() }
@@ -277,7 +280,7 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
 
     // MARK: Monitor
 
-    func emit(_ e: RuntimeEvent) { handler.withLock { $0 }?(e) }
+    func emit(_ e: RuntimeEvent) { handler.withLock { $0 }?.f(e) }
 
     func monitor() {
         var buf = [UInt8](repeating: 0, count: 65536)

@@ -47,7 +47,8 @@ public final class Daemon: @unchecked Sendable {
     let signals = Atomic<Int>(0)
     var sources: [DispatchSourceSignal] = []
     /// Called on the first signal (cancels the directory scan).
-    let onSignal = Mutex<(@Sendable () -> Void)?>(nil)
+    struct Hook: Sendable { let f: @Sendable () -> Void }
+    let onSignal = Mutex<Hook?>(nil)
 
     public init(options: DaemonOptions) { self.options = options }
 
@@ -135,7 +136,7 @@ public final class Daemon: @unchecked Sendable {
         sourceOptions.fieldValidation = options.fieldValidation
         let source = DirectorySource(root: options.specDir, options: sourceOptions, sink: inventory, clock: clock)
         Log.info("starting", ["specDir": options.specDir, "stateDir": options.stateDir, "workers": String(options.workers), "pid": String(getpid())])
-        onSignal.withLock { $0 = { source.cancel() } }
+        onSignal.withLock { $0 = Hook(f: { source.cancel() }) }
         if signals.load(ordering: .relaxed) > 0 { source.cancel() }
         inventory.beginBulk()
         do { try source.start() } catch {
@@ -244,7 +245,7 @@ public final class Daemon: @unchecked Sendable {
                     _exit(2)
                 }
                 Log.info("signal received", ["signal": sig == SIGTERM ? "SIGTERM" : "SIGINT"])
-                self.onSignal.withLock { $0 }?()
+                self.onSignal.withLock { $0 }?.f()
                 self.stopSignal.signal()
             }
             s.resume()

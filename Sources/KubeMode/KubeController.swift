@@ -36,7 +36,10 @@ public final class KubeController: @unchecked Sendable {
     final class Relay: @unchecked Sendable {
         enum Mode { case standby, buffering, live }
         let state = Mutex<(mode: Mode, buffer: [(Kind?, InformerEvent)])>((.standby, []))
-        let deliver = Mutex<(@Sendable (Kind?, InformerEvent) -> Void)?>(nil)
+        /// Closures are kept in a struct: a Mutex over a bare function type re-wraps it in a
+        /// reabstraction thunk on every access, and calls get slower with every call.
+        struct Deliver: Sendable { let f: @Sendable (Kind?, InformerEvent) -> Void }
+        let deliver = Mutex<Deliver?>(nil)
         func event(_ kind: Kind?, _ e: InformerEvent) {
             let live: Bool = state.withLock { st in
                 switch st.mode {
@@ -45,7 +48,7 @@ public final class KubeController: @unchecked Sendable {
                 case .live: return true
                 }
             }
-            if live { deliver.withLock { $0 }?(kind, e) }
+            if live { deliver.withLock { $0 }?.f(kind, e) }
         }
     }
 
@@ -72,11 +75,12 @@ public final class KubeController: @unchecked Sendable {
     var elector: LeaderElector?
     /// Called from the controller's loop about every 100 ms (liveness and readiness probes).
     public var onTick: @Sendable () -> Void {
-        get { tickHook.withLock { $0 } }
-        set { tickHook.withLock { $0 = newValue } }
+        get { tickHook.withLock { $0 }.f }
+        set { tickHook.withLock { $0 = Hook(f: newValue) } }
     }
-    let tickHook = Mutex<@Sendable () -> Void>({})
-    func beat() { tickHook.withLock { $0 }() }
+    struct Hook: Sendable { let f: @Sendable () -> Void }
+    let tickHook = Mutex<Hook>(Hook(f: {}))
+    func beat() { tickHook.withLock { $0 }.f() }
 
     // Built when leading.
     struct Stack {
@@ -289,7 +293,7 @@ public final class KubeController: @unchecked Sendable {
         admission.adoptOrphans()
         runtime?.start { admission.runtimeEvent($0) }
         // Live: buffered events first, in order.
-        relay.deliver.withLock { $0 = { [weak self] kind, e in self?.liveEvent(kind, e) } }
+        relay.deliver.withLock { $0 = Relay.Deliver(f: { [weak self] kind, e in self?.liveEvent(kind, e) }) }
         while true {
             let batch: [(Kind?, InformerEvent)] = relay.state.withLock { st in
                 let b = st.buffer; st.buffer = []

@@ -107,7 +107,9 @@ public final class KubeStatusWriter: StatePersistence, @unchecked Sendable {
     /// The resourceVersion of each object after our last PATCH (under `written`'s lock order:
     /// always taken inside it): an informer event older than that is not what the server holds.
     let patchedAt = Mutex<[ObjectKey: UInt64]>([:])
-    let provider = Mutex<(@Sendable (ObjectKey) -> Value?)?>(nil)
+    /// In a struct: see KubeController.Relay.Deliver.
+    struct Provider: Sendable { let f: @Sendable (ObjectKey) -> Value? }
+    let provider = Mutex<Provider?>(nil)
     var writer: KeyedWriter<ObjectKey>!
     public let patches = Atomic<Int>(0)
     public let failures = Atomic<Int>(0)
@@ -118,7 +120,7 @@ public final class KubeStatusWriter: StatePersistence, @unchecked Sendable {
     }
 
     /// Where the current status of a key comes from (the status cache).
-    public func setProvider(_ p: @escaping @Sendable (ObjectKey) -> Value?) { provider.withLock { $0 = p } }
+    public func setProvider(_ p: @escaping @Sendable (ObjectKey) -> Value?) { provider.withLock { $0 = Provider(f: p) } }
 
     /// The status the API server holds for an object (from the informer), unless the event
     /// is older than our last PATCH of it (the informer lags behind our own writes).
@@ -150,7 +152,7 @@ public final class KubeStatusWriter: StatePersistence, @unchecked Sendable {
     let lastWrite = Mutex<[ObjectKey: Double]>([:])
 
     func write(_ key: ObjectKey) -> Double? {
-        guard let new = provider.withLock({ $0 })?(key), let path = KubeObjects.path(key, subresource: "status") else { return nil }
+        guard let new = provider.withLock({ $0 })?.f(key), let path = KubeObjects.path(key, subresource: "status") else { return nil }
         let old = written.withLock { $0[key] }
         guard let diff = KubeObjects.mergePatch(from: old ?? .object([]), to: new) else { return nil }
         let now = monotonicSeconds()
