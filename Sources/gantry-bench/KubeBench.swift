@@ -430,7 +430,7 @@ enum KubeBench {
         guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return (0, 0) }
         var hwm = 0, rss = 0
         for line in s.split(separator: "\n") {
-            let f = line.split(separator: " ", omittingEmptySubsequences: true)
+            let f = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             guard f.count >= 2 else { continue }
             if f[0] == "VmHWM:" { hwm = Int(f[1]) ?? 0 }
             if f[0] == "VmRSS:" { rss = Int(f[1]) ?? 0 }
