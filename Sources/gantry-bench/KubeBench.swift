@@ -239,7 +239,7 @@ enum KubeBench {
         }
         r.created = created.current
         r.createSeconds = createEnd.with { $0 } - t0
-        r.seconds = last - t0
+        r.seconds = (last > 0 ? last : monotonicSeconds()) - t0
         for f in failures.with({ $0 }) { FileHandle.standardError.write("create failed: \(f)\n".data(using: .utf8)!) }
         return r
     }
