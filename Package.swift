@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "KubeMode", dependencies: ["GantryAPI", "ControllerRuntime", "Controllers", "DirectorySource", "StateStore", "KubeClient"]),
         .target(name: "GantryCLI", dependencies: ["CShim", "GantryShim", "GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "DirectorySource", "Controllers", "KubeClient", "KubeMode", "HTTPServer"]),
         .executableTarget(name: "gantry", dependencies: ["GantryCLI", "GantryShim"]),
-        .executableTarget(name: "gantry-bench", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "CSQLite", "Controllers", "Scheduler", "DirectorySource"]),
+        .executableTarget(name: "gantry-bench", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "CSQLite", "Controllers", "Scheduler", "DirectorySource", "KubeTestServer", "KubeClient", "KubeMode"]),
         // Fuzz targets (`make fuzz`): the checks live in FuzzHarness, so the tests replay the
         // committed seed corpus through them; the executables are libFuzzer entries when built
         // with `-sanitize=fuzzer -DGANTRY_FUZZ`, otherwise corpus replayers.

@@ -35,6 +35,9 @@ struct Options {
     var reclaimOnly = false
     var reclaimRounds = 3
     var stopSeconds = 1.0
+    /// Only the kube-mode figures (`KubeBench`).
+    var kubeOnly = false
+    var kube = KubeBench.Config()
 }
 
 func parseOptions() -> Options {
@@ -57,8 +60,20 @@ func parseOptions() -> Options {
         case "--reclaim": o.reclaimOnly = true
         case "--reclaim-rounds": o.reclaimRounds = Int(it.next() ?? "") ?? o.reclaimRounds
         case "--stop-seconds": o.stopSeconds = Double(it.next() ?? "") ?? o.stopSeconds
+        case "--kube": o.kubeOnly = true
+        case "--kube-workloads": o.kube.workloads = max(1, Int(it.next() ?? "") ?? o.kube.workloads)
+        case "--kube-nodes": o.kube.nodes = max(1, Int(it.next() ?? "") ?? o.kube.nodes)
+        case "--kube-queues": o.kube.queues = max(1, Int(it.next() ?? "") ?? o.kube.queues)
+        case "--kube-threads": o.kube.createThreads = max(1, Int(it.next() ?? "") ?? o.kube.createThreads)
+        case "--kube-requests": o.kube.requestWorkloads = max(1, Int(it.next() ?? "") ?? o.kube.requestWorkloads)
+        case "--kube-qps": o.kube.qps = max(1, Double(it.next() ?? "") ?? o.kube.qps)
+        case "--lease-seconds": o.kube.leaseSeconds = max(1, Double(it.next() ?? "") ?? o.kube.leaseSeconds)
+        case "--kube-figures": o.kube.only = Set((it.next() ?? "").split(separator: ",").map(String.init))
+        case "--kube-server-kubeconfig": o.kube.serverKubeconfig = it.next()
+        case "--kube-crds": o.kube.crds = it.next()
+        case "--kube-server-workloads": o.kube.serverWorkloads = max(1, Int(it.next() ?? "") ?? o.kube.serverWorkloads)
         default:
-            FileHandle.standardError.write("usage: gantry-bench --gantry PATH [--n N] [--per-file K] [--edits E] [--files F] [--rounds R] [--admission-only] [--run [--workloads W] [--samples S]] [--reclaim [--reclaim-rounds R] [--stop-seconds S]] [--dir DIR] [--keep]\n".data(using: .utf8)!)
+            FileHandle.standardError.write("usage: gantry-bench --gantry PATH [--n N] [--per-file K] [--edits E] [--files F] [--rounds R] [--admission-only] [--run [--workloads W] [--samples S]] [--reclaim [--reclaim-rounds R] [--stop-seconds S]] [--kube [--kube-workloads N] [--kube-nodes N] [--kube-queues N] [--kube-threads T] [--kube-requests N] [--kube-qps Q] [--lease-seconds S] [--kube-figures 1,1p,2,3,4,real] [--kube-server-kubeconfig F [--kube-server-workloads N] [--kube-crds DIR]]] [--dir DIR] [--keep]\n".data(using: .utf8)!)
             exit(2)
         }
     }
@@ -195,6 +210,13 @@ func percentile(_ xs: [Double], _ p: Double) -> Double {
 }
 
 let o = parseOptions()
+if o.kubeOnly {
+    var k = o.kube
+    k.gantry = o.gantry
+    k.dir = o.dir + "-kube"
+    KubeBench.run(k, say: say)
+    exit(0)
+}
 if o.reclaimOnly {
     ReclaimBench.run(gantry: o.gantry, dir: o.dir, rounds: o.reclaimRounds, stop: o.stopSeconds, say: say)
     exit(0)
