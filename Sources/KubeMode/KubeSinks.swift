@@ -22,10 +22,13 @@ final class KeyedWriter<Key: Hashable & Sendable>: @unchecked Sendable {
     let cond = NSCondition()
     let write: @Sendable (Key) -> Double?
     let name: String
+    /// A key marked is written this long after its first mark, so that changes arriving
+    /// together (a new workload queued, admitted and dispatched) are one write.
+    let batch: Double
 
     /// `write` returns nil when done, or a delay after which the key is tried again.
-    init(name: String, threads: Int, write: @escaping @Sendable (Key) -> Double?) {
-        self.name = name; self.write = write
+    init(name: String, threads: Int, batch: Double = 0, write: @escaping @Sendable (Key) -> Double?) {
+        self.name = name; self.write = write; self.batch = batch
         for i in 0..<max(1, threads) {
             let t = Thread { [weak self] in self?.run() }
             t.name = "\(name)-\(i)"
@@ -36,7 +39,16 @@ final class KeyedWriter<Key: Hashable & Sendable>: @unchecked Sendable {
     func mark(_ k: Key) {
         let added = state.withLock { st -> Bool in
             if st.busy.contains(k) { st.again.insert(k); return false }
-            guard st.pending.insert(k).inserted else { return false }
+            if st.pending.contains(k) { return false }
+            if batch > 0 || st.delayed[k] != nil {
+                // Written at the end of the batch window (or sooner if it already waits for
+                // a later retry: a new change does not wait behind a throttled one).
+                let at = monotonicSeconds() + batch
+                st.delayed[k] = min(st.delayed[k] ?? .infinity, at)
+                st.nextDue = min(st.nextDue, at)
+                return false
+            }
+            st.pending.insert(k)
             st.queued.append(k)
             return true
         }
@@ -77,7 +89,8 @@ final class KeyedWriter<Key: Hashable & Sendable>: @unchecked Sendable {
             }
             guard let k else {
                 if state.withLock({ $0.stopped }) { return }
-                cond.lock(); _ = cond.wait(until: Date().addingTimeInterval(0.1)); cond.unlock()
+                let wait = state.withLock { min(0.1, max(0.002, $0.nextDue - monotonicSeconds())) }
+                cond.lock(); _ = cond.wait(until: Date().addingTimeInterval(wait)); cond.unlock()
                 continue
             }
             let retry = write(k)
@@ -116,7 +129,7 @@ public final class KubeStatusWriter: StatePersistence, @unchecked Sendable {
 
     public init(client: KubeClient, threads: Int = 4) {
         self.client = client
-        writer = KeyedWriter(name: "gantry-status", threads: threads) { [weak self] k in self?.write(k) }
+        writer = KeyedWriter(name: "gantry-status", threads: threads, batch: 0.05) { [weak self] k in self?.write(k) }
     }
 
     /// Where the current status of a key comes from (the status cache).
