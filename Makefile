@@ -9,7 +9,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_FLAGS ?=
 FUZZ_AVOID ?=
 
-.PHONY: deps build release run test bench clean fuzz fuzz-replay sanitize
+.PHONY: deps build release run test bench bench-kube clean fuzz fuzz-replay sanitize
 
 deps:
 	@bash scripts/install-deps.sh
@@ -30,6 +30,11 @@ test: deps
 
 bench: release
 	$$($(SWIFT) build -c release --show-bin-path)/gantry-bench --n $(BENCH_N) --gantry $$($(SWIFT) build -c release --show-bin-path)/gantry
+
+# Kube mode against the in-process test API server: admission throughput, API requests per
+# workload, leader failover, controller RSS (README, Performance, Kube mode).
+bench-kube: release
+	$$($(SWIFT) build -c release --show-bin-path)/gantry-bench --kube --gantry $$($(SWIFT) build -c release --show-bin-path)/gantry
 
 # Coverage-guided fuzzing (libFuzzer + AddressSanitizer, release build in .build-fuzz):
 # manifest decoding and a scheduler operation sequence, FUZZ_SECONDS each.
