@@ -75,7 +75,9 @@ final class KeyedWriter<Key: Hashable & Sendable>: @unchecked Sendable {
             let k: Key? = state.withLock { st in
                 if st.stopped { return nil }
                 let now = monotonicSeconds()
-                if !st.delayed.isEmpty, now >= st.nextDue {
+                // (Also when nothing is delayed any more, e.g. the key was dropped: the due time
+                // must not stay in the past, or idle threads wake every 2 ms.)
+                if now >= st.nextDue {
                     let due = st.delayed.filter { $0.value <= now }.map(\.key)
                     for d in due { st.delayed[d] = nil }
                     st.nextDue = st.delayed.values.min() ?? .infinity
@@ -96,12 +98,15 @@ final class KeyedWriter<Key: Hashable & Sendable>: @unchecked Sendable {
             let retry = write(k)
             let requeue = state.withLock { st -> Bool in
                 st.busy.remove(k)
+                let marked = st.again.remove(k) != nil
                 if let retry {
-                    let at = monotonicSeconds() + retry
+                    // Marked during the write: a new change, written after the batch window
+                    // rather than behind the retry (as `mark` does for a key waiting to retry).
+                    let at = monotonicSeconds() + (marked ? min(retry, batch) : retry)
                     st.delayed[k] = min(st.delayed[k] ?? .infinity, at)
                     st.nextDue = min(st.nextDue, at)
                 }
-                guard st.again.remove(k) != nil, retry == nil, st.pending.insert(k).inserted else { return false }
+                guard marked, retry == nil, st.pending.insert(k).inserted else { return false }
                 st.queued.append(k)
                 return true
             }
