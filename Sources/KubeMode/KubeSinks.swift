@@ -42,11 +42,13 @@ final class KeyedWriter<Key: Hashable & Sendable>: @unchecked Sendable {
             if st.pending.contains(k) { return false }
             if batch > 0 || st.delayed[k] != nil {
                 // Written at the end of the batch window (or sooner if it already waits for
-                // a later retry: a new change does not wait behind a throttled one).
+                // a later retry: a new change does not wait behind a throttled one). A
+                // sleeping thread is woken only when this is the earliest due time.
                 let at = monotonicSeconds() + batch
                 st.delayed[k] = min(st.delayed[k] ?? .infinity, at)
+                let earliest = at < st.nextDue
                 st.nextDue = min(st.nextDue, at)
-                return false
+                return earliest
             }
             st.pending.insert(k)
             st.queued.append(k)
