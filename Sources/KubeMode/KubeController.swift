@@ -438,7 +438,8 @@ public final class KubeController: @unchecked Sendable {
     }
 
     func podsOf(_ key: ObjectKey) -> [Value] {
-        pods.list().filter { p in
+        if let rt = stack.withLock({ $0?.runtime }) { return rt.pods(of: key) }
+        return pods.list().filter { p in
             p["metadata"]?["namespace"]?.stringValue == key.namespace && KubeObjects.stringMap(p["metadata"]?["labels"])[KubeObjects.labelWorkload] == key.name
         }
     }

@@ -56,6 +56,21 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
         var intents: [ObjectKey: DispatchIntent] = [:]
         var reported: [ReplicaRef: Reported] = [:]
         var stopping = Set<ReplicaRef>()
+        /// The refs in `reported` and `stopping` by workload, so forgetting one is not a scan.
+        var refsByKey: [ObjectKey: Set<ReplicaRef>] = [:]
+        /// The Pods in the informer's cache by workload and name (kept from its events).
+        var podsByKey: [ObjectKey: [String: Value]] = [:]
+
+        mutating func note(_ r: ReplicaRef) { refsByKey[r.key, default: []].insert(r) }
+        mutating func index(_ pod: Value, _ ref: ReplicaRef, gone: Bool) {
+            guard let name = pod["metadata"]?["name"]?.stringValue else { return }
+            if gone {
+                podsByKey[ref.key]?[name] = nil
+                if podsByKey[ref.key]?.isEmpty == true { podsByKey[ref.key] = nil }
+            } else {
+                podsByKey[ref.key, default: [:]][name] = pod
+            }
+        }
         var tails: [ObjectKey: [Int: [String]]] = [:]
         var queue: [(key: ObjectKey, action: Action, notBefore: Double)] = []
         var busy = Set<ObjectKey>()
@@ -140,13 +155,13 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
     }
 
     public func signal(_ ref: ReplicaRef, force: Bool) {
-        state.withLock { _ = $0.stopping.insert(ref) }
+        state.withLock { $0.stopping.insert(ref); $0.note(ref) }
         enqueue(ref.key, .delete(ref, force: force))
     }
 
     public func forget(_ key: ObjectKey, keepDispatch: Int?, files: Bool) {
         // Pods of older dispatches (all of them when nil) that are over go now.
-        let old = pods.list().filter { p in
+        let old = pods(of: key).filter { p in
             guard let r = PodRuntime.ref(of: p), r.key == key else { return false }
             return keepDispatch.map { r.dispatch < $0 } ?? true
         }
@@ -154,9 +169,12 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
             if let n = p["metadata"]?["name"]?.stringValue { enqueue(key, .deletePod(namespace: key.namespace, name: n, uid: p["metadata"]?["uid"]?.stringValue, force: true)) }
         }
         state.withLock { st in
-            func keep(_ r: ReplicaRef) -> Bool { r.key != key || (keepDispatch.map { r.dispatch >= $0 } ?? false) }
-            st.reported = st.reported.filter { keep($0.key) }
-            st.stopping = st.stopping.filter { keep($0) }
+            for r in st.refsByKey[key] ?? [] where !(keepDispatch.map { r.dispatch >= $0 } ?? false) {
+                st.reported[r] = nil
+                st.stopping.remove(r)
+                st.refsByKey[key]?.remove(r)
+            }
+            if st.refsByKey[key]?.isEmpty == true { st.refsByKey[key] = nil }
             if keepDispatch == nil { st.intents[key] = nil; st.tails[key] = nil }
         }
         if keepDispatch == nil && files { enqueue(key, .deleteService(key)) }
@@ -168,6 +186,9 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
 
     public func workdir(_ key: ObjectKey) -> String { "" }
 
+    /// The workload's Pods as the informer last showed them.
+    public func pods(of key: ObjectKey) -> [Value] { state.withLock { $0.podsByKey[key].map { Array($0.values) } ?? [] } }
+
     public func freePort() -> Int { PodRuntime.masterPort }
 
     /// The newest dispatch of each workload, from the Pods in the cache (call once the Pod
@@ -176,6 +197,7 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
         var out: [ObjectKey: RecoveredDispatch] = [:]
         for p in pods.list() {
             guard let ref = PodRuntime.ref(of: p) else { continue }
+            state.withLock { $0.index(p, ref, gone: false) }
             if let have = out[ref.key], have.intent.dispatch > ref.dispatch { continue }
             if out[ref.key].map({ $0.intent.dispatch < ref.dispatch }) ?? true {
                 guard let intent = PodRuntime.intent(of: p, dispatch: ref.dispatch) else { continue }
@@ -195,7 +217,7 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
             case .lost: rr.lost = true
             case .pending: break
             }
-            if ServerMetaDeleting(p) && rr.exit == nil { state.withLock { _ = $0.stopping.insert(ref) } }
+            if ServerMetaDeleting(p) && rr.exit == nil { state.withLock { st in st.stopping.insert(ref); st.note(ref) } }
             out[ref.key]?.replicas[ref.rank] = rr
         }
         // A rank of the dispatch without a Pod: the controller died before creating it. It is
@@ -264,8 +286,9 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
         var needTail = false
         var forceDelete = false
         let handler: (@Sendable (RuntimeEvent) -> Void)? = state.withLock { st in
+            st.index(pod, ref, gone: gone)
             var r = st.reported[ref] ?? Reported()
-            defer { st.reported[ref] = r }
+            defer { st.reported[ref] = r; st.note(ref) }
             guard !r.ended else { return st.handler }
             let stopping = st.stopping.contains(ref)
             if gone {
@@ -416,7 +439,7 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
             if dropped { report(.exited(ref, code: 143, signal: SIGTERM, at: Date().timeIntervalSince1970)); return nil }
             // The Pod of this replica by its labels when the cache has it (the workload may be
             // gone from the inventory already: no type, so no `-master-0` name from the spec).
-            let name = pods.list().first { PodRuntime.ref(of: $0) == ref }?["metadata"]?["name"]?.stringValue
+            let name = pods(of: ref.key).first { PodRuntime.ref(of: $0) == ref }?["metadata"]?["name"]?.stringValue
                 ?? PodRuntime.podName(ref.key, rank: ref.rank, type: lookup.spec(ref.key)?.type)
             let path = GroupVersionResource.pods.path(namespace: ref.key.namespace, name: name)
             var found = pods.get(namespace: ref.key.namespace, name: name)
@@ -463,6 +486,7 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
             if case .exited = e { r.ended = true }
             if case .lost = e { r.ended = true }
             st.reported[e.ref] = r
+            st.note(e.ref)
             return st.handler
         }
         h?(e)
