@@ -20,7 +20,8 @@ public struct LifecycleOptions: Sendable {
     /// The name a replica goes by in status (kube mode: its Pod's name); nil:
     /// `<workload>-worker-<rank>`.
     public var replicaName: (@Sendable (ObjectKey, WorkloadType?, Int) -> String)?
-    /// Whether replicas are local processes with pids worth reporting (not Pods).
+    /// Whether replicas are local processes with pids and GPU indices worth reporting (not
+    /// Pods: their GPU indices are the device plugin's, so status shows a count).
     public var reportsPIDs = true
     public init() {}
 }
@@ -461,9 +462,11 @@ extension Admission {
             case .lost: phase = "Lost"
             case .exited: phase = r.code == 0 ? "Succeeded" : "Failed"
             }
-            return ReplicaStatus(name: options.replicaName?(key, type, r.rank) ?? "\(key.name)-worker-\(r.rank)", rank: r.rank, node: r.node, phase: phase, gpus: r.gpus,
+            return ReplicaStatus(name: options.replicaName?(key, type, r.rank) ?? "\(key.name)-worker-\(r.rank)", rank: r.rank, node: r.node, phase: phase,
+                                 gpus: options.reportsPIDs ? r.gpus : [],
                                  pid: options.reportsPIDs ? r.pid.map(Int.init) : nil,
-                                 startTime: r.start.map { Timestamp(secondsSince1970: $0) }, exitCode: r.code.map(Int.init), restarts: r.attempt)
+                                 startTime: r.start.map { Timestamp(secondsSince1970: $0) }, exitCode: r.code.map(Int.init), restarts: r.attempt,
+                                 gpuCount: options.reportsPIDs ? nil : r.gpus.count)
         }
         updateStatus(key) { s in s.replicas = list }
     }

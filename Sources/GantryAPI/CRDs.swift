@@ -256,6 +256,7 @@ public enum CRDs {
             .init("node", .string("Node name.")),
             .init("phase", .string("Replica phase.")),
             .init("gpus", gpus),
+            .init("gpuCount", count("GPUs of the replica when their indices are the device plugin's (kube mode); gpus is empty then.")),
             .init("pid", .integer("Process id (directory mode).")),
             .init("startTime", time("When it started.")),
             .init("exitCode", exitCode),

@@ -108,6 +108,7 @@ extension WorkloadStatus {
                 var rb = ObjectBuilder()
                 rb.set("name", r.name); rb.set("rank", r.rank); rb.set("node", r.node); rb.set("phase", r.phase)
                 rb.set("gpus", .array(r.gpus.map { .int(Int64($0)) }))
+                rb.set("gpuCount", r.gpuCount)
                 rb.set("pid", r.pid); rb.set("startTime", r.startTime?.rfc3339)
                 rb.set("exitCode", r.exitCode.map { Value.int(Int64($0)) } ?? .null)
                 rb.set("restarts", r.restarts)

@@ -41,9 +41,12 @@ public struct ReplicaStatus: Sendable, Equatable {
     public var startTime: Timestamp?
     public var exitCode: Int?
     public var restarts: Int
-    public init(name: String, rank: Int, node: String, phase: String, gpus: [Int], pid: Int? = nil, startTime: Timestamp? = nil, exitCode: Int? = nil, restarts: Int = 0) {
+    /// The GPU count when the indices are not Gantry's to tell (kube mode: the device plugin
+    /// picks them); `gpus` is empty then.
+    public var gpuCount: Int?
+    public init(name: String, rank: Int, node: String, phase: String, gpus: [Int], pid: Int? = nil, startTime: Timestamp? = nil, exitCode: Int? = nil, restarts: Int = 0, gpuCount: Int? = nil) {
         self.name = name; self.rank = rank; self.node = node; self.phase = phase; self.gpus = gpus
-        self.pid = pid; self.startTime = startTime; self.exitCode = exitCode; self.restarts = restarts
+        self.pid = pid; self.startTime = startTime; self.exitCode = exitCode; self.restarts = restarts; self.gpuCount = gpuCount
     }
 }
 

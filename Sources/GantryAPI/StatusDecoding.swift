@@ -53,7 +53,7 @@ extension WorkloadStatus {
         replicas = (v["replicas"]?.arrayValue ?? []).map { r in
             ReplicaStatus(name: r["name"]?.stringValue ?? "", rank: int(r["rank"]) ?? 0, node: r["node"]?.stringValue ?? "",
                           phase: r["phase"]?.stringValue ?? "", gpus: ints(r["gpus"]), pid: int(r["pid"]), startTime: time(r["startTime"]),
-                          exitCode: int(r["exitCode"]), restarts: int(r["restarts"]) ?? 0)
+                          exitCode: int(r["exitCode"]), restarts: int(r["restarts"]) ?? 0, gpuCount: int(r["gpuCount"]))
         }
         if let o = v["override"], let sus = o["suspend"]?.boolValue {
             override = SuspendOverride(suspend: sus, generation: o["generation"]?.intValue ?? 0, at: time(o["at"]) ?? Timestamp(seconds: 0), by: o["by"]?.stringValue ?? "")

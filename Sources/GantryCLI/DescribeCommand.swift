@@ -88,7 +88,7 @@ struct DescribeCommand {
                     var t = Table(["  NAME", "RANK", "PHASE", "NODE", "GPUS", "PID", "STARTED", "EXIT", "RESTARTS"])
                     for r in reps {
                         t.add(["  " + (r["name"]?.stringValue ?? ""), String(r["rank"]?.intValue ?? 0), r["phase"]?.stringValue ?? "", r["node"]?.stringValue ?? "",
-                               (r["gpus"]?.arrayValue ?? []).compactMap { $0.intValue.map(String.init) }.joined(separator: ","),
+                               r["gpuCount"]?.intValue.map { "\($0)" } ?? (r["gpus"]?.arrayValue ?? []).compactMap { $0.intValue.map(String.init) }.joined(separator: ","),
                                r["pid"]?.intValue.map { String($0) } ?? "-", r["startTime"]?.stringValue ?? "-",
                                r["exitCode"]?.intValue.map { String($0) } ?? "-", String(r["restarts"]?.intValue ?? 0)])
                     }

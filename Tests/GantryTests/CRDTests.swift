@@ -247,7 +247,8 @@ struct CRDTests {
         w.phase = .running; w.message = "running"; w.queuePosition = 0; w.admissionQueue = "research"
         w.admission = [ReplicaAssignment(rank: 0, node: "node-001", gpus: [0, 1])]
         w.replicas = [ReplicaStatus(name: "x-worker-0", rank: 0, node: "node-001", phase: "Running", gpus: [0, 1], pid: 42, startTime: t, exitCode: 0, restarts: 1),
-                      ReplicaStatus(name: "x-worker-1", rank: 1, node: "node-002", phase: "Running", gpus: [0], startTime: t)]
+                      ReplicaStatus(name: "x-worker-1", rank: 1, node: "node-002", phase: "Running", gpus: [0], startTime: t),
+                      ReplicaStatus(name: "x-worker-2", rank: 2, node: "node-003", phase: "Running", gpus: [], startTime: t, gpuCount: 2)]
         w.override = SuspendOverride(suspend: true, generation: 2, at: t, by: "alice")
         w.dispatchCount = 1; w.retryCount = 1; w.creationTime = t; w.startTime = t; w.endTime = t; w.observedGeneration = 3
         w.conditions = [condition, Condition(type: "Running", status: "False", reason: "ReplicaRestarting", message: "", lastTransitionTime: t, observedGeneration: 3)]

@@ -158,6 +158,10 @@ enum KubeScenarios {
         #expect(poll(timeout: 10) { k.workloadObject("team-a", "llama")?["status"]?["admission"] != nil || k.phase("team-a", "llama") == "Admitted" || k.phase("team-a", "llama") == "Pending" })
         k.setPods("team-a", workload: "llama", phase: "Running")
         #expect(poll(timeout: 10) { k.phase("team-a", "llama") == "Running" })
+        // Replicas go by their Pods' names, with node and GPU count (the indices are the device plugin's).
+        let reps = k.workloadObject("team-a", "llama")?["status"]?["replicas"]?.arrayValue ?? []
+        #expect(reps.map { $0["name"]?.stringValue ?? "" } == ["llama-master-0", "llama-worker-1"])
+        #expect(reps.allSatisfy { $0["gpuCount"]?.intValue == 2 && $0["gpus"]?.arrayValue?.isEmpty != false && $0["pid"] == nil && $0["node"] == .string("n1") })
         k.setPods("team-a", workload: "llama", phase: "Succeeded", exitCode: 0)
         #expect(poll(timeout: 10) { k.phase("team-a", "llama") == "Succeeded" })
         // Events went to the API server, about the workload.
