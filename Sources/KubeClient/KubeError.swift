@@ -20,6 +20,8 @@ public struct KubeError: Error, Sendable, CustomStringConvertible, Equatable {
     public var isAlreadyExists: Bool { code == 409 && reason == "AlreadyExists" }
     /// 410 Gone / `Expired`: the resourceVersion is too old; relist.
     public var isGone: Bool { code == 410 }
+    /// Worth trying again later: no answer (transport), throttled (429), or a server error.
+    public var isTransient: Bool { code == 0 || code == 429 || code >= 500 }
 
     /// The error for a non-2xx response: the `Status` body's reason and message when the
     /// body is one, else the standard reason for the code and the start of the body.

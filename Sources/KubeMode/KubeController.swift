@@ -383,26 +383,14 @@ public final class KubeController: @unchecked Sendable {
     func warnIgnoredNode(_ v: Value) {
         guard let name = v["metadata"]?["name"]?.stringValue else { return }
         let uid = v["metadata"]?["uid"]?.stringValue ?? name
-        guard warnedNodes.withLock({ $0.insert(uid).inserted }) else { return }
+        guard let sink = stack.withLock({ $0?.eventSink }), warnedNodes.withLock({ $0.insert(uid).inserted }) else { return }
         Log.warn("ignored a gantry.dev Node: in kube mode the nodes are the cluster's Nodes", ["node": name])
-        let now = Timestamp(secondsSince1970: clock.now()).rfc3339
-        var inv = ObjectBuilder()
-        inv.set("apiVersion", gantryAPIVersion); inv.set("kind", "Node"); inv.set("name", name); inv.set("uid", uid)
-        var meta = ObjectBuilder()
-        meta.set("name", KubeEventSink.eventName("\(name).\(String(UInt64(max(0, min(clock.now(), 1e10)) * 1e6), radix: 16))"))
-        meta.set("namespace", "default")
-        var e = ObjectBuilder()
-        e.set("apiVersion", "v1"); e.set("kind", "Event")
-        e.set("metadata", meta.value); e.set("involvedObject", inv.value)
-        e.set("reason", "NodeIgnored")
-        e.set("message", "Gantry's Node kind is for directory mode; in kube mode the nodes are the cluster's Nodes (GPUs from allocatable nvidia.com/gpu or amd.com/gpu, the pool from the label gantry.dev/resource-pool). This object is ignored.")
-        e.set("type", "Warning"); e.set("count", 1)
-        e.set("firstTimestamp", now); e.set("lastTimestamp", now)
-        e.set("source", .object([Value.Member("component", .string(KubeObjects.component))]))
-        e.set("reportingComponent", KubeObjects.component); e.set("reportingInstance", options.identity)
-        let client = self.client
-        let body = e.value
-        DispatchQueue.global().async { _ = try? client.create(GroupVersionResource.events.path(namespace: "default"), body) }
+        let now = clock.now()
+        let nanos = UInt64(max(0, min(now, 1e10)) * 1e6)
+        let record = EventRecord(name: "\(name).\(String(nanos, radix: 16))", involved: InvolvedObject(kind: "Node", name: name), type: .warning,
+                                 reason: "NodeIgnored", message: "Gantry's Node kind is for directory mode; in kube mode the nodes are the cluster's Nodes (GPUs from allocatable nvidia.com/gpu or amd.com/gpu, the pool from the label gantry.dev/resource-pool). This object is ignored.",
+                                 count: 1, firstTimestamp: now, lastTimestamp: now)
+        sink.post(record, apiVersion: gantryAPIVersion, uid: uid)
     }
 
     // MARK: Finalizers
@@ -429,7 +417,7 @@ public final class KubeController: @unchecked Sendable {
         do throws(KubeError) { _ = try client.patch(path, patch, type: .merge) } catch {
             if error.code == 404 { return nil }
             if error.code == 409 { return 0.2 }
-            if error.code == 0 || error.code == 429 || error.code >= 500 { return 1 }
+            if error.isTransient { return 1 }
             Log.warn("cannot write the cleanup finalizer", ["key": key.description, "error": error.description])
             return nil
         }

@@ -249,14 +249,16 @@ public final class KubeEventSink: EventSink, @unchecked Sendable {
 
     static func namespace(_ o: InvolvedObject) -> String { o.namespace.isEmpty ? "default" : o.namespace }
 
-    func body(_ e: EventRecord) -> Value {
+    /// The Event object. The involved object is a core Node or one of Gantry's kinds, its uid
+    /// from the inventory, unless given (a directory-mode Node the inventory does not hold).
+    func body(_ e: EventRecord, apiVersion: String? = nil, uid given: String? = nil) -> Value {
         let o = e.involved
         var inv = ObjectBuilder()
-        inv.set("apiVersion", o.kind == "Node" ? "v1" : gantryAPIVersion)
+        inv.set("apiVersion", apiVersion ?? (o.kind == "Node" ? "v1" : gantryAPIVersion))
         inv.set("kind", o.kind)
         if !o.namespace.isEmpty { inv.set("namespace", o.namespace) }
         inv.set("name", o.name)
-        inv.set("uid", uid(o))
+        inv.set("uid", given ?? uid(o))
         var meta = ObjectBuilder()
         meta.set("name", KubeEventSink.eventName(e.name))
         meta.set("namespace", KubeEventSink.namespace(o))
@@ -277,6 +279,13 @@ public final class KubeEventSink: EventSink, @unchecked Sendable {
         b.set("reportingComponent", KubeObjects.component)
         b.set("reportingInstance", instance)
         return b.value
+    }
+
+    /// Creates one Event outside the recorder (no aggregation), off the caller's thread.
+    func post(_ e: EventRecord, apiVersion: String, uid: String) {
+        let body = body(e, apiVersion: apiVersion, uid: uid), client = self.client
+        let path = GroupVersionResource.events.path(namespace: KubeEventSink.namespace(e.involved))
+        DispatchQueue.global().async { _ = try? client.create(path, body) }
     }
 
     /// A valid object name: the recorder's `<object>.<hex>`, lower-cased and trimmed.
@@ -305,7 +314,7 @@ public final class KubeEventSink: EventSink, @unchecked Sendable {
         } catch {
             if error.code == 409 && !created { state.withLock { _ = $0.created.insert(name) }; return 0.01 }
             if error.code == 404 && created { state.withLock { _ = $0.created.remove(name) }; return 0.01 }
-            if error.code == 0 || error.code == 429 || error.code >= 500 { return 2 }
+            if error.isTransient { return 2 }
             Log.warn("cannot write an event", ["event": name, "error": error.description])
             return nil
         }

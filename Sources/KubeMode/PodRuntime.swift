@@ -217,7 +217,7 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
             case .lost: rr.lost = true
             case .pending: break
             }
-            if ServerMetaDeleting(p) && rr.exit == nil { state.withLock { st in st.stopping.insert(ref); st.note(ref) } }
+            if KubeObjects.ServerMeta(p).deleting && rr.exit == nil { state.withLock { st in st.stopping.insert(ref); st.note(ref) } }
             out[ref.key]?.replicas[ref.rank] = rr
         }
         // A rank of the dispatch without a Pod: the controller died before creating it. It is
@@ -383,7 +383,7 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
             do throws(KubeError) { _ = try client.create(GroupVersionResource.services.path(namespace: key.namespace), svc) } catch {
                 if error.code == 409 { return nil }
                 Log.warn("cannot create the workload's Service", ["key": key.description, "error": error.description])
-                return error.code == 0 || error.code >= 500 || error.code == 429 ? 1 : nil
+                return error.isTransient ? 1 : nil
             }
             return nil
         case .create(let launch, let intent):
@@ -412,14 +412,14 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
                     if let existing, let r = PodRuntime.ref(of: existing) {
                         if r == launch.ref { return nil }
                         if r.dispatch > launch.ref.dispatch || (r.dispatch == launch.ref.dispatch && r.attempt > launch.ref.attempt) { return nil }
-                        if !ServerMetaDeleting(existing) {
+                        if !KubeObjects.ServerMeta(existing).deleting {
                             let terminal: Bool = { if case .exited = PodRuntime.observe(existing).phase { return true }; return false }()
                             _ = try? client.delete(GroupVersionResource.pods.path(namespace: key.namespace, name: name), gracePeriodSeconds: terminal ? 0 : Int(options.gracePeriod))
                         }
                     }
                     return 0.5
                 }
-                if error.code == 0 || error.code == 429 || error.code >= 500 { return 1 }
+                if error.isTransient { return 1 }
                 if error.code == 404 && error.reason == "NotFound" && error.message.contains("namespace") {
                     Log.warn("cannot create a Pod", ["key": key.description, "error": error.description])
                 }
@@ -462,18 +462,18 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
             do throws(KubeError) { try client.delete(path, gracePeriodSeconds: grace, preconditionUID: uid) } catch {
                 if error.code == 404 { report(.exited(ref, code: 143, signal: SIGTERM, at: Date().timeIntervalSince1970)); return nil }
                 if error.code == 409 { return nil }
-                return error.code == 0 || error.code == 429 || error.code >= 500 ? 1 : nil
+                return error.isTransient ? 1 : nil
             }
             return nil
         case .deletePod(let ns, let name, let uid, let force):
             do throws(KubeError) { try client.delete(GroupVersionResource.pods.path(namespace: ns, name: name), gracePeriodSeconds: force ? 0 : Int(options.gracePeriod), preconditionUID: uid) } catch {
                 if error.code == 404 || error.code == 409 { return nil }
-                return error.code == 0 || error.code == 429 || error.code >= 500 ? 1 : nil
+                return error.isTransient ? 1 : nil
             }
             return nil
         case .deleteService(let key):
             do throws(KubeError) { try client.delete(GroupVersionResource.services.path(namespace: key.namespace, name: PodRuntime.serviceName(key))) } catch {
-                if error.code == 0 || error.code == 429 || error.code >= 500 { return 1 }
+                if error.isTransient { return 1 }
             }
             return nil
         }
@@ -607,6 +607,3 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
         return o.value
     }
 }
-
-/// Whether the API server is deleting the object (deletionTimestamp set).
-func ServerMetaDeleting(_ v: Value) -> Bool { KubeObjects.ServerMeta(v).deleting }

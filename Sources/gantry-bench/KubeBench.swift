@@ -166,13 +166,19 @@ enum KubeBench {
 
     // MARK: 1. Admission throughput
 
-    static func admission(_ c: Config, runReplicas: Bool, say: (String) -> Void) {
-        let server: TestAPIServer
-        let client: KubeClient
+    /// A new, empty in-process API server and a client of it; nil (said why) when it cannot start.
+    static func freshServer(_ c: Config, say: (String) -> Void) -> (TestAPIServer, KubeClient)? {
         do {
-            server = try TestAPIServer()
-            client = try KubeClient(config: KubeConfig(server: server.baseURL), qps: c.qps, burst: Int(c.qps))
-        } catch { say("kube: cannot start the test API server: \(error)"); return }
+            let server = try TestAPIServer()
+            return (server, try KubeClient(config: KubeConfig(server: server.baseURL), qps: c.qps, burst: Int(c.qps)))
+        } catch {
+            say("kube: cannot start the test API server: \(error)")
+            return nil
+        }
+    }
+
+    static func admission(_ c: Config, runReplicas: Bool, say: (String) -> Void) {
+        guard let (server, client) = freshServer(c, say: say) else { return }
         defer { server.stop() }
         populate(client, nodes: c.nodes, queues: c.queues, say: say)
         let controller = startController(client, runReplicas: runReplicas)
@@ -270,12 +276,7 @@ enum KubeBench {
     static func requestsPerWorkload(_ c: Config, say: (String) -> Void) {
         let singles = c.requestWorkloads, pairs = max(0, c.requestWorkloads / 10)
         let total = singles + pairs
-        let server: TestAPIServer
-        let client: KubeClient
-        do {
-            server = try TestAPIServer()
-            client = try KubeClient(config: KubeConfig(server: server.baseURL), qps: c.qps, burst: Int(c.qps))
-        } catch { say("kube: cannot start the test API server: \(error)"); return }
+        guard let (server, client) = freshServer(c, say: say) else { return }
         defer { server.stop() }
         let gpus = singles + 2 * pairs
         let nodes = (gpus + 7) / 8 + 2
@@ -368,12 +369,7 @@ enum KubeBench {
 
     static func controllerRSS(_ c: Config, say: (String) -> Void) {
         let n = c.workloads
-        let server: TestAPIServer
-        let client: KubeClient
-        do {
-            server = try TestAPIServer()
-            client = try KubeClient(config: KubeConfig(server: server.baseURL), qps: c.qps, burst: Int(c.qps))
-        } catch { say("kube: cannot start the test API server: \(error)"); return }
+        guard let (server, client) = freshServer(c, say: say) else { return }
         defer { server.stop() }
         // Every workload admitted (1 GPU each), so that every one has a Pod.
         let nodes = max(c.nodes, (n + 7) / 8 + 10)
