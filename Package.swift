@@ -33,7 +33,8 @@ let package = Package(
         .target(name: "DirectorySource", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "CShim"]),
         .target(name: "Controllers", dependencies: ["GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Scheduler", "CShim", "GantryShim"]),
         .target(name: "KubeMode", dependencies: ["GantryAPI", "ControllerRuntime", "Controllers", "DirectorySource", "StateStore", "KubeClient"]),
-        .target(name: "GantryCLI", dependencies: ["CShim", "GantryShim", "GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "DirectorySource", "Controllers", "KubeClient", "KubeMode", "HTTPServer"]),
+        .target(name: "GantryServer", dependencies: ["GantryAPI", "YAMLCodec", "HTTPServer"]),
+        .target(name: "GantryCLI", dependencies: ["GantryServer", "CShim", "GantryShim", "GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "DirectorySource", "Controllers", "KubeClient", "KubeMode", "HTTPServer"]),
         .executableTarget(name: "gantry", dependencies: ["GantryCLI", "GantryShim"]),
         .executableTarget(name: "gantry-bench", dependencies: ["GantryAPI", "YAMLCodec", "StateStore", "ControllerRuntime", "CSQLite", "Controllers", "Scheduler", "DirectorySource", "KubeTestServer", "KubeClient", "KubeMode"]),
         // Fuzz targets (`make fuzz`): the checks live in FuzzHarness, so the tests replay the
@@ -43,6 +44,6 @@ let package = Package(
         .systemLibrary(name: "CFuzzer", path: "Fuzz/CFuzzer"),
         .executableTarget(name: "fuzz-manifest", dependencies: ["FuzzHarness", "CFuzzer"], path: "Fuzz/fuzz-manifest"),
         .executableTarget(name: "fuzz-scheduler", dependencies: ["FuzzHarness", "CFuzzer"], path: "Fuzz/fuzz-scheduler"),
-        .testTarget(name: "GantryTests", dependencies: ["GantryShim", "GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Controllers", "GantryCLI", "Scheduler", "FuzzHarness", "KubeClient", "KubeMode", "HTTPServer", "KubeTestServer"]),
+        .testTarget(name: "GantryTests", dependencies: ["GantryShim", "GantryAPI", "YAMLCodec", "ControllerRuntime", "StateStore", "DirectorySource", "Controllers", "GantryCLI", "Scheduler", "FuzzHarness", "KubeClient", "KubeMode", "HTTPServer", "KubeTestServer", "GantryServer"]),
     ]
 )
