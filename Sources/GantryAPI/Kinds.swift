@@ -124,3 +124,12 @@ public struct ManifestObject: Sendable, Equatable {
     public init(meta: ObjectMeta, spec: ObjectSpec, source: SourceRef) { self.meta = meta; self.spec = spec; self.source = source }
     public var key: ObjectKey { ObjectKey(spec.kind, namespace: meta.namespace, name: meta.name) }
 }
+
+/// `SourceRef.file` of objects written through the HTTP API in directory mode (they live in
+/// the daemon-owned directory inside the state directory): `@api/<file>`.
+public let apiSourcePrefix = "@api/"
+
+extension SourceRef {
+    /// Whether the object was written through the HTTP API (not a user's manifest).
+    public var isAPIOwned: Bool { file.hasPrefix(apiSourcePrefix) }
+}
