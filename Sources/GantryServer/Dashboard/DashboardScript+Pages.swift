@@ -128,22 +128,21 @@ const WL_COLUMNS = [
   ['phase', 'Phase', 'phase'], ['priority', 'Priority', 'priority'], ['gpus', 'GPUs', 'gpus'], ['replicas', 'Replicas', null],
   ['user', 'User', null], ['created', 'Created', 'createdAt'], ['started', 'Started', 'startedAt'], ['completed', 'Finished', 'completedAt']];
 function listValues(meta, key) {
-  const v = meta && (meta[key] || meta[key + 's'] || meta[key === 'phase' ? 'phases' : key]);
+  const all = { phase: 'allPhases', type: 'allTypes' }[key];
+  const v = meta && ((all && meta[all]) || meta[key + 's'] || meta[key]);
   if (!Array.isArray(v)) return [];
   return v.map((x) => (x && typeof x === 'object') ? (x.name || x.value || x.key) : x).filter((x) => x !== undefined && x !== null && x !== '').map(String);
 }
 function clean(v) { return String(v || '').replace(/,/g, ' ').trim(); }
 function workloadQuery(p) {
-  const f = [];
-  for (const [k] of WL_FILTERS) if (p.get(k)) f.push(k + '==' + clean(p.get(k)));
-  if (p.get('user')) f.push('user==' + clean(p.get('user')));
-  if (p.get('name')) f.push('name=@' + clean(p.get('name')));
+  // The list API's own filters: phase, queue, namespace, type, user (exact; a comma would
+  // make a list, so it is dropped) and name (contains).
   const q = new URLSearchParams();
-  if (f.length) q.set('filterBy', f.join(','));
+  for (const k of ['phase', 'queue', 'namespace', 'type', 'user', 'name']) if (clean(p.get(k))) q.set(k, clean(p.get(k)));
   q.set('sortBy', p.get('sortBy') || 'createdAt');
-  q.set('sortOrder', p.get('sortOrder') || 'desc');
+  q.set('sortOrder', p.get('sortOrder') === 'asc' ? 'asc' : 'desc');
   q.set('offset', String(Math.max(0, parseInt(p.get('offset') || '0', 10) || 0)));
-  q.set('limit', String(Math.max(1, parseInt(p.get('limit') || '50', 10) || 50)));
+  q.set('limit', String(Math.min(1000, Math.max(1, parseInt(p.get('limit') || '50', 10) || 50))));
   return q;
 }
 function workloadsPage(params) {
@@ -292,7 +291,7 @@ function nodeTable(nodes) {
       return el('a', { href: '#/workloads/' + enc(ns || 'default') + '/' + enc(name || ns) }, el('span', { class: 'swatch', style: { background: colourOf(w) } }), w);
     }));
   return el('div', {}, legend, el('div', { class: 'table-wrap' }, el('table', {},
-    el('thead', {}, el('tr', {}, ['Node', 'Pool', 'GPU type', 'Phase', 'GPU allocation by index', 'GPUs', 'CPU', 'Memory'].map((h) => el('th', { text: h })))),
+    el('thead', {}, el('tr', {}, ['Node', 'Pool', 'GPU type', 'Phase', 'GPU allocation by index', 'GPUs', 'CPU', 'Memory'].map((h, i) => el('th', { class: i >= 5 ? 'num' : null, text: h })))),
     el('tbody', {}, rows))));
 }
 

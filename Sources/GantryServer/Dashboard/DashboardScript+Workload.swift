@@ -20,10 +20,10 @@ function workloadPage(ns, name) {
   const conditions = el('div', { class: 'table-wrap' });
   const events = el('div', { class: 'table-wrap' });
   const body = el('div', {},
+    el('section', { class: 'panel' }, el('h2', { text: 'Replicas' }), replicas),
     el('div', { class: 'columns' },
-      el('section', { class: 'panel' }, el('h2', { text: 'Replicas' }), replicas),
-      el('section', { class: 'panel' }, el('h2', { text: 'Conditions' }), conditions)),
-    el('section', { class: 'panel' }, el('h2', { text: 'Events' }), events));
+      el('section', { class: 'panel' }, el('h2', { text: 'Conditions' }), conditions),
+      el('section', { class: 'panel' }, el('h2', { text: 'Events' }), events)));
   const logs = logViewer(path);
   const metrics = metricsPanel(path);
   add(main, [el('p', { class: 'small' }, el('a', { href: '#/workloads' }, '‹ All workloads')), title, summary, body, logs.element, metrics.element]);

@@ -24,7 +24,9 @@ header.top .spacer { flex: 1; }
 .live.paused { color: #c9d3df; }
 main { padding: 16px 20px 40px; max-width: 1600px; margin: 0 auto; }
 h1 { font-size: 20px; margin: 4px 0 12px; display: flex; align-items: center; gap: 10px; flex-wrap: wrap; }
-h2 { font-size: 16px; margin: 18px 0 8px; }
+h1 button { font-size: 13px; font-weight: 400; }
+h2 { font-size: 16px; margin: 4px 0 8px; }
+.panel > .row > h2 { margin: 0; }
 h3 { font-size: 14px; margin: 10px 0 6px; }
 .muted { color: var(--muted); }
 .small { font-size: 12px; }
