@@ -20,6 +20,11 @@ public final class IndexedStore<Key: Hashable & Sendable, Object: Sendable>: @un
     public func get(_ key: Key) -> Object? { lock.read { st.objects[key] } }
     public var count: Int { lock.read { st.objects.count } }
 
+    /// Every object for which `include` is true (a scan of the whole map under the read lock).
+    public func values(where include: (Object) -> Bool) -> [Object] {
+        lock.read { st.objects.values.filter(include) }
+    }
+
     /// Keys filed under `value` by the index `name`.
     public func keys(index name: String, value: String) -> Set<Key> { lock.read { st.indexes[name]?[value] ?? [] } }
     public func objects(index name: String, value: String) -> [Object] {

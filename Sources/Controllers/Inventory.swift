@@ -125,6 +125,14 @@ public final class Inventory: ManifestSink, Sendable {
         return obj
     }
 
+    /// An object back from a stored row whose source is in its `gantry.dev/source` annotation
+    /// (history rows).
+    public static func decodeStoredObject(_ row: ObjectRow) -> ManifestObject? {
+        let source = (try? JSON.parse(row.objectJSON))?["metadata"]?["annotations"]?["gantry.dev/source"]?.stringValue ?? ""
+        let (file, line) = splitSource(source)
+        return decodeStored(row, file: file, line: line)
+    }
+
     /// `path:line` (a `SourceRef` description) back into its parts.
     static func splitSource(_ source: String) -> (file: String, line: Int) {
         guard let colon = source.lastIndex(of: ":"), let line = Int(source[source.index(after: colon)...]) else { return (source, 0) }

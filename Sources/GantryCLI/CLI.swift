@@ -57,10 +57,19 @@ public enum CLI {
                     guard !a.isEmpty else { throw UsageError("--metrics-addr: an address like :8080 or 127.0.0.1:9090") }
                     o.metricsAddress = a
                 }
+                if let a = args.string("listen") {
+                    guard !a.isEmpty else { throw UsageError("--listen: an address like 127.0.0.1:8080 or :8080") }
+                    o.listenAddress = a
+                }
+                if let t = args.string("tokens") {
+                    guard !t.isEmpty else { throw UsageError("--tokens: a file of `TOKEN USER ROLE [NAMESPACES] [UNIX_ACCOUNT]` lines") }
+                    o.tokensFile = t
+                }
+                o.historyRetention = try args.duration("history-retention") ?? o.historyRetention
                 if let sh = args.string("shim") { o.shim = sh.split(separator: " ").map(String.init) }
                 guard o.gracePeriod >= 0 else { throw UsageError("--grace-period: 0 or more") }
                 // Durations become timers and messages in whole seconds: keep them finite and far from Int's range.
-                for (flag, v) in [("resync", o.resync), ("event-ttl", o.eventTTL), ("debounce", o.debounce), ("grace-period", o.gracePeriod), ("metrics-interval", o.metricsInterval)]
+                for (flag, v) in [("resync", o.resync), ("event-ttl", o.eventTTL), ("debounce", o.debounce), ("grace-period", o.gracePeriod), ("metrics-interval", o.metricsInterval), ("history-retention", o.historyRetention)]
                 where !(v.isFinite && v <= CLI.maxDuration) { throw UsageError("--\(flag): at most 100 years (\(Int(CLI.maxDuration))s)") }
                 if let sh = o.shim, sh.isEmpty { throw UsageError("--shim: a supervisor command, e.g. \"gantry shim\"") }
                 if let f = args.string("log-format") {
@@ -77,6 +86,8 @@ public enum CLI {
                     // In a Pod the probes are on by default (the Deployment's probes need them).
                     let inCluster = ProcessInfo.processInfo.environment["KUBERNETES_SERVICE_HOST"] != nil && k.kubeconfig == nil
                     k.metricsAddr = o.metricsAddress ?? (inCluster ? ":8080" : nil)
+                    k.listenAddress = o.listenAddress
+                    k.tokensFile = o.tokensFile
                     try args.checkUnknown()
                     return KubeRun.run(k)
                 }

@@ -35,6 +35,12 @@ public struct DaemonOptions: Sendable {
     public var logLevel = Log.Level.info
     /// `--metrics-addr`: where /healthz, /readyz and /metrics are served; nil: off.
     public var metricsAddress: String?
+    /// `--listen`: where the HTTP API, the dashboard and the probes are served; nil: off.
+    public var listenAddress: String?
+    /// `--tokens`: the API's bearer tokens; nil: no auth, loopback addresses only.
+    public var tokensFile: String?
+    /// `--history-retention`: how long deleted workloads stay listed by `?deleted=true`.
+    public var historyRetention = 7 * 86400.0
     public init() {}
 }
 
@@ -78,6 +84,8 @@ public final class Daemon: @unchecked Sendable {
         let statuses = StatusCache(persistence: store)
         store.statusProvider = { statuses.json($0) }
         let inventory = Inventory(persistence: store, statuses: statuses, queue: queue, events: events, clock: clock)
+        // The user's spec directory and the API's directory feed the inventory; the user's wins.
+        let layers = ManifestLayers(downstream: inventory, current: { inventory.desired.get($0)?.source }, events: events)
         store.objectProvider = { inventory.row(for: $0) }
         do {
             let rows = try store.loadObjects()
@@ -134,24 +142,38 @@ public final class Daemon: @unchecked Sendable {
         sourceOptions.maxDebounce = max(options.debounce * 10, 0.1)
         sourceOptions.maxFileSize = options.maxFileSize
         sourceOptions.fieldValidation = options.fieldValidation
-        let source = DirectorySource(root: options.specDir, options: sourceOptions, sink: inventory, clock: clock)
+        let source = DirectorySource(root: options.specDir, options: sourceOptions, sink: layers.user, clock: clock)
+        // Objects written through the HTTP API: a daemon-owned directory, watched the same way.
+        let apiDir = DirectoryBackend.apiDir(options.stateDir)
+        try? FileManager.default.createDirectory(atPath: apiDir, withIntermediateDirectories: true)
+        let apiSource = DirectorySource(root: apiDir, options: sourceOptions, sink: layers.apiLayer, clock: clock)
         Log.info("starting", ["specDir": options.specDir, "stateDir": options.stateDir, "workers": String(options.workers), "pid": String(getpid())])
-        onSignal.withLock { $0 = Hook(f: { source.cancel() }) }
-        if signals.load(ordering: .relaxed) > 0 { source.cancel() }
+        onSignal.withLock { $0 = Hook(f: { source.cancel(); apiSource.cancel() }) }
+        if signals.load(ordering: .relaxed) > 0 { source.cancel(); apiSource.cancel() }
+        let api: ProbeServer?
+        do {
+            api = try startAPI(inventory: inventory, layers: layers, overrides: overrides, events: events, queue: queue, clock: clock, metrics: metrics)
+        } catch {
+            Log.error("cannot start", ["error": "--listen: \(error)"])
+            errOut("gantry: --listen: \(error)")
+            queue.shutDown(); _ = controller.wait(timeout: 5); store.close()
+            return 1
+        }
+        let servers = [probes, api].compactMap { $0 }
         inventory.beginBulk()
-        do { try source.start() } catch {
+        do { try apiSource.start(); try source.start() } catch {
             Log.error("cannot start", ["error": "\(error)"])
             errOut("gantry: \(error)")
             queue.shutDown(); _ = controller.wait(timeout: 5); store.close()
             return 1
         }
         // A scan cut short by a signal has not seen everything: infer no deletions from it.
-        let removed = source.cancelled ? 0 : inventory.dropUnseenRestored()
+        let removed = source.cancelled || apiSource.cancelled ? 0 : inventory.dropUnseenRestored()
         inventory.endBulk()
         let scanned = monotonicSeconds()
 
         // Initial sync: every object reconciled and its status stored.
-        while !queue.isIdle() && signals.load(ordering: .relaxed) == 0 { probes?.beat(); usleep(2000) }
+        while !queue.isIdle() && signals.load(ordering: .relaxed) == 0 { servers.forEach { $0.beat() }; usleep(2000) }
         if signals.load(ordering: .relaxed) > 0 {
             Log.info("initial sync interrupted by a signal", ["objects": String(inventory.desired.count)])
         } else {
@@ -170,7 +192,7 @@ public final class Daemon: @unchecked Sendable {
                                                "writerSeconds": micros(store.commitSeconds), "batches": String(store.commits.load(ordering: .relaxed)),
                                                "buildSeconds": micros(store.buildMicros), "checkpoints": String(store.checkpoints.load(ordering: .relaxed)),
                                                "checkpointSeconds": micros(store.checkpointMicros)])
-            probes?.setReady()
+            servers.forEach { $0.setReady() }
         }
 
         // Replicas: stop what belongs to workloads deleted while the daemon was down, then
@@ -181,7 +203,7 @@ public final class Daemon: @unchecked Sendable {
 
         var lastExpiry = 0.0, lastTraining = 0.0, lastGPU = 0.0
         while stopSignal.wait(timeout: .now() + 0.1) == .timedOut {
-            probes?.beat()
+            servers.forEach { $0.beat() }
             admission.tick()
             applyControlRequests(inventory: inventory, overrides: overrides, queue: queue, events: events, clock: clock)
             let now = clock.now()
@@ -196,22 +218,24 @@ public final class Daemon: @unchecked Sendable {
             if now - lastExpiry > 60 {
                 lastExpiry = now
                 store.expireEvents(before: now - options.eventTTL)
+                store.enqueueSQL("DELETE FROM history WHERE deleted_at < ?", [.double(now - options.historyRetention)])
                 store.enqueueSQL("DELETE FROM metrics WHERE ts < ?", [.double(now - 7 * 86400)])
             }
         }
         Log.info("shutting down: finishing in-flight reconciles; replicas keep running under their supervisors")
-        probes?.setNotReady("shutting down")
+        servers.forEach { $0.setNotReady("shutting down") }
         let t0 = monotonicSeconds()
         runtime?.stop()
         source.stop()
+        apiSource.stop()
         admission.stop()
         // In-flight reconciles finish; queued keys are dropped (recomputed at the next start).
         queue.shutDownNow()
         timerQueue.shutDownNow()
         _ = timerController.wait(timeout: 2)
         if !controller.wait(timeout: 7) { Log.warn("workers did not finish in time; exiting anyway") }
+        servers.forEach { $0.stop() }
         store.close()
-        probes?.stop()
         Log.info("stopped", ["seconds": String(format: "%.3f", monotonicSeconds() - t0)])
         // Everything is committed and closed; exiting here skips freeing the caches one object
         // at a time, which takes seconds with 100,000 objects.

@@ -15,6 +15,9 @@ struct KubeRunOptions {
     var burst = 100
     var controller = KubeController.Options()
     var metricsAddr: String?
+    /// `--listen` / `--tokens`: the HTTP API and the dashboard.
+    var listenAddress: String?
+    var tokensFile: String?
     var logFormat = Log.Format.text
     var logLevel = Log.Level.info
 
@@ -84,16 +87,27 @@ enum KubeRun {
             }
             probes?.setNotReady("not ready: caches not synced")
         }
+        var api: ProbeServer?
+        if let addr = o.listenAddress {
+            do { api = try startAPI(address: addr, tokensFile: o.tokensFile, controller: controller) } catch {
+                Log.error("cannot start", ["error": "--listen: \(error)"])
+                errOut("gantry: --listen: \(error)")
+                return 1
+            }
+            api?.setNotReady("not ready: caches not synced")
+        }
+        let servers = [probes, api].compactMap { $0 }
         // Ready once the caches are synced and this replica leads (after its initial sync)
         // or stands by; healthy while the controller's loop beats.
-        controller.onTick = { [probes] in
-            guard let probes else { return }
-            probes.beat()
-            if controller.ready { probes.setReady() } else { probes.setNotReady(controller.synced.load(ordering: .relaxed) ? "not ready: initial sync of the leader not complete" : "not ready: caches not synced") }
+        controller.onTick = {
+            for probes in servers {
+                probes.beat()
+                if controller.ready { probes.setReady() } else { probes.setNotReady(controller.synced.load(ordering: .relaxed) ? "not ready: initial sync of the leader not complete" : "not ready: caches not synced") }
+            }
         }
         let rc = controller.run()
-        probes?.setNotReady("shutting down")
-        probes?.stop()
+        servers.forEach { $0.setNotReady("shutting down") }
+        servers.forEach { $0.stop() }
         _ = sources
         return rc
     }

@@ -21,6 +21,16 @@ public final class ProbeServer: Sendable {
         server = try HTTPServer(address: address, maxBodyBytes: 4096, maxConnections: 16, handler: ProbeServer.router(state: state, metrics: metrics))
     }
 
+    /// The probes plus more routes (`--listen`: the HTTP API and the dashboard), with the
+    /// API's body size and connection limits.
+    public init(address: String, metrics: Metrics, maxBodyBytes: Int, maxConnections: Int, idleTimeout: Int, routes: (inout Router) -> Void) throws {
+        let state = ProbeState()
+        self.state = state
+        var r = ProbeServer.router(state: state, metrics: metrics)
+        routes(&r)
+        server = try HTTPServer(address: address, maxBodyBytes: maxBodyBytes, maxConnections: maxConnections, idleTimeout: idleTimeout, handler: r)
+    }
+
     static func router(state: ProbeState, metrics: Metrics) -> Router {
         var r = Router()
         r.register(method: "GET", pattern: "/healthz") { _ in

@@ -115,3 +115,15 @@ struct ListenAddress {
         return (String(cString: host), Int(String(cString: serv)) ?? 0)
     }
 }
+
+extension HTTPServer {
+    /// Whether a listen address (as `init(address:)` takes it) binds only the loopback
+    /// interface: 127.0.0.0/8, ::1 or "localhost". Throws for a malformed address.
+    public static func isLoopback(address: String) throws -> Bool {
+        let a = try ListenAddress(address)
+        if a.host == "::1" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, a.host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        return false
+    }
+}

@@ -54,6 +54,12 @@ public final class SQLiteDB: @unchecked Sendable {
         }
     }
 
+    /// Whether a table of that name exists (a database written by an older version may lack one).
+    public func tableExists(_ name: String) throws -> Bool {
+        let st = try prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?").bind([.text(name)])
+        return try st.step()
+    }
+
     public func prepare(_ sql: String) throws -> Statement {
         var s: OpaquePointer?
         let rc = sqlite3_prepare_v2(db, sql, -1, &s, nil)

@@ -41,5 +41,13 @@ enum Schema {
         "CREATE INDEX IF NOT EXISTS metrics_series ON metrics(series, ts)",
         // One sample per series and time: metric lines read again after a restart are not doubled.
         "CREATE UNIQUE INDEX IF NOT EXISTS metrics_point ON metrics(series, ts)",
+        // Deleted workloads as they were last stored (object and status), for the API's
+        // `?deleted=true`; kept for the daemon's --history-retention.
+        """
+        CREATE TABLE IF NOT EXISTS history(
+          namespace TEXT NOT NULL, name TEXT NOT NULL, uid TEXT NOT NULL, deleted_at REAL NOT NULL,
+          object TEXT NOT NULL, status TEXT, PRIMARY KEY(namespace, name, uid))
+        """,
+        "CREATE INDEX IF NOT EXISTS history_deleted ON history(deleted_at)",
     ]
 }

@@ -53,6 +53,33 @@ public final class StateReader {
         return out
     }
 
+    /// Samples of every series whose name starts with `prefix` within [start, end], by series then time.
+    public func metrics(prefix: String, start: Double, end: Double, limit: Int = 200_000) throws -> [(series: String, ts: Double, value: Double)] {
+        let st = try db.prepare("SELECT series, ts, value FROM metrics WHERE series >= ? AND series < ? AND ts >= ? AND ts <= ? ORDER BY series, ts LIMIT ?")
+        _ = st.bind([.text(prefix), .text(prefix + "\u{10FFFF}"), .double(start), .double(end), .int(Int64(limit))])
+        var out: [(String, Double, Double)] = []
+        while try st.step() { out.append((st.text(0), st.double(1), st.double(2))) }
+        return out
+    }
+
+    /// A deleted workload as last stored: its object and status JSON and when it was deleted.
+    public struct HistoryRow: Sendable {
+        public var namespace: String, name: String, uid: String, deletedAt: Double, objectJSON: String, statusJSON: String?
+    }
+
+    /// Deleted workloads kept in history, newest deletion first.
+    public func history(limit: Int) throws -> [HistoryRow] {
+        guard try db.tableExists("history") else { return [] }
+        let st = try db.prepare("SELECT namespace, name, uid, deleted_at, object, status FROM history ORDER BY deleted_at DESC LIMIT ?")
+        _ = st.bind([.int(Int64(max(limit, 0)))])
+        var out: [HistoryRow] = []
+        while try st.step() {
+            out.append(HistoryRow(namespace: st.text(0), name: st.text(1), uid: st.text(2), deletedAt: st.double(3),
+                                  objectJSON: st.text(4), statusJSON: st.isNull(5) ? nil : st.text(5)))
+        }
+        return out
+    }
+
     /// Workloads in a phase (benchmarks).
     public func workloads(inPhase phase: String) throws -> Int {
         let st = try db.prepare("SELECT count(*) FROM statuses WHERE kind='Workload' AND json_extract(status, '$.phase')=?")

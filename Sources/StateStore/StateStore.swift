@@ -322,8 +322,15 @@ public final class StateStore: EventSink, @unchecked Sendable {
             if !deletes.isEmpty {
                 let del = try db.prepare("DELETE FROM objects WHERE kind=? AND namespace=? AND name=?")
                 let delStatus = try db.prepare("DELETE FROM statuses WHERE kind=? AND namespace=? AND name=?")
+                let keep = try db.prepare("""
+                    INSERT OR REPLACE INTO history(namespace, name, uid, deleted_at, object, status)
+                    SELECT o.namespace, o.name, o.uid, ?, o.object, s.status FROM objects o
+                    LEFT JOIN statuses s ON s.kind=o.kind AND s.namespace=o.namespace AND s.name=o.name
+                    WHERE o.kind='Workload' AND o.namespace=? AND o.name=?
+                    """)
                 for k in deletes {
                     let args: [SQLValue] = [.text(k.kind.rawValue), .text(k.namespace), .text(k.name)]
+                    if k.kind == .workload { try keep.bind([.double(now), .text(k.namespace), .text(k.name)]).run() }
                     try del.bind(args).run()
                     try delStatus.bind(args).run()
                 }

@@ -1,0 +1,269 @@
+import Foundation
+import Synchronization
+import GantryAPI
+import GantryServer
+import ControllerRuntime
+import StateStore
+import Controllers
+
+/// The HTTP API's backend in directory mode. Reads come from the daemon's memory (the
+/// inventory and the status cache) and, for events, metrics and history, from the state
+/// database through read-only connections. Writes never touch the user's spec directory:
+/// objects created or patched through the API are files in `<stateDir>/api-manifests`, written
+/// atomically (temp file, fsync, rename or link, fsync of the directory) before the request is
+/// answered, and read back by a directory source like the spec directory's, so they survive
+/// restarts and `kill -9`. An object a user's manifest declares is the user's.
+public final class DirectoryBackend: APIBackend {
+    public let mode = "directory"
+    let inventory: Inventory
+    let layers: ManifestLayers
+    let overrides: Overrides
+    let events: EventRecorder
+    let queue: WorkQueue<ObjectKey>
+    let clock: any Clock
+    let stateDir: String
+    /// The daemon-owned manifest directory.
+    public let apiDir: String
+    /// How long a write waits for the directory source to bring the object into force.
+    let applyTimeout: Double
+    let readers = Mutex<[ReaderBox]>([])
+
+    final class ReaderBox: @unchecked Sendable {
+        // Used by one request at a time: taken from the pool, returned after.
+        let reader: StateReader
+        init(_ r: StateReader) { reader = r }
+    }
+
+    public init(inventory: Inventory, layers: ManifestLayers, overrides: Overrides, events: EventRecorder, queue: WorkQueue<ObjectKey>,
+                clock: any Clock, stateDir: String, applyTimeout: Double = 5) {
+        self.inventory = inventory; self.layers = layers; self.overrides = overrides; self.events = events; self.queue = queue
+        self.clock = clock; self.stateDir = stateDir; self.applyTimeout = applyTimeout
+        apiDir = DirectoryBackend.apiDir(stateDir)
+    }
+
+    public static func apiDir(_ stateDir: String) -> String { stateDir + "/api-manifests" }
+
+    public func now() -> Double { clock.now() }
+
+    // MARK: reads
+
+    func view(_ obj: ManifestObject) -> APIObject {
+        var status = inventory.statuses.get(obj.key)
+        if case .workload(var w)? = status, let o = overrides.get(obj.key), o.generation == obj.meta.generation {
+            w.override = o
+            status = .workload(w)
+        }
+        return APIObject(object: obj, status: status, owner: DirectoryBackend.owner(obj.source))
+    }
+
+    static func owner(_ ref: SourceRef) -> Owner {
+        if ref.isAPIOwned { return .api }
+        if ref.file == LocalNode.sourceFile { return .system }
+        return .manifest(file: ref.description)
+    }
+
+    public func list(_ kind: Kind) -> [APIObject] {
+        inventory.desired.values { $0.spec.kind == kind }.map(view)
+    }
+
+    public func get(_ key: ObjectKey) -> APIObject? { inventory.desired.get(key).map(view) }
+
+    func withReader<T>(_ body: (StateReader) throws -> T) throws(APIError) -> T {
+        let box: ReaderBox
+        if let b = readers.withLock({ $0.popLast() }) { box = b } else {
+            do { box = ReaderBox(try StateReader(directory: stateDir)) } catch { throw .unavailable("cannot read the state database: \(error)") }
+        }
+        do {
+            let v = try body(box.reader)
+            readers.withLock { if $0.count < 8 { $0.append(box) } }
+            return v
+        } catch {
+            throw .internal("reading the state database: \(error)")
+        }
+    }
+
+    public func events(_ f: EventFilter) throws(APIError) -> [GantryServer.EventRecord] {
+        let rows = try withReader { r in
+            try r.events(kind: f.kind?.rawValue, namespace: f.namespace, name: f.name, since: f.since, limit: f.until == nil ? f.limit : nil)
+        }
+        var out = rows.map { e in
+            GantryServer.EventRecord(type: e.type, reason: e.reason, message: e.message, kind: e.kind, namespace: e.namespace, name: e.objName,
+                                     count: e.count, firstTimestamp: e.first, lastTimestamp: e.last)
+        }
+        if let until = f.until {
+            out.removeAll { $0.lastTimestamp > until }
+            if let limit = f.limit, out.count > limit { out.removeFirst(out.count - limit) }
+        }
+        return out
+    }
+
+    public func metrics(prefix: String, start: Double, end: Double) throws(APIError) -> [MetricSeries] {
+        let rows = try withReader { try $0.metrics(prefix: prefix, start: start, end: end) }
+        var out: [MetricSeries] = []
+        for r in rows {
+            if out.last?.name != r.series { out.append(MetricSeries(name: r.series, samples: [])) }
+            out[out.count - 1].samples.append(.init(ts: r.ts, value: r.value))
+        }
+        return out
+    }
+
+    public func history(limit: Int) throws(APIError) -> [APIObject] {
+        let rows = try withReader { try $0.history(limit: limit) }
+        return rows.compactMap { r in
+            let row = ObjectRow(key: ObjectKey(.workload, namespace: r.namespace, name: r.name), uid: r.uid, generation: 0, specHash: "", objectHash: "",
+                                creationTime: 0, source: "", objectJSON: r.objectJSON, statusJSON: r.statusJSON, updatedAt: r.deletedAt)
+            guard let obj = Inventory.decodeStoredObject(row) else { return nil }
+            let status = r.statusJSON.flatMap { try? JSON.parse($0) }.map { ObjectStatus.from($0, kind: .workload) }
+            let owner: Owner = obj.source.isAPIOwned ? .api : .manifest(file: obj.source.description)
+            return APIObject(object: obj, status: status, owner: owner, deletedAt: Timestamp(secondsSince1970: r.deletedAt))
+        }
+    }
+
+    public func log(_ key: ObjectKey, rank: Int) throws(APIError) -> any LogReader {
+        guard let obj = get(key) else { throw .notFound("workload \(key.qualifiedName) not found") }
+        let replicas = obj.object.spec.workload?.replicas ?? 0
+        guard rank >= 0, rank < max(replicas, 1) || obj.status?.workload?.replicas.contains(where: { $0.rank == rank }) == true else {
+            throw .notFound("workload \(key.qualifiedName) has no replica \(rank)")
+        }
+        let path = ProcessRuntime.logPath(stateDir: stateDir, key, rank: rank)
+        let inventory = self.inventory
+        let clock = self.clock
+        return FileLogReader(path: path, now: { clock.now() }, isLive: {
+            guard let w = inventory.statuses.get(key)?.workload else { return false }
+            if w.phase == .succeeded || w.phase == .failed || w.phase == .stopped { return false }
+            return w.replicas.contains { $0.rank == rank && ($0.phase == "Running" || $0.phase == "Pending" || $0.phase == "Starting") } || w.phase == .pending
+        })
+    }
+
+    // MARK: writes
+
+    func file(_ key: ObjectKey) -> String {
+        key.kind.isNamespaced ? "\(apiDir)/\(key.kind.plural)/\(key.namespace)/\(key.name).json" : "\(apiDir)/\(key.kind.plural)/\(key.name).json"
+    }
+
+    static func manifestJSON(_ obj: ManifestObject) -> String {
+        var meta: [Value.Member] = [.init("name", .string(obj.meta.name))]
+        if obj.key.kind.isNamespaced { meta.append(.init("namespace", .string(obj.meta.namespace))) }
+        if !obj.meta.labels.isEmpty { meta.append(.init("labels", .stringMap(obj.meta.labels))) }
+        var ann = obj.meta.annotations
+        ann["gantry.dev/source"] = nil
+        if !ann.isEmpty { meta.append(.init("annotations", .stringMap(ann))) }
+        let spec = obj.spec.toValue()
+        return JSON.encode(.object([.init("apiVersion", .string(gantryAPIVersion)), .init("kind", .string(obj.key.kind.rawValue)),
+                                    .init("metadata", .object(meta)), .init("spec", spec)]), pretty: true) + "\n"
+    }
+
+    /// The file's owner check: a user's manifest declares the key (409 naming its file).
+    func refuseManifestOwned(_ key: ObjectKey, _ verb: String) throws(APIError) {
+        guard let cur = inventory.desired.get(key) else { return }
+        switch DirectoryBackend.owner(cur.source) {
+        case .manifest(let file):
+            throw .conflict("\(key.kind.rawValue) \(key.qualifiedName) is declared by the manifest \(file); \(verb) it by editing that file (the API does not write users' manifests)")
+        case .system:
+            throw .conflict("\(key.kind.rawValue) \(key.qualifiedName) stands for this machine (no Node is declared); declare Nodes in manifests to manage them")
+        default: return
+        }
+    }
+
+    public func create(_ object: ManifestObject, by: Principal) throws(APIError) -> APIObject {
+        let key = object.key
+        try refuseManifestOwned(key, "change")
+        if inventory.desired.get(key) != nil || layers.apiObject(key) != nil {
+            throw .conflict("\(key.kind.rawValue) \(key.qualifiedName) already exists")
+        }
+        try AtomicFile.write(DirectoryBackend.manifestJSON(object), to: file(key), exclusive: true)
+        return try awaitApplied(key) { $0.spec == object.spec && $0.meta.labels == object.meta.labels }
+    }
+
+    public func update(_ object: ManifestObject, by: Principal) throws(APIError) -> APIObject {
+        let key = object.key
+        try refuseManifestOwned(key, "change")
+        guard inventory.desired.get(key) != nil || layers.apiObject(key) != nil else { throw .notFound("\(key.kind.rawValue) \(key.qualifiedName) not found") }
+        try AtomicFile.write(DirectoryBackend.manifestJSON(object), to: file(key), exclusive: false)
+        return try awaitApplied(key) { $0.spec == object.spec && $0.meta.labels == object.meta.labels && $0.meta.annotations.filter { $0.key != "gantry.dev/source" } == object.meta.annotations.filter { $0.key != "gantry.dev/source" } }
+    }
+
+    public func delete(_ key: ObjectKey, by: Principal) throws(APIError) {
+        try refuseManifestOwned(key, "delete")
+        let path = file(key)
+        guard FileManager.default.fileExists(atPath: path) else { throw .notFound("\(key.kind.rawValue) \(key.qualifiedName) not found") }
+        try AtomicFile.remove(path)
+        let deadline = monotonicSeconds() + applyTimeout
+        while inventory.desired.get(key) != nil && monotonicSeconds() < deadline { usleep(5000) }
+    }
+
+    public func setSuspended(_ key: ObjectKey, _ suspend: Bool, by: Principal) throws(APIError) {
+        guard let obj = inventory.desired.get(key), obj.spec.workload != nil else { throw .notFound("workload \(key.qualifiedName) not found") }
+        let verb = suspend ? "stop" : "resume"
+        overrides.set(key, SuspendOverride(suspend: suspend, generation: obj.meta.generation, at: clock.timestamp, by: "\(by.user) (API \(verb))"))
+        events.normal(InvolvedObject(key), suspend ? "StopRequested" : "ResumeRequested",
+                      "\(verb) through the API by \(by.user): spec.suspend is \(suspend) until the spec changes (no file is rewritten)")
+        queue.add(key)
+    }
+
+    /// Waits (bounded) until the directory source has brought the written object into force.
+    func awaitApplied(_ key: ObjectKey, _ matches: (ManifestObject) -> Bool) throws(APIError) -> APIObject {
+        let deadline = monotonicSeconds() + applyTimeout
+        while true {
+            if let obj = inventory.desired.get(key), obj.source.isAPIOwned, matches(obj) { return view(obj) }
+            if monotonicSeconds() >= deadline { break }
+            usleep(2000)
+        }
+        if let obj = layers.apiObject(key) { return view(obj) }
+        throw APIError(504, "Timeout", "the object was written to \(file(key)) but did not come into force within \(Int(applyTimeout)) s; see the daemon's log and the object's events")
+    }
+}
+
+/// Files written whole or not at all: a temp file beside the target, fsync, then rename (or
+/// link, which fails when the target exists), then fsync of the directory.
+enum AtomicFile {
+    static func write(_ text: String, to path: String, exclusive: Bool) throws(APIError) {
+        let dir = (path as NSString).deletingLastPathComponent
+        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+            throw .internal("cannot create \(dir): \(error)")
+        }
+        let tmp = "\(dir)/.tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw ioError("create", tmp) }
+        let bytes = Array(text.utf8)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, $0.count - done) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { let e = ioError("write", tmp); close(fd); unlink(tmp); throw e }
+            done += n
+        }
+        guard fsync(fd) == 0 else { let e = ioError("fsync", tmp); close(fd); unlink(tmp); throw e }
+        close(fd)
+        if exclusive {
+            let r = link(tmp, path)
+            let err = errno
+            unlink(tmp)
+            if r != 0 {
+                if err == EEXIST { throw .conflict("\((path as NSString).lastPathComponent) already exists") }
+                errno = err
+                throw ioError("link", path)
+            }
+        } else if rename(tmp, path) != 0 {
+            let e = ioError("rename", path); unlink(tmp); throw e
+        }
+        syncDir(dir)
+    }
+
+    static func remove(_ path: String) throws(APIError) {
+        guard unlink(path) == 0 || errno == ENOENT else { throw ioError("remove", path) }
+        syncDir((path as NSString).deletingLastPathComponent)
+    }
+
+    static func syncDir(_ dir: String) {
+        let d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if d >= 0 { fsync(d); close(d) }
+    }
+
+    static func ioError(_ op: String, _ path: String) -> APIError {
+        let e = errno
+        let msg = "cannot \(op) \(path): \(String(cString: strerror(e)))"
+        if e == ENOSPC || e == EDQUOT { return APIError(507, "InsufficientStorage", msg) }
+        return .internal(msg)
+    }
+}
