@@ -42,8 +42,8 @@ for _ in $(seq 1 300); do
 done
 "$venv/bin/st" run "http://127.0.0.1:$port/api/v1/openapi.json" \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
-  --hypothesis-max-examples "$examples" --hypothesis-derandomize --hypothesis-deadline 5000 \
-  -H "Authorization: Bearer $token" --request-timeout 10000 --show-trace-on-error 2>&1 | tail -60
+  --experimental=openapi-3.1 --hypothesis-max-examples "$examples" --hypothesis-derandomize --hypothesis-deadline 5000 \
+  -H "Authorization: Bearer $token" --request-timeout 10000 --show-trace 2>&1 | tail -60
 status=${PIPESTATUS[0]}
 if ! kill -0 "$pid" 2>/dev/null; then echo "schemathesis: the daemon died" >&2; tail -50 "$work/daemon.log" >&2; exit 1; fi
 exit "$status"

@@ -37,7 +37,7 @@ extension KubeRun {
         if tokens == nil, try !HTTPServer.isLoopback(address: address) {
             throw UsageError("\(address) is not a loopback address: without --tokens anyone who can reach it could change the cluster's workloads; pass --tokens FILE or listen on 127.0.0.1")
         }
-        let api = APIServer(backend: KubeBackend(controller: controller), tokens: tokens)
+        let api = APIServer(backend: KubeAPIBackend(controller: controller), tokens: tokens)
         let server = try ProbeServer(address: address, metrics: controller.metrics, maxBodyBytes: 4 << 20, maxConnections: 256, idleTimeout: 120) { r in
             api.register(into: &r)
             Dashboard.register(into: &r)
