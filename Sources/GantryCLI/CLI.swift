@@ -77,6 +77,7 @@ public enum CLI {
                     o.logLevel = lv
                 }
                 if args.bool("kube") {
+                    if o.runAs != nil { throw UsageError("--run-as: directory mode only (in kube mode a Pod runs as its security context says)") }
                     var k = try KubeRunOptions(&args, workers: o.workers, fieldValidation: o.fieldValidation, gracePeriod: o.gracePeriod, runReplicas: o.runReplicas)
                     k.logFormat = o.logFormat; k.logLevel = o.logLevel
                     // In a Pod the probes are on by default (the Deployment's probes need them).

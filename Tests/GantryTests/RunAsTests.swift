@@ -138,6 +138,26 @@ func ownerUID(_ path: String) -> uid_t? {
         #expect(u.launches("x").count == 1 && u.launches("x").first?.user == nil)
     }
 
+    /// A service replica restarting after its API workload lost its account mapping does not
+    /// start (never as root): the gang fails with RunAsRefused.
+    @Test func aRestartWithoutTheMappingIsRefused() throws {
+        var t = Life(runAs: nil, root: true)
+        let path = apiSourcePrefix + "team-a.s.yaml"
+        t.h.apply(path, yaml("s", annotation: "alice") + "  type: Deployment\n")
+        try #require(t.launches("s").map(\.user) == ["alice"])
+        let ref = try #require(t.launches("s").first?.ref)
+        t.h.admission.runtimeEvent(.started(ref, pid: 4242, at: t.h.clock.now()))
+        t.h.drain()
+        #expect(t.h.workload("s")?.phase == .running)
+        t.h.apply(path, yaml("s") + "  type: Deployment\n")   // the annotation is gone; the spec is the same
+        t.h.admission.runtimeEvent(.exited(ref, code: 1, signal: 0, at: t.h.clock.now()))
+        t.h.drain()
+        for _ in 0..<3 { t.h.clock.advance(by: 2); t.h.admission.tick(); t.h.drain() }
+        #expect(t.launches("s").count == 1, "no restart")
+        #expect(t.h.workload("s")?.phase == .failed)
+        #expect(t.h.workload("s")?.conditions.get(ConditionType.finished)?.reason == RunAs.refusedReason)
+    }
+
     // MARK: The log timestamps index
 
     @Test func logTimesReaderTakesWholeValidLinesInOrder() {
