@@ -2,6 +2,7 @@ import Foundation
 import GantryAPI
 import ControllerRuntime
 import GantryShim
+import Controllers
 
 /// Entry point of the `gantry` binary: parses the command line and runs one command.
 public enum CLI {
@@ -67,6 +68,10 @@ public enum CLI {
                 }
                 o.historyRetention = try args.duration("history-retention") ?? o.historyRetention
                 if let sh = args.string("shim") { o.shim = sh.split(separator: " ").map(String.init) }
+                if let u = args.string("run-as") {
+                    guard RunAs.isAccountName(u) else { throw UsageError("--run-as: a Unix account name or uid (letters, digits, '.', '_', '-')") }
+                    o.runAs = u
+                }
                 guard o.gracePeriod >= 0 else { throw UsageError("--grace-period: 0 or more") }
                 // Durations become timers and messages in whole seconds: keep them finite and far from Int's range.
                 for (flag, v) in [("resync", o.resync), ("event-ttl", o.eventTTL), ("debounce", o.debounce), ("grace-period", o.gracePeriod), ("metrics-interval", o.metricsInterval), ("history-retention", o.historyRetention)]
@@ -81,6 +86,7 @@ public enum CLI {
                     o.logLevel = lv
                 }
                 if args.bool("kube") {
+                    if o.runAs != nil { throw UsageError("--run-as: directory mode only (in kube mode a Pod runs as its security context says)") }
                     var k = try KubeRunOptions(&args, workers: o.workers, fieldValidation: o.fieldValidation, gracePeriod: o.gracePeriod, runReplicas: o.runReplicas)
                     k.logFormat = o.logFormat; k.logLevel = o.logLevel
                     // In a Pod the probes are on by default (the Deployment's probes need them).
@@ -201,6 +207,8 @@ public enum CLI {
                             none: admit only, start nothing
       --shim COMMAND        replica supervisor (default: gantry-shim next to this binary,
                             else "gantry shim")
+      --run-as USER         run the spec directory's workloads as this Unix account (the
+                            daemon must be root, or be USER); default: the daemon's own
       --metrics-addr ADDR   serve /healthz, /readyz (200 after the initial sync) and
                             /metrics (Prometheus text) on ADDR: :8080, 127.0.0.1:9090,
                             [::1]:9090 (default: off)
