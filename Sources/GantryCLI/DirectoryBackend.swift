@@ -27,6 +27,10 @@ public final class DirectoryBackend: APIBackend {
     /// How long a write waits for the directory source to bring the object into force.
     let applyTimeout: Double
     let readers = Mutex<[ReaderBox]>([])
+    /// The Unix account API-created workloads of a request without a token (no tokens file,
+    /// loopback only) run as: `--run-as`, else the daemon's own account unless that is root.
+    /// nil: no annotation, and the lifecycle refuses to run such a workload as root.
+    let anonymousRunAs: String?
 
     final class ReaderBox: @unchecked Sendable {
         // Used by one request at a time: taken from the pool, returned after.
@@ -35,7 +39,8 @@ public final class DirectoryBackend: APIBackend {
     }
 
     public init(inventory: Inventory, layers: ManifestLayers, overrides: Overrides, events: EventRecorder, queue: WorkQueue<ObjectKey>,
-                clock: any Clock, stateDir: String, applyTimeout: Double = 5) {
+                clock: any Clock, stateDir: String, applyTimeout: Double = 5, anonymousRunAs: String? = nil) {
+        self.anonymousRunAs = anonymousRunAs
         self.inventory = inventory; self.layers = layers; self.overrides = overrides; self.events = events; self.queue = queue
         self.clock = clock; self.stateDir = stateDir; self.applyTimeout = applyTimeout
         apiDir = DirectoryBackend.apiDir(stateDir)
@@ -128,7 +133,7 @@ public final class DirectoryBackend: APIBackend {
         let path = ProcessRuntime.logPath(stateDir: stateDir, key, rank: rank)
         let inventory = self.inventory
         let clock = self.clock
-        return FileLogReader(path: path, now: { clock.now() }, isLive: {
+        return FileLogReader(path: path, times: { LogTimes.load(path: $0) }, now: { clock.now() }, isLive: {
             guard let w = inventory.statuses.get(key)?.workload else { return false }
             if w.phase == .succeeded || w.phase == .failed || w.phase == .stopped { return false }
             return w.replicas.contains { $0.rank == rank && ($0.phase == "Running" || $0.phase == "Pending" || $0.phase == "Starting") } || w.phase == .pending
@@ -166,6 +171,10 @@ public final class DirectoryBackend: APIBackend {
     }
 
     public func create(_ object: ManifestObject, by: Principal) throws(APIError) -> APIObject {
+        var object = object
+        if object.key.kind == .workload, by == .anonymous, object.meta.annotations[APIObject.runAsAnnotation] == nil, let u = anonymousRunAs {
+            object.meta.annotations[APIObject.runAsAnnotation] = u
+        }
         let key = object.key
         try refuseManifestOwned(key, "change")
         if inventory.desired.get(key) != nil || layers.apiObject(key) != nil {
