@@ -219,7 +219,7 @@ function workloadCells(w) {
     namespace: m.namespace || 'default', queue: s.queue || 'default', type: s.type || '',
     phase: badge(st.phase || 'Pending'), priority: priorityText(s.priority),
     gpus: String(perReplica * (Number(replicas) || 0)), replicas: String(replicas), user: ann['gantry.dev/submitter'] || '',
-    created: timeCell(m.creationTimestamp || st.creationTime), started: timeCell(st.startTime), completed: timeCell(st.endTime),
+    created: timeCell(firstTime(m.creationTimestamp, st.creationTime)), started: timeCell(st.startTime), completed: timeCell(st.endTime),
   };
 }
 function renderWorkloads(table, pager, body, q, sortBy, go) {
