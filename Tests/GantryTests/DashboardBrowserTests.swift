@@ -121,6 +121,12 @@ struct DashboardBrowserTests {
         // Degraded: no token at all (the daemon has a tokens file) asks for one; a missing workload says so.
         let denied = try browser.dumpDOM(base + "#/queues", until: ["Sign-in needed"])
         expectShows(denied, "Sign-in needed", "")
+        let foreign = try browser.dumpDOM(base + "#/workloads/team-b/sd-xl?token=edit-token", until: ["Not allowed"])
+        expectShows(foreign, "Not allowed", "403: an editor of team-a looking at team-b")
+        expectShows(foreign, "may not act in namespace team-b", "the API's reason")
+        let editor = try browser.dumpDOM(base + "#/workloads/team-a/llama-7b?token=edit-token", until: ["bob (editor", "llama-7b-worker-0", ">Stop</button>"])
+        #expect(editor.range(of: #"<button type="button" class="secondary">Stop</button>"#) != nil, "an editor of team-a may stop it")
+
         let missing = try browser.dumpDOM(base + "#/workloads/team-a/nope?token=view-token", until: ["Not found"])
         expectShows(missing, "There is no workload team-a/nope", "")
 
