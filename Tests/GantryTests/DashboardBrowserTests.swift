@@ -332,3 +332,45 @@ struct Browser {
         }
     }
 }
+
+/// The dashboard of a running daemon (`gantry run --listen`) on the example manifests, with
+/// real replicas: the queues page and a finished PyTorchJob's page as Chromium shows them.
+@Suite(.timeLimit(.minutes(5)), .serialized)
+struct DashboardDaemonBrowserTests {
+    @Test(.enabled(if: DashboardBrowserTests.chromium != nil, "needs Debian's chromium (apt-get install chromium) to run the dashboard headless"))
+    func theQueuesAndAWorkloadPageOfARunningDaemon() throws {
+        let chromium = try #require(DashboardBrowserTests.chromium)
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let base = try makeTemporaryDirectory("gantry-dash-daemon-")
+        defer { removeTree(base) }
+        try FileManager.default.copyItem(atPath: root + "/Manifests/examples", toPath: base + "/spec")
+        try "dash-token dana viewer *\n".write(toFile: base + "/tokens", atomically: true, encoding: .utf8)
+        let d = try DaemonUnderTest(spec: base + "/spec", state: base + "/state", logPath: base + "/daemon.log",
+                                    extra: ["--listen", "127.0.0.1:0", "--tokens", base + "/tokens"])
+        var port: Int?
+        d.wait {
+            guard let line = d.log.split(separator: "\n").first(where: { $0.contains("serving the HTTP API") }),
+                  let r = line.range(of: "port=") else { return false }
+            port = Int(line[r.upperBound...].prefix { $0.isNumber })
+            return true
+        }
+        let p = try #require(port, "the daemon's API port")
+        try #require(d.wait(30) { d.status(.workload, "llama-7b")?["phase"]?.stringValue == "Succeeded" }, "llama-7b ran")
+        let browser = Browser(chromium: chromium, dir: base)
+        let url = "http://127.0.0.1:\(p)/"
+        let queues = try browser.dumpDOM(url + "#/queues?token=dash-token", until: ["data-queue=\"research\"", "dana (viewer"])
+        for q in ["ml", "research", "production"] { expectShows(queues, "data-queue=\"\(q)\"", "queue \(q) of Manifests/examples") }
+        expectShows(queues, "All ML teams", "the root queue's description")
+        let page = try browser.dumpDOM(url + "#/workloads/team-a/llama-7b?token=dash-token",
+                                       until: ["llama-7b-worker-1", "QuotaReserved", "rank=0 world_size=2"])
+        expectShows(page, "llama-7b-worker-0", "replica row of rank 0")
+        expectShows(page, "llama-7b-worker-1", "replica row of rank 1")
+        expectShows(page, "Succeeded", "the phase")
+        expectShows(page, "QuotaReserved", "the admission event")
+        expectShows(page, "rank=0 world_size=2", "rank 0's log")
+        expectShows(page, ">loss<", "the training metric chart from the gantry.metric lines")
+        let shot = base + "/daemon-dashboard.png"
+        try browser.screenshot(url + "#/workloads/team-a/llama-7b?token=dash-token", to: shot)
+        #expect(FileManager.default.fileExists(atPath: shot), "a screenshot")
+    }
+}
