@@ -223,7 +223,7 @@ struct EventsCommand {
         for e in rows { seen[e.name] = e.count }
         var since = rows.map(\.last).max() ?? 0
         while true {
-            Thread.sleep(forTimeInterval: backend.isKube ? 1 : 0.5)
+            Thread.sleep(forTimeInterval: backend.pollInterval)
             rows = (try? reader.events(kind: target?.kind, namespace: target?.namespace, name: target?.name, since: since - 1, limit: nil)) ?? []
             let now = Timestamp(seconds: Int64(SystemClock().now()))
             var t = Table(headers)
