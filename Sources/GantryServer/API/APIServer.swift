@@ -1,0 +1,129 @@
+import Foundation
+import GantryAPI
+import HTTPServer
+
+public struct APIOptions: Sendable {
+    /// Request bodies larger than this get 413 (the HTTP server's own limit applies first).
+    public var maxBodyBytes = 4 << 20
+    /// Seconds a request may take; the daemon passes it to its HTTP server.
+    public var requestTimeout = 30.0
+    public init() {}
+}
+
+/// The HTTP API (`/api/v1/...`) over any backend: authentication, role and namespace checks,
+/// the error shape, and one handler per route of `APIRoute.all`.
+public final class APIServer: Sendable {
+    let backend: any APIBackend
+    let tokens: TokenTable?
+    let options: APIOptions
+
+    public init(backend: any APIBackend, tokens: TokenTable?, options: APIOptions = APIOptions()) {
+        self.backend = backend
+        self.tokens = tokens
+        self.options = options
+    }
+
+    /// Adds every /api/v1 route (and /api/v1/openapi.json) to `router`; /healthz, /readyz,
+    /// /metrics are the caller's. Unknown /api/v1 paths get 404 and other methods 405, both
+    /// in the error shape.
+    public func register(into router: inout Router) {
+        let groups = APIRoute.routerGroups()
+        for g in groups {
+            for (method, routes) in g.methods {
+                router.register(method: method, pattern: g.pattern) { [self] req in
+                    self.dispatch(req, routes)
+                }
+            }
+            let allowed = g.methods.map(\.0).sorted()
+            for m in ["GET", "POST", "PUT", "PATCH", "DELETE"] where !allowed.contains(m) {
+                router.register(method: m, pattern: g.pattern) { _ in
+                    var r = APIServer.errorResponse(APIError(405, "MethodNotAllowed", "\(m) is not allowed here; allowed: \(allowed.joined(separator: ", "))"))
+                    r.headers.append(("Allow", allowed.joined(separator: ", ")))
+                    return r
+                }
+            }
+        }
+        let previous = router.notFound
+        router.notFound = { req in
+            let parts = req.path.split(separator: "/")
+            if parts.count >= 2, parts[0] == "api", parts[1] == "v1" {
+                return APIServer.errorResponse(.notFound("no such API path: \(req.path)"))
+            }
+            return previous(req)
+        }
+    }
+
+    /// Picks the route among those sharing a router pattern (custom verbs after ':'),
+    /// authenticates, checks role and namespace, and runs the handler.
+    func dispatch(_ req: HTTPRequest, _ routes: [APIRoute]) -> HTTPResponse {
+        var req = req
+        var chosen: APIRoute?
+        if let first = routes.first, first.verb != nil {
+            // Custom methods: the parameter segment ends in ":verb" (split on the last ':').
+            for r in routes {
+                guard let verb = r.verb, let param = r.verbParameter, let raw = req.pathParameters[param],
+                      let colon = raw.lastIndex(of: ":"), raw[raw.index(after: colon)...] == verb else { continue }
+                req.pathParameters[param] = String(raw[..<colon])
+                chosen = r
+                break
+            }
+        } else {
+            chosen = routes.first
+        }
+        guard let route = chosen else {
+            return APIServer.errorResponse(.notFound("no such API method: \(req.method) \(req.path)"))
+        }
+        do throws(APIError) {
+            let principal = try authenticate(req, route)
+            if req.body.count > options.maxBodyBytes {
+                throw APIError(413, "PayloadTooLarge", "request body larger than \(options.maxBodyBytes) bytes")
+            }
+            let ctx = RequestContext(request: req, principal: principal, route: route)
+            return try handle(route.operationId, ctx)
+        } catch {
+            return APIServer.errorResponse(error)
+        }
+    }
+
+    func authenticate(_ req: HTTPRequest, _ route: APIRoute) throws(APIError) -> Principal {
+        if route.minRole == nil { return tokens == nil ? .anonymous : tokens?.authenticate(req.header("authorization")) ?? .anonymous }
+        let principal: Principal
+        if let tokens {
+            guard let header = req.header("authorization"), !header.isEmpty else {
+                throw .unauthorized("missing bearer token (Authorization: Bearer TOKEN)")
+            }
+            guard let p = tokens.authenticate(header) else { throw .unauthorized("invalid bearer token") }
+            principal = p
+        } else {
+            principal = .anonymous
+        }
+        if let min = route.minRole, principal.role < min {
+            throw .forbidden("user \(principal.user) (\(principal.role.name)) may not \(route.operationId): it needs the \(min.name) role")
+        }
+        if let ns = req.pathParameters["ns"], !principal.may(namespace: ns) {
+            throw .forbidden("user \(principal.user) may not act in namespace \(ns)")
+        }
+        return principal
+    }
+
+    static func errorResponse(_ e: APIError) -> HTTPResponse {
+        let status = (400...599).contains(e.status) ? e.status : 500
+        return HTTPResponse.json(Array(JSON.encode(e.toValue()).utf8), status: status)
+    }
+
+    static func json(_ v: Value, status: Int = 200) -> HTTPResponse {
+        HTTPResponse.json(Array(JSON.encode(v).utf8), status: status)
+    }
+}
+
+/// What a handler gets: the request (path parameters without the verb), the caller, the route.
+struct RequestContext {
+    var request: HTTPRequest
+    var principal: Principal
+    var route: APIRoute
+
+    func parameter(_ name: String) throws(APIError) -> String {
+        guard let v = request.pathParameters[name], !v.isEmpty else { throw .badRequest("missing path parameter \(name)") }
+        return v
+    }
+}
