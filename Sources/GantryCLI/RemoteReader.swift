@@ -71,7 +71,8 @@ final class RemoteReader: ObjectReader {
             rows += (v["items"]?.arrayValue ?? []).compactMap(RemoteRows.eventRow)
         }
         if let since { rows = rows.filter { $0.last > since } }
-        rows.sort { $0.last != $1.last ? $0.last < $1.last : $0.name < $1.name }
+        // Oldest first; within a second (the API's times are whole seconds) the server's order.
+        rows = rows.enumerated().sorted { $0.element.last != $1.element.last ? $0.element.last < $1.element.last : $0.offset < $1.offset }.map(\.element)
         if let limit, rows.count > limit { rows = Array(rows.suffix(limit)) }
         return rows
     }
@@ -83,8 +84,8 @@ final class RemoteReader: ObjectReader {
         guard parts.count == 3, parts[2].isEmpty, !parts[0].isEmpty, !parts[1].isEmpty else { return [] }
         let key = ObjectKey(.workload, namespace: String(parts[0]), name: String(parts[1]))
         let now = Date().timeIntervalSince1970
-        // One-minute steps over the last hour: the newest bucket holds the newest samples.
-        let q = [("start", String(Int64(now - 3600))), ("end", String(Int64(now) + 1)), ("step", "60")]
+        // Ten-second steps over the last hour: the newest bucket holds the newest samples.
+        let q = [("start", String(Int64(now - 3600))), ("end", String(Int64(now) + 1)), ("step", "10")]
         var out: [(series: String, ts: Double, value: Double)] = []
         for route in ["metrics", "trainingMetrics"] {
             guard let v = try client.getIfPresent(RemoteClient.workloadPath(key) + "/" + route, q) else { continue }

@@ -15,16 +15,27 @@ enum RemoteRows {
         let namespace = kind.isNamespaced ? (meta["namespace"]?.stringValue ?? "") : ""
         var object: [Value.Member] = []
         var status: Value?
+        let source = v["source"]?.stringValue
         for m in members {
-            if m.key == "status" { status = m.value } else if !apiOnly.contains(m.key) { object.append(m) }
+            if m.key == "status" { status = m.value } else if m.key == "metadata", let source { object.append(.init("metadata", withSource(m.value, source))) } else if !apiOnly.contains(m.key) { object.append(m) }
         }
         if let s = status, s == .null || s.members?.isEmpty == true { status = nil }
         let creation = meta["creationTimestamp"]?.stringValue.flatMap { Timestamp(rfc3339: $0) }?.seconds ?? 0
         let owner = v["owner"]?.stringValue ?? "api"
-        let source = v["source"]?.stringValue ?? "\(owner) (\(server))"
         return ObjectRow(key: ObjectKey(kind, namespace: namespace, name: name), uid: meta["uid"]?.stringValue ?? "",
                          generation: meta["generation"]?.intValue ?? 0, specHash: "", objectHash: "", creationTime: creation,
-                         source: source, objectJSON: JSON.encode(.object(object)), statusJSON: status.map { JSON.encode($0) })
+                         source: source ?? "\(owner) (\(server))", objectJSON: JSON.encode(.object(object)), statusJSON: status.map { JSON.encode($0) })
+    }
+
+    /// Metadata with the `gantry.dev/source` annotation a state directory's stored object
+    /// carries (`file:line` of a manifest-owned object), annotations in key order.
+    static func withSource(_ meta: Value, _ source: String) -> Value {
+        guard case .object(var members) = meta else { return meta }
+        var ann: [String: String] = [:]
+        for m in meta["annotations"]?.members ?? [] { ann[m.key] = m.value.stringValue ?? "" }
+        ann["gantry.dev/source"] = source
+        if let i = members.firstIndex(where: { $0.key == "annotations" }) { members[i].value = .stringMap(ann) } else { members.append(.init("annotations", .stringMap(ann))) }
+        return .object(members)
     }
 
     static func sorted(_ rows: [ObjectRow]) -> [ObjectRow] { rows.sorted { $0.key < $1.key } }
