@@ -78,14 +78,18 @@ final class RemoteReader: ObjectReader {
     }
 
     /// `prefix` is `NS/NAME/` (a workload's series): the newest sample of each of its GPU and
-    /// training series over the last hour, named as the state directory names them.
+    /// training series over the last three hours, named as the state directory names them.
     func latestMetrics(prefix: String) throws -> [(series: String, ts: Double, value: Double)] {
         let parts = prefix.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[2].isEmpty, !parts[0].isEmpty, !parts[1].isEmpty else { return [] }
         let key = ObjectKey(.workload, namespace: String(parts[0]), name: String(parts[1]))
         let now = Date().timeIntervalSince1970
-        // Ten-second steps over the last hour: the newest bucket holds the newest samples.
-        let q = [("start", String(Int64(now - 3600))), ("end", String(Int64(now) + 1)), ("step", "10")]
+        // One-second steps from a whole second (the API averages per step and stamps each
+        // step with its start) give the samples as filed, to the second, as the state
+        // directory's reader prints them; three hours is as far back as the API's step
+        // limit (11,000 steps) allows.
+        let start = Int64(now) - 10_800
+        let q = [("start", String(start)), ("end", String(start + 10_801)), ("step", "1")]
         var out: [(series: String, ts: Double, value: Double)] = []
         for route in ["metrics", "trainingMetrics"] {
             guard let v = try client.getIfPresent(RemoteClient.workloadPath(key) + "/" + route, q) else { continue }

@@ -77,7 +77,11 @@ final class RemoteAPIFixture: @unchecked Sendable {
             EventRecord(type: $0.type, reason: $0.reason, message: $0.message, kind: $0.kind, namespace: $0.namespace, name: $0.objName,
                         count: $0.count, firstTimestamp: $0.first, lastTimestamp: $0.last)
         }
-        return MemoryBackend(objects: objects, events: events)
+        var metrics: [MetricSeries] = []
+        for (series, _, _) in try reader.latestMetrics(prefix: "") {
+            metrics.append(MetricSeries(name: series, samples: try reader.metricSeries(series).map { MetricSeries.Sample(ts: $0.ts, value: $0.value) }))
+        }
+        return MemoryBackend(objects: objects, events: events, metrics: metrics)
     }
 
     static func decode(_ yaml: String) throws -> ManifestObject {
@@ -117,6 +121,15 @@ func withoutAges(_ s: String) -> String {
                 && d.status(.queue, "research")?["admitted"] != nil
         }, "every workload and the queue reconciled")
         #expect(d.terminate() == 0)
+        // GPU samples as the daemon files them (no GPUs here): an older run's and the newest.
+        let store = try StateStore(directory: d.state)
+        let now = Date().timeIntervalSince1970
+        for (series, ago, value) in [("gpu_utilization_percent{gpu=0}", 900.0, 10.0), ("gpu_utilization_percent{gpu=0}", 4, 90), ("gpu_utilization_percent{gpu=1}", 4, 40),
+                                     ("gpu_memory_used_mib{gpu=0}", 4, 1024), ("gpu_power_watts{gpu=1}", 4, 250), ("loss{rank=0}", 4, 0.5)] {
+            store.enqueueSQL("INSERT OR IGNORE INTO metrics(series, ts, value) VALUES(?,?,?)", [.text("team-a/train/" + series), .double(now - ago), .double(value)])
+        }
+        try store.flush()
+        store.close()
         let api = try RemoteAPIFixture(try RemoteAPIFixture.backend(fromState: d.state))
         let commands: [[String]] = [
             ["get", "workloads", "-A"], ["get", "workloads", "-n", "team-a", "-o", "wide"], ["get", "workloads", "-n", "team-a", "-o", "yaml"],
@@ -124,7 +137,7 @@ func withoutAges(_ s: String) -> String {
             ["get", "workloads", "-n", "team-a", "--phase", "pending", "-o", "name"], ["get", "queues"], ["get", "queues", "-o", "yaml"],
             ["get", "nodes"], ["get", "resourcepools"], ["get", "workload", "nope", "-n", "team-a"],
             ["describe", "workload", "train", "-n", "team-a"], ["describe", "workload", "big", "-n", "team-a"],
-            ["events", "--for", "workload/team-a/train"], ["events", "--for", "workload/team-a/train", "-o", "json", "--limit", "2"],
+            ["events", "--for", "workload/team-a/train"], ["top", "train", "-n", "team-a"], ["top", "-A"], ["top", "nope", "-n", "team-a"], ["events", "--for", "workload/team-a/train", "-o", "json", "--limit", "2"],
         ]
         for c in commands {
             let local = runCLI(c + ["--state-dir", d.state])
@@ -149,6 +162,48 @@ func withoutAges(_ s: String) -> String {
         func head(_ s: String) -> String { withoutAges(String(s[..<(s.range(of: "Events:")?.lowerBound ?? s.endIndex)])) }
         #expect(head(remote) == head(local))
         #expect(remote.contains("team-a/big"))
+        let top = api.cli(["top", "train", "-n", "team-a"]).1
+        #expect(top.contains("65%") && top.contains("1024Mi") && top.contains("250W"), "\(top)")
+    }
+
+    @Test func theServerComesFromFlagsOrTheEnvironment() throws {
+        func backend(_ argv: [String], _ env: [String: String]) throws -> Backend {
+            var args = try Args(argv, boolFlags: CLI.boolFlags, aliases: CLI.aliases)
+            return try CLI.backend(&args, stateDir: "s", namespaced: true, environment: env)
+        }
+        let tokenFile = try makeTemporaryDirectory("gantry-remotecli-tok-") + "/t"
+        defer { removeTree((tokenFile as NSString).deletingLastPathComponent) }
+        FileManager.default.createFile(atPath: tokenFile, contents: Data("# a comment\n  s3cret  \n".utf8))
+        guard case .remote(let c) = try backend(["--server", "127.0.0.1:8080/", "--token-file", tokenFile], [:]) else { Issue.record("not remote"); return }
+        #expect(c.base == "http://127.0.0.1:8080" && c.token == "s3cret")
+        guard case .remote(let e) = try backend([], ["GANTRY_SERVER": "https://gantry.example", "GANTRY_TOKEN_FILE": tokenFile]) else { Issue.record("not remote"); return }
+        #expect(e.base == "https://gantry.example" && e.token == "s3cret")
+        // An explicit --state-dir wins over the environment.
+        guard case .directory = try backend(["--state-dir", "x"], ["GANTRY_SERVER": "http://h"]) else { Issue.record("not directory"); return }
+        #expect(throws: UsageError.self) { try backend(["--server", "http://h", "--kube"], [:]) }
+        #expect(throws: UsageError.self) { try backend(["--server", "ftp://h"], [:]) }
+        #expect(throws: UsageError.self) { try backend(["--server", "http://h", "--token-file", tokenFile + ".missing"], [:]) }
+    }
+
+    @Test func localStopAndResumeOfSeveralNamesOrASelector() throws {
+        let d = try DaemonUnderTest(extra: ["--runtime", "none"])
+        d.write("queues.yaml", queueManifest)
+        let labelled = { (name: String) in wl(name).replacingOccurrences(of: "namespace: team-a}", with: "namespace: team-a, labels: {team: a}}") }
+        d.write("w.yaml", labelled("a1") + "---\n" + labelled("a2") + "---\n" + wl("other"))
+        try #require(d.wait { ["a1", "a2", "other"].allSatisfy { d.status(.workload, $0) != nil } }, "workloads stored")
+        func phase(_ n: String) -> String? { d.status(.workload, n)?["phase"]?.stringValue }
+        var r = runCLI(["stop", "-l", "team=a", "-n", "team-a", "--state-dir", d.state])
+        #expect(r.0 == 0 && r.1.contains("workload team-a/a1 stopping") && r.1.contains("workload team-a/a2 stopping") && !r.1.contains("other"), "\(r.1)")
+        try #require(d.wait { phase("a1") == "Stopped" && phase("a2") == "Stopped" }, "a1 and a2 stopped")
+        #expect(phase("other") != "Stopped")
+        r = runCLI(["resume", "a1", "a2", "ghost", "-n", "team-a", "--state-dir", d.state])
+        #expect(r.0 == 1 && r.1.contains("\"ghost\" not found") && r.1.contains("workload team-a/a2 resumed"), "\(r.1)")
+        try #require(d.wait { phase("a1") != "Stopped" && phase("a2") != "Stopped" }, "a1 and a2 resumed")
+        r = runCLI(["stop", "-l", "team=nobody", "-n", "team-a", "--state-dir", d.state])
+        #expect(r.0 == 0 && r.1.contains("No workloads in namespace team-a match -l team=nobody."), "\(r.1)")
+        r = runCLI(["stop", "a1", "-l", "team=a", "--state-dir", d.state])
+        #expect(r.0 == 2, "\(r.1)")
+        _ = d.terminate()
     }
 
     // MARK: Writes
