@@ -105,7 +105,7 @@ struct SuspendCommand {
         selector = args.string("selector")
         if let s = selector, s.trimmingCharacters(in: .whitespaces).isEmpty { throw UsageError("-l: a label selector like team=a") }
         guard names.isEmpty != (selector == nil) else {
-            throw UsageError("\(verb) needs workload names or -l SELECTOR (not both): gantry \(verb) NAME... -n NAMESPACE, or gantry \(verb) -l KEY=VALUE -n NAMESPACE")
+            throw UsageError("\(verb) needs one workload name or more, or -l SELECTOR (not both): gantry \(verb) NAME... -n NAMESPACE, or gantry \(verb) -l KEY=VALUE -n NAMESPACE")
         }
     }
 
