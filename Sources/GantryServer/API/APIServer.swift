@@ -25,7 +25,7 @@ public final class APIServer: Sendable {
 
     /// Adds every /api/v1 route (and /api/v1/openapi.json) to `router`; /healthz, /readyz,
     /// /metrics are the caller's. Unknown /api/v1 paths get 404 and other methods 405, both
-    /// in the error shape.
+    /// in the error shape (HEAD is left to the router, which answers it from GET routes).
     public func register(into router: inout Router) {
         let groups = APIRoute.routerGroups()
         for g in groups {
@@ -35,7 +35,7 @@ public final class APIServer: Sendable {
                 }
             }
             let allowed = g.methods.map(\.0).sorted()
-            for m in ["GET", "POST", "PUT", "PATCH", "DELETE"] where !allowed.contains(m) {
+            for m in ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] where !allowed.contains(m) {
                 router.register(method: m, pattern: g.pattern) { _ in
                     var r = APIServer.errorResponse(APIError(405, "MethodNotAllowed", "\(m) is not allowed here; allowed: \(allowed.joined(separator: ", "))"))
                     r.headers.append(("Allow", allowed.joined(separator: ", ")))

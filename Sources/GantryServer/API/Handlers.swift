@@ -247,9 +247,7 @@ extension APIServer {
     func cloneWorkload(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {
         try APIServer.checkContentType(ctx.request, yaml: false)
         let o = try workload(ctx)
-        _ = try APIServer.parseJSONBody(ctx.request.body, allowEmpty: true)
-        let body = ctx.request.body.allSatisfy { $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 } ? Array("{}".utf8) : ctx.request.body
-        let c = try makeClone(o, body: body, ctx.principal)
+        let c = try makeClone(o, body: ctx.request.body, ctx.principal)
         return APIServer.json(ObjectView.object(try backend.create(c, by: ctx.principal)), status: 201)
     }
 
@@ -260,6 +258,9 @@ extension APIServer {
     func batch(_ ctx: RequestContext, _ op: BatchOp) throws(APIError) -> HTTPResponse {
         try APIServer.checkContentType(ctx.request, yaml: false)
         let body = try APIServer.parseJSONBody(ctx.request.body, allowEmpty: false)
+        for m in body.members ?? [] where !["workloads", "selector", "namespace", "suffix"].contains(m.key) {
+            throw .badRequest("unknown field \"\(m.key.prefix(60))\"; a batch body has workloads or selector (+ namespace), and suffix for clone", field: String(m.key.prefix(60)))
+        }
         var targets: [(String, ObjectKey?)] = []
         switch (body["workloads"], body["selector"]) {
         case (.some(let list), nil):

@@ -142,7 +142,10 @@ private let metricParameters: [Q] = [
     Q(name: "start", schema: stringSchema, description: "Start (ISO 8601 or seconds since the epoch; default an hour ago)"),
     Q(name: "end", schema: stringSchema, description: "End (ISO 8601 or seconds since the epoch; default now)"),
     Q(name: "step", schema: .object([.init("type", .string("number")), .init("exclusiveMinimum", .int(0))]), description: "Seconds per sample"),
-    Q(name: "numberOfSamples", schema: intSchema(min: 1, max: 10000), description: "Samples in the range (default 60)"),
+    Q(name: "numberOfSamples", schema: intSchema(min: 0, max: 1000), description: "Samples in the range (0 or missing: 60)"),
+    Q(name: "metric", schema: stringSchema, description: "Only these metrics (comma-separated)"),
+    Q(name: "gpu", schema: intSchema(min: 0), description: "Only this GPU index"),
+    Q(name: "rank", schema: intSchema(min: 0), description: "Only this rank (training metrics)"),
 ]
 
 extension APIRoute {
