@@ -211,7 +211,7 @@ public enum CLI {
                             manifest stays the user's (the error names the file)
       stop/resume           several names or -l SELECTOR use the batch routes
       logs --since D        sinceSeconds; -f streams the chunked response until the replica ends
-      events                the API serves workloads' events: other kinds show none
+      events                the API serves workloads' events (--for another kind: an error)
     Without --server, create, delete and clone fail: they need the API. logs --since reads
     the local log's times when its lines carry them, else says it cannot cut it.
 

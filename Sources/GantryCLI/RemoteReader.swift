@@ -8,8 +8,8 @@ import StateStore
 /// The API serves events of workloads only: events of other kinds read as none.
 final class RemoteReader: ObjectReader {
     let client: RemoteClient
-    /// Items asked for per list page.
-    var pageSize = 500
+    /// Items asked for per list page (the API serves at most 1,000).
+    var pageSize = 1000
 
     init(_ client: RemoteClient) { self.client = client }
 

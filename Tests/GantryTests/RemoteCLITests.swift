@@ -162,6 +162,11 @@ func withoutAges(_ s: String) -> String {
         func head(_ s: String) -> String { withoutAges(String(s[..<(s.range(of: "Events:")?.lowerBound ?? s.endIndex)])) }
         #expect(head(remote) == head(local))
         #expect(remote.contains("team-a/big"))
+        // Without --for: the events of every workload, oldest first.
+        let all = api.cli(["events"])
+        #expect(all.0 == 0 && all.1.contains("workload/team-a/train") && all.1.contains("workload/team-a/small"), "\(all.1)")
+        let queueEvents = api.cli(["events", "--for", "queue/research"])
+        #expect(queueEvents.0 == 1 && queueEvents.1.contains("events of workloads only"), "\(queueEvents.1)")
         let top = api.cli(["top", "train", "-n", "team-a"]).1
         #expect(top.contains("65%") && top.contains("1024Mi") && top.contains("250W"), "\(top)")
     }
@@ -243,6 +248,20 @@ func withoutAges(_ s: String) -> String {
         #expect(api.backend.get(ObjectKey(.workload, namespace: "team-a", name: "train")) == nil)
         r = api.cli(["delete", "workload", "train", "-n", "team-a"])
         #expect(r.0 == 1 && r.1.contains("not found"), "\(r.1)")
+    }
+
+    @Test func listsFollowTheAPIsPagesToTheEnd() throws {
+        let one = try RemoteAPIFixture.object(wl("w"))
+        let objects = (0..<1003).map { i -> APIObject in
+            var o = one
+            o.object.meta.name = String(format: "w-%04d", i)
+            return o
+        }
+        let api = try RemoteAPIFixture(MemoryBackend(objects: objects))
+        let r = api.cli(["get", "workloads", "-n", "team-a", "-o", "name"])
+        let names = r.1.split(separator: "\n")
+        #expect(r.0 == 0 && names.count == 1003, "\(names.count) names")
+        #expect(names.first == "workload/w-0000" && names.last == "workload/w-1002")
     }
 
     @Test func aManifestOwnedWorkloadIsNotDeletedAndTheErrorNamesItsFile() throws {
