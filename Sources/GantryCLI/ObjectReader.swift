@@ -35,7 +35,6 @@ enum Backend {
         }
     }
 
-    var isKube: Bool { if case .kube = self { return true } else { return false } }
     /// Seconds between polls of `-w`: a state directory is cheap to read, a server less so.
     var pollInterval: Double { if case .directory = self { return 0.5 } else { return 1 } }
 }
