@@ -164,6 +164,14 @@ public struct WorkloadQuery: Sendable {
         return q
     }
 
+    /// Limits the query to namespaces (a token's, a path's) without changing its continue
+    /// markers. nil or a list containing "*": no limit. Filtering this way, instead of
+    /// filtering the array before `apply`, keeps the backend's array (and its cached index).
+    public mutating func restrict(namespaces: [String]?) {
+        guard let namespaces, !namespaces.contains("*") else { return }
+        clauses.append(.oneOf(.namespace, namespaces))
+    }
+
     /// Filters, sorts (ties by namespace then name) and cuts the page.
     public func apply(_ items: [APIObject]) throws(APIError) -> WorkloadPage {
         try apply(WorkloadIndex.shared(items, columns: neededColumns))
