@@ -266,6 +266,20 @@ func badField(_ q: [(String, String)]) -> String? {
         #expect(badField(query) == field)
     }
 
+    @Test func restrictingNamespacesKeepsMarkers() throws {
+        var q = try WorkloadQuery.parse([("sortBy", "name"), ("limit", "1")])
+        q.restrict(namespaces: ["team-b", "team-c"])
+        let page = try q.apply(queryFleet)
+        #expect(names(page.items) == ["delta"] && page.totalCount == 3)
+        var resumed = try WorkloadQuery.parse([("sortBy", "name"), ("limit", "1"), ("continue", try #require(page.next))])
+        resumed.restrict(namespaces: ["team-b", "team-c"])
+        #expect(names(try resumed.apply(queryFleet).items) == ["epsilon"])
+        var all = try WorkloadQuery.parse([])
+        all.restrict(namespaces: ["*"])
+        all.restrict(namespaces: nil)
+        #expect(all.count(queryFleet) == 5)
+    }
+
     @Test func deletedFlag() throws {
         #expect(try WorkloadQuery.parse([("deleted", "true")]).includeDeleted)
         #expect(try !WorkloadQuery.parse([("deleted", "false")]).includeDeleted)
@@ -274,6 +288,31 @@ func badField(_ q: [(String, String)]) -> String? {
     @Test func matchingIgnoresPaging() throws {
         let q = try WorkloadQuery.parse([("filterBy", "gpus>=2"), ("limit", "1")])
         #expect(names(q.matching(queryFleet)) == ["alpha", "beta", "gamma", "epsilon"])
+    }
+
+    /// Large lists go through the shared index cache: results follow the array's contents
+    /// (a changed array is new storage), and a prepared index answers like the array.
+    @Test func indexCacheFollowsTheArray() throws {
+        var fleet: [APIObject] = []
+        for i in 0..<(WorkloadIndex.cacheThreshold + 500) {
+            let queue = i % 2 == 0 ? "even" : "odd"
+            let phase: WorkloadPhase = i % 5 == 0 ? .running : .pending
+            fleet.append(queryWorkload("w\(i)", ns: "ns\(i % 3)", queue: queue, gpus: Int64(i % 9), created: Int64(i), phase: phase))
+        }
+        let running = try WorkloadQuery.parse([("phase", "Running")])
+        let byGPUs = try WorkloadQuery.parse([("filterBy", "gpus>=8"), ("queue", "even"), ("sortBy", "createdAt"), ("sortOrder", "desc"), ("limit", "3")])
+        #expect(try running.apply(fleet).totalCount == 305)
+        #expect(names(try byGPUs.apply(fleet).items) == ["w1520", "w1502", "w1484"])   // second query: more columns, same storage
+        #expect(try running.apply(fleet).totalCount == 305)
+        #expect(running.count(fleet) == 305 && running.matching(fleet).count == 305)
+        fleet[0] = queryWorkload("w0", ns: "ns0", phase: .failed)
+        #expect(try running.apply(fleet).totalCount == 304)
+        fleet.append(queryWorkload("late", queue: "even", gpus: 8, created: 99_999, phase: .running))
+        #expect(try running.apply(fleet).totalCount == 305)
+        #expect(names(try byGPUs.apply(fleet).items) == ["late", "w1520", "w1502"])
+        let index = WorkloadIndex(fleet)
+        #expect(try byGPUs.apply(index).items.map(\.key) == (try byGPUs.apply(fleet).items.map(\.key)))
+        #expect(running.count(index) == 305 && running.matches(fleet[5]) && !running.matches(fleet[1]))
     }
 
     @Test func nonWorkloadsNeverTrap() throws {
