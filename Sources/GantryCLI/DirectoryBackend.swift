@@ -67,8 +67,18 @@ public final class DirectoryBackend: APIBackend {
         return .manifest(file: ref.description)
     }
 
+    /// The last list of each kind with the versions of what it was built from: while nothing
+    /// changed, the same array comes back (the query's index of it is reused too).
+    struct Cached { var versions: (Int, Int, Int); var items: [APIObject] }
+    let cache = Mutex<[Kind: Cached]>([:])
+
     public func list(_ kind: Kind) -> [APIObject] {
-        inventory.desired.values { $0.spec.kind == kind }.map(view)
+        let versions = (inventory.desired.version.load(ordering: .acquiring), inventory.statuses.version.load(ordering: .acquiring),
+                        overrides.version.load(ordering: .acquiring))
+        if let c = cache.withLock({ $0[kind] }), c.versions == versions { return c.items }
+        let items = inventory.desired.values { $0.spec.kind == kind }.map(view)
+        cache.withLock { $0[kind] = Cached(versions: versions, items: items) }
+        return items
     }
 
     public func get(_ key: ObjectKey) -> APIObject? { inventory.desired.get(key).map(view) }
