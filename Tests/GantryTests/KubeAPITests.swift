@@ -7,6 +7,7 @@ import HTTPServer
 import GantryServer
 @testable import GantryCLI
 @testable import KubeMode
+@testable import Controllers
 
 /// The HTTP API in kube mode: reads from the controller's informers, writes as API calls to
 /// the (in-process) API server, which the controller then reconciles like any other change.
@@ -58,5 +59,24 @@ import GantryServer
             cluster.reapDeletedPods("team-a")
             return cluster.workloadObject("team-a", "api-job") == nil
         }, "deleted")
+    }
+}
+
+/// The Pod of a workload whose run-as annotation is a numeric uid carries it as its security
+/// context; a name (no user database in a cluster) or no annotation leaves the Pod's alone.
+@Suite struct KubePodSecurityContextTests {
+    func pod(user: String?) -> Value {
+        var spec = WorkloadSpec(); spec.image = "i"
+        let ref = ReplicaRef(key: ObjectKey(.workload, namespace: "ns", name: "w"), dispatch: 1, rank: 0, attempt: 0)
+        return PodRuntime.podObject(ReplicaLaunch(ref: ref, command: "c", env: [], header: "", user: user), spec: spec, uid: "u",
+                                    intent: nil, assignment: nil, vendor: .nvidia, grace: 30)
+    }
+
+    @Test func aNumericAccountBecomesRunAsUser() {
+        #expect(pod(user: "1001")["spec"]?["securityContext"]?["runAsUser"]?.intValue == 1001)
+        #expect(pod(user: "1001")["spec"]?["securityContext"]?["runAsNonRoot"]?.boolValue == true)
+        #expect(pod(user: "0")["spec"]?["securityContext"]?["runAsNonRoot"]?.boolValue == false)
+        #expect(pod(user: "alice")["spec"]?["securityContext"] == nil)
+        #expect(pod(user: nil)["spec"]?["securityContext"] == nil)
     }
 }
