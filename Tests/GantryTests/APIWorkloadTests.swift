@@ -222,6 +222,12 @@ import GantryAPI
         #expect(method.response.header("Allow") == "GET")
         #expect(apiCall(router, "GET", "/elsewhere").status == 404)
         #expect(apiCall(router, "GET", "/elsewhere").errorCode == nil, "paths outside /api/v1 keep the router's answer")
+        // Allow names what the path serves: a custom verb's methods, or the object's.
+        let object = apiCall(router, "OPTIONS", "/api/v1/namespaces/team-a/workloads/train", token: "viewer-token")
+        #expect(object.status == 405 && object.response.header("Allow") == "GET, PATCH, DELETE")
+        let verb = apiCall(router, "GET", "/api/v1/namespaces/team-a/workloads/train:stop", token: "viewer-token")
+        #expect(verb.status == 405 && verb.response.header("Allow") == "POST")
+        #expect(apiCall(router, "POST", "/api/v1/namespaces/team-a/workloads/train", token: "editor-token").status == 405)
     }
 
     @Test func oversizedBodiesAre413() throws {

@@ -59,9 +59,12 @@ extension APIServer {
         return o
     }
 
+    /// The largest replica index a path may name.
+    static let maxRank = (1 << 20) - 1
+
     func rank(_ ctx: RequestContext) throws(APIError) -> Int {
         let s = try ctx.parameter("rank")
-        guard let r = Int(s), r >= 0, r < 1 << 20 else { throw .badRequest("rank must be a replica index (0, 1, ...), not \"\(s)\"", field: "rank") }
+        guard let r = Int(s), r >= 0, r <= APIServer.maxRank else { throw .badRequest("rank must be a replica index (0, 1, ...), not \"\(s)\"", field: "rank") }
         return r
     }
 
