@@ -182,7 +182,7 @@ import GantryAPI
         let resume = apiCall(router, "POST", "/api/v1/workloads:batchResume", token: "editor-token", body: #"{"workloads":["team-b/wait-1"]}"#)
         #expect(resume.json?["succeeded"]?.intValue == 1)
 
-        for bad in ["{}", #"{"workloads":"x"}"#, #"{"workloads":[],"selector":"a=b"}"#, #"{"selector":"a in ("}"#, #"{"workloads":[],"extra":1}"#, "[]", ""] {
+        for bad in ["{}", #"{"workloads":"x"}"#, #"{"workloads":[],"selector":"a=b"}"#, #"{"selector":"a in ("}"#, #"{"workloads":[],"extra":1}"#, "[]", "", #"{"selector":" "}"#, #"{"selector":"a=b","namespace":"Not_A_Namespace"}"#, #"{"workloads":[],"suffix":"_X"}"#] {
             let r = apiCall(router, "POST", "/api/v1/workloads:batchStop", token: "editor-token", body: bad)
             #expect(r.status == 400, "\(bad): \(r.status) \(r.text)")
         }

@@ -5,7 +5,8 @@ import HTTPServer
 public struct APIOptions: Sendable {
     /// Request bodies larger than this get 413 (the HTTP server's own limit applies first).
     public var maxBodyBytes = 4 << 20
-    /// Seconds a request may take; the daemon passes it to its HTTP server.
+    /// Seconds a request may take: a log read without follow stops there; the daemon also
+    /// passes it to its HTTP server as the idle timeout.
     public var requestTimeout = 30.0
     public init() {}
 }

@@ -279,11 +279,15 @@ extension APIServer {
                 }
             }
         case (nil, .some(let sel)):
-            guard let text = sel.stringValue else { throw .badRequest("selector must be a string", field: "selector") }
+            guard let text = sel.stringValue, !text.allSatisfy(\.isWhitespace) else {
+                throw .badRequest("selector must be a non-empty label selector (an empty one would select everything)", field: "selector")
+            }
             let selector = try LabelSelector.parse(text)
             var namespace: String?
             if let ns = body["namespace"] {
-                guard let s = ns.stringValue else { throw .badRequest("namespace must be a string", field: "namespace") }
+                guard let s = ns.stringValue, ManifestDecoder.isDNS1123Label(s) else {
+                    throw .badRequest("namespace must be a namespace name (\(ManifestDecoder.dns1123Label))", field: "namespace")
+                }
                 namespace = s
             }
             for o in visibleWorkloads(ctx, namespace: namespace) where selector.matches(o.object.meta.labels) {
@@ -294,7 +298,9 @@ extension APIServer {
         }
         var suffix = "-copy"
         if let s = body["suffix"] {
-            guard let t = s.stringValue, !t.isEmpty else { throw .badRequest("suffix must be a non-empty string", field: "suffix") }
+            guard let t = s.stringValue, !t.isEmpty, t.utf8.allSatisfy({ $0 == 0x2d || ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7a) }) else {
+                throw .badRequest("suffix must be lower-case letters, digits and '-'", field: "suffix")
+            }
             suffix = t
         }
         var results: [Value] = []

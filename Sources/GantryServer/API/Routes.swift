@@ -87,6 +87,13 @@ struct APIRoute: Sendable {
 private let stringSchema: Value = .object([.init("type", .string("string")), .init("minLength", .int(1))])
 /// RFC 3339; the handlers also take a bare date or seconds since the epoch.
 private let timeSchema: Value = .object([.init("type", .string("string")), .init("format", .string("date-time"))])
+/// Any string (empty included).
+private let anyString: Value = .object([.init("type", .string("string"))])
+/// A comma-separated list of `values` (or nothing).
+private func listPattern(_ values: [String]) -> Value {
+    let alt = "(" + values.joined(separator: "|") + ")"
+    return .object([.init("type", .string("string")), .init("pattern", .string("^(\(alt)(,\(alt))*)?$"))])
+}
 private let boolSchema: Value = .object([.init("type", .string("boolean"))])
 private func intSchema(min: Int? = nil, max: Int? = nil) -> Value {
     var m: [Value.Member] = [.init("type", .string("integer"))]
@@ -101,27 +108,27 @@ private func enumSchema(_ values: [String]) -> Value {
 private typealias Q = APIRoute.QueryParameter
 
 private let listParameters: [Q] = [
-    Q(name: "phase", schema: stringSchema, description: "Workload phase (Pending, Running, Succeeded, Failed, Stopped, Updating); comma-separated for several"),
-    Q(name: "type", schema: stringSchema, description: "Workload type"),
+    Q(name: "phase", schema: listPattern(WorkloadPhase.allCases.map(\.rawValue)), description: "Workload phase (Pending, Running, Succeeded, Failed, Stopped, Updating); comma-separated for several"),
+    Q(name: "type", schema: listPattern(WorkloadType.allCases.map(\.rawValue)), description: "Workload type"),
     Q(name: "queue", schema: stringSchema, description: "Queue name"),
     Q(name: "namespace", schema: stringSchema, description: "Namespace"),
     Q(name: "user", schema: stringSchema, description: "Submitter"),
-    Q(name: "name", schema: stringSchema, description: "Name contains"),
-    Q(name: "description", schema: stringSchema, description: "Description contains"),
-    Q(name: "labels", schema: stringSchema, description: "Label selector (a=b,c!=d,e in (x,y))"),
+    Q(name: "name", schema: anyString, description: "Name contains"),
+    Q(name: "description", schema: anyString, description: "Description contains"),
+    Q(name: "labels", schema: anyString, description: "Label selector (a=b,c!=d,e in (x,y))"),
     Q(name: "since", schema: timeSchema, description: "Created at or after (ISO 8601)"),
     Q(name: "until", schema: timeSchema, description: "Created at or before (ISO 8601)"),
     Q(name: "startedAfter", schema: timeSchema, description: "Started at or after (ISO 8601)"),
     Q(name: "startedBefore", schema: timeSchema, description: "Started at or before (ISO 8601)"),
     Q(name: "completedAfter", schema: timeSchema, description: "Completed at or after (ISO 8601)"),
     Q(name: "completedBefore", schema: timeSchema, description: "Completed at or before (ISO 8601)"),
-    Q(name: "filterBy", schema: stringSchema, description: "Comma-separated FIELD OP VALUE terms; operators == != <= >= =@ !@ =^ =$"),
+    Q(name: "filterBy", schema: .object([.init("type", .string("string")), .init("pattern", .string(#"^[A-Za-z]+(==|!=|<=|>=|=@|!@|=\^|=\$)[^,]*(,[A-Za-z]+(==|!=|<=|>=|=@|!@|=\^|=\$)[^,]*)*$"#))]), description: "Comma-separated FIELD OP VALUE terms; operators == != <= >= =@ !@ =^ =$"),
     Q(name: "sortBy", schema: enumSchema(["name", "createdAt", "startedAt", "completedAt", "phase", "type", "queue", "priority", "gpus"]), description: "Sort field"),
     Q(name: "sortOrder", schema: enumSchema(["asc", "desc"]), description: "Sort order"),
     Q(name: "offset", schema: intSchema(min: 0), description: "Items to skip"),
     Q(name: "limit", schema: intSchema(min: 1, max: 1000), description: "Page size (default 50)"),
-    Q(name: "continue", schema: stringSchema, description: "Opaque marker of the next page"),
-    Q(name: "fields", schema: stringSchema, description: "Comma-separated fields of a flat summary"),
+    Q(name: "continue", schema: anyString, description: "Opaque marker of the next page"),
+    Q(name: "fields", schema: listPattern(ObjectView.workloadFields), description: "Comma-separated fields of a flat summary"),
     Q(name: "deleted", schema: boolSchema, description: "Include deleted and finished workloads kept in history"),
 ]
 
