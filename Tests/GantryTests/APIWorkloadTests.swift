@@ -228,6 +228,9 @@ import GantryAPI
         let verb = apiCall(router, "GET", "/api/v1/namespaces/team-a/workloads/train:stop", token: "viewer-token")
         #expect(verb.status == 405 && verb.response.header("Allow") == "POST")
         #expect(apiCall(router, "POST", "/api/v1/namespaces/team-a/workloads/train", token: "editor-token").status == 405)
+        #expect(apiCall(router, "HEAD", "/api/v1/namespaces/team-a/workloads/train", token: "viewer-token").status == 200)
+        #expect(apiCall(router, "HEAD", "/api/v1/workloads", token: "viewer-token").status == 200)
+        #expect(apiCall(router, "HEAD", "/api/v1/workloads").status == 401)
     }
 
     @Test func oversizedBodiesAre413() throws {

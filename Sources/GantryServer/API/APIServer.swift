@@ -61,7 +61,9 @@ public final class APIServer: Sendable {
             }
             req.pathParameters[param] = String(raw[..<colon])
         }
-        guard let route = candidates.first(where: { $0.method == req.method }) else {
+        // The router hands HEAD to GET routes (the server sends no body).
+        let method = req.method == "HEAD" ? "GET" : req.method
+        guard let route = candidates.first(where: { $0.method == method }) else {
             if candidates.isEmpty { return APIServer.errorResponse(.notFound("no such API method: \(req.method) \(req.path)")) }
             let allowed = candidates.map(\.method).joined(separator: ", ")
             var r = APIServer.errorResponse(APIError(405, "MethodNotAllowed", "\(req.method) is not allowed here; allowed: \(allowed)"))
