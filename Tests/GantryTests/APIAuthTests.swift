@@ -5,10 +5,10 @@ import GantryAPI
 @testable import HTTPServer
 
 /// A concrete path for a route of the table, on the fixture's objects.
-func samplePath(_ r: APIRoute, ns: String = "team-a") -> String {
+func samplePath(_ r: APIRoute, ns: String = "team-a", workload: String = "train", missing: Bool = false) -> String {
     var p = r.path.replacingOccurrences(of: "{ns}", with: ns).replacingOccurrences(of: "{rank}", with: "0")
-    let name = r.path.hasPrefix("/api/v1/queues") ? "research" : r.path.hasPrefix("/api/v1/resourcepools") ? "pool-a"
-        : r.path.hasPrefix("/api/v1/nodes") ? "node-1" : "train"
+    let name = missing ? "nothere" : r.path.hasPrefix("/api/v1/queues") ? "research" : r.path.hasPrefix("/api/v1/resourcepools") ? "pool-a"
+        : r.path.hasPrefix("/api/v1/nodes") ? "node-1" : workload
     p = p.replacingOccurrences(of: "{name}", with: name)
     return p
 }

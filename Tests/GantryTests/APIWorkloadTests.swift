@@ -182,7 +182,7 @@ import GantryAPI
         let resume = apiCall(router, "POST", "/api/v1/workloads:batchResume", token: "editor-token", body: #"{"workloads":["team-b/wait-1"]}"#)
         #expect(resume.json?["succeeded"]?.intValue == 1)
 
-        for bad in ["{}", #"{"workloads":"x"}"#, #"{"workloads":[],"selector":"a=b"}"#, #"{"selector":"a in ("}"#, #"{"workloads":[],"extra":1}"#, "[]", ""] {
+        for bad in ["{}", #"{"workloads":"x"}"#, #"{"workloads":[],"selector":"a=b"}"#, #"{"selector":"a in ("}"#, #"{"workloads":[],"extra":1}"#, "[]", "", #"{"selector":" "}"#, #"{"selector":"a=b","namespace":"Not_A_Namespace"}"#, #"{"workloads":[],"suffix":"_X"}"#] {
             let r = apiCall(router, "POST", "/api/v1/workloads:batchStop", token: "editor-token", body: bad)
             #expect(r.status == 400, "\(bad): \(r.status) \(r.text)")
         }
@@ -222,6 +222,15 @@ import GantryAPI
         #expect(method.response.header("Allow") == "GET")
         #expect(apiCall(router, "GET", "/elsewhere").status == 404)
         #expect(apiCall(router, "GET", "/elsewhere").errorCode == nil, "paths outside /api/v1 keep the router's answer")
+        // Allow names what the path serves: a custom verb's methods, or the object's.
+        let object = apiCall(router, "OPTIONS", "/api/v1/namespaces/team-a/workloads/train", token: "viewer-token")
+        #expect(object.status == 405 && object.response.header("Allow") == "GET, PATCH, DELETE")
+        let verb = apiCall(router, "GET", "/api/v1/namespaces/team-a/workloads/train:stop", token: "viewer-token")
+        #expect(verb.status == 405 && verb.response.header("Allow") == "POST")
+        #expect(apiCall(router, "POST", "/api/v1/namespaces/team-a/workloads/train", token: "editor-token").status == 405)
+        #expect(apiCall(router, "HEAD", "/api/v1/namespaces/team-a/workloads/train", token: "viewer-token").status == 200)
+        #expect(apiCall(router, "HEAD", "/api/v1/workloads", token: "viewer-token").status == 200)
+        #expect(apiCall(router, "HEAD", "/api/v1/workloads").status == 401)
     }
 
     @Test func oversizedBodiesAre413() throws {

@@ -30,9 +30,10 @@ extension APIServer {
         let cap = min(opts.limitBytes ?? APIServer.maxLogBytes, APIServer.maxLogBytes)
         opts.limitBytes = cap
         var out: [UInt8] = []
+        let deadline = Date().addingTimeInterval(options.requestTimeout.isFinite ? max(options.requestTimeout, 0) : 30)
         try reader.read(opts) { chunk in
             out.append(contentsOf: chunk.prefix(max(cap - out.count, 0)))
-            return out.count < cap
+            return out.count < cap && Date() < deadline
         }
         return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; charset=utf-8")], body: .bytes(out))
     }

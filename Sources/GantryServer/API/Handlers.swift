@@ -59,9 +59,12 @@ extension APIServer {
         return o
     }
 
+    /// The largest replica index a path may name.
+    static let maxRank = (1 << 20) - 1
+
     func rank(_ ctx: RequestContext) throws(APIError) -> Int {
         let s = try ctx.parameter("rank")
-        guard let r = Int(s), r >= 0, r < 1 << 20 else { throw .badRequest("rank must be a replica index (0, 1, ...), not \"\(s)\"", field: "rank") }
+        guard let r = Int(s), r >= 0, r <= APIServer.maxRank else { throw .badRequest("rank must be a replica index (0, 1, ...), not \"\(s)\"", field: "rank") }
         return r
     }
 
@@ -121,14 +124,18 @@ extension APIServer {
         ])
     }
 
+    /// The workloads the caller may see (in `namespace` when given). The backend's array is
+    /// passed on as is when nothing is cut, so an index the query built for it is reused.
     func visibleWorkloads(_ ctx: RequestContext, namespace: String?, includeDeleted: Bool = false) throws(APIError) -> [APIObject] {
         var items = backend.list(.workload)
         if includeDeleted { items += try backend.history(limit: 1_000_000) }
+        if namespace == nil && ctx.principal.namespaces == nil { return items }
         return items.filter { o in ctx.principal.may(namespace: o.key.namespace) && (namespace == nil || o.key.namespace == namespace) }
     }
 
     func visibleWorkloads(_ ctx: RequestContext, namespace: String?) -> [APIObject] {
-        backend.list(.workload).filter { o in ctx.principal.may(namespace: o.key.namespace) && (namespace == nil || o.key.namespace == namespace) }
+        if namespace == nil && ctx.principal.namespaces == nil { return backend.list(.workload) }
+        return backend.list(.workload).filter { o in ctx.principal.may(namespace: o.key.namespace) && (namespace == nil || o.key.namespace == namespace) }
     }
 
     func listWorkloads(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {
@@ -151,7 +158,7 @@ extension APIServer {
     func countWorkloads(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {
         let q = try WorkloadQuery.parse(ctx.request.query)
         let items = try visibleWorkloads(ctx, namespace: nil, includeDeleted: q.includeDeleted)
-        return APIServer.json(.object([.init("count", .int(Int64(q.matching(items).count)))]))
+        return APIServer.json(.object([.init("count", .int(Int64(q.count(items))))]))
     }
 
     func telemetry(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {
@@ -276,11 +283,15 @@ extension APIServer {
                 }
             }
         case (nil, .some(let sel)):
-            guard let text = sel.stringValue else { throw .badRequest("selector must be a string", field: "selector") }
+            guard let text = sel.stringValue, !text.allSatisfy(\.isWhitespace) else {
+                throw .badRequest("selector must be a non-empty label selector (an empty one would select everything)", field: "selector")
+            }
             let selector = try LabelSelector.parse(text)
             var namespace: String?
             if let ns = body["namespace"] {
-                guard let s = ns.stringValue else { throw .badRequest("namespace must be a string", field: "namespace") }
+                guard let s = ns.stringValue, ManifestDecoder.isDNS1123Label(s) else {
+                    throw .badRequest("namespace must be a namespace name (\(ManifestDecoder.dns1123Label))", field: "namespace")
+                }
                 namespace = s
             }
             for o in visibleWorkloads(ctx, namespace: namespace) where selector.matches(o.object.meta.labels) {
@@ -291,7 +302,9 @@ extension APIServer {
         }
         var suffix = "-copy"
         if let s = body["suffix"] {
-            guard let t = s.stringValue, !t.isEmpty else { throw .badRequest("suffix must be a non-empty string", field: "suffix") }
+            guard let t = s.stringValue, !t.isEmpty, t.utf8.allSatisfy({ $0 == 0x2d || ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7a) }) else {
+                throw .badRequest("suffix must be lower-case letters, digits and '-'", field: "suffix")
+            }
             suffix = t
         }
         var results: [Value] = []

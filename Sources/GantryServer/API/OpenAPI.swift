@@ -37,7 +37,7 @@ public enum OpenAPIDocument {
         var params: [Value] = r.pathParameters.map { p in
             .object([
                 .init("name", .string(p)), .init("in", .string("path")), .init("required", .bool(true)),
-                .init("schema", p == "rank" ? .object([.init("type", .string("integer")), .init("minimum", .int(0))]) : string),
+                .init("schema", p == "rank" ? .object([.init("type", .string("integer")), .init("minimum", .int(0)), .init("maximum", .int(Int64(APIServer.maxRank)))]) : dnsLabel),
             ])
         }
         for q in r.query {
@@ -94,6 +94,10 @@ public enum OpenAPIDocument {
     // MARK: - Schema building
 
     static let string: Value = .object([.init("type", .string("string"))])
+    /// Object names and namespaces.
+    static let dnsLabel: Value = .object([
+        .init("type", .string("string")), .init("pattern", .string("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")), .init("maxLength", .int(63)),
+    ])
     static let integer: Value = .object([.init("type", .string("integer"))])
     static let number: Value = .object([.init("type", .string("number"))])
     static let boolean: Value = .object([.init("type", .string("boolean"))])
@@ -167,14 +171,25 @@ public enum OpenAPIDocument {
                 ("namespaces", array(string)), ("users", array(string)), ("priorities", array(integer)),
                 ("allPhases", array(string)), ("allTypes", array(string)),
             ], required: ["phases", "types", "queues", "namespaces", "users"])),
-            .init("BatchRequest", object([("workloads", array(string)), ("selector", string), ("namespace", string), ("suffix", string)], closed: true)),
+            .init("BatchRequest", .object([.init("oneOf", .array([
+                object([("workloads", .object([.init("type", .string("array")), .init("maxItems", .int(10_000)),
+                                               .init("items", .object([.init("type", .string("string")), .init("pattern", .string("^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]))])),
+                        ("suffix", .object([.init("type", .string("string")), .init("pattern", .string("^[-a-z0-9]+$"))]))],
+                       required: ["workloads"], closed: true),
+                object([("selector", .object([.init("type", .string("string")), .init("minLength", .int(1))])), ("namespace", dnsLabel),
+                        ("suffix", .object([.init("type", .string("string")), .init("pattern", .string("^[-a-z0-9]+$"))]))],
+                       required: ["selector"], closed: true),
+            ]))])),
             .init("BatchResult", object([
                 ("results", array(object([("workload", string), ("status", integer), ("error", errorBody)], required: ["workload", "status"], closed: true))),
                 ("succeeded", integer), ("failed", integer),
             ], required: ["results", "succeeded", "failed"], closed: true)),
-            .init("CloneRequest", object([("name", string), ("namespace", string), ("overrides", ref("MergePatch"))], closed: true)),
+            .init("CloneRequest", object([("name", dnsLabel), ("namespace", dnsLabel), ("overrides", ref("MergePatch"))], closed: true)),
             .init("ManifestBody", object([("apiVersion", string), ("kind", string), ("metadata", anyObject), ("spec", anyObject)])),
-            .init("MergePatch", object([("metadata", anyObject), ("spec", anyObject)])),
+            .init("MergePatch", object([
+                ("metadata", object([("labels", map(nullable("string"))), ("annotations", map(nullable("string")))], closed: true)),
+                ("spec", anyObject),
+            ], closed: true)),
             .init("Deleted", object([("deleted", string)], required: ["deleted"], closed: true)),
             .init("Hierarchy", object([
                 ("workload", object([
