@@ -152,8 +152,13 @@ public final class DirectoryBackend: APIBackend {
 
     // MARK: writes
 
-    func file(_ key: ObjectKey) -> String {
-        key.kind.isNamespaced ? "\(apiDir)/\(key.kind.plural)/\(key.namespace)/\(key.name).json" : "\(apiDir)/\(key.kind.plural)/\(key.name).json"
+    /// The file of an object in the API's directory. Names and namespaces are DNS-1123 labels
+    /// (what the decoder accepts), so no key can name a path outside it (no "..", no "/").
+    func file(_ key: ObjectKey) throws(APIError) -> String {
+        guard ManifestDecoder.isDNS1123Label(key.name), !key.kind.isNamespaced || ManifestDecoder.isDNS1123Label(key.namespace) else {
+            throw .notFound("\(key.kind.rawValue) \(key.qualifiedName) not found")
+        }
+        return key.kind.isNamespaced ? "\(apiDir)/\(key.kind.plural)/\(key.namespace)/\(key.name).json" : "\(apiDir)/\(key.kind.plural)/\(key.name).json"
     }
 
     static func manifestJSON(_ obj: ManifestObject) -> String {
@@ -190,7 +195,7 @@ public final class DirectoryBackend: APIBackend {
         if inventory.desired.get(key) != nil || layers.apiObject(key) != nil {
             throw .conflict("\(key.kind.rawValue) \(key.qualifiedName) already exists")
         }
-        try AtomicFile.write(DirectoryBackend.manifestJSON(object), to: file(key), exclusive: true)
+        try AtomicFile.write(DirectoryBackend.manifestJSON(object), to: try file(key), exclusive: true)
         return try awaitApplied(key) { $0.spec == object.spec && $0.meta.labels == object.meta.labels }
     }
 
@@ -198,13 +203,13 @@ public final class DirectoryBackend: APIBackend {
         let key = object.key
         try refuseManifestOwned(key, "change")
         guard inventory.desired.get(key) != nil || layers.apiObject(key) != nil else { throw .notFound("\(key.kind.rawValue) \(key.qualifiedName) not found") }
-        try AtomicFile.write(DirectoryBackend.manifestJSON(object), to: file(key), exclusive: false)
+        try AtomicFile.write(DirectoryBackend.manifestJSON(object), to: try file(key), exclusive: false)
         return try awaitApplied(key) { $0.spec == object.spec && $0.meta.labels == object.meta.labels && $0.meta.annotations.filter { $0.key != "gantry.dev/source" } == object.meta.annotations.filter { $0.key != "gantry.dev/source" } }
     }
 
     public func delete(_ key: ObjectKey, by: Principal) throws(APIError) {
         try refuseManifestOwned(key, "delete")
-        let path = file(key)
+        let path = try file(key)
         guard FileManager.default.fileExists(atPath: path) else { throw .notFound("\(key.kind.rawValue) \(key.qualifiedName) not found") }
         try AtomicFile.remove(path)
         let deadline = monotonicSeconds() + applyTimeout
@@ -229,7 +234,7 @@ public final class DirectoryBackend: APIBackend {
             usleep(2000)
         }
         if let obj = layers.apiObject(key) { return view(obj) }
-        throw APIError(504, "Timeout", "the object was written to \(file(key)) but did not come into force within \(Int(applyTimeout)) s; see the daemon's log and the object's events")
+        throw APIError(504, "Timeout", "the object was written to \((try? file(key)) ?? apiDir) but did not come into force within \(Int(applyTimeout)) s; see the daemon's log and the object's events")
     }
 }
 
