@@ -273,14 +273,12 @@ extension APIServer {
         case (.some(let list), nil):
             guard let arr = list.arrayValue else { throw .badRequest("workloads must be an array of \"namespace/name\" strings", field: "workloads") }
             guard arr.count <= 10_000 else { throw .badRequest("at most 10000 workloads per batch", field: "workloads") }
-            for item in arr {
-                guard let s = item.stringValue else { throw .badRequest("workloads must be an array of \"namespace/name\" strings", field: "workloads") }
-                let parts = s.split(separator: "/", omittingEmptySubsequences: false)
-                if parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty {
-                    targets.append((s, ObjectKey(.workload, namespace: String(parts[0]), name: String(parts[1]))))
-                } else {
-                    targets.append((s, nil))
+            for (i, item) in arr.enumerated() {
+                let parts = item.stringValue?.split(separator: "/", omittingEmptySubsequences: false).map(String.init) ?? []
+                guard let s = item.stringValue, parts.count == 2, ManifestDecoder.isDNS1123Label(parts[0]), ManifestDecoder.isDNS1123Label(parts[1]) else {
+                    throw .badRequest("workloads[\(i)] must be \"namespace/name\"", field: "workloads[\(i)]")
                 }
+                targets.append((s, ObjectKey(.workload, namespace: parts[0], name: parts[1])))
             }
         case (nil, .some(let sel)):
             guard let text = sel.stringValue, !text.allSatisfy(\.isWhitespace) else {
