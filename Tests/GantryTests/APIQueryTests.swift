@@ -266,6 +266,20 @@ func badField(_ q: [(String, String)]) -> String? {
         #expect(badField(query) == field)
     }
 
+    @Test func restrictingNamespacesKeepsMarkers() throws {
+        var q = try WorkloadQuery.parse([("sortBy", "name"), ("limit", "1")])
+        q.restrict(namespaces: ["team-b", "team-c"])
+        let page = try q.apply(queryFleet)
+        #expect(names(page.items) == ["delta"] && page.totalCount == 3)
+        var resumed = try WorkloadQuery.parse([("sortBy", "name"), ("limit", "1"), ("continue", try #require(page.next))])
+        resumed.restrict(namespaces: ["team-b", "team-c"])
+        #expect(names(try resumed.apply(queryFleet).items) == ["epsilon"])
+        var all = try WorkloadQuery.parse([])
+        all.restrict(namespaces: ["*"])
+        all.restrict(namespaces: nil)
+        #expect(all.count(queryFleet) == 5)
+    }
+
     @Test func deletedFlag() throws {
         #expect(try WorkloadQuery.parse([("deleted", "true")]).includeDeleted)
         #expect(try !WorkloadQuery.parse([("deleted", "false")]).includeDeleted)

