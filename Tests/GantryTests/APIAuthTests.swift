@@ -116,6 +116,9 @@ func sampleBody(_ r: APIRoute) -> String? {
         let dash = try TokenTable.parse("tok u editor * -\n", file: "f")
         #expect(dash.authenticate("Bearer tok")?.unixUser == nil)
         #expect(try TokenTable.parse("", file: "f").count == 0)
+        let hashes = try TokenTable.parse("  # only a comment\nab#cd u viewer # trailing comment\n", file: "f")
+        #expect(hashes.count == 1)
+        #expect(hashes.authenticate("Bearer ab#cd")?.user == "u")
     }
 
     @Test(arguments: [

@@ -128,7 +128,7 @@ import GantryAPI
             Self.conforms(apiCall(router, "GET", "/api/v1/workloads/telemetry?groupBy=\(g)", token: "viewer-token"), tele, doc)
         }
         let batch = try #require(APIRoute.all.first { $0.operationId == "batchStop" })
-        Self.conforms(apiCall(router, "POST", "/api/v1/workloads:batchStop", token: "admin-token", body: #"{"workloads":["a/b","c"]}"#), batch, doc)
+        Self.conforms(apiCall(router, "POST", "/api/v1/workloads:batchStop", token: "admin-token", body: #"{"workloads":["a/b","team-a/train"]}"#), batch, doc)
         let who = try #require(APIRoute.all.first { $0.operationId == "whoami" })
         Self.conforms(apiCall(router, "GET", "/api/v1/whoami", token: "editor-token"), who, doc)
         let nodes = try #require(APIRoute.all.first { $0.operationId == "listNodes" })

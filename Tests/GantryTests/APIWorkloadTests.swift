@@ -162,10 +162,13 @@ import GantryAPI
         let backend = try APIFixture.backend()
         let router = try APIFixture.router(backend)
         let stop = apiCall(router, "POST", "/api/v1/workloads:batchStop", token: "editor-token",
-                           body: #"{"workloads":["team-a/train","team-a/nothere","bad"]}"#)
+                           body: #"{"workloads":["team-a/train","team-a/nothere","team-a/from-file"]}"#)
         #expect(stop.status == 200)
         let statuses = stop.json?["results"]?.arrayValue?.compactMap { $0["status"]?.intValue } ?? []
-        #expect(statuses == [200, 404, 400])
+        #expect(statuses == [200, 404, 200])
+        let malformed = apiCall(router, "POST", "/api/v1/workloads:batchStop", token: "editor-token", body: #"{"workloads":["team-a/wait-2","bad"]}"#)
+        #expect(malformed.status == 400 && malformed.json?["error"]?["field"]?.stringValue == "workloads[1]")
+        #expect(backend.get(ObjectKey(.workload, namespace: "team-a", name: "wait-2"))?.status?.workload?.phase == .pending, "nothing done")
         #expect(stop.json?["results"]?.arrayValue?[1]["error"]?["code"]?.stringValue == "NotFound")
         #expect(backend.get(ObjectKey(.workload, namespace: "team-a", name: "train"))?.status?.workload?.phase == .stopped)
 

@@ -124,24 +124,29 @@ extension APIServer {
         ])
     }
 
-    /// The workloads the caller may see (in `namespace` when given). The backend's array is
-    /// passed on as is when nothing is cut, so an index the query built for it is reused.
-    func visibleWorkloads(_ ctx: RequestContext, namespace: String?, includeDeleted: Bool = false) throws(APIError) -> [APIObject] {
-        var items = backend.list(.workload)
-        if includeDeleted { items += try backend.history(limit: 1_000_000) }
-        if namespace == nil && ctx.principal.namespaces == nil { return items }
-        return items.filter { o in ctx.principal.may(namespace: o.key.namespace) && (namespace == nil || o.key.namespace == namespace) }
-    }
-
+    /// The workloads the caller may see (in `namespace` when given).
     func visibleWorkloads(_ ctx: RequestContext, namespace: String?) -> [APIObject] {
         if namespace == nil && ctx.principal.namespaces == nil { return backend.list(.workload) }
         return backend.list(.workload).filter { o in ctx.principal.may(namespace: o.key.namespace) && (namespace == nil || o.key.namespace == namespace) }
     }
 
+    /// The query of a list request, limited to the caller's namespaces and the path's.
+    func workloadQuery(_ ctx: RequestContext, _ query: [(String, String)]) throws(APIError) -> WorkloadQuery {
+        var q = try WorkloadQuery.parse(query)
+        q.restrict(namespaces: ctx.principal.namespaces)
+        if let ns = ctx.request.parameter("ns") { q.restrict(namespaces: [ns]) }
+        return q
+    }
+
+    /// Every workload (and the history with `deleted`): the backend's array as is, so the
+    /// query's index of it is reused; the query restricts namespaces.
+    func allWorkloads(deleted: Bool) throws(APIError) -> [APIObject] {
+        deleted ? backend.list(.workload) + (try backend.history(limit: 1_000_000)) : backend.list(.workload)
+    }
+
     func listWorkloads(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {
-        let q = try WorkloadQuery.parse(ctx.request.query)
-        let items = try visibleWorkloads(ctx, namespace: ctx.request.parameter("ns"), includeDeleted: q.includeDeleted)
-        let page = try q.apply(items)
+        let q = try workloadQuery(ctx, ctx.request.query)
+        let page = try q.apply(try allWorkloads(deleted: q.includeDeleted))
         var views: [Value] = []
         views.reserveCapacity(page.items.count)
         for o in page.items {
@@ -156,15 +161,14 @@ extension APIServer {
     }
 
     func countWorkloads(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {
-        let q = try WorkloadQuery.parse(ctx.request.query)
-        let items = try visibleWorkloads(ctx, namespace: nil, includeDeleted: q.includeDeleted)
-        return APIServer.json(.object([.init("count", .int(Int64(q.count(items))))]))
+        let q = try workloadQuery(ctx, ctx.request.query)
+        return APIServer.json(.object([.init("count", .int(Int64(q.count(try allWorkloads(deleted: q.includeDeleted)))))]))
     }
 
     func telemetry(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {
         let by = ctx.request.query("groupBy") ?? "queue"
-        let q = try WorkloadQuery.parse(ctx.request.query.filter { $0.0 != "groupBy" })
-        let items = q.matching(try visibleWorkloads(ctx, namespace: nil, includeDeleted: q.includeDeleted))
+        let q = try workloadQuery(ctx, ctx.request.query.filter { $0.0 != "groupBy" })
+        let items = q.matching(try allWorkloads(deleted: q.includeDeleted))
         return APIServer.json(try Telemetry.group(items, nodes: backend.list(.node), by: by))
     }
 
@@ -273,14 +277,12 @@ extension APIServer {
         case (.some(let list), nil):
             guard let arr = list.arrayValue else { throw .badRequest("workloads must be an array of \"namespace/name\" strings", field: "workloads") }
             guard arr.count <= 10_000 else { throw .badRequest("at most 10000 workloads per batch", field: "workloads") }
-            for item in arr {
-                guard let s = item.stringValue else { throw .badRequest("workloads must be an array of \"namespace/name\" strings", field: "workloads") }
-                let parts = s.split(separator: "/", omittingEmptySubsequences: false)
-                if parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty {
-                    targets.append((s, ObjectKey(.workload, namespace: String(parts[0]), name: String(parts[1]))))
-                } else {
-                    targets.append((s, nil))
+            for (i, item) in arr.enumerated() {
+                let parts = item.stringValue?.split(separator: "/", omittingEmptySubsequences: false).map(String.init) ?? []
+                guard let s = item.stringValue, parts.count == 2, ManifestDecoder.isDNS1123Label(parts[0]), ManifestDecoder.isDNS1123Label(parts[1]) else {
+                    throw .badRequest("workloads[\(i)] must be \"namespace/name\"", field: "workloads[\(i)]")
                 }
+                targets.append((s, ObjectKey(.workload, namespace: parts[0], name: parts[1])))
             }
         case (nil, .some(let sel)):
             guard let text = sel.stringValue, !text.allSatisfy(\.isWhitespace) else {
