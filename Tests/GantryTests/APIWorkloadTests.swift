@@ -73,6 +73,10 @@ import GantryAPI
         #expect(seed.json?["spec"]?["queue"]?.stringValue == "research")
         let wrongType = apiCall(router, "POST", "/api/v1/namespaces/team-a/workloads", token: "admin-token", body: Self.job, contentType: "text/html")
         #expect(wrongType.status == 415)
+        // curl -d without a Content-Type header sends form encoding: read as the body it is.
+        let curlDefault = apiCall(router, "POST", "/api/v1/namespaces/team-a/workloads", token: "admin-token",
+                                  body: Self.job.replacingOccurrences(of: "\"job1\"", with: "\"curl-job\""), contentType: "application/x-www-form-urlencoded")
+        #expect(curlDefault.status == 201, "\(curlDefault.text)")
         let notJSON = apiCall(router, "POST", "/api/v1/namespaces/team-a/workloads", token: "admin-token", body: "{", contentType: "application/json")
         #expect(notJSON.status == 400 && notJSON.errorCode == "BadRequest")
         let otherNS = apiCall(router, "POST", "/api/v1/namespaces/team-a/workloads", token: "admin-token",

@@ -109,6 +109,9 @@ extension APIServer {
         guard let raw = req.header("content-type") else { return }
         let ct = raw.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         if ct.isEmpty || ct == "application/json" || ct.hasSuffix("+json") { return }
+        // What `curl -d @job.json` sends without -H: the body is read as JSON (or YAML where
+        // accepted) all the same, as the issue's examples expect.
+        if ct == "application/x-www-form-urlencoded" || ct == "text/plain" { return }
         if yaml && ["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"].contains(ct) { return }
         if mergePatch && ct == "application/merge-patch+json" { return }
         throw APIError(415, "UnsupportedMediaType", "content type \(raw) is not accepted; send application/json\(yaml ? " or application/yaml" : "")")
