@@ -16,13 +16,7 @@ import Glibc
             .write(toFile: base + "/tokens", atomically: true, encoding: .utf8)
         let d = try DaemonUnderTest(extra: ["--listen", "127.0.0.1:0", "--local-gpus", "1", "--tokens", base + "/tokens"])
         d.write("queues.yaml", queueManifest)
-        var port: Int?
-        d.wait {
-            guard let line = d.log.split(separator: "\n").first(where: { $0.contains("serving the HTTP API") }),
-                  let r = line.range(of: "port=") else { return false }
-            port = Int(line[r.upperBound...].prefix { $0.isNumber })
-            return true
-        }
+        let port = d.apiPort()
         let p = try #require(port)
         let marker = d.state + "/written-by-replica"
         let cmd = "id -u; touch \(marker) && echo WROTE || echo DENIED"

@@ -347,13 +347,7 @@ struct DashboardDaemonBrowserTests {
         try "dash-token dana viewer *\n".write(toFile: base + "/tokens", atomically: true, encoding: .utf8)
         let d = try DaemonUnderTest(spec: base + "/spec", state: base + "/state", logPath: base + "/daemon.log",
                                     extra: ["--listen", "127.0.0.1:0", "--tokens", base + "/tokens"])
-        var port: Int?
-        d.wait {
-            guard let line = d.log.split(separator: "\n").first(where: { $0.contains("serving the HTTP API") }),
-                  let r = line.range(of: "port=") else { return false }
-            port = Int(line[r.upperBound...].prefix { $0.isNumber })
-            return true
-        }
+        let port = d.apiPort()
         let p = try #require(port, "the daemon's API port")
         try #require(d.wait(30) { d.status(.workload, "llama-7b")?["phase"]?.stringValue == "Succeeded" }, "llama-7b ran")
         let browser = Browser(chromium: chromium, dir: base)
