@@ -175,12 +175,14 @@ extension APIServer {
             throw .forbidden("priority highest (2) needs the admin role; user \(p.user) is \(p.role.name)")
         }
         o.meta.annotations[APIObject.submitterAnnotation] = p.user
+        // In every mode: in kube mode the annotation becomes the Pods' runAsUser.
+        if o.meta.annotations[APIObject.runAsAnnotation] != nil, p.role < .admin {
+            throw .badRequest("annotation \(APIObject.runAsAnnotation) is set by the server from the tokens file; only an admin may set it",
+                              field: "metadata.annotations.\(APIObject.runAsAnnotation)")
+        }
         guard backend.mode == "directory" else { return }
         if o.meta.annotations[APIObject.runAsAnnotation] != nil {
-            if p.role < .admin {
-                throw .badRequest("annotation \(APIObject.runAsAnnotation) is set by the server from the tokens file; only an admin may set it",
-                                  field: "metadata.annotations.\(APIObject.runAsAnnotation)")
-            }
+            // An admin's choice.
         } else if let u = p.unixUser {
             o.meta.annotations[APIObject.runAsAnnotation] = u
         } else if p.role < .admin {
