@@ -221,6 +221,16 @@ extension APIServer {
         if patched.meta.annotations[runAs] != o.object.meta.annotations[runAs], ctx.principal.role < .admin {
             throw .badRequest("annotation \(runAs) is set by the server; only an admin may change it", field: "metadata.annotations.\(runAs)")
         }
+        // A spec change runs under the workload's account: a non-admin may make one only to a
+        // workload that runs as the caller's own account (directory mode), or, in kube mode,
+        // to one with no account an admin chose.
+        if ctx.principal.role < .admin, patched.spec != o.object.spec {
+            let account = o.object.meta.annotations[runAs]
+            let mine = backend.mode == "directory" ? ctx.principal.unixUser : nil
+            if account != mine {
+                throw .forbidden("workload \(o.key.qualifiedName) runs as \(account.map { "Unix account \($0)" } ?? "the daemon's account"), not as \(mine.map { "yours (\($0))" } ?? "an account of yours"); only an admin may change its spec (clone it instead)")
+            }
+        }
         patched.meta.annotations[APIObject.submitterAnnotation] = o.object.meta.annotations[APIObject.submitterAnnotation]
         return APIServer.json(ObjectView.object(try backend.update(patched, by: ctx.principal)))
     }
