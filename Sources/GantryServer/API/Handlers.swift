@@ -182,12 +182,14 @@ extension APIServer {
             throw .forbidden("priority highest (2) needs the admin role; user \(p.user) is \(p.role.name)")
         }
         o.meta.annotations[APIObject.submitterAnnotation] = p.user
+        // In every mode: in kube mode the annotation becomes the Pods' runAsUser.
+        if o.meta.annotations[APIObject.runAsAnnotation] != nil, p.role < .admin {
+            throw .badRequest("annotation \(APIObject.runAsAnnotation) is set by the server from the tokens file; only an admin may set it",
+                              field: "metadata.annotations.\(APIObject.runAsAnnotation)")
+        }
         guard backend.mode == "directory" else { return }
         if o.meta.annotations[APIObject.runAsAnnotation] != nil {
-            if p.role < .admin {
-                throw .badRequest("annotation \(APIObject.runAsAnnotation) is set by the server from the tokens file; only an admin may set it",
-                                  field: "metadata.annotations.\(APIObject.runAsAnnotation)")
-            }
+            // An admin's choice.
         } else if let u = p.unixUser {
             o.meta.annotations[APIObject.runAsAnnotation] = u
         } else if p.role < .admin {
@@ -225,6 +227,16 @@ extension APIServer {
         let runAs = APIObject.runAsAnnotation
         if patched.meta.annotations[runAs] != o.object.meta.annotations[runAs], ctx.principal.role < .admin {
             throw .badRequest("annotation \(runAs) is set by the server; only an admin may change it", field: "metadata.annotations.\(runAs)")
+        }
+        // A spec change runs under the workload's account: a non-admin may make one only to a
+        // workload that runs as the caller's own account (directory mode), or, in kube mode,
+        // to one with no account an admin chose.
+        if ctx.principal.role < .admin, patched.spec != o.object.spec {
+            let account = o.object.meta.annotations[runAs]
+            let mine = backend.mode == "directory" ? ctx.principal.unixUser : nil
+            if account != mine {
+                throw .forbidden("workload \(o.key.qualifiedName) runs as \(account.map { "Unix account \($0)" } ?? "the daemon's account"), not as \(mine.map { "yours (\($0))" } ?? "an account of yours"); only an admin may change its spec (clone it instead)")
+            }
         }
         patched.meta.annotations[APIObject.submitterAnnotation] = o.object.meta.annotations[APIObject.submitterAnnotation]
         return APIServer.json(ObjectView.object(try backend.update(patched, by: ctx.principal)))
