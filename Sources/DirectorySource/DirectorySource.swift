@@ -21,6 +21,9 @@ public final class DirectorySource: @unchecked Sendable {
         public var limits = YAMLLimits()
         /// What unknown fields are: errors (the object is invalid), warnings, or ignored.
         public var fieldValidation = FieldValidation.strict
+        /// Directories never scanned or watched, whatever their names (the daemon's state
+        /// directory when it lies inside the spec directory: its files are not manifests).
+        public var excludeDirectories: [String] = []
         public init() {}
     }
 
@@ -49,7 +52,14 @@ public final class DirectorySource: @unchecked Sendable {
         }
     }
 
+    /// (device, inode) of `options.excludeDirectories` that exist at start.
+    let excludedIDs: Set<[UInt64]>
+
     public init(root: String, options: Options = Options(), sink: any ManifestSink, clock: any Clock = SystemClock()) {
+        excludedIDs = Set(options.excludeDirectories.compactMap { p -> [UInt64]? in
+            var st = stat()
+            return stat(p, &st) == 0 ? [UInt64(st.st_dev), UInt64(st.st_ino)] : nil
+        })
         var r = root
         while r.count > 1 && r.hasSuffix("/") { r.removeLast() }
         self.root = r
@@ -125,6 +135,7 @@ public final class DirectorySource: @unchecked Sendable {
             guard stat(path, &st) == 0 else { w.problems.append((rel, "cannot read directory: \(String(cString: strerror(errno)))")); continue }
             let id = [UInt64(st.st_dev), UInt64(st.st_ino)]
             if ancestors.contains(id) { w.problems.append((rel, "directory symlink cycle: \(rel) leads back to one of its parent directories; not followed")); continue }
+            if excludedIDs.contains(id) { continue }
             if !visited.insert(id).inserted { w.problems.append((rel, "directory reached twice through symlinks; scanned once only")); continue }
             w.dirs.append(rel)
             addWatch(rel)

@@ -146,6 +146,9 @@ public final class Daemon: @unchecked Sendable {
         sourceOptions.maxDebounce = max(options.debounce * 10, 0.1)
         sourceOptions.maxFileSize = options.maxFileSize
         sourceOptions.fieldValidation = options.fieldValidation
+        // A state directory inside the spec directory holds no manifests of the user's (API
+        // objects, replicas' working directories): never read it as such.
+        sourceOptions.excludeDirectories = [options.stateDir]
         let source = DirectorySource(root: options.specDir, options: sourceOptions, sink: layers.user, clock: clock)
         // Objects written through the HTTP API: a daemon-owned directory, watched the same way.
         let apiDir = DirectoryBackend.apiDir(options.stateDir)
@@ -154,7 +157,7 @@ public final class Daemon: @unchecked Sendable {
         Log.info("starting", ["specDir": options.specDir, "stateDir": options.stateDir, "workers": String(options.workers), "pid": String(getpid())])
         onSignal.withLock { $0 = Hook(f: { source.cancel(); apiSource.cancel() }) }
         if signals.load(ordering: .relaxed) > 0 { source.cancel(); apiSource.cancel() }
-        let api: ProbeServer?
+        let api: (ProbeServer, DirectoryBackend)?
         do {
             api = try startAPI(inventory: inventory, layers: layers, overrides: overrides, events: events, queue: queue, clock: clock, metrics: metrics)
         } catch {
@@ -163,7 +166,7 @@ public final class Daemon: @unchecked Sendable {
             queue.shutDown(); _ = controller.wait(timeout: 5); store.close()
             return 1
         }
-        let servers = [probes, api].compactMap { $0 }
+        let servers = [probes, api?.0].compactMap { $0 }
         inventory.beginBulk()
         do { try apiSource.start(); try source.start() } catch {
             Log.error("cannot start", ["error": "\(error)"])
@@ -197,6 +200,7 @@ public final class Daemon: @unchecked Sendable {
                                                "buildSeconds": micros(store.buildMicros), "checkpoints": String(store.checkpoints.load(ordering: .relaxed)),
                                                "checkpointSeconds": micros(store.checkpointMicros)])
             servers.forEach { $0.setReady() }
+            api?.1.ready.store(true, ordering: .releasing)
         }
 
         // Replicas: stop what belongs to workloads deleted while the daemon was down, then

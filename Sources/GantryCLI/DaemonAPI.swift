@@ -10,7 +10,7 @@ extension Daemon {
     /// `--listen`: the HTTP API, the dashboard and the probes on one address; nil when off.
     /// Without `--tokens` only a loopback address is accepted (everyone would be an admin).
     func startAPI(inventory: Inventory, layers: ManifestLayers, overrides: Overrides, events: EventRecorder,
-                  queue: WorkQueue<ObjectKey>, clock: any Clock, metrics: Metrics) throws -> ProbeServer? {
+                  queue: WorkQueue<ObjectKey>, clock: any Clock, metrics: Metrics) throws -> (ProbeServer, DirectoryBackend)? {
         guard let address = options.listenAddress else { return nil }
         let tokens = try options.tokensFile.map { path throws(APIError) in try TokenTable.load(path: path) }
         if tokens == nil, try !HTTPServer.isLoopback(address: address) {
@@ -26,7 +26,7 @@ extension Daemon {
         }
         Log.info("serving the HTTP API and the dashboard", ["address": address, "port": String(server.port),
                                                             "auth": tokens.map { "\($0.count) tokens" } ?? "none (loopback only)"])
-        return server
+        return (server, backend)
     }
 }
 

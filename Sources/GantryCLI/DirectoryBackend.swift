@@ -31,6 +31,14 @@ public final class DirectoryBackend: APIBackend {
     /// loopback only) run as: `--run-as`, else the daemon's own account unless that is root.
     /// nil: no annotation, and the lifecycle refuses to run such a workload as root.
     let anonymousRunAs: String?
+    /// Writes wait for the initial sync: before it, a user manifest not read yet could be
+    /// missed by the ownership check.
+    public let ready = Atomic<Bool>(false)
+    /// Keys with a write in progress: one write per object at a time (a delete and a patch
+    /// racing could otherwise rename the file back after the delete answered).
+    let writing = Mutex<Set<ObjectKey>>([])
+    /// Whether the daemon runs as root (an API workload without an account would run as root).
+    let daemonIsRoot = geteuid() == 0
 
     final class ReaderBox: @unchecked Sendable {
         // Used by one request at a time: taken from the pool, returned after.
@@ -185,11 +193,29 @@ public final class DirectoryBackend: APIBackend {
         }
     }
 
+    /// Runs `body` as the only write of `key` (409 while another is in progress), after the
+    /// initial sync (503 before).
+    func exclusiveWrite<T>(_ key: ObjectKey, _ body: () throws(APIError) -> T) throws(APIError) -> T {
+        guard ready.load(ordering: .acquiring) else { throw .unavailable("the daemon is still reading its manifests; try again in a moment") }
+        guard writing.withLock({ $0.insert(key).inserted }) else {
+            throw .conflict("another change of \(key.kind.rawValue) \(key.qualifiedName) is in progress; try again")
+        }
+        defer { _ = writing.withLock { $0.remove(key) } }
+        return try body()
+    }
+
     public func create(_ object: ManifestObject, by: Principal) throws(APIError) -> APIObject {
         var object = object
         if object.key.kind == .workload, by == .anonymous, object.meta.annotations[APIObject.runAsAnnotation] == nil, let u = anonymousRunAs {
             object.meta.annotations[APIObject.runAsAnnotation] = u
         }
+        if object.key.kind == .workload, daemonIsRoot, object.meta.annotations[APIObject.runAsAnnotation] == nil {
+            throw .forbidden("no Unix account is mapped to user \(by.user): the daemon runs as root and never runs an API-created workload as root unless an admin's mapping says so (the tokens file's UNIX_ACCOUNT column, or --run-as without tokens)")
+        }
+        return try exclusiveWrite(object.key) { () throws(APIError) -> APIObject in try createLocked(object) }
+    }
+
+    func createLocked(_ object: ManifestObject) throws(APIError) -> APIObject {
         let key = object.key
         try refuseManifestOwned(key, "change")
         if inventory.desired.get(key) != nil || layers.apiObject(key) != nil {
@@ -200,6 +226,10 @@ public final class DirectoryBackend: APIBackend {
     }
 
     public func update(_ object: ManifestObject, by: Principal) throws(APIError) -> APIObject {
+        try exclusiveWrite(object.key) { () throws(APIError) -> APIObject in try updateLocked(object) }
+    }
+
+    func updateLocked(_ object: ManifestObject) throws(APIError) -> APIObject {
         let key = object.key
         try refuseManifestOwned(key, "change")
         guard inventory.desired.get(key) != nil || layers.apiObject(key) != nil else { throw .notFound("\(key.kind.rawValue) \(key.qualifiedName) not found") }
@@ -208,12 +238,15 @@ public final class DirectoryBackend: APIBackend {
     }
 
     public func delete(_ key: ObjectKey, by: Principal) throws(APIError) {
-        try refuseManifestOwned(key, "delete")
-        let path = try file(key)
-        guard FileManager.default.fileExists(atPath: path) else { throw .notFound("\(key.kind.rawValue) \(key.qualifiedName) not found") }
-        try AtomicFile.remove(path)
-        let deadline = monotonicSeconds() + applyTimeout
-        while inventory.desired.get(key) != nil && monotonicSeconds() < deadline { usleep(5000) }
+        try exclusiveWrite(key) { () throws(APIError) in
+            try refuseManifestOwned(key, "delete")
+            let path = try file(key)
+            guard FileManager.default.fileExists(atPath: path) else { throw .notFound("\(key.kind.rawValue) \(key.qualifiedName) not found") }
+            try AtomicFile.remove(path)
+            // Until the source has taken it out (or a user's manifest declares it meanwhile).
+            let deadline = monotonicSeconds() + applyTimeout
+            while let cur = inventory.desired.get(key), cur.source.isAPIOwned, monotonicSeconds() < deadline { usleep(2000) }
+        }
     }
 
     public func setSuspended(_ key: ObjectKey, _ suspend: Bool, by: Principal) throws(APIError) {

@@ -101,7 +101,7 @@ import Glibc
         defer { removeTree(base) }
         let me = String(cString: getpwuid(getuid()).pointee.pw_name)
         let account = getuid() == 0 ? "nobody" : me
-        try "# token user role namespaces unix\nviewer-token vera viewer *\neditor-token eddie editor team-a \(account)\n"
+        try "# token user role namespaces unix\nviewer-token vera viewer *\neditor-token eddie editor team-a \(account)\nadmin-token ada admin *\n"
             .write(toFile: base + "/tokens", atomically: true, encoding: .utf8)
         let d = try daemon(["--tokens", base + "/tokens"])
         let p = try port(d)
@@ -113,6 +113,13 @@ import Glibc
         try #require(c == 201, "\(created)")
         #expect(created["metadata"]?["annotations"]?["gantry.dev/submitter"]?.stringValue == "eddie")
         #expect(try request(p, "GET", "/api/v1/workloads?user=eddie", token: "viewer-token").1["totalCount"]?.intValue == 1)
+        // An admin without a Unix account: a root daemon refuses at create (it would run as root).
+        let (ac, refused) = try request(p, "POST", "/api/v1/namespaces/team-a/workloads", Self.workloadJSON("w2", command: "true"), token: "admin-token")
+        if getuid() == 0 {
+            #expect(ac == 403 && refused["error"]?["message"]?.stringValue?.contains("Unix account") == true, "\(refused)")
+        } else {
+            #expect(ac == 201, "\(refused)")
+        }
         // The probes stay open.
         #expect(try rawRequest(p, "GET", "/healthz").status == 200)
     }
@@ -128,7 +135,8 @@ import Glibc
 }
 
 extension DaemonUnderTest {
-    /// The port the daemon logged for `--listen 127.0.0.1:0` (nil when it did not within 10 s).
+    /// The port the daemon logged for `--listen 127.0.0.1:0`, once /readyz says the initial
+    /// sync is done (the API takes writes from then on); nil when not within 10 s.
     func apiPort() -> Int? {
         var port: Int?
         wait {
@@ -137,6 +145,7 @@ extension DaemonUnderTest {
             port = Int(line[r.upperBound...].prefix { $0.isNumber })
             return true
         }
+        guard let port, self.wait(10, { (try? rawRequest(port, "GET", "/readyz"))?.status == 200 }) else { return nil }
         return port
     }
 }

@@ -14,15 +14,9 @@ import Glibc
     @Test func aStateDirectoryInsideTheSpecDirectoryIsNotReadAsManifests() throws {
         let base = try makeTemporaryDirectory("gantry-review-nested-")
         let d = try DaemonUnderTest(spec: base + "/spec", state: base + "/spec/state", logPath: base + "/daemon.log",
-                                    extra: ["--listen", "127.0.0.1:0", "--local-gpus", "1"], removing: base)
+                                    extra: ["--listen", "127.0.0.1:0", "--local-gpus", "1"] + APIEndToEndTests.runAs, removing: base)
         d.write("queues.yaml", queueManifest)
-        var port: Int?
-        d.wait {
-            guard let line = d.log.split(separator: "\n").first(where: { $0.contains("serving the HTTP API") }),
-                  let r = line.range(of: "port=") else { return false }
-            port = Int(line[r.upperBound...].prefix { $0.isNumber })
-            return true
-        }
+        let port = d.apiPort()
         let p = try #require(port, "the daemon serves the API: \(d.log.suffix(800))")
         let body = #"{"apiVersion":"gantry.dev/v1alpha1","kind":"Workload","metadata":{"name":"api-made","namespace":"team-a"},"spec":{"queue":"research","command":"sleep 30","resources":{"gpu":1}}}"#
         let r = try rawRequest(p, "POST", "/api/v1/namespaces/team-a/workloads", headers: ["Content-Type: application/json"], body: Array(body.utf8))
