@@ -132,7 +132,9 @@ enum APIBench {
             if let w = wrk(port: d.port, path: path, c: c, say: say) {
                 let cpu = cpuSeconds(d.pid) - cpu0
                 table.add("2. list \(c.n) [1], \(c.clients) concurrent clients, \(c.wrkSeconds) s (\(w.tool))",
-                          "\(fmt(w.rps, 1)) requests/s; latency p50 \(w.p50), p75 \(w.p75), p90 \(w.p90), p99 \(w.p99); \(w.requests) requests, \(w.errors); daemon CPU \(fmt(cpu, 1)) s")
+                          w.requests == 0
+                            ? "no request completed within \(c.wrkSeconds) s (every one took longer); \(w.errors); daemon CPU \(fmt(cpu, 1)) s"
+                            : "\(fmt(w.rps, 1)) requests/s; latency p50 \(w.p50), p75 \(w.p75), p90 \(w.p90), p99 \(w.p99); \(w.requests) requests, \(w.errors); daemon CPU \(fmt(cpu, 1)) s")
                 let q = quiesce(d.pid)
                 say("api 2: the daemon's in-flight requests drained \(fmt(q, 1)) s after wrk ended")
                 if w.requests < 2 * c.clients && w.tool.hasPrefix("wrk") {
@@ -349,6 +351,8 @@ enum APIBench {
         var post: [Double] = [], decide: [Double] = []
         var admitted = 0, failed = 0
         let runID = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        // A fresh connection: the kept one may have idled past the server's timeout.
+        client.close()
         for i in 0..<creates {
             let name = "api-\(runID)-\(i)"
             let t0 = monotonicSeconds()
