@@ -27,6 +27,7 @@ run: release
 test: deps
 	$(SWIFT) build -j $(JOBS) --build-tests
 	GANTRY_BIN=$$($(SWIFT) build --show-bin-path)/gantry $(SWIFT) test -j $(JOBS) --skip-build
+	bash scripts/schemathesis.sh $$($(SWIFT) build --show-bin-path)/gantry
 
 bench: release
 	$$($(SWIFT) build -c release --show-bin-path)/gantry-bench --n $(BENCH_N) --gantry $$($(SWIFT) build -c release --show-bin-path)/gantry

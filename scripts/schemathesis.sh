@@ -8,9 +8,9 @@ gantry=${1:?usage: scripts/schemathesis.sh PATH/TO/gantry}
 examples=${SCHEMATHESIS_EXAMPLES:-25}
 root=$(cd "$(dirname "$0")/.." && pwd)
 venv="$root/.venv-schemathesis"
-if [ ! -x "$venv/bin/st" ]; then
+if ! "$venv/bin/python" -c "import schemathesis, hypothesis; assert hypothesis.__version__ == '6.129.5'" 2>/dev/null; then
   echo "schemathesis: installing it into $venv (PyPI)" >&2
-  if ! { python3 -m venv "$venv" && "$venv/bin/pip" install -q 'schemathesis>=3.30,<4'; }; then
+  if ! { python3 -m venv "$venv" && "$venv/bin/pip" install -q 'schemathesis==3.39.16' 'hypothesis==6.129.5'; }; then
     rm -rf "$venv"
     echo "schemathesis: SKIPPED — could not install schemathesis from PyPI (no network?)" >&2
     exit 0
@@ -42,8 +42,8 @@ for _ in $(seq 1 300); do
 done
 "$venv/bin/st" run "http://127.0.0.1:$port/api/v1/openapi.json" \
   --checks not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance \
-  --hypothesis-max-examples "$examples" --hypothesis-derandomize --hypothesis-deadline 5000 \
-  -H "Authorization: Bearer $token" --request-timeout 10000 --show-trace-on-error 2>&1 | tail -60
+  --experimental=openapi-3.1 --hypothesis-max-examples "$examples" --hypothesis-derandomize --hypothesis-deadline 5000 \
+  -H "Authorization: Bearer $token" --request-timeout 10000 --show-trace 2>&1 | tail -60
 status=${PIPESTATUS[0]}
 if ! kill -0 "$pid" 2>/dev/null; then echo "schemathesis: the daemon died" >&2; tail -50 "$work/daemon.log" >&2; exit 1; fi
 exit "$status"

@@ -14,6 +14,8 @@ public final class IndexedStore<Key: Hashable & Sendable, Object: Sendable>: @un
     // Guarded by `lock`.
     private var st = State()
     private let lock = RWLock()
+    /// Bumped on every change (readers that cache a view of all objects compare it).
+    public let version = Atomic<Int>(0)
 
     public init(indexers: [String: IndexFunc] = [:]) { self.indexers = indexers }
 
@@ -34,7 +36,8 @@ public final class IndexedStore<Key: Hashable & Sendable, Object: Sendable>: @un
     /// Inserts or replaces; returns the previous object.
     @discardableResult
     public func upsert(_ key: Key, _ object: Object) -> Object? {
-        lock.write {
+        defer { version.add(1, ordering: .relaxed) }
+        return lock.write {
             let old = st.objects.updateValue(object, forKey: key)
             for (name, f) in indexers {
                 let newValues = f(object)
@@ -52,7 +55,8 @@ public final class IndexedStore<Key: Hashable & Sendable, Object: Sendable>: @un
     /// Atomically reads, changes and writes one object; returns the new value, or nil if absent.
     @discardableResult
     public func update(_ key: Key, _ change: (inout Object) -> Void) -> Object? {
-        lock.write {
+        defer { version.add(1, ordering: .relaxed) }
+        return lock.write {
             guard var obj = st.objects[key] else { return nil }
             let oldValues = indexers.mapValues { $0(obj) }
             change(&obj)
@@ -70,7 +74,8 @@ public final class IndexedStore<Key: Hashable & Sendable, Object: Sendable>: @un
 
     @discardableResult
     public func delete(_ key: Key) -> Object? {
-        lock.write {
+        defer { version.add(1, ordering: .relaxed) }
+        return lock.write {
             guard let old = st.objects.removeValue(forKey: key) else { return nil }
             for (name, f) in indexers {
                 for v in f(old) { st.indexes[name]?[v]?.remove(key); if st.indexes[name]?[v]?.isEmpty == true { st.indexes[name]?[v] = nil } }

@@ -23,6 +23,12 @@ public struct LifecycleOptions: Sendable {
     /// Whether replicas are local processes with pids and GPU indices worth reporting (not
     /// Pods: their GPU indices are the device plugin's, so status shows a count).
     public var reportsPIDs = true
+    /// `--run-as`: the account replicas of the spec directory's manifests run as (nil: the
+    /// daemon's own). See `RunAs`.
+    public var runAs: String?
+    /// Whether the daemon runs as root (then a workload written through the API with no
+    /// account mapped is refused, never run as root).
+    public var daemonIsRoot = geteuid() == 0
     public init() {}
 }
 
@@ -357,8 +363,18 @@ extension Admission {
         let now = clock.now()
         let prev = statuses.get(key)?.workload
         let n = (prev?.dispatchCount ?? 0) + 1
-        let run = ReplicaLifecycle.newRun(dispatch: n, spec: spec, assignments: assignments, port: takePort())
+        var run = ReplicaLifecycle.newRun(dispatch: n, spec: spec, assignments: assignments, port: takePort())
         let sorted = assignments.sorted { $0.rank < $1.rank }
+        if case .refused(let why) = runAsDecision(key) {
+            // Nothing starts and nothing is journaled: the gang is down at once, failed.
+            for i in run.reps.indices { run.reps[i].state = .exited }
+            run.stopping = .failed(reason: RunAs.refusedReason, message: "not started: " + why)
+            runs[key] = run
+            state.setActive(key, true)
+            updateStatus(key) { s in ReplicaLifecycle.StatusChange.dispatched(dispatch: n, replicas: run.reps.count, retry: retry, spendsRetry: spendsRetry, updating: updating).apply(to: &s, now: clock.timestamp) }
+            schedule(key, at: now)
+            return
+        }
         runs[key] = run
         state.setActive(key, true)
         act(.prepare(key, DispatchIntent(dispatch: n, specHash: run.specHash, masterPort: run.port, at: now, assignments: sorted)))
@@ -371,15 +387,34 @@ extension Admission {
         dispatchedTotal.inc()
     }
 
+    /// Which account the workload's replicas run as now (`RunAs`).
+    func runAsDecision(_ key: ObjectKey) -> RunAs.Decision {
+        guard let obj = inventory.desired.get(key) else { return .account(nil) }
+        return RunAs.decide(obj, daemonRunAs: options.runAs, daemonIsRoot: options.daemonIsRoot)
+    }
+
     func launch(_ key: ObjectKey, _ spec: WorkloadSpec, _ run: Run, rank i: Int) {
         guard let runtime else { return }
         let rep = run.reps[i]
+        let user: String?
+        switch runAsDecision(key) {
+        case .account(let u): user = u
+        case .refused(let why):
+            // A restart after the account mapping went away: this replica does not start and
+            // the gang fails (`decide` stops the others).
+            guard var cur = runs[key], cur.reps.indices.contains(i) else { return }
+            cur.reps[i].state = .exited
+            if cur.stopping == nil { cur.stopping = .failed(reason: RunAs.refusedReason, message: "replica rank \(rep.rank) not started: " + why) }
+            runs[key] = cur
+            schedule(key, at: clock.now())
+            return
+        }
         let ref = ReplicaRef(key: key, dispatch: run.dispatch, rank: rep.rank, attempt: rep.attempt)
         let vendor = inventory.desired.get(ObjectKey(.node, name: rep.node))?.spec.node?.gpuVendor ?? .nvidia
         let env = Admission.replicaEnv(key, spec, rank: rep.rank, world: run.reps.count, port: run.port, gpus: rep.gpus, vendor: vendor,
                                        node: rep.node, dispatch: run.dispatch, attempt: rep.attempt, options: options, workdir: runtime.workdir(key))
         let header = "[gantry] \(clock.timestamp.description) dispatch \(run.dispatch) rank \(rep.rank)\(rep.attempt > 0 ? " restart \(rep.attempt)" : "") on \(rep.node) GPUs [\(rep.gpus.map(String.init).joined(separator: ","))]"
-        act(.launch(ReplicaLaunch(ref: ref, command: spec.effectiveCommand, env: env, header: header)))
+        act(.launch(ReplicaLaunch(ref: ref, command: spec.effectiveCommand, env: env, header: header, user: user)))
     }
 
     /// The environment of a replica (SPEC.md): the daemon's, the user's `env`, then Gantry's.

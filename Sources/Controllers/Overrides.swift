@@ -11,6 +11,8 @@ import GantryShim
 /// (the file wins) once the manifest changes.
 public final class Overrides: Sendable {
     let m = Mutex<[ObjectKey: SuspendOverride]>([:])
+    /// Bumped on every change.
+    public let version = Atomic<Int>(0)
     /// Runs SQL in the state store's next batch (nil in tests).
     let sql: (@Sendable (String, [SQLValue]) -> Void)?
 
@@ -22,6 +24,7 @@ public final class Overrides: Sendable {
 
     public func set(_ key: ObjectKey, _ o: SuspendOverride) {
         m.withLock { $0[key] = o }
+        version.add(1, ordering: .relaxed)
         sql?("""
             INSERT INTO overrides(kind, namespace, name, field, value, generation, at) VALUES(?,?,?,'suspend',?,?,?)
             ON CONFLICT(kind, namespace, name, field) DO UPDATE SET value=excluded.value, generation=excluded.generation, at=excluded.at
@@ -30,6 +33,7 @@ public final class Overrides: Sendable {
 
     public func remove(_ key: ObjectKey) {
         guard m.withLock({ $0.removeValue(forKey: key) }) != nil else { return }
+        version.add(1, ordering: .relaxed)
         sql?("DELETE FROM overrides WHERE kind=? AND namespace=? AND name=?", [.text(key.kind.rawValue), .text(key.namespace), .text(key.name)])
     }
 

@@ -10,7 +10,7 @@ import ControllerRuntime
 ///
 ///     replicas/dispatches.journal                   each gang, appended before it starts
 ///     replicas/NS.NAME.DISPATCH.RANK.ATTEMPT.rec    `started`, then `exited`, by the supervisor
-///     logs/NS/NAME.RANK.log (+ .log.1), NAME.RANK.metrics
+///     logs/NS/NAME.RANK.log (+ .log.1), NAME.RANK.metrics, .log.times (+ .log.1.times: `LogTimes`)
 ///     work/NS/NAME/                                 the working directory
 ///
 /// Few files per replica on purpose: creating an inode is the dearest thing a start does on
@@ -105,7 +105,9 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
         watched.withLock { $0[r] = Watch(since: wallSeconds()) }
         var argv = shimArgv
         argv += ["--record", prefix, "--log", logPath(r.key, rank: r.rank), "--metrics", metricsPath(r.key, rank: r.rank),
-                 "--max-log-size", String(maxLogSize), "--workdir", wd, "--header", l.header, "--", "/bin/sh", "-c", l.command]
+                 "--max-log-size", String(maxLogSize), "--workdir", wd, "--header", l.header]
+        if let user = l.user { argv += ["--user", user] }
+        argv += ["--", "/bin/sh", "-c", l.command]
         var req = SpawnRequest(argv: argv, env: l.env)
         req.newSession = true
         switch Spawn.start(req) {
@@ -174,6 +176,7 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
                 let had = unlink(log) == 0
                 let had1 = unlink(log + ".1") == 0
                 let hadM = unlink(metricsPath(key, rank: rank)) == 0
+                unlink(log + ".times"); unlink(log + ".1.times")
                 if !had && !had1 && !hadM && rank > 0 { break }
             }
             try? FileManager.default.removeItem(atPath: workdir(key))

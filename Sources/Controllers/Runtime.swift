@@ -38,8 +38,10 @@ public struct ReplicaLaunch: Sendable {
     /// The complete environment, `NAME=value`.
     public var env: [String]
     public var header: String
-    public init(ref: ReplicaRef, command: String, env: [String], header: String) {
-        self.ref = ref; self.command = command; self.env = env; self.header = header
+    /// The Unix account it runs as (`RunAs`); nil: the daemon's own.
+    public var user: String?
+    public init(ref: ReplicaRef, command: String, env: [String], header: String, user: String? = nil) {
+        self.ref = ref; self.command = command; self.env = env; self.header = header; self.user = user
     }
 }
 

@@ -9,6 +9,8 @@ public final class StatusCache: Sendable {
     final class Shard: Sendable { let m = Mutex<[ObjectKey: ObjectStatus]>([:]) }
     let shards: [Shard]
     let persistence: any StatePersistence
+    /// Bumped on every change (readers that cache views of many statuses compare it).
+    public let version = Atomic<Int>(0)
 
     public init(persistence: any StatePersistence, shards: Int = 16) {
         self.persistence = persistence
@@ -28,7 +30,10 @@ public final class StatusCache: Sendable {
     public var count: Int { shards.reduce(0) { n, s in n + s.m.withLock { $0.count } } }
 
     /// Seeds a status restored from the state store (not marked dirty).
-    public func restore(_ key: ObjectKey, _ status: ObjectStatus) { shard(key).m.withLock { $0[key] = status } }
+    public func restore(_ key: ObjectKey, _ status: ObjectStatus) {
+        shard(key).m.withLock { $0[key] = status }
+        version.add(1, ordering: .relaxed)
+    }
 
     /// Applies `change` to the current status (or `initial()` when there is none).
     /// Returns true when the status changed.
@@ -42,7 +47,7 @@ public final class StatusCache: Sendable {
             m[key] = s
             return true
         }
-        if changed { persistence.markStatusDirty(key) }
+        if changed { version.add(1, ordering: .relaxed); persistence.markStatusDirty(key) }
         return changed
     }
 
@@ -62,10 +67,14 @@ public final class StatusCache: Sendable {
                 }
             }
         }
+        if !dirty.isEmpty { version.add(1, ordering: .relaxed) }
         persistence.markStatusesDirty(dirty)
     }
 
-    public func remove(_ key: ObjectKey) { _ = shard(key).m.withLock { $0.removeValue(forKey: key) } }
+    public func remove(_ key: ObjectKey) {
+        _ = shard(key).m.withLock { $0.removeValue(forKey: key) }
+        version.add(1, ordering: .relaxed)
+    }
 
     /// The stored JSON form of a status, for the state writer.
     public func json(_ key: ObjectKey) -> String? {

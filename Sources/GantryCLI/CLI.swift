@@ -2,6 +2,7 @@ import Foundation
 import GantryAPI
 import ControllerRuntime
 import GantryShim
+import Controllers
 
 /// Entry point of the `gantry` binary: parses the command line and runs one command.
 public enum CLI {
@@ -67,6 +68,10 @@ public enum CLI {
                 }
                 o.historyRetention = try args.duration("history-retention") ?? o.historyRetention
                 if let sh = args.string("shim") { o.shim = sh.split(separator: " ").map(String.init) }
+                if let u = args.string("run-as") {
+                    guard RunAs.isAccountName(u) else { throw UsageError("--run-as: a Unix account name or uid (letters, digits, '.', '_', '-')") }
+                    o.runAs = u
+                }
                 guard o.gracePeriod >= 0 else { throw UsageError("--grace-period: 0 or more") }
                 // Durations become timers and messages in whole seconds: keep them finite and far from Int's range.
                 for (flag, v) in [("resync", o.resync), ("event-ttl", o.eventTTL), ("debounce", o.debounce), ("grace-period", o.gracePeriod), ("metrics-interval", o.metricsInterval), ("history-retention", o.historyRetention)]
@@ -81,6 +86,7 @@ public enum CLI {
                     o.logLevel = lv
                 }
                 if args.bool("kube") {
+                    if o.runAs != nil { throw UsageError("--run-as: directory mode only (in kube mode a Pod runs as its security context says)") }
                     var k = try KubeRunOptions(&args, workers: o.workers, fieldValidation: o.fieldValidation, gracePeriod: o.gracePeriod, runReplicas: o.runReplicas)
                     k.logFormat = o.logFormat; k.logLevel = o.logLevel
                     // In a Pod the probes are on by default (the Deployment's probes need them).
@@ -94,13 +100,17 @@ public enum CLI {
                 try args.checkUnknown()
                 guard o.resync >= 1 else { throw UsageError("--resync: at least 1s") }
                 return Daemon(options: o).run()
-            case "get", "describe", "events", "logs", "stop", "resume":
-                let backend = try self.backend(&args, stateDir: stateDir, namespaced: command != "events")
+            case "get", "describe", "events", "logs", "stop", "resume", "top", "create", "delete", "clone":
+                let backend = try self.backend(&args, stateDir: stateDir, namespaced: command != "events" && command != "create")
                 switch command {
                 case "get": let c = try GetCommand(&args); try args.checkUnknown(); return try c.run(backend)
                 case "describe": let c = try DescribeCommand(&args); try args.checkUnknown(); return try c.run(backend)
                 case "events": let c = try EventsCommand(&args); try args.checkUnknown(); return try c.run(backend)
                 case "logs": let c = try LogsCommand(&args); try args.checkUnknown(); return try c.run(backend)
+                case "top": let c = try TopCommand(&args); try args.checkUnknown(); return try c.run(backend)
+                case "create": let c = try CreateCommand(&args); try args.checkUnknown(); return try c.run(backend)
+                case "delete": let c = try DeleteCommand(&args); try args.checkUnknown(); return try c.run(backend)
+                case "clone": let c = try CloneCommand(&args); try args.checkUnknown(); return try c.run(backend)
                 default: let c = try SuspendCommand(command, &args); try args.checkUnknown(); return try c.run(backend)
                 }
             case "validate":
@@ -119,17 +129,33 @@ public enum CLI {
         } catch let e as KubeCLIError {
             errOut("gantry: \(e.description)")
             return 1
+        } catch let e as RemoteError {
+            errOut("gantry: \(e.description)")
+            return 1
         } catch {
             errOut("gantry: \(error)")
             return 1
         }
     }
 
-    /// The state directory, or with `--kube` the cluster of `--kubeconfig`/`--context`; in kube
-    /// mode a missing `-n` means the context's namespace, as kubectl reads it.
-    static func backend(_ args: inout Args, stateDir: String, namespaced: Bool) throws -> Backend {
+    /// The state directory, with `--server` (or $GANTRY_SERVER) a daemon's HTTP API, or with
+    /// `--kube` the cluster of `--kubeconfig`/`--context`; in kube mode a missing `-n` means
+    /// the context's namespace, as kubectl reads it. An explicit `--state-dir` or `--kube`
+    /// wins over $GANTRY_SERVER.
+    static func backend(_ args: inout Args, stateDir: String, namespaced: Bool,
+                        environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Backend {
         let kubeconfig = args.string("kubeconfig"), context = args.string("context")
-        guard args.bool("kube") else {
+        let kube = args.bool("kube")
+        let serverFlag = args.string("server"), tokenFlag = args.string("token-file")
+        if kube && serverFlag != nil { throw UsageError("--server and --kube: one or the other") }
+        let envServer = environment["GANTRY_SERVER"].flatMap { $0.isEmpty ? nil : $0 }
+        if let server = serverFlag ?? (kube || args.flags["state-dir"] != nil ? nil : envServer) {
+            if kubeconfig != nil || context != nil { throw UsageError("--kubeconfig and --context go with --kube, not --server") }
+            let tokenFile = tokenFlag ?? environment["GANTRY_TOKEN_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+            return .remote(try RemoteClient(server: server, tokenFile: tokenFile))
+        }
+        if tokenFlag != nil { throw UsageError("--token-file goes with --server URL") }
+        guard kube else {
             if kubeconfig != nil || context != nil { throw UsageError("--kubeconfig and --context go with --kube") }
             return .directory(stateDir)
         }
@@ -158,11 +184,18 @@ public enum CLI {
       gantry get KIND [NAME] [-n NS | -A] [-o wide|yaml|json|name] [-w] [filters]
       gantry describe KIND NAME [-n NS]
       gantry events [--for KIND/[NS/]NAME | file/PATH] [--limit N] [-w] [-o json]
-      gantry logs NAME [-n NS] [--replica N] [--tail N] [-f]   a replica's output
-      gantry stop NAME [-n NS]       stop a workload (override spec.suspend=true)
-      gantry resume NAME [-n NS]     resume it (override spec.suspend=false)
-      gantry get|describe|events|logs|stop|resume ... --kube [--kubeconfig F] [--context C]
+      gantry logs NAME [-n NS] [--replica N] [--tail N] [--since DURATION] [-f]
+                                     a replica's output
+      gantry stop NAME... [-n NS]    stop workloads (override spec.suspend=true); or -l SELECTOR
+      gantry resume NAME... [-n NS]  resume them (override spec.suspend=false); or -l SELECTOR
+      gantry top [NAME] [-n NS | -A] GPU utilisation, memory and power per running workload
+      gantry get|describe|events|logs|stop|resume|top ... --kube [--kubeconfig F] [--context C]
                                      the same against a cluster (kube mode)
+      gantry get|describe|events|logs|stop|resume|top ... --server URL [--token-file F]
+                                     the same through a daemon's HTTP API (run --listen)
+      gantry create -f FILE [-f ...] [-n NS]        create workloads and queues (API only)
+      gantry delete [workload|queue] NAME... [-n NS] | -l SELECTOR   (API only)
+      gantry clone NAME [--name NEW] [-n NS]        a new workload with NAME's spec (API only)
       gantry validate -f FILE_OR_DIR [-f ...] [--field-validation=Strict|Warn|Ignore] [-o json]
       gantry crds [--dir DIR]        the kube-mode CRDs (Manifests/crds/) as YAML
       gantry version
@@ -183,6 +216,22 @@ public enum CLI {
                             second. No metrics in describe.
       --kubeconfig FILE  --context NAME   as for run --kube
 
+    With --server (same output as directory mode; also create, delete, clone):
+      --server URL          a daemon's HTTP API, e.g. http://127.0.0.1:8080 (default
+                            $GANTRY_SERVER; an explicit --state-dir or --kube wins over it)
+      --token-file FILE     a file holding the bearer token (default $GANTRY_TOKEN_FILE);
+                            a 401 or 403 from the server is reported with the API's message
+      create -f FILE        YAML or JSON, several documents (or a JSON array): Gantry's
+                            Workload and Queue manifests, or seed 000's request shape; each
+                            document is one POST; the namespace is the document's, else -n
+      delete, clone         only objects written through the API can be deleted; a user's
+                            manifest stays the user's (the error names the file)
+      stop/resume           several names or -l SELECTOR use the batch routes
+      logs --since D        sinceSeconds; -f streams the chunked response until the replica ends
+      events                the API serves workloads' events (--for another kind: an error)
+    Without --server, create, delete and clone fail: they need the API. logs --since reads
+    the local log's times when its lines carry them, else says it cannot cut it.
+
     run:
       --spec-dir DIR        directory of manifests to watch (default Manifests/examples)
       --workers N           reconcile workers (default 4)
@@ -201,6 +250,8 @@ public enum CLI {
                             none: admit only, start nothing
       --shim COMMAND        replica supervisor (default: gantry-shim next to this binary,
                             else "gantry shim")
+      --run-as USER         run the spec directory's workloads as this Unix account (the
+                            daemon must be root, or be USER); default: the daemon's own
       --metrics-addr ADDR   serve /healthz, /readyz (200 after the initial sync) and
                             /metrics (Prometheus text) on ADDR: :8080, 127.0.0.1:9090,
                             [::1]:9090 (default: off)

@@ -29,6 +29,9 @@ public struct DaemonOptions: Sendable {
     public var metricsInterval = 15.0
     /// The replica supervisor command; nil: `gantry-shim` next to the binary, else `gantry shim`.
     public var shim: [String]?
+    /// `--run-as USER`: the Unix account replicas of the spec directory's manifests run as
+    /// (nil: the daemon's own). API-written workloads run as their submitter's account.
+    public var runAs: String?
     /// False (`--runtime none`): admit only, start nothing (capacity planning, benchmarks).
     public var runReplicas = true
     public var logFormat = Log.Format.text
@@ -122,6 +125,7 @@ public final class Daemon: @unchecked Sendable {
         lifecycle.gracePeriod = options.gracePeriod
         lifecycle.specDir = URL(fileURLWithPath: options.specDir).standardizedFileURL.path
         lifecycle.baseEnv = env
+        lifecycle.runAs = options.runAs
         let admission = Admission(inventory: inventory, clock: clock, metrics: metrics, runtime: runtime, options: lifecycle)
         let recovered = runtime?.recover() ?? [:]
         if !recovered.isEmpty { Log.info("found replica records of an earlier run", ["workloads": String(recovered.count)]) }

@@ -17,7 +17,8 @@ extension Daemon {
             throw UsageError("\(address) is not a loopback address: without --tokens anyone who can reach it could run commands; pass --tokens FILE or listen on 127.0.0.1")
         }
         let backend = DirectoryBackend(inventory: inventory, layers: layers, overrides: overrides, events: events, queue: queue,
-                                       clock: clock, stateDir: options.stateDir)
+                                       clock: clock, stateDir: options.stateDir,
+                                       anonymousRunAs: options.runAs ?? (geteuid() == 0 ? nil : Daemon.currentAccount()))
         let api = APIServer(backend: backend, tokens: tokens)
         let server = try ProbeServer(address: address, metrics: metrics, maxBodyBytes: 4 << 20, maxConnections: 256, idleTimeout: 120) { r in
             api.register(into: &r)
@@ -29,6 +30,14 @@ extension Daemon {
     }
 }
 
+extension Daemon {
+    /// The name of the account the daemon runs as, if it has one.
+    static func currentAccount() -> String? {
+        guard let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name else { return nil }
+        return String(cString: name)
+    }
+}
+
 extension KubeRun {
     /// `gantry run --kube --listen`: the API over the cluster (reads from the informers'
     /// caches, writes as API calls), the dashboard and the probes.
@@ -37,7 +46,7 @@ extension KubeRun {
         if tokens == nil, try !HTTPServer.isLoopback(address: address) {
             throw UsageError("\(address) is not a loopback address: without --tokens anyone who can reach it could change the cluster's workloads; pass --tokens FILE or listen on 127.0.0.1")
         }
-        let api = APIServer(backend: KubeBackend(controller: controller), tokens: tokens)
+        let api = APIServer(backend: KubeAPIBackend(controller: controller), tokens: tokens)
         let server = try ProbeServer(address: address, metrics: controller.metrics, maxBodyBytes: 4 << 20, maxConnections: 256, idleTimeout: 120) { r in
             api.register(into: &r)
             Dashboard.register(into: &r)

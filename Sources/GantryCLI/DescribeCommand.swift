@@ -206,6 +206,10 @@ struct EventsCommand {
     }
 
     func run(_ backend: Backend) throws -> Int32 {
+        if case .remote = backend, let t = target, t.kind.lowercased() != Kind.workload.rawValue.lowercased() {
+            errOut("gantry: events --for \(t.reference): the API serves events of workloads only (their replicas' included); read the daemon's state directory for the others")
+            return 1
+        }
         let reader = try backend.reader()
         var rows = try reader.events(kind: target?.kind, namespace: target?.namespace, name: target?.name, since: nil, limit: limit ?? (watch ? 50 : nil))
         if output == "json" {
@@ -223,7 +227,7 @@ struct EventsCommand {
         for e in rows { seen[e.name] = e.count }
         var since = rows.map(\.last).max() ?? 0
         while true {
-            Thread.sleep(forTimeInterval: backend.isKube ? 1 : 0.5)
+            Thread.sleep(forTimeInterval: backend.pollInterval)
             rows = (try? reader.events(kind: target?.kind, namespace: target?.namespace, name: target?.name, since: since - 1, limit: nil)) ?? []
             let now = Timestamp(seconds: Int64(SystemClock().now()))
             var t = Table(headers)

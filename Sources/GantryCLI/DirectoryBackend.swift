@@ -27,6 +27,10 @@ public final class DirectoryBackend: APIBackend {
     /// How long a write waits for the directory source to bring the object into force.
     let applyTimeout: Double
     let readers = Mutex<[ReaderBox]>([])
+    /// The Unix account API-created workloads of a request without a token (no tokens file,
+    /// loopback only) run as: `--run-as`, else the daemon's own account unless that is root.
+    /// nil: no annotation, and the lifecycle refuses to run such a workload as root.
+    let anonymousRunAs: String?
 
     final class ReaderBox: @unchecked Sendable {
         // Used by one request at a time: taken from the pool, returned after.
@@ -35,7 +39,8 @@ public final class DirectoryBackend: APIBackend {
     }
 
     public init(inventory: Inventory, layers: ManifestLayers, overrides: Overrides, events: EventRecorder, queue: WorkQueue<ObjectKey>,
-                clock: any Clock, stateDir: String, applyTimeout: Double = 5) {
+                clock: any Clock, stateDir: String, applyTimeout: Double = 5, anonymousRunAs: String? = nil) {
+        self.anonymousRunAs = anonymousRunAs
         self.inventory = inventory; self.layers = layers; self.overrides = overrides; self.events = events; self.queue = queue
         self.clock = clock; self.stateDir = stateDir; self.applyTimeout = applyTimeout
         apiDir = DirectoryBackend.apiDir(stateDir)
@@ -62,8 +67,18 @@ public final class DirectoryBackend: APIBackend {
         return .manifest(file: ref.description)
     }
 
+    /// The last list of each kind with the versions of what it was built from: while nothing
+    /// changed, the same array comes back (the query's index of it is reused too).
+    struct Cached { var versions: (Int, Int, Int); var items: [APIObject] }
+    let cache = Mutex<[Kind: Cached]>([:])
+
     public func list(_ kind: Kind) -> [APIObject] {
-        inventory.desired.values { $0.spec.kind == kind }.map(view)
+        let versions = (inventory.desired.version.load(ordering: .acquiring), inventory.statuses.version.load(ordering: .acquiring),
+                        overrides.version.load(ordering: .acquiring))
+        if let c = cache.withLock({ $0[kind] }), c.versions == versions { return c.items }
+        let items = inventory.desired.values { $0.spec.kind == kind }.map(view)
+        cache.withLock { $0[kind] = Cached(versions: versions, items: items) }
+        return items
     }
 
     public func get(_ key: ObjectKey) -> APIObject? { inventory.desired.get(key).map(view) }
@@ -128,7 +143,7 @@ public final class DirectoryBackend: APIBackend {
         let path = ProcessRuntime.logPath(stateDir: stateDir, key, rank: rank)
         let inventory = self.inventory
         let clock = self.clock
-        return FileLogReader(path: path, now: { clock.now() }, isLive: {
+        return FileLogReader(path: path, times: { LogTimes.load(path: $0) }, now: { clock.now() }, isLive: {
             guard let w = inventory.statuses.get(key)?.workload else { return false }
             if w.phase == .succeeded || w.phase == .failed || w.phase == .stopped { return false }
             return w.replicas.contains { $0.rank == rank && ($0.phase == "Running" || $0.phase == "Pending" || $0.phase == "Starting") } || w.phase == .pending
@@ -137,8 +152,13 @@ public final class DirectoryBackend: APIBackend {
 
     // MARK: writes
 
-    func file(_ key: ObjectKey) -> String {
-        key.kind.isNamespaced ? "\(apiDir)/\(key.kind.plural)/\(key.namespace)/\(key.name).json" : "\(apiDir)/\(key.kind.plural)/\(key.name).json"
+    /// The file of an object in the API's directory. Names and namespaces are DNS-1123 labels
+    /// (what the decoder accepts), so no key can name a path outside it (no "..", no "/").
+    func file(_ key: ObjectKey) throws(APIError) -> String {
+        guard ManifestDecoder.isDNS1123Label(key.name), !key.kind.isNamespaced || ManifestDecoder.isDNS1123Label(key.namespace) else {
+            throw .notFound("\(key.kind.rawValue) \(key.qualifiedName) not found")
+        }
+        return key.kind.isNamespaced ? "\(apiDir)/\(key.kind.plural)/\(key.namespace)/\(key.name).json" : "\(apiDir)/\(key.kind.plural)/\(key.name).json"
     }
 
     static func manifestJSON(_ obj: ManifestObject) -> String {
@@ -166,12 +186,16 @@ public final class DirectoryBackend: APIBackend {
     }
 
     public func create(_ object: ManifestObject, by: Principal) throws(APIError) -> APIObject {
+        var object = object
+        if object.key.kind == .workload, by == .anonymous, object.meta.annotations[APIObject.runAsAnnotation] == nil, let u = anonymousRunAs {
+            object.meta.annotations[APIObject.runAsAnnotation] = u
+        }
         let key = object.key
         try refuseManifestOwned(key, "change")
         if inventory.desired.get(key) != nil || layers.apiObject(key) != nil {
             throw .conflict("\(key.kind.rawValue) \(key.qualifiedName) already exists")
         }
-        try AtomicFile.write(DirectoryBackend.manifestJSON(object), to: file(key), exclusive: true)
+        try AtomicFile.write(DirectoryBackend.manifestJSON(object), to: try file(key), exclusive: true)
         return try awaitApplied(key) { $0.spec == object.spec && $0.meta.labels == object.meta.labels }
     }
 
@@ -179,13 +203,13 @@ public final class DirectoryBackend: APIBackend {
         let key = object.key
         try refuseManifestOwned(key, "change")
         guard inventory.desired.get(key) != nil || layers.apiObject(key) != nil else { throw .notFound("\(key.kind.rawValue) \(key.qualifiedName) not found") }
-        try AtomicFile.write(DirectoryBackend.manifestJSON(object), to: file(key), exclusive: false)
+        try AtomicFile.write(DirectoryBackend.manifestJSON(object), to: try file(key), exclusive: false)
         return try awaitApplied(key) { $0.spec == object.spec && $0.meta.labels == object.meta.labels && $0.meta.annotations.filter { $0.key != "gantry.dev/source" } == object.meta.annotations.filter { $0.key != "gantry.dev/source" } }
     }
 
     public func delete(_ key: ObjectKey, by: Principal) throws(APIError) {
         try refuseManifestOwned(key, "delete")
-        let path = file(key)
+        let path = try file(key)
         guard FileManager.default.fileExists(atPath: path) else { throw .notFound("\(key.kind.rawValue) \(key.qualifiedName) not found") }
         try AtomicFile.remove(path)
         let deadline = monotonicSeconds() + applyTimeout
@@ -210,7 +234,7 @@ public final class DirectoryBackend: APIBackend {
             usleep(2000)
         }
         if let obj = layers.apiObject(key) { return view(obj) }
-        throw APIError(504, "Timeout", "the object was written to \(file(key)) but did not come into force within \(Int(applyTimeout)) s; see the daemon's log and the object's events")
+        throw APIError(504, "Timeout", "the object was written to \((try? file(key)) ?? apiDir) but did not come into force within \(Int(applyTimeout)) s; see the daemon's log and the object's events")
     }
 }
 

@@ -40,9 +40,7 @@ struct GetCommand {
         func set(_ name: String) -> Set<String> { Set(args.strings(name).flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() } }) }
         phases = set("phase"); types = set("type"); queues = set("queue")
         nameContains = args.string("name-contains")
-        for sel in args.strings("selector").flatMap({ $0.split(separator: ",").map(String.init) }) {
-            if let r = sel.range(of: "!=") { selectors.append((String(sel[..<r.lowerBound]), "!=", String(sel[r.upperBound...]))) } else if let r = sel.range(of: "==") { selectors.append((String(sel[..<r.lowerBound]), "=", String(sel[r.upperBound...]))) } else if let r = sel.range(of: "=") { selectors.append((String(sel[..<r.lowerBound]), "=", String(sel[r.upperBound...]))) } else if sel.hasPrefix("!") { selectors.append((String(sel.dropFirst()), "!exists", "")) } else { selectors.append((sel, "exists", "")) }
-        }
+        selectors = GetCommand.selectors(args.strings("selector"))
         since = try args.string("since").map { try GetCommand.time($0, "since") }
         until = try args.string("until").map { try GetCommand.time($0, "until") }
         sortBy = args.string("sort-by") ?? "name"
@@ -52,6 +50,28 @@ struct GetCommand {
         descending = order == "desc"
         limit = try args.int("limit")
         offset = try args.int("offset") ?? 0
+    }
+
+    /// `-l` terms: `k=v`, `k==v`, `k!=v`, `k` (exists), `!k` (absent); commas separate terms.
+    static func selectors(_ flags: [String]) -> [(key: String, op: String, value: String)] {
+        var out: [(key: String, op: String, value: String)] = []
+        for sel in flags.flatMap({ $0.split(separator: ",").map(String.init) }) {
+            if let r = sel.range(of: "!=") { out.append((String(sel[..<r.lowerBound]), "!=", String(sel[r.upperBound...]))) } else if let r = sel.range(of: "==") { out.append((String(sel[..<r.lowerBound]), "=", String(sel[r.upperBound...]))) } else if let r = sel.range(of: "=") { out.append((String(sel[..<r.lowerBound]), "=", String(sel[r.upperBound...]))) } else if sel.hasPrefix("!") { out.append((String(sel.dropFirst()), "!exists", "")) } else { out.append((sel, "exists", "")) }
+        }
+        return out
+    }
+
+    /// Whether `labels` satisfy every term.
+    static func matches(_ labels: [String: String], _ selectors: [(key: String, op: String, value: String)]) -> Bool {
+        for s in selectors {
+            switch s.op {
+            case "=": if labels[s.key] != s.value { return false }
+            case "!=": if labels[s.key] == s.value { return false }
+            case "exists": if labels[s.key] == nil { return false }
+            default: if labels[s.key] != nil { return false }
+            }
+        }
+        return true
     }
 
     /// RFC 3339 time, a date, or a duration meaning "that long ago" (`2h`).
@@ -69,15 +89,7 @@ struct GetCommand {
             if !types.isEmpty && !types.contains((o.spec["type"]?.stringValue ?? "").lowercased()) { return false }
             if !queues.isEmpty && !queues.contains((o.spec["queue"]?.stringValue ?? "").lowercased()) { return false }
             if let nc = nameContains, !o.key.name.lowercased().contains(nc.lowercased()) && !(o.spec["displayName"]?.stringValue ?? "").lowercased().contains(nc.lowercased()) { return false }
-            let labels = o.labels
-            for s in selectors {
-                switch s.op {
-                case "=": if labels[s.key] != s.value { return false }
-                case "!=": if labels[s.key] == s.value { return false }
-                case "exists": if labels[s.key] == nil { return false }
-                default: if labels[s.key] != nil { return false }
-                }
-            }
+            if !GetCommand.matches(o.labels, selectors) { return false }
             if let since, o.creation < since { return false }
             if let until, o.creation > until { return false }
             return true
@@ -128,7 +140,7 @@ struct GetCommand {
         var last: [ObjectKey: [String]] = [:]
         for o in items { last[o.key] = Array(row(o, now: now).dropLast()) }   // all but AGE
         while true {
-            Thread.sleep(forTimeInterval: backend.isKube ? 1 : 0.5)
+            Thread.sleep(forTimeInterval: backend.pollInterval)
             items = (try? select(reader)) ?? items
             let now = Timestamp(seconds: Int64(SystemClock().now()))
             var t = Table(headers())

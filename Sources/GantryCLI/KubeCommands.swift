@@ -52,7 +52,7 @@ extension LogsCommand {
 
 extension SuspendCommand {
     /// `gantry stop|resume --kube`: a merge patch of the Workload's `spec.suspend`.
-    func runKube(_ k: KubeReader) throws -> Int32 {
+    func runKube(_ k: KubeReader, _ key: ObjectKey) throws -> Int32 {
         guard try storedWorkload(k, key) != nil else { return 1 }
         let suspend = verb == "stop"
         let path = GroupVersionResource.workloads.path(namespace: key.namespace, name: key.name)

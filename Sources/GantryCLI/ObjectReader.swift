@@ -20,17 +20,21 @@ protocol ObjectReader {
 
 extension StateReader: ObjectReader {}
 
-/// Where a CLI command reads and acts: a state directory, or a cluster (`--kube`).
+/// Where a CLI command reads and acts: a state directory, a cluster (`--kube`), or a
+/// daemon's HTTP API (`--server`).
 enum Backend {
     case directory(String)
     case kube(KubeReader)
+    case remote(RemoteClient)
 
     func reader() throws -> any ObjectReader {
         switch self {
         case .directory(let dir): return try StateReader(directory: dir)
         case .kube(let k): return k
+        case .remote(let c): return RemoteReader(c)
         }
     }
 
-    var isKube: Bool { if case .kube = self { return true } else { return false } }
+    /// Seconds between polls of `-w`: a state directory is cheap to read, a server less so.
+    var pollInterval: Double { if case .directory = self { return 0.5 } else { return 1 } }
 }

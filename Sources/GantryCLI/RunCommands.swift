@@ -4,19 +4,23 @@ import StateStore
 import ControllerRuntime
 import Controllers
 
-/// `gantry logs NAME [-n NS] [--replica N] [--tail N] [-f]`: a replica's output (rank 0 by
-/// default) from its capped log in the state directory.
+/// `gantry logs NAME [-n NS] [--replica N] [--tail N] [--since DURATION] [-f]`: a replica's
+/// output (rank 0 by default) from its capped log in the state directory.
 struct LogsCommand {
     var key: ObjectKey
     var rank: Int
     var tail: Int?
     var follow: Bool
+    /// Only output of the last this many seconds.
+    var since: Double?
 
     init(_ args: inout Args) throws {
         key = try workloadArgument(&args, usage: "logs needs one workload name: gantry logs NAME -n NAMESPACE [--replica N] [--tail N] [-f]")
         rank = try args.int("replica") ?? 0
         tail = try args.int("tail")
         follow = args.bool("follow")
+        since = try args.duration("since")
+        if let s = since, !(s.isFinite && s <= CLI.maxDuration) { throw UsageError("--since: at most 100 years") }
         guard rank >= 0 else { throw UsageError("--replica: a rank, 0 or more") }
         if let t = tail, t < 0 { throw UsageError("--tail: 0 or more lines") }
     }
@@ -25,6 +29,7 @@ struct LogsCommand {
         switch backend {
         case .directory(let dir): return try run(stateDir: dir)
         case .kube(let k): return try runKube(k)
+        case .remote(let c): return try runRemote(c)
         }
     }
 
@@ -41,7 +46,9 @@ struct LogsCommand {
             errOut("gantry: no log yet for \(key.qualifiedName) rank \(rank) (it has not started, or its logs were removed after ttlSecondsAfterFinished)")
             return 1
         }
-        if let n = tail {
+        if let since {
+            guard printSince(path, seconds: since) else { return 1 }
+        } else if let n = tail {
             for l in LogFiles.tail(path, lines: n, maxBytes: 1 << 30) { out(l) }
         } else {
             for p in [path + ".1", path] { if let d = FileManager.default.contents(atPath: p) { writeOut(d) } }
@@ -79,39 +86,79 @@ struct LogsCommand {
     }
 }
 
-/// `gantry stop NAME -n NS` / `gantry resume NAME -n NS`: records an override of
-/// `spec.suspend` through the running daemon, leaving the manifest alone.
+/// `gantry stop NAME... -n NS` / `gantry resume NAME... -n NS` (or `-l SELECTOR` for the
+/// namespace's workloads with those labels): records an override of `spec.suspend` through
+/// the running daemon, leaving the manifest alone.
 struct SuspendCommand {
     var verb: String
-    var key: ObjectKey
+    var namespace: String
+    var names: [String]
+    /// `-l`: every workload of the namespace whose labels match, instead of names.
+    var selector: String?
 
     init(_ verb: String, _ args: inout Args) throws {
         self.verb = verb
-        key = try workloadArgument(&args, usage: "\(verb) needs one workload name: gantry \(verb) NAME -n NAMESPACE")
+        var pos = args.positionals
+        if ["workload", "workloads", "wl"].contains(pos.first ?? "") { pos.removeFirst() }
+        names = pos
+        namespace = args.string("namespace") ?? "default"
+        selector = args.string("selector")
+        if let s = selector, s.trimmingCharacters(in: .whitespaces).isEmpty { throw UsageError("-l: a label selector like team=a") }
+        guard names.isEmpty != (selector == nil) else {
+            throw UsageError("\(verb) needs one workload name or more, or -l SELECTOR (not both): gantry \(verb) NAME... -n NAMESPACE, or gantry \(verb) -l KEY=VALUE -n NAMESPACE")
+        }
     }
+
+    var keys: [ObjectKey] { names.map { ObjectKey(.workload, namespace: namespace, name: $0) } }
 
     func run(_ backend: Backend) throws -> Int32 {
         switch backend {
         case .directory(let dir): return try run(stateDir: dir)
-        case .kube(let k): return try runKube(k)
+        case .kube(let k):
+            var failed = false
+            for key in try targets(k) { if try runKube(k, key) != 0 { failed = true } }
+            return failed ? 1 : 0
+        case .remote(let c): return try runRemote(c)
         }
     }
 
+    /// The named workloads, or those of the namespace matching the selector (saying so when none).
+    func targets(_ reader: any ObjectReader) throws -> [ObjectKey] {
+        guard let selector else { return keys }
+        let terms = GetCommand.selectors([selector])
+        let matching = try reader.objects(kind: .workload, namespace: namespace, name: nil).map(StoredObject.init).filter { GetCommand.matches($0.labels, terms) }
+        if matching.isEmpty { errOut("No workloads in namespace \(namespace) match -l \(selector).") }
+        return matching.map(\.key)
+    }
+
+    /// What a done stop/resume says; `how`: how spec.suspend was set.
+    func message(_ key: ObjectKey, how: String) -> String {
+        verb == "stop"
+            ? "workload \(key.qualifiedName) stopping: \(how.replacingOccurrences(of: "%", with: "spec.suspend=true")) (replicas get SIGTERM, then SIGKILL after the grace period)"
+            : "workload \(key.qualifiedName) resumed: \(how.replacingOccurrences(of: "%", with: "spec.suspend=false")) (it waits for admission again)"
+    }
+
     func run(stateDir: String) throws -> Int32 {
-        guard try storedWorkload(try StateReader(directory: stateDir), key) != nil else { return 1 }
-        let path = try ControlRequests.submit(stateDir: stateDir, verb: verb, key: key)
-        // The daemon picks requests up within a tenth of a second.
-        for _ in 0..<50 {
-            if !FileManager.default.fileExists(atPath: path) {
-                out(verb == "stop"
-                    ? "workload \(key.qualifiedName) stopping: override spec.suspend=true recorded (replicas get SIGTERM, then SIGKILL after the grace period)"
-                    : "workload \(key.qualifiedName) resumed: override spec.suspend=false recorded (it waits for admission again)")
-                return 0
-            }
-            usleep(100_000)
+        let reader = try StateReader(directory: stateDir)
+        var failed = false
+        var pending: [(ObjectKey, String)] = []
+        for key in try targets(reader) {
+            guard try storedWorkload(reader, key) != nil else { failed = true; continue }
+            pending.append((key, try ControlRequests.submit(stateDir: stateDir, verb: verb, key: key)))
         }
-        out("request recorded in \(path); the daemon is not running (or busy) and applies it when it reads the state directory")
-        return 0
+        // The daemon picks requests up within a tenth of a second.
+        for _ in 0..<50 where !pending.isEmpty {
+            pending.removeAll { key, path in
+                guard !FileManager.default.fileExists(atPath: path) else { return false }
+                out(message(key, how: "override % recorded"))
+                return true
+            }
+            if !pending.isEmpty { usleep(100_000) }
+        }
+        for (_, path) in pending {
+            out("request recorded in \(path); the daemon is not running (or busy) and applies it when it reads the state directory")
+        }
+        return failed ? 1 : 0
     }
 }
 

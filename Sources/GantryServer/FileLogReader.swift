@@ -1,117 +1,142 @@
 import Foundation
 import GantryAPI
 
-/// A replica's log file as the API reads it (directory mode). The supervisor appends the
-/// output to `path` and, beside it, `path.times`: lines `OFFSET SECONDS` saying that output
-/// read at that time starts at that byte offset; that index gives `sinceSeconds` and
-/// `timestamps` (the time a line was read). Without the index every line counts as written
-/// at the file's modification time.
+/// A replica's log as the API reads it (directory mode). The supervisor appends output to
+/// `path`; under the size cap `path` becomes `path.1` (the older half) and a new `path` starts.
+/// Beside each file an index (`times`, injected: `LogTimes.load`) says at which byte offset the
+/// output read at a time starts; it gives `sinceSeconds` and `timestamps`. Without an index a
+/// line counts as written at its file's modification time.
 public struct FileLogReader: LogReader {
     public let path: String
     /// Whether the replica can still write (follow ends once it cannot and all is read).
     let isLive: @Sendable () -> Bool
     let now: @Sendable () -> Double
+    let times: @Sendable (String) -> [(offset: Int, time: Double)]
     /// How long a follow waits between polls of the file.
     let pollInterval: Double
 
-    public init(path: String, pollInterval: Double = 0.1, now: @escaping @Sendable () -> Double, isLive: @escaping @Sendable () -> Bool) {
-        self.path = path; self.isLive = isLive; self.now = now; self.pollInterval = pollInterval
+    public init(path: String, pollInterval: Double = 0.1, times: @escaping @Sendable (String) -> [(offset: Int, time: Double)],
+                now: @escaping @Sendable () -> Double, isLive: @escaping @Sendable () -> Bool) {
+        self.path = path; self.isLive = isLive; self.now = now; self.times = times; self.pollInterval = pollInterval
     }
 
-    public func read(_ options: LogOptions, emit: ([UInt8]) -> Bool) throws(APIError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw .notFound("no log yet for this replica") }
-        defer { close(fd) }
-        var times = FileLogReader.loadTimes(path + ".times")
+    /// Where reading starts in one file: (offset, lines found after it when a tail was asked).
+    func start(_ fd: Int32, file: String, _ options: LogOptions, wanted tail: Int?) -> (offset: Int, lines: Int) {
         var offset = 0
         if let since = options.sinceSeconds {
             let cutoff = now() - Double(max(since, 0))
-            if times.isEmpty {
+            let idx = times(file)
+            if idx.isEmpty {
                 var st = stat()
-                if fstat(fd, &st) == 0, Double(st.st_mtim.tv_sec) < cutoff { offset = Int(st.st_size) }
-            } else if let first = times.first(where: { $0.time >= cutoff }) {
+                if fstat(fd, &st) == 0, Double(st.st_mtim.tv_sec) < cutoff { offset = FileLogReader.size(fd) }
+            } else if let first = idx.first(where: { $0.time >= cutoff }) {
                 offset = FileLogReader.lineStart(fd, atOrAfter: first.offset)
             } else {
                 offset = FileLogReader.size(fd)
             }
         }
-        if let tail = options.tail {
-            offset = max(offset, FileLogReader.tailStart(fd, lines: max(tail, 0)))
-        }
+        guard let tail else { return (offset, 0) }
+        let t = FileLogReader.tailStart(fd, lines: max(tail, 0))
+        return (max(offset, t.offset), t.lines)
+    }
+
+    public func read(_ options: LogOptions, emit: ([UInt8]) -> Bool) throws(APIError) {
+        var fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw .notFound("no log yet for this replica") }
+        defer { close(fd) }
         var budget = options.limitBytes ?? Int.max
-        var pending: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 64 << 10)
+        func send(_ bytes: [UInt8], file: String, at start: Int, index: inout [(offset: Int, time: Double)]) -> Bool {
+            guard !bytes.isEmpty else { return emit([]) }
+            var out = bytes
+            if options.timestamps {
+                if index.last.map({ $0.offset < start + bytes.count }) ?? true { index = times(file) }
+                out = FileLogReader.stamp(bytes, startingAt: start, times: index, fallback: now())
+            }
+            if out.count >= budget { _ = emit(Array(out.prefix(budget))); budget = 0; return false }
+            budget -= out.count
+            return emit(out)
+        }
+        let current = start(fd, file: path, options, wanted: options.tail)
+        // The older half first, when what is asked for reaches back into it.
+        let older = path + ".1"
+        let reachesBack = options.tail.map { current.offset == 0 && current.lines < $0 } ?? (current.offset == 0)
+        if reachesBack {
+            let ofd = open(older, O_RDONLY | O_CLOEXEC)
+            if ofd >= 0 {
+                defer { close(ofd) }
+                let remaining = options.tail.map { max($0 - current.lines, 0) }
+                let s = start(ofd, file: older, options, wanted: remaining)
+                if remaining != 0 {
+                    var index: [(offset: Int, time: Double)] = options.timestamps ? times(older) : []
+                    var off = s.offset
+                    while let (bytes, next) = FileLogReader.chunk(ofd, at: off, final: true) {
+                        if !send(bytes, file: older, at: off, index: &index) { return }
+                        off = next
+                    }
+                }
+            }
+        }
+        var offset = current.offset
+        var index: [(offset: Int, time: Double)] = options.timestamps ? times(path) : []
         var quietSince = now()
         while true {
-            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
-            if n > 0 {
-                var chunk = pending
-                chunk.append(contentsOf: buf[0..<n])
-                let start = offset - pending.count
-                offset += n
-                // Emit whole lines; keep a partial line for the next read.
-                if let nl = chunk.lastIndex(of: 10) {
-                    pending = Array(chunk[(nl + 1)...])
-                    var out = Array(chunk[...nl])
-                    if options.timestamps {
-                        if times.count < 2 || times.last.map({ $0.offset < offset }) == true { times = FileLogReader.loadTimes(path + ".times") }
-                        out = FileLogReader.stamp(out, startingAt: start, times: times, fallback: now())
-                    }
-                    if out.count > budget { _ = emit(Array(out.prefix(budget))); return }
-                    budget -= out.count
-                    if !emit(out) { return }
-                } else {
-                    pending = chunk
-                }
+            if let (bytes, next) = FileLogReader.chunk(fd, at: offset, final: false) {
+                if !send(bytes, file: path, at: offset, index: &index) { return }
+                offset = next
                 quietSince = now()
                 continue
             }
-            if n == 0, FileLogReader.size(fd) < offset - pending.count {
-                // Truncated (the size cap restarted the file): read it again from the start.
-                offset = 0; pending = []; continue
+            // At the end of what is whole lines.
+            let size = FileLogReader.size(fd)
+            if options.follow, FileLogReader.replaced(path, fd) {
+                // Rotated: the rest of the old file, then the new one from its start.
+                while let (bytes, next) = FileLogReader.chunk(fd, at: offset, final: true) {
+                    if !send(bytes, file: path + ".1", at: offset, index: &index) { return }
+                    offset = next
+                }
+                let nfd = open(path, O_RDONLY | O_CLOEXEC)
+                if nfd >= 0 { close(fd); fd = nfd; offset = 0; index = []; continue }
             }
             let live = options.follow && isLive()
-            if !live {
-                if !pending.isEmpty {
-                    var out = pending
-                    if options.timestamps { out = FileLogReader.stamp(out, startingAt: offset - pending.count, times: times, fallback: now()) }
-                    _ = emit(Array(out.prefix(budget)))
+            // A partial last line goes out when the log is done, or after a quiet second.
+            if size > offset, !live || now() - quietSince > 1 {
+                if let (bytes, next) = FileLogReader.chunk(fd, at: offset, final: true) {
+                    if !send(bytes, file: path, at: offset, index: &index) { return }
+                    offset = next
                 }
-                return
             }
-            // A partial line that stays partial is sent after a second, so a prompt shows.
-            if !pending.isEmpty, now() - quietSince > 1 {
-                let start = offset - pending.count
-                var out = pending
-                if options.timestamps { out = FileLogReader.stamp(out, startingAt: start, times: times, fallback: now()) }
-                pending = []
-                if out.count > budget { _ = emit(Array(out.prefix(budget))); return }
-                budget -= out.count
-                if !emit(out) { return }
-            }
-            // An empty write tells a follower whether the client is still there.
+            if !live { return }
+            // An empty write tells whether the client is still there.
             if !emit([]) { return }
             usleep(UInt32(pollInterval * 1e6))
         }
     }
 
+    /// Up to 64 KiB from `offset`, cut after the last newline (all of it when `final`); nil at
+    /// the end (or when only a partial line is there and not `final`).
+    static func chunk(_ fd: Int32, at offset: Int, final: Bool) -> ([UInt8], Int)? {
+        var buf = [UInt8](repeating: 0, count: 64 << 10)
+        let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(offset)) }
+        guard n > 0 else { return nil }
+        if final { return (Array(buf[0..<n]), offset + n) }
+        guard let nl = buf[0..<n].lastIndex(of: 10) else {
+            // A line longer than the buffer goes out in pieces.
+            return n == buf.count ? (buf, offset + n) : nil
+        }
+        return (Array(buf[...nl]), offset + nl + 1)
+    }
+
+    /// Whether `path` now names another file than `fd` (the log was rotated).
+    static func replaced(_ path: String, _ fd: Int32) -> Bool {
+        var a = stat(), b = stat()
+        guard fstat(fd, &a) == 0 else { return false }
+        guard stat(path, &b) == 0 else { return false }
+        return a.st_ino != b.st_ino || a.st_dev != b.st_dev
+    }
+
     static func size(_ fd: Int32) -> Int {
         var st = stat()
         return fstat(fd, &st) == 0 ? Int(st.st_size) : 0
-    }
-
-    /// The `.times` index: (offset, time) in offset order; malformed lines are skipped.
-    public static func loadTimes(_ path: String) -> [(offset: Int, time: Double)] {
-        guard let data = FileManager.default.contents(atPath: path) else { return [] }
-        var out: [(Int, Double)] = []
-        for line in data.split(separator: 10) {
-            let f = line.split(separator: 32)
-            guard f.count == 2, let o = Int(String(decoding: f[0], as: UTF8.self)), let t = Double(String(decoding: f[1], as: UTF8.self)),
-                  o >= 0, t.isFinite else { continue }
-            if let last = out.last, o < last.0 { out.removeAll() }   // the file started again
-            out.append((o, t))
-        }
-        return out
     }
 
     /// The time output at `offset` was read: the last index entry at or before it.
@@ -166,31 +191,29 @@ public struct FileLogReader: LogReader {
         }
     }
 
-    /// Where the last `lines` lines start (reading backwards in blocks).
-    static func tailStart(_ fd: Int32, lines: Int) -> Int {
+    /// Where the last `lines` lines start (reading backwards in blocks), and how many lines
+    /// were found (fewer than asked when the file has fewer).
+    static func tailStart(_ fd: Int32, lines: Int) -> (offset: Int, lines: Int) {
         let size = size(fd)
-        if lines == 0 { return size }
+        if lines == 0 || size == 0 { return (size, 0) }
         var pos = size
         var newlines = 0
         var buf = [UInt8](repeating: 0, count: 64 << 10)
-        // A final newline ends the last line; it does not start another.
-        var skipFinal = true
         while pos > 0 {
             let n = min(buf.count, pos)
             pos -= n
             let got = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, n, off_t(pos)) }
-            guard got == n else { return 0 }
+            guard got == n else { return (0, newlines) }
             var i = n - 1
             while i >= 0 {
-                if buf[i] == 10 {
-                    if skipFinal && pos + i == size - 1 { skipFinal = false; i -= 1; continue }
+                // A final newline ends the last line; it does not start another.
+                if buf[i] == 10 && pos + i != size - 1 {
                     newlines += 1
-                    if newlines == lines { return pos + i + 1 }
+                    if newlines == lines { return (pos + i + 1, newlines) }
                 }
-                skipFinal = false
                 i -= 1
             }
         }
-        return 0
+        return (0, newlines + 1)
     }
 }

@@ -100,8 +100,24 @@ public func appendRecord(_ path: String, _ line: String) -> Bool {
 /// it and its replica outlive the daemon; a restarted daemon reads the records.
 ///
 ///     gantry-shim --record PREFIX --log FILE [--metrics FILE] --max-log-size BYTES
-///                 --workdir DIR [--header TEXT] -- PROGRAM ARGS...
+///                 --workdir DIR [--header TEXT] [--user ACCOUNT] -- PROGRAM ARGS...
+///
+/// With `--user` the replica runs as that Unix account (a name, or a uid of digits): the
+/// supervisor looks it up, gives it the working directory and the log (and metrics) files,
+/// and starts the replica in a forked child that sets the account's groups, gid and uid (in
+/// that order, each checked), checks that root cannot be taken back, sets HOME, USER and
+/// LOGNAME, enters the working directory as the account and execs. The supervisor itself
+/// stays root: it writes the records (in the state directory, which the replica must not be
+/// able to write) and reaps. A supervisor that is not root runs a replica only as its own
+/// account. An account that does not exist, or that cannot be switched to, is the workload's
+/// failure, not the machine's: the reason goes to the replica's log and the replica is
+/// recorded as exited with code 126 (`runAsFailureCode`), so the workload fails (or retries
+/// under maxRetry) like a replica whose command cannot run. Errors of the machine on the way
+/// (no memory, no process slots, an unreadable account database) stay infrastructure faults.
 public enum Shim {
+    /// The exit code recorded when the replica cannot run as its account.
+    public static let runAsFailureCode: Int32 = 126
+
     public static func main(_ argv: [String]) -> Int32 {
         var opts: [String: String] = [:]
         var i = 1
@@ -113,16 +129,16 @@ public enum Shim {
         let program = i < argv.count ? Array(argv[(i + 1)...]) : []
         guard let record = opts["record"], let log = opts["log"], let workdir = opts["workdir"], !program.isEmpty else { return usage() }
         let maxLog = Int(opts["max-log-size"] ?? "") ?? 64 << 20
-        return run(record: record, logPath: log, metricsPath: opts["metrics"], maxLog: maxLog, workdir: workdir, header: opts["header"], program: program)
+        return run(record: record, logPath: log, metricsPath: opts["metrics"], maxLog: maxLog, workdir: workdir, header: opts["header"], user: opts["user"], program: program)
     }
 
     static func usage() -> Int32 {
-        let msg = "usage: gantry-shim --record PREFIX --log FILE [--metrics FILE] [--max-log-size BYTES] --workdir DIR [--header TEXT] -- PROGRAM ARGS...\n"
+        let msg = "usage: gantry-shim --record PREFIX --log FILE [--metrics FILE] [--max-log-size BYTES] --workdir DIR [--header TEXT] [--user ACCOUNT] -- PROGRAM ARGS...\n"
         writeAll(2, Array(msg.utf8))
         return 2
     }
 
-    static func run(record: String, logPath: String, metricsPath: String?, maxLog: Int, workdir: String, header: String?, program: [String]) -> Int32 {
+    static func run(record: String, logPath: String, metricsPath: String?, maxLog: Int, workdir: String, header: String?, user: String?, program: [String]) -> Int32 {
         signal(SIGPIPE, SIG_IGN)
         signal(SIGHUP, SIG_IGN)
         _ = g_prctl_set_child_subreaper()
@@ -147,23 +163,27 @@ public enum Shim {
         rec.shimStart = processStartTicks(getpid()) ?? 0
         if let header { log.write(Array((header + "\n").utf8)) }
         if let fault { return infrastructureFailure(fault, &log, record: record) }
+        var account: Account?
+        if let user {
+            switch prepareAccount(user, workdir: workdir, log: &log) {
+            case .ready(let a): account = a
+            case .fault(let f): return infrastructureFailure(f, &log, record: record)
+            case .refused(let why): return fail(&rec, &log, record: record, why, code: runAsFailureCode)
+            }
+        }
 
         var fds: [Int32] = [0, 0]
         guard pipe2(&fds, O_CLOEXEC) == 0 else { return infrastructureFailure(RecordedFault(errno: errno, op: "pipe", path: ""), &log, record: record) }
-        var req = SpawnRequest(argv: program, env: environ())
-        req.outputFD = fds[1]
-        req.workdir = workdir
-        req.newProcessGroup = true
         rec.start = wallSeconds()
         let child: pid_t
-        switch Spawn.start(req) {
-        case .success(let p): child = p
-        case .failure(let e):
+        switch start(program, account: account, output: fds[1], workdir: workdir) {
+        case .started(let p): child = p
+        case .fault(let f):
             close(fds[0]); close(fds[1])
-            // No process slot, memory or descriptor: the machine's fault. A program that is
-            // missing or not executable: the replica's (exit code 127).
-            if isInfrastructureErrno(e.errno) { return infrastructureFailure(RecordedFault(errno: e.errno, op: "spawn", path: e.path), &log, record: record) }
-            return fail(&rec, &log, record: record, e.description)
+            return infrastructureFailure(f, &log, record: record)
+        case .refused(let why, let code):
+            close(fds[0]); close(fds[1])
+            return fail(&rec, &log, record: record, why, code: code)
         }
         close(fds[1])
         rec.pid = child
@@ -193,10 +213,13 @@ public enum Shim {
                 let r = read(out, &buf, buf.count)
                 if r > 0 {
                     let chunk = Array(buf[0..<r])
-                    log.write(chunk)
+                    log.write(chunk, at: wallSeconds())
                     if let metricsPath {
                         lines.feed(chunk) { m in
-                            if metricsFD < 0 { metricsFD = openLinesForAppend(metricsPath) }
+                            if metricsFD < 0 {
+                                metricsFD = openLinesForAppend(metricsPath)
+                                if metricsFD >= 0, let account { _ = fchown(metricsFD, account.uid, account.gid) }
+                            }
                             if metricsFD >= 0 { writeAll(metricsFD, Array("\(wallSeconds()) \(m)\n".utf8)) }
                         }
                     }
@@ -253,15 +276,108 @@ public enum Shim {
     /// An errno as an exit status (1-125; 125 stands for larger ones).
     static func exitStatus(errno e: Int32) -> Int32 { e <= 0 ? 125 : Swift.min(e, 125) }
 
-    /// The replica could not start: say why in its log and record exit code 127.
-    static func fail(_ rec: inout ReplicaRecord, _ log: inout CappedLog, record: String, _ message: String) -> Int32 {
-        log.write(Array("gantry-shim: \(message)\n".utf8))
+    /// The replica could not start: say why in its log and record exit code `code` (127: its
+    /// program could not be started; 126: not as its account).
+    static func fail(_ rec: inout ReplicaRecord, _ log: inout CappedLog, record: String, _ message: String, code: Int32 = 127) -> Int32 {
+        log.write(Array("gantry-shim: \(message)\n".utf8), at: wallSeconds())
         log.close()
         rec.start = rec.start == 0 ? wallSeconds() : rec.start
-        rec.code = 127
+        rec.code = code
         rec.end = wallSeconds()
         appendRecord(record + ".rec", rec.exitedLine)
         return 0
+    }
+
+    enum AccountOutcome {
+        case ready(Account)
+        /// The machine's fault (recorded as a `failed` line).
+        case fault(RecordedFault)
+        /// The workload's: the account does not exist or cannot be used.
+        case refused(String)
+    }
+
+    /// Looks the account up and, as root, gives it the working directory and the log. A
+    /// supervisor that is not root accepts only its own account.
+    static func prepareAccount(_ user: String, workdir: String, log: inout CappedLog) -> AccountOutcome {
+        let a: Account
+        switch Account.lookup(user) {
+        case .found(let x): a = x
+        case .unknown: return .refused("cannot run the replica as user \"\(user)\": no such account on this machine")
+        case .failed(let e):
+            if isInfrastructureErrno(e) { return .fault(RecordedFault(errno: e, op: "getpwnam", path: user)) }
+            return .refused("cannot run the replica as user \"\(user)\": the account database could not be read: \(String(cString: strerror(e)))")
+        }
+        let me = geteuid()
+        guard me == 0 else {
+            if a.uid == me { return .ready(a) }
+            return .refused("cannot run the replica as user \"\(user)\" (uid \(a.uid)): the daemon runs as uid \(me), not as root, and runs replicas only as its own account")
+        }
+        // The directory itself, not a link in its place (its parent belongs to root).
+        let dfd = open(workdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        var e: Int32 = 0
+        if dfd < 0 { e = errno } else {
+            if fchown(dfd, a.uid, a.gid) != 0 { e = errno }
+            close(dfd)
+        }
+        if e == 0 { e = log.setOwner(uid: a.uid, gid: a.gid) }
+        if e != 0 {
+            if isInfrastructureErrno(e) { return .fault(RecordedFault(errno: e, op: "chown", path: workdir)) }
+            return .refused("cannot run the replica as user \"\(user)\": cannot give it its working directory and log: \(String(cString: strerror(e)))")
+        }
+        return .ready(a)
+    }
+
+    enum StartOutcome {
+        case started(pid_t)
+        case fault(RecordedFault)
+        case refused(String, code: Int32)
+    }
+
+    /// Starts the replica in a process group of its own, its output on `output`: as root with
+    /// an account, in a forked child that drops to it (`g_spawn_as`); otherwise with
+    /// posix_spawn (an account that is the supervisor's own only changes HOME, USER, LOGNAME).
+    static func start(_ program: [String], account: Account?, output: Int32, workdir: String) -> StartOutcome {
+        let env = account.map { $0.environment(environ()) } ?? environ()
+        guard let account, geteuid() == 0 else {
+            var req = SpawnRequest(argv: program, env: env)
+            req.outputFD = output
+            req.workdir = workdir
+            req.newProcessGroup = true
+            switch Spawn.start(req) {
+            case .success(let p): return .started(p)
+            case .failure(let e):
+                // No process slot, memory or descriptor: the machine's fault. A program that is
+                // missing or not executable: the replica's (exit code 127).
+                if isInfrastructureErrno(e.errno) { return .fault(RecordedFault(errno: e.errno, op: "spawn", path: e.path)) }
+                return .refused(e.description, code: 127)
+            }
+        }
+        guard let path = program.first else { return .refused("no program to run", code: 127) }
+        var stage: Int32 = 0, err: Int32 = 0
+        let pid = withCStrings(program) { argv in
+            withCStrings(env) { envp in
+                account.groups.withUnsafeBufferPointer { g in
+                    g_spawn_as(path, argv, envp, output, workdir, account.uid, account.gid, Int32(g.count), g.baseAddress, &stage, &err)
+                }
+            }
+        }
+        if pid > 0 { return .started(pid) }
+        let what = spawnAsStage(stage)
+        let text = err == 0 ? "" : ": \(String(cString: strerror(err)))"
+        switch stage {
+        case G_STAGE_EXEC:
+            if isInfrastructureErrno(err) { return .fault(RecordedFault(errno: err, op: "spawn", path: path)) }
+            return .refused("cannot start \(path)\(text)", code: 127)
+        case G_STAGE_PIPE, G_STAGE_FORK:
+            return .fault(RecordedFault(errno: err, op: what, path: ""))
+        case G_STAGE_CHDIR:
+            return .refused("cannot run the replica as user \"\(account.name)\": cannot enter its working directory \(workdir)\(text) (every directory above it must be searchable by the account)", code: runAsFailureCode)
+        case G_STAGE_VERIFY:
+            return .refused("cannot run the replica as user \"\(account.name)\": after dropping to uid \(account.uid) the process could still become root again; refusing to run it", code: runAsFailureCode)
+        default:
+            if isInfrastructureErrno(err) { return .fault(RecordedFault(errno: err, op: what, path: account.name)) }
+            return .refused("cannot run the replica as user \"\(account.name)\" (uid \(account.uid), gid \(account.gid)): \(what)\(text)", code: runAsFailureCode)
+        }
     }
 
     static func environ() -> [String] {
@@ -274,11 +390,25 @@ public enum Shim {
 
 /// A log capped at `max` bytes that keeps the newest output: two halves, `FILE` and
 /// `FILE.1`; when `FILE` would pass half the cap it becomes `FILE.1`. `max` 0: no cap.
+///
+/// Output written with a time (`write(_:at:)`) is indexed in `FILE.times`: lines
+/// `OFFSET SECONDS.MICROS`, the byte offset in `FILE` where output read at that time starts,
+/// at most one line per 100 ms (output in between goes by the earlier time). The index rotates
+/// with its log (`FILE.1.times`) and counts against the cap, so a log and its index together
+/// never pass half of it. The index is made at the first timed write (a replica that prints
+/// nothing costs no inode).
 struct CappedLog {
     let path: String
     let half: Int
     var fd: Int32
     var size: Int
+    /// The account the log files are given to (a replica running as another user).
+    var owner: (uid: uid_t, gid: gid_t)?
+    var timesFD: Int32 = -1
+    var timesSize = 0
+    /// When the last index line was written (0: none yet in the current file).
+    var lastStamp = 0.0
+    static let stampInterval = 0.1
 
     init(path: String, max: Int) {
         self.path = path
@@ -288,22 +418,72 @@ struct CappedLog {
         size = fd >= 0 && fstat(fd, &st) == 0 ? Int(st.st_size) : 0
     }
 
-    mutating func write(_ bytes: [UInt8]) {
+    /// Gives the log (and the files it makes later) to an account. 0, or the errno.
+    mutating func setOwner(uid: uid_t, gid: gid_t) -> Int32 {
+        owner = (uid, gid)
+        guard fd >= 0 else { return 0 }
+        return fchown(fd, uid, gid) == 0 ? 0 : errno
+    }
+
+    /// Appends output; with `time`, indexed in `FILE.times`.
+    mutating func write(_ bytes: [UInt8], at time: Double? = nil) {
         guard fd >= 0 else { return }
         var b = bytes[...]
         if b.count > half { b = b.suffix(half) }
-        if size + b.count > half {
-            Glibc.close(fd)
-            rename(path, path + ".1")
-            fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
-            size = 0
+        var stamp: [UInt8] = []
+        if let time, time - lastStamp >= CappedLog.stampInterval || lastStamp == 0 {
+            if timesFD < 0 { openTimes() }
+            if timesFD >= 0 { stamp = CappedLog.stampLine(offset: size, time: time) }
+        }
+        if size + b.count + timesSize + stamp.count > half && size + timesSize > 0 {
+            rotate()
             guard fd >= 0 else { return }
+            if let time, timesFD >= 0 { stamp = CappedLog.stampLine(offset: 0, time: time) }
+        }
+        if !stamp.isEmpty, let time, writeAll(timesFD, stamp) {
+            timesSize += stamp.count
+            lastStamp = time
         }
         b.withUnsafeBytes { raw in _ = writeAll(fd, raw.baseAddress, raw.count) }
         size += b.count
     }
 
-    mutating func close() { if fd >= 0 { Glibc.close(fd); fd = -1 } }
+    /// `OFFSET SECONDS.MICROS\n`, formatted without Foundation and never in exponent form.
+    static func stampLine(offset: Int, time: Double) -> [UInt8] {
+        let us = time.isFinite && time > 0 && time < 1e12 ? Int64(time * 1e6) : 0
+        let frac = String(us % 1_000_000)
+        return Array("\(offset) \(us / 1_000_000).\(String(repeating: "0", count: 6 - frac.count))\(frac)\n".utf8)
+    }
+
+    mutating func openTimes() {
+        timesFD = openLinesForAppend(path + ".times")
+        var st = stat()
+        timesSize = timesFD >= 0 && fstat(timesFD, &st) == 0 ? Int(st.st_size) : 0
+    }
+
+    /// `FILE` becomes `FILE.1` (its index `FILE.1.times`); new, empty ones start.
+    mutating func rotate() {
+        Glibc.close(fd)
+        rename(path, path + ".1")
+        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
+        size = 0
+        if let owner, fd >= 0 { _ = fchown(fd, owner.uid, owner.gid) }
+        if timesFD >= 0 {
+            Glibc.close(timesFD)
+            rename(path + ".times", path + ".1.times")
+            timesFD = open(path + ".times", O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0o644)
+        } else {
+            // An index left by an earlier start belongs to the old file.
+            if rename(path + ".times", path + ".1.times") != 0 { unlink(path + ".1.times") }
+        }
+        timesSize = 0
+        lastStamp = 0
+    }
+
+    mutating func close() {
+        if fd >= 0 { Glibc.close(fd); fd = -1 }
+        if timesFD >= 0 { Glibc.close(timesFD); timesFD = -1 }
+    }
 }
 
 /// Splits output into lines and hands on the payload of `gantry.metric name=value ...`

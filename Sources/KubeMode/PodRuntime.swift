@@ -581,6 +581,14 @@ public final class PodRuntime: ReplicaRuntime, @unchecked Sendable {
         container.set("ports", .array([.object([Value.Member("name", .string("master")), Value.Member("containerPort", .int(Int64(masterPort)))])]))
         if !resources.members.isEmpty { container.set("resources", resources.value) }
         var podSpec = ObjectBuilder()
+        // The workload's account (annotation gantry.dev/run-as) as the Pod's security context
+        // when it is a numeric uid: a cluster has no user database to look a name up in.
+        if let user = launch.user, let uid = Int64(user), uid >= 0 {
+            var sc = ObjectBuilder()
+            sc.set("runAsUser", .int(uid))
+            sc.set("runAsNonRoot", uid != 0)
+            podSpec.set("securityContext", sc.value)
+        }
         podSpec.set("restartPolicy", "Never")
         if let node = assignment?.node { podSpec.set("nodeName", node) }
         if gang {

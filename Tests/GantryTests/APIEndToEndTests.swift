@@ -16,16 +16,7 @@ import Glibc
         return d
     }
 
-    func port(_ d: DaemonUnderTest) throws -> Int {
-        var port: Int?
-        d.wait {
-            guard let line = d.log.split(separator: "\n").first(where: { $0.contains("serving the HTTP API") }),
-                  let r = line.range(of: "port=") else { return false }
-            port = Int(line[r.upperBound...].prefix { $0.isNumber })
-            return true
-        }
-        return try #require(port, "the daemon logged its API port")
-    }
+    func port(_ d: DaemonUnderTest) throws -> Int { try #require(d.apiPort(), "the daemon logged its API port") }
 
     func request(_ port: Int, _ method: String, _ path: String, _ body: String = "", token: String? = nil) throws -> (Int, Value) {
         var headers = ["Content-Type: application/json"]
@@ -133,5 +124,19 @@ import Glibc
         let (status, output) = runCLI(["run", "--spec-dir", base + "/spec", "--state-dir", base + "/state", "--local-gpus", "0", "--listen", "0.0.0.0:0"])
         #expect(status == 1)
         #expect(output.contains("not a loopback address"), "\(output)")
+    }
+}
+
+extension DaemonUnderTest {
+    /// The port the daemon logged for `--listen 127.0.0.1:0` (nil when it did not within 10 s).
+    func apiPort() -> Int? {
+        var port: Int?
+        wait {
+            guard let line = log.split(separator: "\n").first(where: { $0.contains("serving the HTTP API") }),
+                  let r = line.range(of: "port=") else { return false }
+            port = Int(line[r.upperBound...].prefix { $0.isNumber })
+            return true
+        }
+        return port
     }
 }

@@ -259,7 +259,7 @@ enum BadStateDir: String, CaseIterable, Sendable {
         (["events", "--limit", "99999999999999999999"], 2, "--limit"),
         (["events", "--for", ""], 2, ""),
         (["stop"], 2, "stop needs one workload name"),
-        (["stop", "a", "b"], 2, "stop needs one workload name"),
+        (["stop", "a", "-l", "team=a"], 2, "(not both)"),
         (["get", "workloads", "--state-dir", ""], 2, "--state-dir"),
         (["validate", "-f"], 2, "needs a value"),
         ([""], 2, "unknown command"),

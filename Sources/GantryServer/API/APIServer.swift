@@ -5,7 +5,8 @@ import HTTPServer
 public struct APIOptions: Sendable {
     /// Request bodies larger than this get 413 (the HTTP server's own limit applies first).
     public var maxBodyBytes = 4 << 20
-    /// Seconds a request may take; the daemon passes it to its HTTP server.
+    /// Seconds a request may take: a log read without follow stops there; the daemon also
+    /// passes it to its HTTP server as the idle timeout.
     public var requestTimeout = 30.0
     public init() {}
 }
@@ -25,22 +26,11 @@ public final class APIServer: Sendable {
 
     /// Adds every /api/v1 route (and /api/v1/openapi.json) to `router`; /healthz, /readyz,
     /// /metrics are the caller's. Unknown /api/v1 paths get 404 and other methods 405, both
-    /// in the error shape.
+    /// in the error shape (HEAD is left to the router, which answers it from GET routes).
     public func register(into router: inout Router) {
-        let groups = APIRoute.routerGroups()
-        for g in groups {
-            for (method, routes) in g.methods {
-                router.register(method: method, pattern: g.pattern) { [self] req in
-                    self.dispatch(req, routes)
-                }
-            }
-            let allowed = g.methods.map(\.0).sorted()
-            for m in ["GET", "POST", "PUT", "PATCH", "DELETE"] where !allowed.contains(m) {
-                router.register(method: m, pattern: g.pattern) { _ in
-                    var r = APIServer.errorResponse(APIError(405, "MethodNotAllowed", "\(m) is not allowed here; allowed: \(allowed.joined(separator: ", "))"))
-                    r.headers.append(("Allow", allowed.joined(separator: ", ")))
-                    return r
-                }
+        for (pattern, routes) in APIRoute.routerGroups() {
+            for m in APIServer.methods {
+                router.register(method: m, pattern: pattern) { [self] req in self.dispatch(req, routes) }
             }
         }
         let previous = router.notFound
@@ -53,25 +43,32 @@ public final class APIServer: Sendable {
         }
     }
 
-    /// Picks the route among those sharing a router pattern (custom verbs after ':'),
-    /// authenticates, checks role and namespace, and runs the handler.
+    /// Methods every API path answers (those it does not serve get 405 in the error shape;
+    /// HEAD is left to the router, which answers it from GET routes).
+    static let methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+    /// Picks the route among those sharing a router pattern (a custom verb after the last ':'
+    /// of the parameter segment selects the verb's routes), authenticates, checks role and
+    /// namespace, and runs the handler.
     func dispatch(_ req: HTTPRequest, _ routes: [APIRoute]) -> HTTPResponse {
         var req = req
-        var chosen: APIRoute?
-        if let first = routes.first, first.verb != nil {
-            // Custom methods: the parameter segment ends in ":verb" (split on the last ':').
-            for r in routes {
-                guard let verb = r.verb, let param = r.verbParameter, let raw = req.pathParameters[param],
-                      let colon = raw.lastIndex(of: ":"), raw[raw.index(after: colon)...] == verb else { continue }
-                req.pathParameters[param] = String(raw[..<colon])
-                chosen = r
-                break
+        var candidates = routes.filter { $0.verb == nil }
+        if let param = routes.first?.lastPathParameter, let raw = req.pathParameters[param], let colon = raw.lastIndex(of: ":") {
+            let verb = raw[raw.index(after: colon)...]
+            candidates = routes.filter { $0.verb.map { $0 == verb } ?? false }
+            guard !candidates.isEmpty else {
+                return APIServer.errorResponse(.notFound("no such API method: \(req.path)"))
             }
-        } else {
-            chosen = routes.first
+            req.pathParameters[param] = String(raw[..<colon])
         }
-        guard let route = chosen else {
-            return APIServer.errorResponse(.notFound("no such API method: \(req.method) \(req.path)"))
+        // The router hands HEAD to GET routes (the server sends no body).
+        let method = req.method == "HEAD" ? "GET" : req.method
+        guard let route = candidates.first(where: { $0.method == method }) else {
+            if candidates.isEmpty { return APIServer.errorResponse(.notFound("no such API method: \(req.method) \(req.path)")) }
+            let allowed = candidates.map(\.method).joined(separator: ", ")
+            var r = APIServer.errorResponse(APIError(405, "MethodNotAllowed", "\(req.method) is not allowed here; allowed: \(allowed)"))
+            r.headers.append(("Allow", allowed))
+            return r
         }
         do throws(APIError) {
             let principal = try authenticate(req, route)

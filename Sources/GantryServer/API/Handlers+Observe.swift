@@ -30,9 +30,10 @@ extension APIServer {
         let cap = min(opts.limitBytes ?? APIServer.maxLogBytes, APIServer.maxLogBytes)
         opts.limitBytes = cap
         var out: [UInt8] = []
+        let deadline = Date().addingTimeInterval(options.requestTimeout.isFinite ? max(options.requestTimeout, 0) : 30)
         try reader.read(opts) { chunk in
             out.append(contentsOf: chunk.prefix(max(cap - out.count, 0)))
-            return out.count < cap
+            return out.count < cap && Date() < deadline
         }
         return HTTPResponse(status: 200, headers: [("Content-Type", "text/plain; charset=utf-8")], body: .bytes(out))
     }
@@ -92,19 +93,13 @@ extension APIServer {
 
     static let gpuMetrics: Set<String> = ["gpu_utilization_percent", "gpu_memory_used_mib", "gpu_power_watts"]
 
-    /// `<metric>{label=N}` after the workload's prefix: the metric name and the label.
-    static func parseSeries(_ rest: Substring) -> (metric: String, label: String?, value: Int?) {
-        guard let open = rest.firstIndex(of: "{"), rest.last == "}" else { return (String(rest), nil, nil) }
-        let metric = String(rest[..<open])
-        let inner = rest[rest.index(after: open)..<rest.index(before: rest.endIndex)]
-        let kv = inner.split(separator: "=", maxSplits: 1)
-        guard kv.count == 2 else { return (metric, nil, nil) }
-        return (metric, String(kv[0]), Int(kv[1]))
-    }
-
     func metrics(_ ctx: RequestContext, _ kind: MetricKind) throws(APIError) -> HTTPResponse {
         let o = try workload(ctx)
-        let q = try MetricQuery.parse(ctx.request.query, now: backend.now())
+        let req = ctx.request
+        let q = try MetricQuery.parse(req.query, now: backend.now())
+        let metricNames = req.query("metric").map { $0.split(separator: ",").map(String.init) }
+        let gpuFilter = try APIServer.intParameter(req, "gpu", min: 0)
+        let rankFilter = try APIServer.intParameter(req, "rank", min: 0)
         let prefix = "\(o.key.namespace)/\(o.key.name)/"
         var gpusOfRank: Set<Int>?
         if case .gpu(let r?) = kind {
@@ -115,34 +110,19 @@ extension APIServer {
         }
         let raw = try backend.metrics(prefix: prefix, start: q.start, end: q.end)
         let selected = raw.filter { s in
-            guard s.name.hasPrefix(prefix) else { return false }
-            let p = APIServer.parseSeries(s.name.dropFirst(prefix.count))
+            guard let n = MetricSeriesName(parsing: s.name), n.namespace == o.key.namespace, n.workload == o.key.name else { return false }
+            if let metricNames, !metricNames.contains(n.metric) { return false }
             switch kind {
-            case .training: return p.label == "rank" && p.value != nil
+            case .training:
+                guard let r = n.rank else { return false }
+                return rankFilter.map { $0 == r } ?? true
             case .gpu:
-                guard APIServer.gpuMetrics.contains(p.metric), p.label == "gpu", let g = p.value else { return false }
+                guard APIServer.gpuMetrics.contains(n.metric), let g = n.gpu else { return false }
+                if let gpuFilter, gpuFilter != g { return false }
                 return gpusOfRank.map { $0.contains(g) } ?? true
             }
         }
-        var series: [Value] = []
-        for s in q.aggregate(selected).sorted(by: { $0.name < $1.name }) {
-            let p = APIServer.parseSeries(s.name.dropFirst(min(prefix.count, s.name.count)))
-            let samples: [Value] = s.samples.compactMap { smp in
-                guard smp.ts.isFinite, smp.value.isFinite else { return nil }
-                return .array([.double(smp.ts), .double(smp.value)])
-            }
-            series.append(.object([
-                .init("metric", .string(p.metric)),
-                .init("gpu", p.label == "gpu" ? p.value.map { .int(Int64($0)) } ?? .null : .null),
-                .init("rank", p.label == "rank" ? p.value.map { .int(Int64($0)) } ?? .null : .null),
-                .init("samples", .array(samples)),
-            ]))
-        }
-        func num(_ d: Double) -> Value { d.isFinite ? .double(d) : .null }
-        return APIServer.json(.object([
-            .init("workload", .string(o.key.qualifiedName)), .init("start", num(q.start)), .init("end", num(q.end)),
-            .init("step", num(q.step)), .init("series", .array(series)),
-        ]))
+        return APIServer.json(q.response(workload: o.key.qualifiedName, series: q.aggregate(selected)))
     }
 
     // MARK: - Queues

@@ -59,9 +59,12 @@ extension APIServer {
         return o
     }
 
+    /// The largest replica index a path may name.
+    static let maxRank = (1 << 20) - 1
+
     func rank(_ ctx: RequestContext) throws(APIError) -> Int {
         let s = try ctx.parameter("rank")
-        guard let r = Int(s), r >= 0, r < 1 << 20 else { throw .badRequest("rank must be a replica index (0, 1, ...), not \"\(s)\"", field: "rank") }
+        guard let r = Int(s), r >= 0, r <= APIServer.maxRank else { throw .badRequest("rank must be a replica index (0, 1, ...), not \"\(s)\"", field: "rank") }
         return r
     }
 
@@ -106,6 +109,9 @@ extension APIServer {
         guard let raw = req.header("content-type") else { return }
         let ct = raw.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         if ct.isEmpty || ct == "application/json" || ct.hasSuffix("+json") { return }
+        // What `curl -d @job.json` sends without -H: the body is read as JSON (or YAML where
+        // accepted) all the same, as the issue's examples expect.
+        if ct == "application/x-www-form-urlencoded" || ct == "text/plain" { return }
         if yaml && ["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"].contains(ct) { return }
         if mergePatch && ct == "application/merge-patch+json" { return }
         throw APIError(415, "UnsupportedMediaType", "content type \(raw) is not accepted; send application/json\(yaml ? " or application/yaml" : "")")
@@ -121,20 +127,29 @@ extension APIServer {
         ])
     }
 
-    func visibleWorkloads(_ ctx: RequestContext, namespace: String?, includeDeleted: Bool = false) throws(APIError) -> [APIObject] {
-        var items = backend.list(.workload)
-        if includeDeleted { items += try backend.history(limit: 1_000_000) }
-        return items.filter { o in ctx.principal.may(namespace: o.key.namespace) && (namespace == nil || o.key.namespace == namespace) }
+    /// The workloads the caller may see (in `namespace` when given).
+    func visibleWorkloads(_ ctx: RequestContext, namespace: String?) -> [APIObject] {
+        if namespace == nil && ctx.principal.namespaces == nil { return backend.list(.workload) }
+        return backend.list(.workload).filter { o in ctx.principal.may(namespace: o.key.namespace) && (namespace == nil || o.key.namespace == namespace) }
     }
 
-    func visibleWorkloads(_ ctx: RequestContext, namespace: String?) -> [APIObject] {
-        backend.list(.workload).filter { o in ctx.principal.may(namespace: o.key.namespace) && (namespace == nil || o.key.namespace == namespace) }
+    /// The query of a list request, limited to the caller's namespaces and the path's.
+    func workloadQuery(_ ctx: RequestContext, _ query: [(String, String)]) throws(APIError) -> WorkloadQuery {
+        var q = try WorkloadQuery.parse(query)
+        q.restrict(namespaces: ctx.principal.namespaces)
+        if let ns = ctx.request.parameter("ns") { q.restrict(namespaces: [ns]) }
+        return q
+    }
+
+    /// Every workload (and the history with `deleted`): the backend's array as is, so the
+    /// query's index of it is reused; the query restricts namespaces.
+    func allWorkloads(deleted: Bool) throws(APIError) -> [APIObject] {
+        deleted ? backend.list(.workload) + (try backend.history(limit: 1_000_000)) : backend.list(.workload)
     }
 
     func listWorkloads(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {
-        let q = try WorkloadQuery.parse(ctx.request.query)
-        let items = try visibleWorkloads(ctx, namespace: ctx.request.parameter("ns"), includeDeleted: q.includeDeleted)
-        let page = try q.apply(items)
+        let q = try workloadQuery(ctx, ctx.request.query)
+        let page = try q.apply(try allWorkloads(deleted: q.includeDeleted))
         var views: [Value] = []
         views.reserveCapacity(page.items.count)
         for o in page.items {
@@ -149,15 +164,14 @@ extension APIServer {
     }
 
     func countWorkloads(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {
-        let q = try WorkloadQuery.parse(ctx.request.query)
-        let items = try visibleWorkloads(ctx, namespace: nil, includeDeleted: q.includeDeleted)
-        return APIServer.json(.object([.init("count", .int(Int64(q.matching(items).count)))]))
+        let q = try workloadQuery(ctx, ctx.request.query)
+        return APIServer.json(.object([.init("count", .int(Int64(q.count(try allWorkloads(deleted: q.includeDeleted)))))]))
     }
 
     func telemetry(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {
         let by = ctx.request.query("groupBy") ?? "queue"
-        let q = try WorkloadQuery.parse(ctx.request.query.filter { $0.0 != "groupBy" })
-        let items = q.matching(try visibleWorkloads(ctx, namespace: nil, includeDeleted: q.includeDeleted))
+        let q = try workloadQuery(ctx, ctx.request.query.filter { $0.0 != "groupBy" })
+        let items = q.matching(try allWorkloads(deleted: q.includeDeleted))
         return APIServer.json(try Telemetry.group(items, nodes: backend.list(.node), by: by))
     }
 
@@ -168,12 +182,14 @@ extension APIServer {
             throw .forbidden("priority highest (2) needs the admin role; user \(p.user) is \(p.role.name)")
         }
         o.meta.annotations[APIObject.submitterAnnotation] = p.user
+        // In every mode: in kube mode the annotation becomes the Pods' runAsUser.
+        if o.meta.annotations[APIObject.runAsAnnotation] != nil, p.role < .admin {
+            throw .badRequest("annotation \(APIObject.runAsAnnotation) is set by the server from the tokens file; only an admin may set it",
+                              field: "metadata.annotations.\(APIObject.runAsAnnotation)")
+        }
         guard backend.mode == "directory" else { return }
         if o.meta.annotations[APIObject.runAsAnnotation] != nil {
-            if p.role < .admin {
-                throw .badRequest("annotation \(APIObject.runAsAnnotation) is set by the server from the tokens file; only an admin may set it",
-                                  field: "metadata.annotations.\(APIObject.runAsAnnotation)")
-            }
+            // An admin's choice.
         } else if let u = p.unixUser {
             o.meta.annotations[APIObject.runAsAnnotation] = u
         } else if p.role < .admin {
@@ -212,6 +228,16 @@ extension APIServer {
         if patched.meta.annotations[runAs] != o.object.meta.annotations[runAs], ctx.principal.role < .admin {
             throw .badRequest("annotation \(runAs) is set by the server; only an admin may change it", field: "metadata.annotations.\(runAs)")
         }
+        // A spec change runs under the workload's account: a non-admin may make one only to a
+        // workload that runs as the caller's own account (directory mode), or, in kube mode,
+        // to one with no account an admin chose.
+        if ctx.principal.role < .admin, patched.spec != o.object.spec {
+            let account = o.object.meta.annotations[runAs]
+            let mine = backend.mode == "directory" ? ctx.principal.unixUser : nil
+            if account != mine {
+                throw .forbidden("workload \(o.key.qualifiedName) runs as \(account.map { "Unix account \($0)" } ?? "the daemon's account"), not as \(mine.map { "yours (\($0))" } ?? "an account of yours"); only an admin may change its spec (clone it instead)")
+            }
+        }
         patched.meta.annotations[APIObject.submitterAnnotation] = o.object.meta.annotations[APIObject.submitterAnnotation]
         return APIServer.json(ObjectView.object(try backend.update(patched, by: ctx.principal)))
     }
@@ -247,9 +273,7 @@ extension APIServer {
     func cloneWorkload(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {
         try APIServer.checkContentType(ctx.request, yaml: false)
         let o = try workload(ctx)
-        _ = try APIServer.parseJSONBody(ctx.request.body, allowEmpty: true)
-        let body = ctx.request.body.allSatisfy { $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 } ? Array("{}".utf8) : ctx.request.body
-        let c = try makeClone(o, body: body, ctx.principal)
+        let c = try makeClone(o, body: ctx.request.body, ctx.principal)
         return APIServer.json(ObjectView.object(try backend.create(c, by: ctx.principal)), status: 201)
     }
 
@@ -260,26 +284,31 @@ extension APIServer {
     func batch(_ ctx: RequestContext, _ op: BatchOp) throws(APIError) -> HTTPResponse {
         try APIServer.checkContentType(ctx.request, yaml: false)
         let body = try APIServer.parseJSONBody(ctx.request.body, allowEmpty: false)
+        for m in body.members ?? [] where !["workloads", "selector", "namespace", "suffix"].contains(m.key) {
+            throw .badRequest("unknown field \"\(m.key.prefix(60))\"; a batch body has workloads or selector (+ namespace), and suffix for clone", field: String(m.key.prefix(60)))
+        }
         var targets: [(String, ObjectKey?)] = []
         switch (body["workloads"], body["selector"]) {
         case (.some(let list), nil):
             guard let arr = list.arrayValue else { throw .badRequest("workloads must be an array of \"namespace/name\" strings", field: "workloads") }
             guard arr.count <= 10_000 else { throw .badRequest("at most 10000 workloads per batch", field: "workloads") }
-            for item in arr {
-                guard let s = item.stringValue else { throw .badRequest("workloads must be an array of \"namespace/name\" strings", field: "workloads") }
-                let parts = s.split(separator: "/", omittingEmptySubsequences: false)
-                if parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty {
-                    targets.append((s, ObjectKey(.workload, namespace: String(parts[0]), name: String(parts[1]))))
-                } else {
-                    targets.append((s, nil))
+            for (i, item) in arr.enumerated() {
+                let parts = item.stringValue?.split(separator: "/", omittingEmptySubsequences: false).map(String.init) ?? []
+                guard let s = item.stringValue, parts.count == 2, ManifestDecoder.isDNS1123Label(parts[0]), ManifestDecoder.isDNS1123Label(parts[1]) else {
+                    throw .badRequest("workloads[\(i)] must be \"namespace/name\"", field: "workloads[\(i)]")
                 }
+                targets.append((s, ObjectKey(.workload, namespace: parts[0], name: parts[1])))
             }
         case (nil, .some(let sel)):
-            guard let text = sel.stringValue else { throw .badRequest("selector must be a string", field: "selector") }
+            guard let text = sel.stringValue, !text.allSatisfy(\.isWhitespace) else {
+                throw .badRequest("selector must be a non-empty label selector (an empty one would select everything)", field: "selector")
+            }
             let selector = try LabelSelector.parse(text)
             var namespace: String?
             if let ns = body["namespace"] {
-                guard let s = ns.stringValue else { throw .badRequest("namespace must be a string", field: "namespace") }
+                guard let s = ns.stringValue, ManifestDecoder.isDNS1123Label(s) else {
+                    throw .badRequest("namespace must be a namespace name (\(ManifestDecoder.dns1123Label))", field: "namespace")
+                }
                 namespace = s
             }
             for o in visibleWorkloads(ctx, namespace: namespace) where selector.matches(o.object.meta.labels) {
@@ -290,7 +319,9 @@ extension APIServer {
         }
         var suffix = "-copy"
         if let s = body["suffix"] {
-            guard let t = s.stringValue, !t.isEmpty else { throw .badRequest("suffix must be a non-empty string", field: "suffix") }
+            guard let t = s.stringValue, !t.isEmpty, t.utf8.allSatisfy({ $0 == 0x2d || ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x7a) }) else {
+                throw .badRequest("suffix must be lower-case letters, digits and '-'", field: "suffix")
+            }
             suffix = t
         }
         var results: [Value] = []

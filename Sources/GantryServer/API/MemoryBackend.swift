@@ -22,6 +22,8 @@ public final class MemoryBackend: APIBackend {
         var metrics: [MetricSeries] = []
         var logs: [LogKey: MemoryLog] = [:]
         var nextUID = 1
+        /// `list` answers by kind, dropped whenever an object changes.
+        var lists: [Kind: [APIObject]] = [:]
     }
 
     let state: Mutex<State>
@@ -53,8 +55,14 @@ public final class MemoryBackend: APIBackend {
 
     public func now() -> Double { clock() }
 
+    /// The same array until the objects change (so a query's index of it is reused).
     public func list(_ kind: Kind) -> [APIObject] {
-        state.withLock { s in s.order.compactMap { s.objects[$0] }.filter { $0.key.kind == kind } }
+        state.withLock { s in
+            if let cached = s.lists[kind] { return cached }
+            let l = s.order.compactMap { s.objects[$0] }.filter { $0.key.kind == kind }
+            s.lists[kind] = l
+            return l
+        }
     }
 
     public func get(_ key: ObjectKey) -> APIObject? { state.withLock { $0.objects[key] } }
@@ -64,6 +72,7 @@ public final class MemoryBackend: APIBackend {
         state.withLock { s in
             if s.objects[object.key] == nil { s.order.append(object.key) }
             s.objects[object.key] = object
+            s.lists = [:]
         }
     }
 
@@ -103,6 +112,7 @@ public final class MemoryBackend: APIBackend {
             let created = APIObject(object: o, status: MemoryBackend.initialStatus(o, at: t), owner: .api)
             s.objects[o.key] = created
             s.order.append(o.key)
+            s.lists = [:]
             return .success(created)
         }
         return try result.get()
@@ -121,6 +131,7 @@ public final class MemoryBackend: APIBackend {
             o.meta.generation = over ? existing.object.meta.generation : g
             existing.object = o
             s.objects[o.key] = existing
+            s.lists = [:]
             return .success(existing)
         }
         return try result.get()
@@ -133,6 +144,7 @@ public final class MemoryBackend: APIBackend {
             if let e = MemoryBackend.readOnly(existing) { return .failure(e) }
             s.objects[key] = nil
             s.order.removeAll { $0 == key }
+            s.lists = [:]
             if key.kind == .workload {
                 existing.deletedAt = Timestamp(secondsSince1970: t)
                 s.history.append(existing)
@@ -152,6 +164,7 @@ public final class MemoryBackend: APIBackend {
             if suspend { st.phase = .stopped; st.message = "stopped by \(by.user)" } else if st.phase == .stopped { st.phase = .pending; st.message = "" }
             existing.status = .workload(st)
             s.objects[key] = existing
+            s.lists = [:]
             return .success(())
         }
         try result.get()

@@ -51,6 +51,13 @@ struct APIRoute: Sendable {
         return String(last[last.index(after: last.startIndex)..<close])
     }
 
+    /// The parameter of the router pattern's last segment, if it is one ("name" of
+    /// ".../workloads/{name}"): where a custom verb would follow a colon.
+    var lastPathParameter: String? {
+        guard let last = routerPattern.split(separator: "/").last, last.hasPrefix("{"), last.hasSuffix("}") else { return nil }
+        return String(last.dropFirst().dropLast())
+    }
+
     /// The router pattern: the verb dropped from a parameter segment.
     var routerPattern: String {
         guard verb != nil, let colon = path.lastIndex(of: ":") else { return path }
@@ -65,19 +72,11 @@ struct APIRoute: Sendable {
         }
     }
 
-    /// Routes grouped by router pattern and method, in table order.
-    static func routerGroups() -> [(pattern: String, methods: [(String, [APIRoute])])] {
-        var out: [(pattern: String, methods: [(String, [APIRoute])])] = []
+    /// Routes grouped by router pattern, in table order.
+    static func routerGroups() -> [(pattern: String, routes: [APIRoute])] {
+        var out: [(pattern: String, routes: [APIRoute])] = []
         for r in all {
-            if let gi = out.firstIndex(where: { $0.pattern == r.routerPattern }) {
-                if let mi = out[gi].methods.firstIndex(where: { $0.0 == r.method }) {
-                    out[gi].methods[mi].1.append(r)
-                } else {
-                    out[gi].methods.append((r.method, [r]))
-                }
-            } else {
-                out.append((r.routerPattern, [(r.method, [r])]))
-            }
+            if let i = out.firstIndex(where: { $0.pattern == r.routerPattern }) { out[i].routes.append(r) } else { out.append((r.routerPattern, [r])) }
         }
         return out
     }
@@ -85,7 +84,16 @@ struct APIRoute: Sendable {
 
 // MARK: - Parameter schemas
 
-private let stringSchema: Value = .object([.init("type", .string("string"))])
+private let stringSchema: Value = .object([.init("type", .string("string")), .init("minLength", .int(1))])
+/// RFC 3339; the handlers also take a bare date or seconds since the epoch.
+private let timeSchema: Value = .object([.init("type", .string("string")), .init("format", .string("date-time"))])
+/// Any string (empty included).
+private let anyString: Value = .object([.init("type", .string("string"))])
+/// A comma-separated list of `values` (or nothing).
+private func listPattern(_ values: [String]) -> Value {
+    let alt = "(" + values.joined(separator: "|") + ")"
+    return .object([.init("type", .string("string")), .init("pattern", .string("^(\(alt)(,\(alt))*)?$"))])
+}
 private let boolSchema: Value = .object([.init("type", .string("boolean"))])
 private func intSchema(min: Int? = nil, max: Int? = nil) -> Value {
     var m: [Value.Member] = [.init("type", .string("integer"))]
@@ -100,27 +108,27 @@ private func enumSchema(_ values: [String]) -> Value {
 private typealias Q = APIRoute.QueryParameter
 
 private let listParameters: [Q] = [
-    Q(name: "phase", schema: stringSchema, description: "Workload phase (Pending, Running, Succeeded, Failed, Stopped, Updating); comma-separated for several"),
-    Q(name: "type", schema: stringSchema, description: "Workload type"),
+    Q(name: "phase", schema: listPattern(WorkloadPhase.allCases.map(\.rawValue)), description: "Workload phase (Pending, Running, Succeeded, Failed, Stopped, Updating); comma-separated for several"),
+    Q(name: "type", schema: listPattern(WorkloadType.allCases.map(\.rawValue)), description: "Workload type"),
     Q(name: "queue", schema: stringSchema, description: "Queue name"),
     Q(name: "namespace", schema: stringSchema, description: "Namespace"),
     Q(name: "user", schema: stringSchema, description: "Submitter"),
-    Q(name: "name", schema: stringSchema, description: "Name contains"),
-    Q(name: "description", schema: stringSchema, description: "Description contains"),
-    Q(name: "labels", schema: stringSchema, description: "Label selector (a=b,c!=d,e in (x,y))"),
-    Q(name: "since", schema: stringSchema, description: "Created at or after (ISO 8601)"),
-    Q(name: "until", schema: stringSchema, description: "Created at or before (ISO 8601)"),
-    Q(name: "startedAfter", schema: stringSchema, description: "Started at or after (ISO 8601)"),
-    Q(name: "startedBefore", schema: stringSchema, description: "Started at or before (ISO 8601)"),
-    Q(name: "completedAfter", schema: stringSchema, description: "Completed at or after (ISO 8601)"),
-    Q(name: "completedBefore", schema: stringSchema, description: "Completed at or before (ISO 8601)"),
-    Q(name: "filterBy", schema: stringSchema, description: "Comma-separated FIELD OP VALUE terms; operators == != <= >= =@ !@ =^ =$"),
+    Q(name: "name", schema: anyString, description: "Name contains"),
+    Q(name: "description", schema: anyString, description: "Description contains"),
+    Q(name: "labels", schema: anyString, description: "Label selector (a=b,c!=d,e in (x,y))"),
+    Q(name: "since", schema: timeSchema, description: "Created at or after (ISO 8601)"),
+    Q(name: "until", schema: timeSchema, description: "Created at or before (ISO 8601)"),
+    Q(name: "startedAfter", schema: timeSchema, description: "Started at or after (ISO 8601)"),
+    Q(name: "startedBefore", schema: timeSchema, description: "Started at or before (ISO 8601)"),
+    Q(name: "completedAfter", schema: timeSchema, description: "Completed at or after (ISO 8601)"),
+    Q(name: "completedBefore", schema: timeSchema, description: "Completed at or before (ISO 8601)"),
+    Q(name: "filterBy", schema: .object([.init("type", .string("string")), .init("pattern", .string(#"^[A-Za-z]+(==|!=|<=|>=|=@|!@|=\^|=\$)[^,]*(,[A-Za-z]+(==|!=|<=|>=|=@|!@|=\^|=\$)[^,]*)*$"#))]), description: "Comma-separated FIELD OP VALUE terms; operators == != <= >= =@ !@ =^ =$"),
     Q(name: "sortBy", schema: enumSchema(["name", "createdAt", "startedAt", "completedAt", "phase", "type", "queue", "priority", "gpus"]), description: "Sort field"),
     Q(name: "sortOrder", schema: enumSchema(["asc", "desc"]), description: "Sort order"),
     Q(name: "offset", schema: intSchema(min: 0), description: "Items to skip"),
     Q(name: "limit", schema: intSchema(min: 1, max: 1000), description: "Page size (default 50)"),
-    Q(name: "continue", schema: stringSchema, description: "Opaque marker of the next page"),
-    Q(name: "fields", schema: stringSchema, description: "Comma-separated fields of a flat summary"),
+    Q(name: "continue", schema: anyString, description: "Opaque marker of the next page"),
+    Q(name: "fields", schema: listPattern(ObjectView.workloadFields), description: "Comma-separated fields of a flat summary"),
     Q(name: "deleted", schema: boolSchema, description: "Include deleted and finished workloads kept in history"),
 ]
 
@@ -133,16 +141,19 @@ private let logParameters: [Q] = [
 ]
 
 private let eventParameters: [Q] = [
-    Q(name: "since", schema: stringSchema, description: "Events last seen at or after (RFC 3339 or seconds since the epoch)"),
-    Q(name: "until", schema: stringSchema, description: "Events last seen at or before (RFC 3339 or seconds since the epoch)"),
+    Q(name: "since", schema: timeSchema, description: "Events last seen at or after (RFC 3339 or seconds since the epoch)"),
+    Q(name: "until", schema: timeSchema, description: "Events last seen at or before (RFC 3339 or seconds since the epoch)"),
     Q(name: "limit", schema: intSchema(min: 1), description: "The newest N events"),
 ]
 
 private let metricParameters: [Q] = [
-    Q(name: "start", schema: stringSchema, description: "Start (ISO 8601 or seconds since the epoch; default an hour ago)"),
-    Q(name: "end", schema: stringSchema, description: "End (ISO 8601 or seconds since the epoch; default now)"),
-    Q(name: "step", schema: .object([.init("type", .string("number")), .init("exclusiveMinimum", .int(0))]), description: "Seconds per sample"),
-    Q(name: "numberOfSamples", schema: intSchema(min: 1, max: 10000), description: "Samples in the range (default 60)"),
+    Q(name: "start", schema: timeSchema, description: "Start (ISO 8601 or seconds since the epoch; default an hour ago)"),
+    Q(name: "end", schema: timeSchema, description: "End (ISO 8601 or seconds since the epoch; default now)"),
+    Q(name: "step", schema: .object([.init("type", .string("number")), .init("exclusiveMinimum", .int(0)), .init("maximum", .int(31_622_400))]), description: "Seconds per sample (at most 11,000 samples in the range)"),
+    Q(name: "numberOfSamples", schema: intSchema(min: 0, max: 1000), description: "Samples in the range (0 or missing: 60)"),
+    Q(name: "metric", schema: stringSchema, description: "Only these metrics (comma-separated)"),
+    Q(name: "gpu", schema: intSchema(min: 0), description: "Only this GPU index"),
+    Q(name: "rank", schema: intSchema(min: 0), description: "Only this rank (training metrics)"),
 ]
 
 extension APIRoute {

@@ -1,7 +1,8 @@
 import Foundation
 import GantryAPI
 
-/// Bearer tokens from a file: one per line, `#` comments, blank lines ignored,
+/// Bearer tokens from a file: one per line, `#` comments (at a line's start or after a blank),
+/// blank lines ignored,
 /// `TOKEN USER ROLE [NAMESPACES] [UNIX_ACCOUNT]` (ROLE viewer|editor|admin; NAMESPACES `*` or
 /// a comma-separated list, missing = `*`; UNIX_ACCOUNT optional, `-` = none).
 public struct TokenTable: Sendable {
@@ -30,8 +31,13 @@ public struct TokenTable: Sendable {
         var lineNumber = 0
         for rawLine in text.split(separator: "\n", omittingEmptySubsequences: false) {
             lineNumber += 1
+            // A comment starts with '#' at the start of a line or after blanks (a token may hold '#').
             var line = Substring(rawLine)
-            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
+            var prev: Character = " "
+            for i in line.indices {
+                if line[i] == "#" && (prev == " " || prev == "\t") { line = line[..<i]; break }
+                prev = line[i]
+            }
             let cols = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }).map(String.init)
             if cols.isEmpty { continue }
             func fail(_ m: String) -> APIError { APIError(400, "InvalidTokens", "\(file):\(lineNumber): \(m)") }

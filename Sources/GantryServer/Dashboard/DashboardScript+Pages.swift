@@ -219,7 +219,7 @@ function workloadCells(w) {
     namespace: m.namespace || 'default', queue: s.queue || 'default', type: s.type || '',
     phase: badge(st.phase || 'Pending'), priority: priorityText(s.priority),
     gpus: String(perReplica * (Number(replicas) || 0)), replicas: String(replicas), user: ann['gantry.dev/submitter'] || '',
-    created: timeCell(m.creationTimestamp || st.creationTime), started: timeCell(st.startTime), completed: timeCell(st.endTime),
+    created: timeCell(firstTime(m.creationTimestamp, st.creationTime)), started: timeCell(st.startTime), completed: timeCell(st.endTime),
   };
 }
 function renderWorkloads(table, pager, body, q, sortBy, go) {
@@ -263,6 +263,7 @@ function gpuCells(n) {
     const idx = g && g.index !== undefined ? String(g.index) : '?';
     const w = g && g.workload ? String(g.workload) : '';
     if (!w) return el('span', { class: 'gpu', title: 'GPU ' + idx + ': free' }, idx);
+    if (!w.includes('/')) return el('span', { class: 'gpu busy', title: 'GPU ' + idx + ': ' + w, style: { background: colourOf(w) } }, idx);
     const [ns, name] = w.split('/');
     return el('a', { class: 'gpu busy', href: '#/workloads/' + enc(ns || 'default') + '/' + enc(name || ns), title: 'GPU ' + idx + ': ' + w, style: { background: colourOf(w) } }, idx);
   });
@@ -287,6 +288,7 @@ function nodeTable(nodes) {
   });
   const legend = el('div', { class: 'legend' }, el('span', {}, el('span', { class: 'swatch', style: { background: '#e8edf3' } }), 'free'),
     [...workloads].sort().map((w) => {
+      if (!w.includes('/')) return el('span', {}, el('span', { class: 'swatch', style: { background: colourOf(w) } }), w);
       const [ns, name] = w.split('/');
       return el('a', { href: '#/workloads/' + enc(ns || 'default') + '/' + enc(name || ns) }, el('span', { class: 'swatch', style: { background: colourOf(w) } }), w);
     }));

@@ -68,7 +68,7 @@ function summaryList(w) {
     ['Display name', s.displayName], ['Description', s.description], ['Type', s.type], ['Queue', s.queue || 'default'],
     ['Priority', priorityText(s.priority)], ['Replicas', s.replicas !== undefined ? s.replicas : 1], ['Per replica', resources],
     ['Image', s.image], ['Command', s.command], ['User', ann['gantry.dev/submitter']], ['Runs as', ann['gantry.dev/run-as']],
-    ['Owner', w.owner + (w.source ? ' (' + w.source + ')' : '')], ['Created', fmtTime(m.creationTimestamp || st.creationTime)],
+    ['Owner', w.owner + (w.source ? ' (' + w.source + ')' : '')], ['Created', fmtTime(firstTime(m.creationTimestamp, st.creationTime))],
     ['Started', fmtTime(st.startTime)], ['Finished', fmtTime(st.endTime)], ['Queue position', st.phase === 'Pending' && st.queuePosition !== undefined ? st.queuePosition : ''],
     ['Retries', st.retryCount ? st.retryCount + (s.maxRetry !== undefined ? ' of ' + s.maxRetry : '') : ''],
     ['Timeout', s.timeout ? s.timeout + ' s' : ''], ['Suspended', s.suspend ? 'yes' : ''], ['Message', st.message]];
@@ -153,6 +153,7 @@ function logViewer(path) {
   const element = el('section', { class: 'panel' },
     el('h2', { text: 'Log' }),
     el('div', { class: 'row' }, el('label', {}, 'Replica ', select), el('label', {}, follow, ' follow'),
+      el('button', { type: 'button', class: 'small secondary', onclick: () => { if (current !== null) open(current); } }, 'Reload'),
       el('button', { type: 'button', class: 'small secondary', onclick: () => { pre.textContent = ''; } }, 'Clear'), status),
     pre);
   let text = '';
@@ -193,7 +194,7 @@ function logViewer(path) {
       } else {
         append(await r.text());
       }
-      if (ctrl === c && follow.checked) status.textContent = 'The log of replica ' + rank + ' ended (the replica is not running).';
+      if (ctrl === c && follow.checked) status.textContent = 'The log stream of replica ' + rank + ' ended (the replica stopped, or the daemon closed it).';
     } catch (e) {
       if (e && e.name === 'AbortError') return;
       if (ctrl !== c) return;

@@ -151,6 +151,8 @@ function ago(s) {
   if (d < 86400) return Math.floor(d / 3600) + 'h' + (Math.floor(d / 60) % 60 ? Math.floor(d / 60) % 60 + 'm' : '');
   return Math.floor(d / 86400) + 'd' + (Math.floor(d / 3600) % 24 ? Math.floor(d / 3600) % 24 + 'h' : '');
 }
+// The first of `times` that is a real time (a default zero time reads as 1970: skipped).
+function firstTime(...times) { return times.find((t) => t && new Date(t).getTime() > 0) || ''; }
 function timeCell(s) { return s ? el('span', { title: fmtTime(s) }, ago(s) + ' ago') : ''; }
 function badge(text, prefix) { return text ? el('span', { class: 'badge ' + (prefix || 'phase') + '-' + String(text).replace(/[^A-Za-z]/g, '') }, String(text)) : ''; }
 const UNITS = { Ki: 1024, Mi: 1048576, Gi: 1073741824, Ti: 1099511627776, Pi: 1125899906842624, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, m: 1e-3 };

@@ -85,15 +85,18 @@ public struct LabelSelector: Sendable, Equatable {
         return .exists(p)
     }
 
-    public func matches(_ labels: [String: String]) -> Bool {
+    public func matches(_ labels: [String: String]) -> Bool { matches { labels[$0] } }
+
+    /// Matches against a label lookup (the value of a key, nil when absent).
+    func matches(_ label: (String) -> String?) -> Bool {
         for r in requirements {
             switch r {
-            case .equals(let k, let v): if labels[k] != v { return false }
-            case .notEquals(let k, let v): if labels[k] == v { return false }
-            case .isIn(let k, let vs): guard let v = labels[k], vs.contains(v) else { return false }
-            case .notIn(let k, let vs): if let v = labels[k], vs.contains(v) { return false }
-            case .exists(let k): if labels[k] == nil { return false }
-            case .notExists(let k): if labels[k] != nil { return false }
+            case .equals(let k, let v): if label(k) != v { return false }
+            case .notEquals(let k, let v): if label(k) == v { return false }
+            case .isIn(let k, let vs): guard let v = label(k), vs.contains(v) else { return false }
+            case .notIn(let k, let vs): if let v = label(k), vs.contains(v) { return false }
+            case .exists(let k): if label(k) == nil { return false }
+            case .notExists(let k): if label(k) != nil { return false }
             }
         }
         return true

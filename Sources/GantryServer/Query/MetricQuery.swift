@@ -70,7 +70,9 @@ public struct MetricQuery: Sendable, Equatable {
         return series.map { s in
             var sums: [Int: (Double, Int)] = [:]
             for p in s.samples where p.ts >= start && p.ts <= end && p.value.isFinite && p.ts.isFinite {
-                let k = Int(((p.ts - start) / step).rounded(.down))
+                let x = ((p.ts - start) / step).rounded(.down)
+                guard x >= 0, x < 1e15 else { continue }
+                let k = Int(x)
                 let e = sums[k] ?? (0, 0)
                 sums[k] = (e.0 + p.value, e.1 + 1)
             }

@@ -326,7 +326,8 @@ enum RequestBody {
                 if from.count > (best?.0.count ?? -1) { best = (from, to) }
             }
             guard let (from, to) = best else { return p }
-            return to + p.dropFirst(from.count)
+            let rest = p.dropFirst(from.count)
+            return to.isEmpty ? String(rest.drop { $0 == "." }) : to + rest
         }
         let message = errors.prefix(10).map { e in e.path.isEmpty ? e.message : "\(map(e.path)): \(e.message)" }.joined(separator: "; ")
         throw APIError.badRequest(message + (errors.count > 10 ? "; and \(errors.count - 10) more" : ""), field: first.path.isEmpty ? nil : map(first.path))

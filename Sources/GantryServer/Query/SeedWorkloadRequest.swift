@@ -8,7 +8,8 @@ enum SeedWorkloadRequest {
         var name: String?, displayName: String?, queue: String?, workspace: String?
         var spec: [Value.Member] = [], resources: [Value.Member] = []
         var labels: Value?, annotations: Value?
-        var paths: [String: String] = [:]
+        // Seed fields sit at the top of the body: spec.X is X unless mapped otherwise.
+        var paths: [String: String] = ["spec": ""]
         var replicas: (Value, String)?
         var specifiedNodes = false
 

@@ -53,16 +53,14 @@ extension WorkloadQuery {
         case date(DateField, Op, Int64)
         case labels(LabelSelector)
 
-        func holds(_ o: APIObject) -> Bool {
+        func holds(_ ix: WorkloadIndex, _ i: Int) -> Bool {
             switch self {
-            case .phaseMask(let m): return m & (1 << UInt32(Keys.phaseIndex(o))) != 0
-            case .typeMask(let m): return m & (1 << UInt32(Keys.typeIndex(o))) != 0
-            case .oneOf(let f, let vs):
-                let s = Keys.string(f, o)
-                return vs.contains(s)
-            case .contains(let f, let needle): return Bytes.contains(Keys.string(f, o), needle, foldCase: true)
+            case .phaseMask(let m): return m & (1 << UInt32(ix.phase[i])) != 0
+            case .typeMask(let m): return m & (1 << UInt32(ix.type[i])) != 0
+            case .oneOf(let f, let vs): return vs.contains(ix.string(f, i))
+            case .contains(let f, let needle): return Bytes.contains(ix.string(f, i), needle, foldCase: true)
             case .string(let f, let op, let v, let vb):
-                let s = Keys.string(f, o)
+                let s = ix.string(f, i)
                 switch op {
                 case .contains: return Bytes.contains(s, vb, foldCase: false)
                 case .notContains: return !Bytes.contains(s, vb, foldCase: false)
@@ -70,57 +68,52 @@ extension WorkloadQuery {
                 case .suffix: return Bytes.hasSuffix(s, vb)
                 default: return op.holds(s, v)
                 }
-            case .number(let f, let op, let n): return op.holds(Keys.number(f, o), n)
+            case .number(let f, let op, let n): return op.holds(ix.number(f, i), n)
             case .date(let f, let op, let t):
-                guard let d = Keys.date(f, o) else { return op == .ne }
+                let d = ix.date(f, i)
+                guard d != WorkloadIndex.missing else { return op == .ne }
                 return op.holds(d, t)
-            case .labels(let s): return s.matches(o.object.meta.labels)
+            case .labels(let s): return s.matches { ix.label(i, $0) }
+            }
+        }
+
+        /// The index columns this clause reads.
+        var columns: WorkloadIndex.Columns {
+            switch self {
+            case .phaseMask: return .phase
+            case .typeMask: return .type
+            case .oneOf(let f, _), .contains(let f, _), .string(let f, _, _, _): return WorkloadQuery.column(f)
+            case .number(let f, _, _): return f == .priority ? .priority : f == .gpus ? .gpus : .replicas
+            case .date(let f, _, _): return WorkloadQuery.column(f)
+            case .labels: return .labels
             }
         }
     }
 
-    /// Field reads of an object; non-workloads read as empty.
-    enum Keys {
-        static func phaseIndex(_ o: APIObject) -> Int {
-            guard case .workload(let s)? = o.status else { return 0 }
-            switch s.phase { case .pending: return 0; case .running: return 1; case .succeeded: return 2; case .failed: return 3; case .stopped: return 4; case .updating: return 5 }
+    static func column(_ f: StringField) -> WorkloadIndex.Columns {
+        switch f { case .name, .namespace: []; case .queue: .queue; case .user: .user; case .description: .description }
+    }
+    static func column(_ f: DateField) -> WorkloadIndex.Columns {
+        switch f { case .createdAt: .created; case .startedAt: .started; case .completedAt: .completed }
+    }
+
+    /// The columns the filters and the sort read.
+    var neededColumns: WorkloadIndex.Columns {
+        var c: WorkloadIndex.Columns = []
+        for clause in clauses { c.formUnion(clause.columns) }
+        switch sortBy {
+        case .default, .name, .namespace: break
+        case .createdAt: c.insert(.created)
+        case .startedAt: c.insert(.started)
+        case .completedAt: c.insert(.completed)
+        case .phase: c.insert(.phase)
+        case .type: c.insert(.type)
+        case .queue: c.insert(.queue)
+        case .priority: c.insert(.priority)
+        case .gpus: c.insert(.gpus)
+        case .user: c.insert(.user)
         }
-        static func typeIndex(_ o: APIObject) -> Int {
-            guard case .workload(let w) = o.object.spec else { return 0 }
-            switch w.type { case .pytorchJob: return 0; case .mpiJob: return 1; case .job: return 2; case .deployment: return 3; case .statefulSet: return 4; case .authoring: return 5 }
-        }
-        static func string(_ f: StringField, _ o: APIObject) -> String {
-            switch f {
-            case .name: return o.object.meta.name
-            case .namespace: return o.object.meta.namespace
-            case .user: return o.object.meta.annotations[APIObject.submitterAnnotation] ?? ""
-            case .queue:
-                guard case .workload(let w) = o.object.spec else { return "" }
-                return w.queue
-            case .description:
-                guard case .workload(let w) = o.object.spec else { return "" }
-                return w.description
-            }
-        }
-        static func number(_ f: NumberField, _ o: APIObject) -> Int64 {
-            guard case .workload(let w) = o.object.spec else { return 0 }
-            switch f {
-            case .priority: return Int64(w.priority)
-            case .gpus: return w.totalGPUs
-            case .replicas: return Int64(w.replicas)
-            }
-        }
-        static func date(_ f: DateField, _ o: APIObject) -> Int64? {
-            switch f {
-            case .createdAt: return o.object.meta.creationTimestamp.seconds
-            case .startedAt:
-                guard case .workload(let s)? = o.status else { return nil }
-                return s.startTime?.seconds
-            case .completedAt:
-                guard case .workload(let s)? = o.status else { return nil }
-                return s.endTime?.seconds
-            }
-        }
+        return c
     }
 }
 
@@ -159,22 +152,18 @@ enum Bytes {
     }
 }
 
-/// Orders matched items and selects the first `count` (a bounded heap when that is a small
-/// part of them, a full sort otherwise).
+/// Orders matched rows of an index and selects the first `count` (a bounded heap when that
+/// is a small part of them, a full sort otherwise).
 struct Sorter {
-    let items: [APIObject]
+    let ix: WorkloadIndex
     let field: WorkloadQuery.SortField
     let descending: Bool
 
-    struct Entry { var index: Int32; var key: Int64; var has: Bool }
+    struct Entry { var index: Int32; var key: Int64 }
 
     func top(_ matched: [Int32], count k: Int) -> [Int32] {
         guard k > 0, !matched.isEmpty else { return [] }
-        var entries = matched.map { i in
-            let (key, has) = numericKey(items[Int(i)])
-            return Entry(index: i, key: key, has: has)
-        }
-        let less = self.less
+        var entries = matched.map { i in Entry(index: i, key: numericKey(Int(i))) }
         if k * 4 < entries.count {
             // Max-heap of the k smallest so far.
             var heap: [Entry] = []
@@ -204,18 +193,17 @@ struct Sorter {
         return entries.prefix(k).map(\.index)
     }
 
-    /// The key of numeric, date and enum sorts; `has` is false for a missing date.
-    func numericKey(_ o: APIObject) -> (Int64, Bool) {
-        typealias K = WorkloadQuery.Keys
+    /// The key of numeric, date and enum sorts (`WorkloadIndex.missing` for a missing date).
+    func numericKey(_ i: Int) -> Int64 {
         switch field {
-        case .createdAt: return (o.object.meta.creationTimestamp.seconds, true)
-        case .startedAt: return K.date(.startedAt, o).map { ($0, true) } ?? (0, false)
-        case .completedAt: return K.date(.completedAt, o).map { ($0, true) } ?? (0, false)
-        case .priority: return (K.number(.priority, o), true)
-        case .gpus: return (K.number(.gpus, o), true)
-        case .phase: return (Int64(Sorter.phaseRank[K.phaseIndex(o)]), true)
-        case .type: return (Int64(Sorter.typeRank[K.typeIndex(o)]), true)
-        default: return (0, true)
+        case .createdAt: return ix.created[i]
+        case .startedAt: return ix.started[i]
+        case .completedAt: return ix.completed[i]
+        case .priority: return ix.priority[i]
+        case .gpus: return ix.gpus[i]
+        case .phase: return Int64(Sorter.phaseRank[Int(ix.phase[i])])
+        case .type: return Int64(Sorter.typeRank[Int(ix.type[i])])
+        default: return 0
         }
     }
 
@@ -227,26 +215,24 @@ struct Sorter {
         return names.map { n in sorted.firstIndex(of: n) ?? 0 }
     }
 
-    var less: (Entry, Entry) -> Bool {
-        let items = items, field = field, descending = descending
-        return { a, b in
-            let oa = items[Int(a.index)], ob = items[Int(b.index)]
-            var c = 0
-            switch field {
-            case .default: c = 0
-            case .name: c = Sorter.compare(oa.object.meta.name, ob.object.meta.name)
-            case .namespace: c = Sorter.compare(oa.object.meta.namespace, ob.object.meta.namespace)
-            case .queue: c = Sorter.compare(WorkloadQuery.Keys.string(.queue, oa), WorkloadQuery.Keys.string(.queue, ob))
-            case .user: c = Sorter.compare(WorkloadQuery.Keys.string(.user, oa), WorkloadQuery.Keys.string(.user, ob))
-            default:
-                if a.has != b.has { return a.has }   // missing values last, either order
-                c = a.key < b.key ? -1 : a.key > b.key ? 1 : 0
-            }
-            if c != 0 { return descending ? c > 0 : c < 0 }
-            let n = Sorter.compare(oa.object.meta.namespace, ob.object.meta.namespace)
-            if n != 0 { return n < 0 }
-            return oa.object.meta.name < ob.object.meta.name
+    func less(_ a: Entry, _ b: Entry) -> Bool {
+        let ia = Int(a.index), ib = Int(b.index)
+        var c = 0
+        switch field {
+        case .default: c = 0
+        case .name: c = Sorter.compare(ix.name[ia], ix.name[ib])
+        case .namespace: c = Sorter.compare(ix.namespace[ia], ix.namespace[ib])
+        case .queue: c = Sorter.compare(ix.queue[ia], ix.queue[ib])
+        case .user: c = Sorter.compare(ix.user[ia], ix.user[ib])
+        default:
+            let ma = a.key == WorkloadIndex.missing, mb = b.key == WorkloadIndex.missing
+            if ma != mb { return mb }   // missing values last, either order
+            c = a.key < b.key ? -1 : a.key > b.key ? 1 : 0
         }
+        if c != 0 { return descending ? c > 0 : c < 0 }
+        let n = Sorter.compare(ix.namespace[ia], ix.namespace[ib])
+        if n != 0 { return n < 0 }
+        return ix.name[ia] < ix.name[ib]
     }
 
     static func compare(_ a: String, _ b: String) -> Int { a == b ? 0 : a < b ? -1 : 1 }

@@ -9,7 +9,7 @@ import KubeMode
 /// standby replica answers too), writes as API calls (create, replace with the read
 /// resourceVersion, delete, a merge patch of `spec.suspend`), events and logs from the API
 /// server. No metric samples or history are kept in kube mode.
-final class KubeBackend: APIBackend {
+final class KubeAPIBackend: APIBackend {
     let mode = "kube"
     let controller: KubeController
     var client: KubeClient { controller.client }
@@ -75,7 +75,7 @@ final class KubeBackend: APIBackend {
         guard let res = KubeObjects.resource(key.kind), key.kind != .node else { throw .badRequest("\(key.kind.rawValue) objects are not written through the API in kube mode") }
         let created: Value
         do { created = try client.create(res.path(namespace: key.kind.isNamespaced ? key.namespace : nil), body(object)) } catch {
-            throw KubeBackend.apiError(error, "create \(key.kind.rawValue) \(key.qualifiedName)")
+            throw KubeAPIBackend.apiError(error, "create \(key.kind.rawValue) \(key.qualifiedName)")
         }
         return view(created, kind: key.kind) ?? APIObject(object: object, status: nil, owner: .cluster)
     }
@@ -88,7 +88,7 @@ final class KubeBackend: APIBackend {
         var lastError = APIError.conflict("\(key.qualifiedName) kept changing")
         for _ in 0..<3 {
             let current: Value
-            do { current = try client.get(path) } catch { throw KubeBackend.apiError(error, "read \(key.kind.rawValue) \(key.qualifiedName)") }
+            do { current = try client.get(path) } catch { throw KubeAPIBackend.apiError(error, "read \(key.kind.rawValue) \(key.qualifiedName)") }
             guard case .object(var members) = current else { throw .internal("the API server returned no object") }
             let wanted = body(object)
             for i in members.indices {
@@ -104,8 +104,8 @@ final class KubeBackend: APIBackend {
                 let updated = try client.replace(path, .object(members))
                 return view(updated, kind: key.kind) ?? APIObject(object: object, status: nil, owner: .cluster)
             } catch {
-                if error.isConflict { lastError = KubeBackend.apiError(error, "update \(key.qualifiedName)"); continue }
-                throw KubeBackend.apiError(error, "update \(key.kind.rawValue) \(key.qualifiedName)")
+                if error.isConflict { lastError = KubeAPIBackend.apiError(error, "update \(key.qualifiedName)"); continue }
+                throw KubeAPIBackend.apiError(error, "update \(key.kind.rawValue) \(key.qualifiedName)")
             }
         }
         throw lastError
@@ -113,13 +113,13 @@ final class KubeBackend: APIBackend {
 
     func delete(_ key: ObjectKey, by: Principal) throws(APIError) {
         guard let path = KubeObjects.path(key), key.kind != .node else { throw .badRequest("\(key.kind.rawValue) objects are not deleted through the API in kube mode") }
-        do { try client.delete(path) } catch { throw KubeBackend.apiError(error, "delete \(key.kind.rawValue) \(key.qualifiedName)") }
+        do { try client.delete(path) } catch { throw KubeAPIBackend.apiError(error, "delete \(key.kind.rawValue) \(key.qualifiedName)") }
     }
 
     func setSuspended(_ key: ObjectKey, _ suspend: Bool, by: Principal) throws(APIError) {
         guard key.kind == .workload, let path = KubeObjects.path(key) else { throw .notFound("workload \(key.qualifiedName) not found") }
         do { _ = try client.patch(path, .object([.init("spec", .object([.init("suspend", .bool(suspend))]))])) } catch {
-            throw KubeBackend.apiError(error, "patch spec.suspend of \(key.qualifiedName)")
+            throw KubeAPIBackend.apiError(error, "patch spec.suspend of \(key.qualifiedName)")
         }
     }
 
@@ -130,7 +130,7 @@ final class KubeBackend: APIBackend {
         let path = GroupVersionResource.events.path(namespace: f.namespace.flatMap { $0.isEmpty ? nil : $0 })
         let items: [Value]
         do { items = try client.list(path, fieldSelector: selectors.isEmpty ? nil : selectors.joined(separator: ",")).items } catch {
-            throw KubeBackend.apiError(error, "list events")
+            throw KubeAPIBackend.apiError(error, "list events")
         }
         var out = items.compactMap(KubeReaderRows.eventRow).filter { e in
             (f.since.map { e.last > $0 } ?? true) && (f.until.map { e.last <= $0 } ?? true)
@@ -156,7 +156,7 @@ final class KubeBackend: APIBackend {
 /// A replica's Pod log: one read, or (follow) reads every second from the last line's time on,
 /// printing only lines not printed yet, until the replica has ended.
 struct KubeLogReader: LogReader {
-    let backend: KubeBackend
+    let backend: KubeAPIBackend
     let key: ObjectKey
     let pod: String
 
@@ -168,7 +168,7 @@ struct KubeLogReader: LogReader {
         if let b = options.limitBytes { query.append(("limitBytes", String(max(b, 1)))) }
         guard options.follow else {
             if options.timestamps { query.append(("timestamps", "true")) }
-            do { _ = emit(Array(try backend.client.text(path, query: query).utf8)) } catch { throw KubeBackend.apiError(error, "read the log of Pod \(pod)") }
+            do { _ = emit(Array(try backend.client.text(path, query: query).utf8)) } catch { throw KubeAPIBackend.apiError(error, "read the log of Pod \(pod)") }
             return
         }
         query.append(("timestamps", "true"))
@@ -182,7 +182,7 @@ struct KubeLogReader: LogReader {
             }
             first = false
             let text: String
-            do { text = try backend.client.text(path, query: q) } catch { throw KubeBackend.apiError(error, "read the log of Pod \(pod)") }
+            do { text = try backend.client.text(path, query: q) } catch { throw KubeAPIBackend.apiError(error, "read the log of Pod \(pod)") }
             let lines = cursor.fresh(text)
             if !lines.isEmpty {
                 // `fresh` drops the stamps; put them back when asked for.
