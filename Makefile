@@ -9,7 +9,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_FLAGS ?=
 FUZZ_AVOID ?=
 
-.PHONY: deps build release run test bench bench-kube clean fuzz fuzz-replay sanitize
+.PHONY: deps build release run test bench bench-kube bench-api clean fuzz fuzz-replay sanitize
 
 deps:
 	@bash scripts/install-deps.sh
@@ -36,6 +36,12 @@ bench: release
 # workload, leader failover, controller RSS (README, Performance, Kube mode).
 bench-kube: release
 	$$($(SWIFT) build -c release --show-bin-path)/gantry-bench --kube --gantry $$($(SWIFT) build -c release --show-bin-path)/gantry
+
+# The HTTP API against the release daemon (gantry run --listen): list latency and requests/s
+# (wrk, Debian package wrk) over BENCH_N workloads, create -> status, log follow at 10,000
+# lines/s, daemon RSS (README, Performance, HTTP API).
+bench-api: release
+	$$($(SWIFT) build -c release --show-bin-path)/gantry-bench --api --n $(BENCH_N) --gantry $$($(SWIFT) build -c release --show-bin-path)/gantry
 
 # Coverage-guided fuzzing (libFuzzer + AddressSanitizer, release build in .build-fuzz):
 # manifest decoding and a scheduler operation sequence, FUZZ_SECONDS each.

@@ -10,6 +10,9 @@
 //    status is in the state database, then the latency of --edits single-workload edits
 //    (file rewritten by rename) until that workload's new observedGeneration is stored,
 //    and the daemon's peak RSS (VmHWM).
+//
+// Other modes: --run (RunBench), --reclaim, --kube (KubeBench), --api (APIBench: the HTTP API
+// of `gantry run --listen`).
 import Foundation
 import GantryAPI
 import YAMLCodec
@@ -38,6 +41,9 @@ struct Options {
     /// Only the kube-mode figures (`KubeBench`).
     var kubeOnly = false
     var kube = KubeBench.Config()
+    /// Only the HTTP API figures (`APIBench`).
+    var apiOnly = false
+    var api = APIBench.Config()
 }
 
 func parseOptions() -> Options {
@@ -72,8 +78,18 @@ func parseOptions() -> Options {
         case "--kube-server-kubeconfig": o.kube.serverKubeconfig = it.next()
         case "--kube-crds": o.kube.crds = it.next()
         case "--kube-server-workloads": o.kube.serverWorkloads = max(1, Int(it.next() ?? "") ?? o.kube.serverWorkloads)
+        case "--api": o.apiOnly = true
+        case "--api-requests": o.api.requests = max(1, Int(it.next() ?? "") ?? o.api.requests)
+        case "--api-query-seconds": o.api.querySeconds = max(1, Double(it.next() ?? "") ?? o.api.querySeconds)
+        case "--api-creates": o.api.creates = max(1, Int(it.next() ?? "") ?? o.api.creates)
+        case "--api-clients": o.api.clients = max(1, Int(it.next() ?? "") ?? o.api.clients)
+        case "--wrk-seconds": o.api.wrkSeconds = max(1, Int(it.next() ?? "") ?? o.api.wrkSeconds)
+        case "--wrk-threads": o.api.wrkThreads = max(1, Int(it.next() ?? "") ?? o.api.wrkThreads)
+        case "--log-rate": o.api.logRate = max(1, Int(it.next() ?? "") ?? o.api.logRate)
+        case "--log-seconds": o.api.logSeconds = max(1, Int(it.next() ?? "") ?? o.api.logSeconds)
+        case "--api-figures": o.api.only = Set((it.next() ?? "").split(separator: ",").map(String.init))
         default:
-            FileHandle.standardError.write("usage: gantry-bench --gantry PATH [--n N] [--per-file K] [--edits E] [--files F] [--rounds R] [--admission-only] [--run [--workloads W] [--samples S]] [--reclaim [--reclaim-rounds R] [--stop-seconds S]] [--kube [--kube-workloads N] [--kube-nodes N] [--kube-queues N] [--kube-threads T] [--kube-requests N] [--kube-qps Q] [--lease-seconds S] [--kube-figures 1,1p,2,3,4,real] [--kube-server-kubeconfig F [--kube-server-workloads N] [--kube-crds DIR]]] [--dir DIR] [--keep]\n".data(using: .utf8)!)
+            FileHandle.standardError.write("usage: gantry-bench --gantry PATH [--n N] [--per-file K] [--edits E] [--files F] [--rounds R] [--admission-only] [--run [--workloads W] [--samples S]] [--reclaim [--reclaim-rounds R] [--stop-seconds S]] [--kube [--kube-workloads N] [--kube-nodes N] [--kube-queues N] [--kube-threads T] [--kube-requests N] [--kube-qps Q] [--lease-seconds S] [--kube-figures 1,1p,2,3,4,real] [--kube-server-kubeconfig F [--kube-server-workloads N] [--kube-crds DIR]]] [--api [--api-requests R] [--api-query-seconds S] [--api-creates C] [--api-clients K] [--wrk-seconds S] [--wrk-threads T] [--log-rate L] [--log-seconds S] [--api-figures 1,2,3,4,5]] [--dir DIR] [--keep]\n".data(using: .utf8)!)
             exit(2)
         }
     }
@@ -210,6 +226,16 @@ func percentile(_ xs: [Double], _ p: Double) -> Double {
 }
 
 let o = parseOptions()
+if o.apiOnly {
+    var a = o.api
+    a.gantry = o.gantry
+    a.n = o.n
+    a.perFile = o.perFile
+    a.keep = o.keep
+    a.dir = o.dir + "-api"
+    APIBench.run(a, say: say)
+    exit(0)
+}
 if o.kubeOnly {
     var k = o.kube
     k.gantry = o.gantry
