@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the C system libraries Gantry builds against, when any is missing, and (best
-# effort, never failing the set-up) what the tests use when present: chromium for the
-# dashboard's browser tests, python3's venv for schemathesis.
+# effort, never failing the set-up) what the tests and benchmarks use: chromium for the
+# dashboard's browser tests, python3's venv for schemathesis, wrk for make bench-api.
 # Debian/Ubuntu (apt-get). Idempotent: does nothing when everything is present.
 set -euo pipefail
 need=()
@@ -15,6 +15,7 @@ optional=()
 if [ -z "${GANTRY_NO_TEST_TOOLS:-}" ]; then
   command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || optional+=(chromium)
   python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || optional+=(python3-venv)
+  command -v wrk >/dev/null 2>&1 || optional+=(wrk)
 fi
 if [ ${#need[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ]; then exit 0; fi
 SUDO=""

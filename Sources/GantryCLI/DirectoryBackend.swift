@@ -151,10 +151,12 @@ public final class DirectoryBackend: APIBackend {
         let path = ProcessRuntime.logPath(stateDir: stateDir, key, rank: rank)
         let inventory = self.inventory
         let clock = self.clock
+        // Live (a follow waits for more) while the workload exists and has not finished; a
+        // workload just created, with no status yet or one of an older generation, is live.
         return FileLogReader(path: path, times: { LogTimes.load(path: $0) }, now: { clock.now() }, isLive: {
-            guard let w = inventory.statuses.get(key)?.workload else { return false }
-            if w.phase == .succeeded || w.phase == .failed || w.phase == .stopped { return false }
-            return w.replicas.contains { $0.rank == rank && ($0.phase == "Running" || $0.phase == "Pending" || $0.phase == "Starting") } || w.phase == .pending
+            guard let obj = inventory.desired.get(key) else { return false }
+            guard let w = inventory.statuses.get(key)?.workload, w.observedGeneration >= obj.meta.generation else { return true }
+            return !(w.phase == .succeeded || w.phase == .failed || w.phase == .stopped)
         })
     }
 

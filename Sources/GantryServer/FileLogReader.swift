@@ -42,6 +42,12 @@ public struct FileLogReader: LogReader {
 
     public func read(_ options: LogOptions, emit: ([UInt8]) -> Bool) throws(APIError) {
         var fd = open(path, O_RDONLY | O_CLOEXEC)
+        // A follow of a replica that has not written yet waits for its log to appear.
+        while fd < 0 && options.follow && isLive() {
+            if !emit([]) { return }
+            usleep(UInt32(pollInterval * 1e6))
+            fd = open(path, O_RDONLY | O_CLOEXEC)
+        }
         guard fd >= 0 else { throw .notFound("no log yet for this replica") }
         defer { close(fd) }
         var budget = options.limitBytes ?? Int.max

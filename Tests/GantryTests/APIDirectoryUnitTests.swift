@@ -134,6 +134,24 @@ import Synchronization
         #expect(got.withLock { String(decoding: $0, as: UTF8.self) } == "first\nsecond\nthird without newline")
     }
 
+    @Test func aFollowWaitsForTheLogOfAReplicaNotStartedYet() throws {
+        let dir = try makeTemporaryDirectory("gantry-logwait-")
+        defer { removeTree(dir) }
+        let live = Atomic<Bool>(true)
+        let r = FileLogReader(path: dir + "/r.log", pollInterval: 0.01, times: { _ in [] }, now: { 0 }, isLive: { live.load(ordering: .relaxed) })
+        let got = Mutex<[UInt8]>([])
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            try? r.read(LogOptions(follow: true)) { b in got.withLock { $0 += b }; return true }
+            done.signal()
+        }
+        #expect(done.wait(timeout: .now() + 0.3) == .timedOut, "still waiting for the log")
+        try "hello\n".write(toFile: dir + "/r.log", atomically: true, encoding: .utf8)
+        #expect(poll(timeout: 5) { got.withLock { String(decoding: $0, as: UTF8.self) } == "hello\n" })
+        live.store(false, ordering: .relaxed)
+        #expect(done.wait(timeout: .now() + 5) == .success)
+    }
+
     @Test func aMissingLogIs404() throws {
         let dir = try makeTemporaryDirectory("gantry-lognone-")
         defer { removeTree(dir) }
