@@ -22,7 +22,7 @@ let package = Package(
         .target(name: "GantryAPI", linkerSettings: [.linkedLibrary("m")]),
         // The replica supervisor: Glibc only, so the small `gantry-shim` starts fast.
         .target(name: "GantryShim", dependencies: ["CShim"]),
-        .executableTarget(name: "gantry-shim", dependencies: ["GantryShim"], linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
+        .executableTarget(name: "gantry-shim", dependencies: ["GantryShim"], linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xclang-linker", "-no-pie"])]),
         .target(name: "YAMLCodec", dependencies: ["GantryAPI", "CYAML"]),
         .target(name: "ControllerRuntime", dependencies: ["GantryAPI"]),
         .target(name: "KubeClient", dependencies: ["GantryAPI", "YAMLCodec", "CCurl"]),

@@ -140,9 +140,18 @@ public final class Admission: @unchecked Sendable {
                     lock.lock(); ports.append(p); lock.unlock()
                 }
                 if batch.isEmpty { break }
-                for a in batch {
+                var grouped = 0   // actions before this index whose dispatches are journaled
+                for (n, a) in batch.enumerated() {
                     switch a {
-                    case .prepare(let k, let intent): runtime.prepare(k, intent)
+                    case .prepare(let k, let intent):
+                        if n < grouped { continue }
+                        let group = Admission.dispatchGroup(batch, from: n)
+                        if group.count > 1 {
+                            runtime.prepare(group.intents)
+                            grouped = n + group.count
+                        } else {
+                            runtime.prepare(k, intent)
+                        }
                     case .launch(let l): runtime.launch(l)
                     case .signal(let r, let force): runtime.signal(r, force: force)
                     case .forget(let k, let keep, let files): runtime.forget(k, keepDispatch: keep, files: files)
@@ -155,6 +164,27 @@ public final class Admission: @unchecked Sendable {
             lock.unlock()
             if !more { return }
         }
+    }
+
+    /// Group commit: the run of actions from `start` made only of dispatches (their journal
+    /// line, the launches of their replicas, dropping their older records) — `count` actions,
+    /// `intents` their dispatches in order. Journaling all of them first, in one write and one
+    /// fsync, keeps each dispatch durable before its replicas start; a signal or a workload's
+    /// final forget (which journals a `forget` line) ends the run, so no journal line moves
+    /// past another of the same workload.
+    static func dispatchGroup(_ batch: [RuntimeAction], from start: Int) -> (count: Int, intents: [(ObjectKey, DispatchIntent)]) {
+        var intents: [(ObjectKey, DispatchIntent)] = []
+        var end = start
+        scan: while end < batch.count {
+            switch batch[end] {
+            case .prepare(let k, let i): intents.append((k, i))
+            case .launch: break
+            case .forget(_, let keep, _) where keep != nil: break
+            default: break scan
+            }
+            end += 1
+        }
+        return (end - start, intents)
     }
 
     /// A rendezvous port for a new dispatch (under the lock): one found earlier outside it.

@@ -83,13 +83,22 @@ final class DispatchJournal: Sendable {
         append(DispatchJournal.line(key, intent)) { $0.latest[key] = intent }
     }
 
+    /// Several dispatches in one write and one fsync (group commit): each is durable before
+    /// this returns, as with `record` one at a time.
+    func record(_ batch: [(ObjectKey, DispatchIntent)]) {
+        guard !batch.isEmpty else { return }
+        var text = ""
+        for (k, i) in batch { text += DispatchJournal.line(k, i) }
+        append(text, lines: batch.count) { s in for (k, i) in batch { s.latest[k] = i } }
+    }
+
     func forget(_ key: ObjectKey) {
         let known = state.withLock { $0.latest[key] != nil }
         guard known else { return }
         append("forget \(key.namespace) \(key.name)\n") { $0.latest[key] = nil }
     }
 
-    private func append(_ line: String, _ update: (inout State) -> Void) {
+    private func append(_ line: String, lines: Int = 1, _ update: (inout State) -> Void) {
         state.withLock { s in
             if s.fd < 0 { s.fd = openLinesForAppend(path) }
             update(&s)
@@ -97,7 +106,7 @@ final class DispatchJournal: Sendable {
                 Log.error("cannot append to the dispatch journal", ["path": path, "error": String(cString: strerror(errno))])
                 return
             }
-            s.lines += 1
+            s.lines += lines
             if s.lines > 4096 && s.lines > 4 * s.latest.count { compact(&s) }
         }
     }

@@ -97,6 +97,8 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
 
     public func prepare(_ key: ObjectKey, _ intent: DispatchIntent) { journal.record(key, intent) }
 
+    public func prepare(_ batch: [(ObjectKey, DispatchIntent)]) { journal.record(batch) }
+
     public func launch(_ l: ReplicaLaunch) {
         let r = l.ref
         let wd = workdir(r.key)
@@ -311,7 +313,9 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
                     }
                 }
             }
-            for n in names { if let r = ProcessRuntime.parseName(n) { check(r) } }
+            // A record's append reports twice (the write, then the close): read it once.
+            var seen = Set<String>()
+            for n in names where seen.insert(n).inserted { if let r = ProcessRuntime.parseName(n) { check(r) } }
             for e in pending.withLock({ p in defer { p = [] }; return p }) {
                 guard watched.withLock({ $0.removeValue(forKey: e.ref) }) != nil else { continue }
                 emit(e)

@@ -124,6 +124,9 @@ public protocol ReplicaRuntime: AnyObject, Sendable {
     func start(_ handler: @escaping @Sendable (RuntimeEvent) -> Void)
     /// Records a dispatch durably before its replicas start.
     func prepare(_ key: ObjectKey, _ intent: DispatchIntent)
+    /// Records several dispatches durably, in order, before any of their replicas start
+    /// (one fsync for all where the runtime can).
+    func prepare(_ batch: [(ObjectKey, DispatchIntent)])
     /// Starts one replica. A program that cannot start is reported as an exit with code 127;
     /// a supervisor that cannot start, as an infrastructure failure.
     func launch(_ launch: ReplicaLaunch)
@@ -147,4 +150,10 @@ public protocol ReplicaRuntime: AnyObject, Sendable {
 
 extension ReplicaRuntime {
     public func probe() -> InfrastructureFault? { nil }
+}
+
+extension ReplicaRuntime {
+    public func prepare(_ batch: [(ObjectKey, DispatchIntent)]) {
+        for (k, i) in batch { prepare(k, i) }
+    }
 }

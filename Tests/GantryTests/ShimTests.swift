@@ -69,6 +69,48 @@ import Synchronization
         #expect(DispatchJournal(path: d + "/k").load()[a]?.dispatch == 5000)
     }
 
+    /// Group commit: several dispatches journaled in one append read back like ones journaled
+    /// one at a time, a later single line still wins, and the line count drives compaction.
+    @Test func dispatchJournalRecordsABatchInOneAppend() throws {
+        let d = try tempDir()
+        defer { removeTree(d) }
+        let keys = (0..<5).map { ObjectKey(.workload, namespace: "ns", name: "w\($0)") }
+        let intent = { (n: Int) in DispatchIntent(dispatch: n, specHash: "h\(n)", masterPort: 2000 + n, at: 7,
+                                                  assignments: [ReplicaAssignment(rank: 0, node: "n1", gpus: [n % 8])]) }
+        let j = DispatchJournal(path: d + "/j")
+        _ = j.load()
+        j.record(keys.enumerated().map { ($0.element, intent($0.offset + 1)) })
+        j.record(keys[0], intent(9))
+        let text = try String(contentsOfFile: d + "/j", encoding: .utf8)
+        #expect(text.split(separator: "\n").count == 6)
+        let loaded = DispatchJournal(path: d + "/j").load()
+        #expect(loaded.count == 5)
+        #expect(loaded[keys[0]] == intent(9))
+        for i in 1..<5 { #expect(loaded[keys[i]] == intent(i + 1)) }
+        #expect(j.state.withLock { $0.lines } == 6)
+    }
+
+    /// The actions journaled together stop at a signal or a workload's final forget (which
+    /// writes its own journal line), so no dispatch line moves past them.
+    @Test func dispatchGroupStopsAtJournalingActions() {
+        let a = ObjectKey(.workload, namespace: "ns", name: "a"), b = ObjectKey(.workload, namespace: "ns", name: "b")
+        let i1 = DispatchIntent(dispatch: 1, specHash: "h", masterPort: 1, at: 1, assignments: [ReplicaAssignment(rank: 0, node: "n", gpus: [0])])
+        let ref = ReplicaRef(key: a, dispatch: 1, rank: 0, attempt: 0)
+        let launch = Admission.RuntimeAction.launch(ReplicaLaunch(ref: ref, command: "true", env: [], header: "h", user: nil))
+        let batch: [Admission.RuntimeAction] = [
+            .prepare(a, i1), .forget(a, keepDispatch: 1, files: false), launch,
+            .prepare(b, i1), .forget(b, keepDispatch: 1, files: false), launch,
+            .forget(b, keepDispatch: nil, files: true),
+            .prepare(b, i1), launch,
+        ]
+        let g = Admission.dispatchGroup(batch, from: 0)
+        #expect(g.count == 6)
+        #expect(g.intents.map(\.0) == [a, b])
+        let h = Admission.dispatchGroup(batch, from: 7)
+        #expect(h.count == 2 && h.intents.map(\.0) == [b])
+        #expect(Admission.dispatchGroup(batch, from: 6).count == 0)
+    }
+
     /// A torn line (kill -9 mid-append) is cut off before the next append: after a restart
     /// every workload has its own dispatch, none adopts the torn line's.
     @Test func tornJournalLineIsCutBeforeTheNextAppend() throws {
