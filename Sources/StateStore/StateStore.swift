@@ -273,6 +273,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         cond.lock(); stopped = true; cond.broadcast(); cond.unlock()
         try? flush()
         while writerThread?.isExecuting == true { Thread.sleep(forTimeInterval: 0.001) }
+        try? db.exec("ANALYZE wl_index")   // fresh statistics for the next reader (see checkpointLoop)
         try? db.exec("PRAGMA wal_checkpoint(TRUNCATE)")
         if lockFD >= 0 { flock(lockFD, LOCK_UN); Glibc.close(lockFD); lockFD = -1 }
     }

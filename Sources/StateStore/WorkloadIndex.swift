@@ -32,6 +32,18 @@ public struct WorkloadFields: Sendable, Equatable {
         self.labels = labels.reversed()
     }
 
+    /// The same fields from the typed spec the object JSON is encoded from (no parsing):
+    /// the JSON carries `priorityName` when set, else the number; the GPU quantity's whole
+    /// units; labels as a map.
+    public init(spec: WorkloadSpec, labels: [String: String]) {
+        queue = spec.queue
+        type = spec.type.rawValue
+        priority = spec.priorityName.map { Int64(WorkloadSpec.priorityNames[$0] ?? 0) } ?? Int64(spec.priority)
+        gpus = WorkloadFields.total(spec.resources.gpu, Int64(spec.replicas))
+        displayName = spec.displayName
+        self.labels = labels.keys.sorted().map { ($0, labels[$0] ?? "") }
+    }
+
     /// `spec.priority`: a number, or a priority name (`high`); 0 otherwise.
     public static func priority(spec: Value) -> Int64 {
         if let i = spec["priority"]?.intValue { return i }
@@ -45,7 +57,11 @@ public struct WorkloadFields: Sendable, Equatable {
         if let g = spec["resources"]?["gpu"] {
             if let i = g.intValue { per = i } else if let s = g.stringValue, let q = try? Quantity.parse(s) { per = q.milli / 1000 }
         }
-        let replicas = spec["replicas"]?.intValue ?? 1
+        return total(per, spec["replicas"]?.intValue ?? 1)
+    }
+
+    /// `per` times `replicas`, saturating.
+    static func total(_ per: Int64, _ replicas: Int64) -> Int64 {
         let (t, over) = per.multipliedReportingOverflow(by: replicas)
         return over ? ((per < 0) != (replicas < 0) ? .min : .max) : t
     }
@@ -122,8 +138,27 @@ final class IndexWriter {
         }
     }
 
+    /// The phase of a status JSON the daemon encoded (`{"phase":"Running",...`) read without
+    /// parsing; nil for any other shape (SQLite's JSON functions read it then).
+    static func leadingPhase(_ json: String) -> String? {
+        var utf8 = json.utf8[...]
+        let prefix = #"{"phase":""#.utf8
+        guard utf8.starts(with: prefix) else { return nil }
+        utf8 = utf8.dropFirst(prefix.count)
+        guard let end = utf8.firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+        let value = utf8[..<end]
+        guard !value.contains(UInt8(ascii: "\\")) else { return nil }
+        return String(decoding: value, as: UTF8.self).lowercased()
+    }
+
     /// Copies the phase of a workload's status JSON into its index row.
     func setPhase(namespace: String, name: String, statusJSON: String) throws {
+        if let phase = IndexWriter.leadingPhase(statusJSON) {
+            let up = try st("UPDATE wl_index SET phase=?1 WHERE namespace=?2 AND name=?3 AND phase IS NOT ?1")
+            up.reset(); up.bind(1, phase); up.bind(2, namespace); up.bind(3, name)
+            try up.run()
+            return
+        }
         let up = try st("""
             UPDATE wl_index SET phase=p FROM (SELECT CASE WHEN json_valid(?1) AND json_type(?1, '$.phase')='text'
               THEN lower(json_extract(?1, '$.phase')) ELSE '' END AS p) WHERE namespace=?2 AND name=?3 AND phase IS NOT p

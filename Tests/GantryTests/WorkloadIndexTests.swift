@@ -4,6 +4,8 @@ import Foundation
 @testable import ControllerRuntime
 @testable import StateStore
 @testable import GantryCLI
+@testable import Controllers
+@testable import YAMLCodec
 
 /// The workload index and the change feed: a page read through SQLite equals the page cut
 /// from every stored workload, an old database is migrated, and `-w` follows the feed.
@@ -225,6 +227,48 @@ struct WorkloadIndexTests {
         #expect(try reader.changes(after: last)?.isEmpty == true)
         let count = try SQLiteDB(path: StateStore.databasePath(dir), readOnly: true).prepare("SELECT count(*) FROM changes")
         #expect(try count.step() && count.int(0) <= 10)
+        store.close()
+    }
+
+    @Test func fieldsFromTheTypedSpecEqualThoseReadFromTheStoredJSON() throws {
+        var yaml = ""
+        for (i, (prio, gpu, replicas)) in [("high", "2", 3), ("7", "\"500m\"", 2), ("Highest", "8", 1), ("-1", "0", 4), ("low", "1", 1)].enumerated() {
+            yaml += """
+                apiVersion: gantry.dev/v1alpha1
+                kind: Workload
+                metadata: {name: w\(i), namespace: ns, labels: {b: "2", a: x\(i)}}
+                spec: {displayName: Run \(i), type: PyTorchJob, queue: Q-\(i), priority: \(prio), replicas: \(replicas), command: x, resources: {gpu: \(gpu)}}
+                ---
+
+                """
+        }
+        let file = ManifestFile.decode(path: "w.yaml", bytes: Array(yaml.utf8))
+        #expect(file.objects.count == 5)
+        for obj in file.objects {
+            let row = Inventory.row(obj)
+            let typed = try #require(row.fields)
+            #expect(typed == WorkloadFields(object: try JSON.parse(row.objectJSON)), "\(obj.key)")
+        }
+    }
+
+    @Test func thePhaseIsIndexedFromEitherShapeOfStatus() throws {
+        #expect(IndexWriter.leadingPhase(#"{"phase":"Running","x":1}"#) == "running")
+        #expect(IndexWriter.leadingPhase(#"{"x":1,"phase":"Running"}"#) == nil)
+        #expect(IndexWriter.leadingPhase(#"{"phase":"Run\"x"}"#) == nil)
+        let dir = try makeTemporaryDirectory()
+        defer { removeTree(dir) }
+        let store = try StateStore(directory: dir, batchDelay: 0)
+        let w = World(seed: 1)
+        w.attach(store)
+        let (a, _) = w.randomWorkload(1), (b, _) = w.randomWorkload(2), (c, _) = w.randomWorkload(3)
+        w.put(store, a, #"{"phase":"Running"}"#)
+        w.put(store, b, #"{"queuePosition":2,"phase":"Running","nested":{"phase":"Failed"}}"#)
+        w.put(store, c, "not json")
+        try store.flush()
+        let reader = try StateReader(directory: dir)
+        let cmd = try command(["workloads", "-A", "--phase", "running"])
+        #expect(try reader.workloadPage(cmd.pageQuery)?.map(\.key) == [a.key, b.key].sorted())
+        #expect(try cmd.selectInMemory(reader).map(\.key) == [a.key, b.key].sorted())
         store.close()
     }
 
