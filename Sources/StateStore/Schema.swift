@@ -75,11 +75,11 @@ enum Schema {
           namespace TEXT NOT NULL, name TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
           PRIMARY KEY(namespace, name, key)) WITHOUT ROWID
         """,
-        "CREATE INDEX IF NOT EXISTS wl_labels_kv ON wl_labels(key, value)",
-        // The change feed: one row per stored object, status or delete, in commit order.
+        // The change feed: one row per stored object, status or delete, in commit order. No
+        // AUTOINCREMENT (a write per insert): pruning keeps the newest rows, so seq never goes back.
         """
         CREATE TABLE IF NOT EXISTS changes(
-          seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, op TEXT NOT NULL)
+          seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, op TEXT NOT NULL)
         """,
     ]
 }

@@ -372,7 +372,10 @@ public final class StateStore: EventSink, @unchecked Sendable {
                     up.bind(5, r.generation); up.bind(6, r.specHash); up.bind(7, r.objectHash); up.bind(8, r.creationTime)
                     up.bind(9, r.source); up.bind(10, r.objectJSON); up.bind(11, now)
                     try up.run()
-                    if let f = fields[r.key] { try indexWriter.upsert(namespace: r.key.namespace, name: r.key.name, creationTime: r.creationTime, fields: f) }
+                    if let f = fields[r.key] {
+                        try indexWriter.upsert(namespace: r.key.namespace, name: r.key.name, creationTime: r.creationTime, fields: f,
+                                               phase: statusByKey[r.key].flatMap(IndexWriter.leadingPhase))
+                    }
                     try indexWriter.change(r.key, "object")
                 }
             }

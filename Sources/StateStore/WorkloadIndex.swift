@@ -115,13 +115,17 @@ final class IndexWriter {
     }
 
     /// Stores a workload's object fields (not its phase, which follows the status row).
-    func upsert(namespace: String, name: String, creationTime: Int64, fields f: WorkloadFields) throws {
+    /// `phase`, when given, is the phase of the status written in the same batch (stored at
+    /// once, so the phase's index entries are not written twice).
+    func upsert(namespace: String, name: String, creationTime: Int64, fields f: WorkloadFields, phase: String? = nil) throws {
         let up = try st("""
-            INSERT INTO wl_index(namespace, name, queue, type, priority, gpus, created, name_lc, display_lc) VALUES(?,?,?,?,?,?,?,?,?)
+            INSERT INTO wl_index(namespace, name, queue, type, priority, gpus, created, name_lc, display_lc, phase) VALUES(?,?,?,?,?,?,?,?,?,coalesce(?10, ''))
             ON CONFLICT(namespace, name) DO UPDATE SET queue=excluded.queue, type=excluded.type, priority=excluded.priority,
-              gpus=excluded.gpus, created=excluded.created, name_lc=excluded.name_lc, display_lc=excluded.display_lc
+              gpus=excluded.gpus, created=excluded.created, name_lc=excluded.name_lc, display_lc=excluded.display_lc,
+              phase=coalesce(?10, phase)
             """)
         up.reset()
+        if let phase { up.bind(10, phase) } else { up.bindNull(10) }
         up.bind(1, namespace); up.bind(2, name); up.bind(3, f.queue.lowercased()); up.bind(4, f.type.lowercased())
         up.bind(5, f.priority); up.bind(6, f.gpus); up.bind(7, creationTime); up.bind(8, name.lowercased())
         up.bind(9, f.displayName.lowercased())
