@@ -145,14 +145,21 @@ final class IndexWriter {
     /// The phase of a status JSON the daemon encoded (`{"phase":"Running",...`) read without
     /// parsing; nil for any other shape (SQLite's JSON functions read it then).
     static func leadingPhase(_ json: String) -> String? {
-        var utf8 = json.utf8[...]
-        let prefix = #"{"phase":""#.utf8
-        guard utf8.starts(with: prefix) else { return nil }
-        utf8 = utf8.dropFirst(prefix.count)
-        guard let end = utf8.firstIndex(of: UInt8(ascii: "\"")) else { return nil }
-        let value = utf8[..<end]
-        guard !value.contains(UInt8(ascii: "\\")) else { return nil }
-        return String(decoding: value, as: UTF8.self).lowercased()
+        var json = json
+        return json.withUTF8 { buf -> String? in
+            let prefix: StaticString = #"{"phase":""#
+            let n = prefix.utf8CodeUnitCount
+            guard buf.count > n else { return nil }
+            let head = UnsafeBufferPointer(start: prefix.utf8Start, count: n)
+            for k in 0..<n where buf[k] != head[k] { return nil }
+            var end = n
+            while end < buf.count && buf[end] != UInt8(ascii: "\"") {
+                if buf[end] == UInt8(ascii: "\\") { return nil }
+                end += 1
+            }
+            guard end < buf.count else { return nil }
+            return String(decoding: UnsafeBufferPointer(rebasing: buf[n..<end]), as: UTF8.self).lowercased()
+        }
     }
 
     /// Copies the phase of a workload's status JSON into its index row.
