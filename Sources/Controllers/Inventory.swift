@@ -205,8 +205,11 @@ public final class Inventory: ManifestSink, Sendable {
         let specJSON = JSON.encode(obj.spec.toValue())
         let objectJSON = "{\"apiVersion\":\"\(gantryAPIVersion)\",\"kind\":\"\(key.kind.rawValue)\",\"metadata\":"
             + JSON.encode(obj.meta.toValue(kind: key.kind, source: obj.source)) + ",\"spec\":" + specJSON + "}"
-        return ObjectRow(key: key, uid: obj.meta.uid, generation: obj.meta.generation, specHash: specHash(specJSON, invalid: !obj.invalid.isEmpty),
-                         objectHash: fnv1a(objectJSON), creationTime: obj.meta.creationTimestamp.seconds, source: obj.source.description, objectJSON: objectJSON)
+        var row = ObjectRow(key: key, uid: obj.meta.uid, generation: obj.meta.generation, specHash: specHash(specJSON, invalid: !obj.invalid.isEmpty),
+                            objectHash: fnv1a(objectJSON), creationTime: obj.meta.creationTimestamp.seconds, source: obj.source.description, objectJSON: objectJSON)
+        // The workload index's fields from the typed spec, so the store need not parse the JSON.
+        if case .workload(let w) = obj.spec { row.fields = WorkloadFields(spec: w, labels: obj.meta.labels) }
+        return row
     }
 
     static func specHash(_ specJSON: String, invalid: Bool) -> String { fnv1a(invalid ? specJSON + "#invalid" : specJSON) }

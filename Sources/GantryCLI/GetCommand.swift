@@ -81,19 +81,56 @@ struct GetCommand {
         throw UsageError("--\(flag): expected an RFC 3339 time (2026-01-15T10:31:00Z), a date, or a duration ago (2h), got \"\(s)\"")
     }
 
-    func select(_ reader: any ObjectReader) throws -> [StoredObject] {
-        let ns: String? = (allNamespaces || !kind.isNamespaced) ? nil : (namespace ?? "default")
-        var items = try reader.objects(kind: kind, namespace: ns, name: name).map(StoredObject.init)
-        items = items.filter { o in
-            if !phases.isEmpty && !phases.contains(o.phase.lowercased()) { return false }
-            if !types.isEmpty && !types.contains((o.spec["type"]?.stringValue ?? "").lowercased()) { return false }
-            if !queues.isEmpty && !queues.contains((o.spec["queue"]?.stringValue ?? "").lowercased()) { return false }
-            if let nc = nameContains, !o.key.name.lowercased().contains(nc.lowercased()) && !(o.spec["displayName"]?.stringValue ?? "").lowercased().contains(nc.lowercased()) { return false }
-            if !GetCommand.matches(o.labels, selectors) { return false }
-            if let since, o.creation < since { return false }
-            if let until, o.creation > until { return false }
-            return true
+    /// The namespace read: nil for all namespaces and cluster-scoped kinds.
+    var selectedNamespace: String? { (allNamespaces || !kind.isNamespaced) ? nil : (namespace ?? "default") }
+
+    /// The workload page this command asks for, as the state directory's index answers it.
+    var pageQuery: WorkloadPageQuery {
+        var q = WorkloadPageQuery()
+        q.namespace = selectedNamespace
+        q.phases = phases; q.types = types; q.queues = queues
+        q.nameContains = nameContains
+        q.selectors = selectors
+        q.createdFrom = since?.seconds
+        q.createdTo = until?.seconds
+        switch sortBy {
+        case "creationTime", "creationtime", "age": q.sort = .creationTime
+        case "priority": q.sort = .priority
+        case "gpus": q.sort = .gpus
+        default: q.sort = .name
         }
+        q.descending = descending
+        q.offset = offset
+        q.limit = limit
+        return q
+    }
+
+    /// The selected objects: a workload listing from a state directory is filtered, sorted
+    /// and cut in SQLite through the workload index (a page costs a page); anything else is
+    /// read whole and filtered here.
+    func select(_ reader: any ObjectReader) throws -> [StoredObject] {
+        if kind == .workload, name == nil, let state = reader as? StateReader, let rows = try state.workloadPage(pageQuery) {
+            return rows.map(StoredObject.init)
+        }
+        return try selectInMemory(reader)
+    }
+
+    /// Whether an object passes every filter but the namespace.
+    func matches(_ o: StoredObject) -> Bool {
+        if !phases.isEmpty && !phases.contains(o.phase.lowercased()) { return false }
+        if !types.isEmpty && !types.contains((o.spec["type"]?.stringValue ?? "").lowercased()) { return false }
+        if !queues.isEmpty && !queues.contains((o.spec["queue"]?.stringValue ?? "").lowercased()) { return false }
+        if let nc = nameContains, !o.key.name.lowercased().contains(nc.lowercased()) && !(o.spec["displayName"]?.stringValue ?? "").lowercased().contains(nc.lowercased()) { return false }
+        if !GetCommand.matches(o.labels, selectors) { return false }
+        if let since, o.creation < since { return false }
+        if let until, o.creation > until { return false }
+        return true
+    }
+
+    /// Reads every object of the kind (in the namespace), then filters, sorts and pages here.
+    func selectInMemory(_ reader: any ObjectReader) throws -> [StoredObject] {
+        var items = try reader.objects(kind: kind, namespace: selectedNamespace, name: name).map(StoredObject.init)
+        items = items.filter(matches)
         func less(_ a: StoredObject, _ b: StoredObject) -> Bool {
             switch sortBy {
             case "creationTime", "creationtime", "age": return a.creation != b.creation ? a.creation < b.creation : a.key < b.key
@@ -110,7 +147,15 @@ struct GetCommand {
 
     func run(_ backend: Backend) throws -> Int32 {
         let reader = try backend.reader()
-        var items = try select(reader)
+        // The change feed's position is read before the listing, so no change is missed.
+        let feedStart = watch ? (reader as? StateReader).flatMap { try? $0.lastChangeSeq() } : nil
+        if output == "name", !watch, kind == .workload, name == nil, let state = reader as? StateReader,
+           let keys = try state.workloadKeys(pageQuery) {
+            // Names only: read from the index alone, no object is parsed.
+            if !keys.isEmpty { out(keys.map { "\(kind.singular)/\($0.name)" }.joined(separator: "\n")) }
+            return 0
+        }
+        let items = try select(reader)
         if let name, items.isEmpty, !watch {
             let ns = kind.isNamespaced ? " in namespace \(namespace ?? "default")" : ""
             errOut("gantry: \(kind.singular) \"\(name)\" not found\(ns)")
@@ -137,26 +182,15 @@ struct GetCommand {
         }
         out(table.render())
         guard watch else { return 0 }
-        var last: [ObjectKey: [String]] = [:]
-        for o in items { last[o.key] = Array(row(o, now: now).dropLast()) }   // all but AGE
+        var w = GetWatch(self, items: items, seq: feedStart, now: now)
         while true {
             Thread.sleep(forTimeInterval: backend.pollInterval)
-            items = (try? select(reader)) ?? items
-            let now = Timestamp(seconds: Int64(SystemClock().now()))
-            var t = Table(headers())
-            var seen = Set<ObjectKey>()
-            for o in items {
-                seen.insert(o.key)
-                let r = row(o, now: now)
-                let cmp = Array(r.dropLast())
-                if last[o.key] != cmp { t.add(r); last[o.key] = cmp }
+            let rows = w.step(reader)
+            if !rows.isEmpty {
+                var t = Table(headers())
+                for r in rows { t.add(r) }
+                out(t.render(header: false))
             }
-            for (k, r) in last where !seen.contains(k) {
-                var gone = r + ["-"]
-                if let i = headers().firstIndex(of: "PHASE") ?? headers().firstIndex(of: "STATUS") { gone[i] = "Deleted" }
-                t.add(gone); last[k] = nil
-            }
-            if !t.rows.isEmpty { out(t.render(header: false)) }
         }
     }
 
@@ -230,5 +264,78 @@ struct GetCommand {
             return [o.key.name, o.status?["phase"]?.stringValue ?? "-", q(o.status?["nodeCount"]?["total"]), q(o.status?["nodeCount"]?["used"]),
                     q(o.status?["gpuCount"]?["total"]), q(o.status?["gpuCount"]?["used"]), age]
         }
+    }
+}
+
+
+/// `get -w` after the first listing: each step prints the rows that changed since the last.
+/// On a state directory it follows the change feed: a step with no new change costs one
+/// indexed read, and changed objects are re-read by key (a paged or sorted listing re-reads
+/// its page); elsewhere, or when the feed lost changes (pruned), the whole selection is read.
+struct GetWatch {
+    let cmd: GetCommand
+    /// The last row printed for each object, all but AGE.
+    var last: [ObjectKey: [String]] = [:]
+    /// The change feed's position; nil when the reader has none.
+    var seq: Int64?
+    /// Objects re-read by key, and listings re-read whole (tests).
+    var keyReads = 0, fullReads = 0
+
+    init(_ cmd: GetCommand, items: [StoredObject], seq: Int64?, now: Timestamp) {
+        self.cmd = cmd
+        self.seq = seq
+        for o in items { last[o.key] = Array(cmd.row(o, now: now).dropLast()) }
+    }
+
+    /// Rows to print now: changed or new objects, then those gone from the selection.
+    mutating func step(_ reader: any ObjectReader) -> [[String]] {
+        let now = Timestamp(seconds: Int64(SystemClock().now()))
+        guard let state = reader as? StateReader, let from = seq, let head = try? state.lastChangeSeq() else { return full(reader, now) }
+        if head == from { return [] }
+        // Only a plain listing can take single objects; a page or a sort order re-reads its page.
+        guard cmd.limit == nil, cmd.offset == 0, let changes = try? state.changes(after: from, limit: 4096), changes.count < 4096 else {
+            seq = head
+            return full(reader, now)
+        }
+        seq = changes.last?.seq ?? head
+        var keys: [ObjectKey] = []
+        var seenKeys = Set<ObjectKey>()
+        for c in changes where c.key.kind == cmd.kind && seenKeys.insert(c.key).inserted {
+            if let ns = cmd.selectedNamespace, c.key.namespace != ns { continue }
+            if let name = cmd.name, c.key.name != name { continue }
+            keys.append(c.key)
+        }
+        var present: [StoredObject] = []
+        var gone: [ObjectKey] = []
+        for k in keys {
+            keyReads += 1
+            guard let rows = try? state.objects(kind: k.kind, namespace: k.namespace, name: k.name) else { continue }
+            if let o = rows.first.map(StoredObject.init), cmd.matches(o) { present.append(o) } else { gone.append(k) }
+        }
+        return emit(present, gone: gone, now)
+    }
+
+    private mutating func full(_ reader: any ObjectReader, _ now: Timestamp) -> [[String]] {
+        fullReads += 1
+        guard let items = try? cmd.select(reader) else { return [] }
+        let seen = Set(items.map(\.key))
+        return emit(items, gone: last.keys.filter { !seen.contains($0) }.sorted(), now)
+    }
+
+    private mutating func emit(_ items: [StoredObject], gone: [ObjectKey], _ now: Timestamp) -> [[String]] {
+        var out: [[String]] = []
+        for o in items {
+            let r = cmd.row(o, now: now)
+            let cmp = Array(r.dropLast())
+            if last[o.key] != cmp { out.append(r); last[o.key] = cmp }
+        }
+        let headers = cmd.headers()
+        for k in gone {
+            guard let r = last[k] else { continue }
+            var row = r + ["-"]
+            if let i = headers.firstIndex(of: "PHASE") ?? headers.firstIndex(of: "STATUS") { row[i] = "Deleted" }
+            out.append(row); last[k] = nil
+        }
+        return out
     }
 }

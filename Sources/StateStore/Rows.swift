@@ -13,6 +13,9 @@ public struct ObjectRow: Sendable, Equatable {
     public var objectJSON: String
     public var statusJSON: String?
     public var updatedAt: Double
+    /// A workload's index fields when the caller has them at hand; the store derives them
+    /// from `objectJSON` otherwise.
+    public var fields: WorkloadFields?
     public init(key: ObjectKey, uid: String, generation: Int64, specHash: String, objectHash: String, creationTime: Int64, source: String, objectJSON: String, statusJSON: String? = nil, updatedAt: Double = 0) {
         self.key = key; self.uid = uid; self.generation = generation; self.specHash = specHash; self.objectHash = objectHash
         self.creationTime = creationTime; self.source = source; self.objectJSON = objectJSON; self.statusJSON = statusJSON; self.updatedAt = updatedAt

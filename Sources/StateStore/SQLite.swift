@@ -106,6 +106,7 @@ public final class Statement {
     public func reset() { sqlite3_reset(s) }
     public func bind(_ idx: Int32, _ v: Int64) { sqlite3_bind_int64(s, idx, v) }
     public func bind(_ idx: Int32, _ v: Double) { sqlite3_bind_double(s, idx, v) }
+    public func bindNull(_ idx: Int32) { sqlite3_bind_null(s, idx) }
     public func bind(_ idx: Int32, _ t: String) {
         var t = t
         t.withUTF8 { b in

@@ -1,7 +1,13 @@
 /// The state database's schema. Version 1 holds what issue 2 writes (objects with status,
 /// events) and the tables later parts fill (replica records, overrides, metric samples).
+/// Version 2 adds the workload index (`wl_index`, `wl_labels`: the fields `get` filters and
+/// sorts on, kept by the writer in the same transaction as the object and status rows) and
+/// the change feed (`changes`). A version-1 database is migrated when the daemon opens it
+/// (`StateStore.migrate`); readers fall back to scanning until `meta.workload_index` is set.
 enum Schema {
-    static let version = 1
+    static let version = 2
+    /// Change-feed rows kept: a watcher further behind re-reads its whole selection.
+    static let changesKept: Int64 = 65536
     static let statements = [
         "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         """
@@ -49,5 +55,31 @@ enum Schema {
           object TEXT NOT NULL, status TEXT, PRIMARY KEY(namespace, name, uid))
         """,
         "CREATE INDEX IF NOT EXISTS history_deleted ON history(deleted_at)",
+        // One row per stored workload: what filters and sorts read, lower-cased where the CLI
+        // compares without case. `phase` follows the status row; the rest follow the object row.
+        """
+        CREATE TABLE IF NOT EXISTS wl_index(
+          namespace TEXT NOT NULL, name TEXT NOT NULL, queue TEXT NOT NULL, phase TEXT NOT NULL DEFAULT '',
+          type TEXT NOT NULL, priority INTEGER NOT NULL, gpus INTEGER NOT NULL, created INTEGER NOT NULL,
+          name_lc TEXT NOT NULL, display_lc TEXT NOT NULL,
+          PRIMARY KEY(namespace, name)) WITHOUT ROWID
+        """,
+        "CREATE INDEX IF NOT EXISTS wl_index_queue ON wl_index(queue, namespace, name)",
+        "CREATE INDEX IF NOT EXISTS wl_index_phase ON wl_index(phase, namespace, name)",
+        // Sort orders; phase and queue ride along so a filter on them is checked in the index.
+        "CREATE INDEX IF NOT EXISTS wl_index_priority ON wl_index(priority, namespace, name, phase, queue)",
+        "CREATE INDEX IF NOT EXISTS wl_index_gpus ON wl_index(gpus, namespace, name, phase, queue)",
+        "CREATE INDEX IF NOT EXISTS wl_index_created ON wl_index(created, namespace, name, phase, queue)",
+        """
+        CREATE TABLE IF NOT EXISTS wl_labels(
+          namespace TEXT NOT NULL, name TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+          PRIMARY KEY(namespace, name, key)) WITHOUT ROWID
+        """,
+        // The change feed: one row per stored object, status or delete, in commit order. No
+        // AUTOINCREMENT (a write per insert): pruning keeps the newest rows, so seq never goes back.
+        """
+        CREATE TABLE IF NOT EXISTS changes(
+          seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, op TEXT NOT NULL)
+        """,
     ]
 }

@@ -19,6 +19,14 @@ public final class StateReader {
         FROM objects o LEFT JOIN statuses s ON s.kind=o.kind AND s.namespace=o.namespace AND s.name=o.name
         """
 
+    /// `objectSelect`'s columns driven by the workload index: CROSS JOIN keeps `wl_index` the
+    /// outer loop, so filters and ORDER BY use its indexes and LIMIT stops the scan early.
+    static let pageSelect = """
+        SELECT o.kind, o.namespace, o.name, o.uid, o.generation, o.spec_hash, o.object_hash, o.creation_time, o.source, o.object, s.status, o.updated_at
+        FROM wl_index w CROSS JOIN objects o ON o.kind='Workload' AND o.namespace=w.namespace AND o.name=w.name
+        LEFT JOIN statuses s ON s.kind=o.kind AND s.namespace=o.namespace AND s.name=o.name
+        """
+
     /// Stored objects of a kind (all namespaces when `namespace` is nil), with JSON text.
     public func objects(kind: Kind, namespace: String? = nil, name: String? = nil) throws -> [ObjectRow] {
         var sql = StateReader.objectSelect + " WHERE o.kind=?"
@@ -31,8 +39,126 @@ public final class StateReader {
 
     /// Stored workloads that name `queue` (spec.queue), any namespace.
     public func workloads(queue: String) throws -> [ObjectRow] {
+        if try hasWorkloadIndex() {
+            // The index keeps queues lower-cased: read those rows, keep the exact matches.
+            let sql = StateReader.pageSelect + " WHERE w.queue=? ORDER BY w.queue, w.namespace, w.name"
+            return try StateReader.rows(db.prepare(sql).bind([.text(queue.lowercased())])).filter { StateReader.specQueue($0.objectJSON) == queue }
+        }
         let sql = StateReader.objectSelect + " WHERE o.kind='Workload' AND json_extract(o.object, '$.spec.queue')=? ORDER BY o.namespace, o.name"
         return try StateReader.rows(db.prepare(sql).bind([.text(queue)]))
+    }
+
+    static func specQueue(_ json: String) -> String? { (try? JSON.parse(json))?["spec"]?["queue"]?.stringValue }
+
+    private var indexKnown: Bool?
+    /// Whether the database holds a complete workload index (a version-1 database not yet
+    /// opened by a newer daemon does not: callers then read the objects themselves).
+    public func hasWorkloadIndex() throws -> Bool {
+        if let k = indexKnown { return k }
+        let k = try db.hasWorkloadIndex()
+        indexKnown = k
+        return k
+    }
+
+    /// A filtered, sorted page of workloads read through the workload index: the same rows,
+    /// in the same order, as filtering and sorting every stored workload; nil when the
+    /// database has no index yet.
+    public func workloadPage(_ q: WorkloadPageQuery) throws -> [ObjectRow]? {
+        guard try hasWorkloadIndex() else { return nil }
+        if let limit = q.limit, limit <= 1000 {
+            // A page: its keys from the index alone, then just those objects, so no object is
+            // read for a row the filters or the page cut drop.
+            guard let keys = try workloadKeys(q) else { return nil }
+            let one = try db.prepare(StateReader.objectSelect + " WHERE o.kind='Workload' AND o.namespace=? AND o.name=?")
+            var out: [ObjectRow] = []
+            out.reserveCapacity(keys.count)
+            for k in keys { out += try StateReader.rows(one.bind([.text(k.namespace), .text(k.name)])) }
+            return out
+        }
+        return try StateReader.rows(pageStatement(q, select: StateReader.pageSelect))
+    }
+
+    /// The keys of `workloadPage`'s rows, read from the index alone (`get -o name`).
+    public func workloadKeys(_ q: WorkloadPageQuery) throws -> [ObjectKey]? {
+        guard try hasWorkloadIndex() else { return nil }
+        let st = try pageStatement(q, select: "SELECT w.namespace, w.name FROM wl_index w")
+        var out: [ObjectKey] = []
+        while try st.step() { out.append(ObjectKey(.workload, namespace: st.text(0), name: st.text(1))) }
+        return out
+    }
+
+    private func pageStatement(_ q: WorkloadPageQuery, select: String) throws -> Statement {
+        var sql = select + " WHERE 1=1"
+        var args: [SQLValue] = []
+        if let ns = q.namespace { sql += " AND w.namespace=?"; args.append(.text(ns)) }
+        func oneOf(_ column: String, _ values: Set<String>) {
+            guard !values.isEmpty else { return }
+            sql += " AND w.\(column) IN (" + Array(repeating: "?", count: values.count).joined(separator: ",") + ")"
+            args += values.sorted().map { .text($0.lowercased()) }
+        }
+        oneOf("phase", q.phases); oneOf("type", q.types); oneOf("queue", q.queues)
+        if let nc = q.nameContains {
+            sql += " AND (instr(w.name_lc, ?) > 0 OR instr(w.display_lc, ?) > 0)"
+            args += [.text(nc.lowercased()), .text(nc.lowercased())]
+        }
+        let label = "SELECT 1 FROM wl_labels l WHERE l.namespace=w.namespace AND l.name=w.name AND l.key=?"
+        for sel in q.selectors {
+            switch sel.op {
+            case "=": sql += " AND EXISTS(\(label) AND l.value=?)"; args += [.text(sel.key), .text(sel.value)]
+            case "!=": sql += " AND NOT EXISTS(\(label) AND l.value=?)"; args += [.text(sel.key), .text(sel.value)]
+            case "exists": sql += " AND EXISTS(\(label))"; args.append(.text(sel.key))
+            default: sql += " AND NOT EXISTS(\(label))"; args.append(.text(sel.key))
+            }
+        }
+        if let from = q.createdFrom { sql += " AND w.created >= ?"; args.append(.int(from)) }
+        if let to = q.createdTo { sql += " AND w.created <= ?"; args.append(.int(to)) }
+        let dir = q.descending ? " DESC" : ""
+        let keys: [String]
+        switch q.sort {
+        case .name: keys = ["w.namespace", "w.name"]
+        case .creationTime: keys = ["w.created", "w.namespace", "w.name"]
+        case .priority: keys = ["w.priority", "w.namespace", "w.name"]
+        case .gpus: keys = ["w.gpus", "w.namespace", "w.name"]
+        }
+        sql += " ORDER BY " + keys.map { $0 + dir }.joined(separator: ", ")
+        sql += " LIMIT ? OFFSET ?"
+        args.append(.int(q.limit.map { Int64(max($0, 0)) } ?? -1))
+        args.append(.int(Int64(max(q.offset, 0))))
+        return try db.prepare(sql).bind(args)
+    }
+
+    /// One entry of the change feed: an object, status or delete stored under `seq`.
+    public struct Change: Sendable, Equatable {
+        public var seq: Int64
+        public var key: ObjectKey
+        public var op: String
+    }
+
+    /// The newest change's sequence number (0 when none, or when the database has no feed).
+    public func lastChangeSeq() throws -> Int64 {
+        guard try db.tableExists("changes") else { return 0 }
+        let st = try db.prepare("SELECT coalesce(max(seq), 0) FROM changes")
+        _ = try st.step()
+        return st.int(0)
+    }
+
+    /// Changes after `seq`, oldest first, at most `limit`; nil when the feed no longer holds
+    /// every change after `seq` (pruned, or a database started afresh): re-read everything.
+    public func changes(after seq: Int64, limit: Int = 10000) throws -> [Change]? {
+        guard try db.tableExists("changes") else { return nil }
+        let bounds = try db.prepare("SELECT min(seq), max(seq) FROM changes")
+        _ = try bounds.step()
+        if bounds.isNull(0) { return seq == 0 ? [] : nil }
+        let (first, last) = (bounds.int(0), bounds.int(1))
+        if last < seq || first > seq &+ 1 { return last == seq ? [] : nil }
+        let st = try db.prepare("SELECT seq, kind, namespace, name, op FROM changes WHERE seq > ? ORDER BY seq LIMIT ?")
+            .bind([.int(seq), .int(Int64(max(limit, 1)))])
+        var out: [Change] = []
+        while try st.step() {
+            guard let kind = Kind(rawValue: st.text(1)) else { continue }
+            out.append(Change(seq: st.int(0), key: ObjectKey(kind, namespace: st.text(2), name: st.text(3)), op: st.text(4)))
+        }
+        return out
     }
 
     /// The newest sample of every series whose name starts with `prefix`.

@@ -342,6 +342,7 @@ let rss = peakRSS(daemon.processIdentifier)
 say(String(format: "edit -> status stored (%d edits): p50 %.1f ms, p99 %.1f ms, max %.1f ms", latencies.count,
            percentile(latencies, 0.5), percentile(latencies, 0.99), latencies.max() ?? 0))
 say(String(format: "peak RSS: %.0f MB after load, %.0f MB at the end", Double(rssAfterLoad) / 1024, Double(rss) / 1024))
+ReadPathBench.run(gantry: o.gantry, state: state, say: say)
 let s0 = monotonicSeconds()
 daemon.terminate()
 daemon.waitUntilExit()

@@ -47,6 +47,7 @@ func makeStateDatabase(_ dir: String, rows: Int) throws {
         INSERT INTO objects SELECT 'Workload', 'default', 'w' || i, 'uid', 1, 'h', 'h', 0, 'w.yaml',
           '{"kind":"Workload","metadata":{"name":"w' || i || '"},"spec":{"command":"' || hex(randomblob(300)) || '"}}', 0 FROM n
         """)
+    try IndexWriter(db: s.db).rebuild()   // rows written around the writer: index them as it would
     s.close()
 }
 
