@@ -250,7 +250,8 @@ public final class Daemon: @unchecked Sendable {
                                         "checkpointSeconds": String(format: "%.3f", Double(store.checkpointMicros.load(ordering: .relaxed)) / 1e6),
                                         "truncations": String(store.truncations.load(ordering: .relaxed)),
                                         "truncationsReadersBlocked": String(store.busyTruncations.load(ordering: .relaxed)),
-                                        "longestTruncateMs": String(format: "%.1f", Double(store.maxTruncateMicros.load(ordering: .relaxed)) / 1e3)])
+                                        "longestTruncateMs": String(format: "%.1f", Double(store.maxTruncateMicros.load(ordering: .relaxed)) / 1e3),
+                                        "writerPageCacheMB": String(format: "%.1f", Double(store.writerCacheBytes) / 1e6)])
         Log.info("stopped", ["seconds": String(format: "%.3f", monotonicSeconds() - t0)])
         // Everything is committed and closed; exiting here skips freeing the caches one object
         // at a time, which takes seconds with 100,000 objects.

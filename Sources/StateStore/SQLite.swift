@@ -72,6 +72,12 @@ public final class SQLiteDB: @unchecked Sendable {
 
     public var changes: Int { Int(sqlite3_changes(db)) }
 
+    /// Bytes of page cache this connection holds now.
+    public var cacheBytes: Int {
+        var cur: Int32 = 0, high: Int32 = 0
+        return sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_USED, &cur, &high, 0) == SQLITE_OK ? Int(cur) : 0
+    }
+
     /// How long a call waits for a lock another connection holds before it fails with BUSY.
     public func setBusyTimeout(milliseconds: Int32) { sqlite3_busy_timeout(db, milliseconds) }
 

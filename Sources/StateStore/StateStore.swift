@@ -46,6 +46,8 @@ public final class StateStore: EventSink, @unchecked Sendable {
     private var frameBytes = 8192 + 24
 
     public static func databasePath(_ dir: String) -> String { dir + "/state.db" }
+    /// Bytes of SQLite page cache the writer's connection holds (grows with the database up to `cache_size`).
+    public var writerCacheBytes: Int { db.cacheBytes }
     // Statements prepared once; used only by whoever holds `writing`.
     private var upsertObject: Statement?
     private var upsertStatus: Statement?
