@@ -28,7 +28,7 @@ import Synchronization
         #expect(p.decide(walFileBytes: 5000, pendingBytes: 0, idle: false, sinceBusyTruncate: 2) == .truncate)
         // A reused log is cut to half the limit.
         #expect(p.journalSizeLimit == 500)
-        #expect(CheckpointPolicy.standard.limitBytes <= 32 << 20)
+        #expect(CheckpointPolicy.standard.limitBytes <= 64 << 20 && CheckpointPolicy.standard.journalSizeLimit <= 16 << 20)
     }
 
     /// Writes `count` workload rows of about 4 KB (about 5 MB of log for 1,000).
