@@ -5,6 +5,8 @@ SPEC_DIR ?= Manifests/examples
 STATE_DIR ?= .gantry-state
 RUN_ARGS ?=
 BENCH_N ?= 100000
+# The churn soak's length (issue 12 measured 600).
+CHURN_SECONDS ?= 180
 FUZZ_SECONDS ?= 60
 FUZZ_FLAGS ?=
 FUZZ_AVOID ?=
@@ -31,6 +33,7 @@ test: deps
 
 bench: release
 	$$($(SWIFT) build -c release --show-bin-path)/gantry-bench --n $(BENCH_N) --gantry $$($(SWIFT) build -c release --show-bin-path)/gantry
+	$$($(SWIFT) build -c release --show-bin-path)/gantry-bench --churn --churn-seconds $(CHURN_SECONDS) --gantry $$($(SWIFT) build -c release --show-bin-path)/gantry
 
 # Kube mode against the in-process test API server: admission throughput, API requests per
 # workload, leader failover, controller RSS (README, Performance, Kube mode).

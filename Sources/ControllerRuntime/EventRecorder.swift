@@ -44,50 +44,72 @@ public protocol EventSink: Sendable {
 /// `similarWindow` collapse into one "(combined from similar events)" event; a per-object
 /// token bucket (burst 25, one token per 5 minutes) drops spam.
 public final class EventRecorder: Sendable {
-    struct Identical: Hashable { var obj: InvolvedObject; var type: EventType; var reason: String; var message: String }
-    struct Similar: Hashable { var obj: InvolvedObject; var type: EventType; var reason: String }
+    struct Identical: Hashable { var type: EventType; var reason: String; var message: String }
+    struct Similar: Hashable { var type: EventType; var reason: String }
     struct Bucket { var tokens: Double; var last: Double }
-    struct State {
+    /// What is remembered about one object: kept per object so a deleted object's entries go
+    /// with it (`forget`), and the number of objects is capped (`cacheLimit`).
+    struct PerObject {
+        var bucket: Bucket
         var identical: [Identical: EventRecord] = [:]
         var similar: [Similar: (messages: [String: Double], aggregate: EventRecord?)] = [:]
-        var buckets: [InvolvedObject: Bucket] = [:]
+    }
+    struct State {
+        var objects: [InvolvedObject: PerObject] = [:]
         var seq: UInt64 = 0
     }
 
     public let sink: any EventSink
     let clock: any Clock
     public let burst: Double, refillSeconds: Double, similarLimit: Int, similarWindow: Double
-    let cacheLimit = 8192
+    /// Objects remembered at most; past it the half least recently recorded are dropped.
+    let cacheLimit: Int
     let state = Mutex(State())
 
-    public init(sink: any EventSink, clock: any Clock, burst: Int = 25, refillSeconds: Double = 300, similarLimit: Int = 10, similarWindow: Double = 600) {
+    public init(sink: any EventSink, clock: any Clock, burst: Int = 25, refillSeconds: Double = 300, similarLimit: Int = 10, similarWindow: Double = 600,
+                cacheLimit: Int = 8192) {
         self.sink = sink; self.clock = clock; self.burst = Double(burst); self.refillSeconds = refillSeconds
-        self.similarLimit = similarLimit; self.similarWindow = similarWindow
+        self.similarLimit = similarLimit; self.similarWindow = similarWindow; self.cacheLimit = max(cacheLimit, 2)
     }
 
     @discardableResult public func normal(_ obj: InvolvedObject, _ reason: String, _ message: String) -> EventRecord? { record(obj, .normal, reason, message) }
     @discardableResult public func warning(_ obj: InvolvedObject, _ reason: String, _ message: String) -> EventRecord? { record(obj, .warning, reason, message) }
+
+    /// Objects the recorder holds state for (tests: it stays bounded).
+    public var rememberedObjects: Int { state.withLock { $0.objects.count } }
+
+    /// Drops what is remembered about a deleted object (its spam-filter bucket, identical
+    /// and similar events), so a long run's churn does not accumulate it.
+    public func forget(_ obj: InvolvedObject) {
+        _ = state.withLock { $0.objects.removeValue(forKey: obj) }
+    }
 
     /// Returns the record written, or nil when the spam filter dropped it.
     @discardableResult
     public func record(_ obj: InvolvedObject, _ type: EventType, _ reason: String, _ message: String) -> EventRecord? {
         let now = clock.now()
         let out: EventRecord? = state.withLock { st in
+            if st.objects[obj] == nil && st.objects.count >= cacheLimit {
+                // Keep the half recorded most recently (a noisy object's bucket among them).
+                let keep = st.objects.sorted { $0.value.bucket.last > $1.value.bucket.last }.prefix(cacheLimit / 2)
+                st.objects = Dictionary(uniqueKeysWithValues: keep.map { ($0.key, $0.value) })
+            }
+            var po = st.objects.removeValue(forKey: obj) ?? PerObject(bucket: Bucket(tokens: burst, last: now))
+            defer { st.objects[obj] = po }
             // Spam filter (per object).
-            var b = st.buckets[obj] ?? Bucket(tokens: burst, last: now)
+            var b = po.bucket
             b.tokens = min(burst, b.tokens + (now - b.last) / refillSeconds)
             b.last = now
-            guard b.tokens >= 1 else { st.buckets[obj] = b; return nil }
+            guard b.tokens >= 1 else { po.bucket = b; return nil }
             b.tokens -= 1
-            st.buckets[obj] = b
+            po.bucket = b
 
-            if st.identical.count > cacheLimit { st.identical = st.identical.filter { now - $0.value.lastTimestamp < similarWindow } }
-            if st.similar.count > cacheLimit { st.similar.removeAll() }
-            if st.buckets.count > cacheLimit { st.buckets = st.buckets.filter { $0.value.tokens < burst - 0.5 } }
+            if po.identical.count > 256 { po.identical = po.identical.filter { now - $0.value.lastTimestamp < similarWindow } }
+            if po.similar.count > 256 { po.similar.removeAll() }
 
             // Similar-event aggregation.
-            let sk = Similar(obj: obj, type: type, reason: reason)
-            var entry = st.similar[sk] ?? (messages: [:], aggregate: nil)
+            let sk = Similar(type: type, reason: reason)
+            var entry = po.similar[sk] ?? (messages: [:], aggregate: nil)
             entry.messages = entry.messages.filter { now - $0.value < similarWindow }
             entry.messages[message] = now
             if entry.messages.count > similarLimit {
@@ -97,21 +119,21 @@ public final class EventRecorder: Sendable {
                 agg.count += 1
                 agg.lastTimestamp = now
                 entry.aggregate = agg
-                st.similar[sk] = entry
+                po.similar[sk] = entry
                 return agg
             }
-            st.similar[sk] = entry
+            po.similar[sk] = entry
 
             // Identical-event dedup.
-            let ik = Identical(obj: obj, type: type, reason: reason, message: message)
-            if var e = st.identical[ik], now - e.lastTimestamp < similarWindow * 6 {
+            let ik = Identical(type: type, reason: reason, message: message)
+            if var e = po.identical[ik], now - e.lastTimestamp < similarWindow * 6 {
                 e.count += 1; e.lastTimestamp = now
-                st.identical[ik] = e
+                po.identical[ik] = e
                 return e
             }
             let e = EventRecord(name: eventName(obj, &st.seq, now), involved: obj, type: type, reason: reason, message: message,
                                 count: 1, firstTimestamp: now, lastTimestamp: now)
-            st.identical[ik] = e
+            po.identical[ik] = e
             return e
         }
         if let out { sink.write(out) }

@@ -285,7 +285,11 @@ public final class Inventory: ManifestSink, Sendable {
         }
         persistence.deleteObject(key)
         statuses.remove(key)
-        if old != nil { events.normal(InvolvedObject(key), "Deleted", "manifest removed; \(key.kind.rawValue) deleted") }
+        if old != nil {
+            events.normal(InvolvedObject(key), "Deleted", "manifest removed; \(key.kind.rawValue) deleted")
+            // The recorder's dedup and spam-filter state for it would otherwise stay (issue 12's churn).
+            events.forget(InvolvedObject(key))
+        }
         keys.append(key)
         related(key, old: old, new: nil, into: &keys)
     }

@@ -25,8 +25,12 @@ public final class RunMetrics: @unchecked Sendable {
 
     /// Reads what replicas printed since the last call.
     public func collectTraining() {
+        var listed = Set<String>()
+        // Ended replicas come once more for their last lines; their offsets go after that.
+        defer { offsets = offsets.filter { listed.contains($0.key) } }
         for (key, rank, _) in admission.activeReplicas(takeEnded: true) {
             let path = runtime.metricsPath(key, rank: rank)
+            listed.insert(path)
             let from = offsets[path] ?? 0
             guard let (text, end) = RunMetrics.readFrom(path, from) else { continue }
             offsets[path] = end

@@ -244,6 +244,14 @@ public final class Daemon: @unchecked Sendable {
         if !controller.wait(timeout: 7) { Log.warn("workers did not finish in time; exiting anyway") }
         servers.forEach { $0.stop() }
         store.close()
+        // The write-ahead log's upkeep: the longest TRUNCATE checkpoint is the longest the
+        // writer was held off by one (gantry-bench --churn reports it).
+        Log.info("state store closed", ["checkpoints": String(store.checkpoints.load(ordering: .relaxed)),
+                                        "checkpointSeconds": String(format: "%.3f", Double(store.checkpointMicros.load(ordering: .relaxed)) / 1e6),
+                                        "truncations": String(store.truncations.load(ordering: .relaxed)),
+                                        "truncationsReadersBlocked": String(store.busyTruncations.load(ordering: .relaxed)),
+                                        "longestTruncateMs": String(format: "%.1f", Double(store.maxTruncateMicros.load(ordering: .relaxed)) / 1e3),
+                                        "writerPageCacheMB": String(format: "%.1f", Double(store.writerCacheBytes) / 1e6)])
         Log.info("stopped", ["seconds": String(format: "%.3f", monotonicSeconds() - t0)])
         // Everything is committed and closed; exiting here skips freeing the caches one object
         // at a time, which takes seconds with 100,000 objects.

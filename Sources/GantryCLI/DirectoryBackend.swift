@@ -98,6 +98,8 @@ public final class DirectoryBackend: APIBackend {
         }
         do {
             let v = try body(box.reader)
+            // A pooled reader goes back with no snapshot open, so it never holds a checkpoint off.
+            box.reader.endReads()
             readers.withLock { if $0.count < 8 { $0.append(box) } }
             return v
         } catch {

@@ -1,5 +1,6 @@
 import CSQLite
 import Foundation
+import Synchronization
 
 /// An SQLite error with the statement or operation that failed.
 public struct StoreError: Error, CustomStringConvertible, Sendable {
@@ -70,6 +71,66 @@ public final class SQLiteDB: @unchecked Sendable {
     }
 
     public var changes: Int { Int(sqlite3_changes(db)) }
+
+    /// Bytes of page cache this connection holds now.
+    public var cacheBytes: Int {
+        var cur: Int32 = 0, high: Int32 = 0
+        return sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_USED, &cur, &high, 0) == SQLITE_OK ? Int(cur) : 0
+    }
+
+    /// How long a call waits for a lock another connection holds before it fails with BUSY.
+    public func setBusyTimeout(milliseconds: Int32) { sqlite3_busy_timeout(db, milliseconds) }
+
+    /// Whether a statement of this connection is part-way through its rows, which keeps a read
+    /// transaction (a WAL snapshot) open.
+    public var hasActiveStatement: Bool {
+        var s = sqlite3_next_stmt(db, nil)
+        while let st = s {
+            if sqlite3_stmt_busy(st) != 0 { return true }
+            s = sqlite3_next_stmt(db, st)
+        }
+        return false
+    }
+
+    /// Resets every statement still part-way through its rows and ends an open transaction,
+    /// so this connection holds no snapshot that would keep the WAL from being checkpointed.
+    public func endReads() {
+        var s = sqlite3_next_stmt(db, nil)
+        while let st = s {
+            if sqlite3_stmt_busy(st) != 0 { sqlite3_reset(st) }
+            s = sqlite3_next_stmt(db, st)
+        }
+        if sqlite3_get_autocommit(db) == 0 { _ = sqlite3_exec(db, "ROLLBACK", nil, nil, nil) }
+    }
+
+    public enum CheckpointMode: Sendable { case passive, truncate }
+
+    /// One WAL checkpoint on this connection. `log`: frames in the log; `checkpointed`: frames
+    /// copied into the database; `busy`: a TRUNCATE could not take the locks it needs (the
+    /// writer, or a reader still using the log) within the busy timeout.
+    public func checkpoint(_ mode: CheckpointMode) throws -> (busy: Bool, log: Int, checkpointed: Int) {
+        var log: Int32 = -1, done: Int32 = -1
+        let rc = sqlite3_wal_checkpoint_v2(db, nil, mode == .passive ? SQLITE_CHECKPOINT_PASSIVE : SQLITE_CHECKPOINT_TRUNCATE, &log, &done)
+        if rc == SQLITE_BUSY { return (true, Int(log), Int(done)) }
+        guard rc == SQLITE_OK else { throw failure(rc, String(cString: sqlite3_errmsg(db))) }
+        return (false, Int(log), Int(done))
+    }
+
+    /// Records in `counter` the number of frames in the WAL after each commit on this
+    /// connection (SQLite's WAL hook). The caller keeps `counter` alive as long as this connection.
+    public func trackWALFrames(_ counter: WALFrameCounter) {
+        let hook: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<CChar>?, Int32) -> Int32 = { ctx, _, _, frames in
+            if let ctx { Unmanaged<WALFrameCounter>.fromOpaque(ctx).takeUnretainedValue().frames.store(Int(frames), ordering: .relaxed) }
+            return SQLITE_OK
+        }
+        _ = sqlite3_wal_hook(db, hook, Unmanaged.passUnretained(counter).toOpaque())
+    }
+}
+
+/// The frame count of a WAL as its writer last committed it.
+public final class WALFrameCounter: Sendable {
+    public let frames = Atomic<Int>(0)
+    public init() {}
 }
 
 /// A prepared statement; reset and rebound for each use.

@@ -14,6 +14,13 @@ public final class StateReader {
         try StateCheck.verify(db, allowEmpty: false)
     }
 
+    /// Ends whatever read is still open on this connection: a reader kept between requests (the
+    /// API's pool, a `get -w` loop) then holds no WAL snapshot that checkpoints would wait for.
+    public func endReads() { db.endReads() }
+
+    /// Whether a statement of this reader is part-way through its rows (an open snapshot).
+    public var holdsSnapshot: Bool { db.hasActiveStatement }
+
     static let objectSelect = """
         SELECT o.kind, o.namespace, o.name, o.uid, o.generation, o.spec_hash, o.object_hash, o.creation_time, o.source, o.object, s.status, o.updated_at
         FROM objects o LEFT JOIN statuses s ON s.kind=o.kind AND s.namespace=o.namespace AND s.name=o.name

@@ -37,8 +37,17 @@ public final class StateStore: EventSink, @unchecked Sendable {
     let lastCommitEnd = Mutex<Double>(0)
     public let commitSeconds = Atomic<Int>(0), commits = Atomic<Int>(0), buildMicros = Atomic<Int>(0)
     public let checkpointMicros = Atomic<Int>(0), checkpoints = Atomic<Int>(0)
+    /// TRUNCATE checkpoints run, those readers kept from finishing, and the longest one in
+    /// microseconds (the longest the writer was held off by a checkpoint).
+    public let truncations = Atomic<Int>(0), busyTruncations = Atomic<Int>(0), maxTruncateMicros = Atomic<Int>(0)
+    public let checkpointPolicy: CheckpointPolicy
+    /// Frames in the WAL after the writer's last commit.
+    let walFrames = WALFrameCounter()
+    private var frameBytes = 8192 + 24
 
     public static func databasePath(_ dir: String) -> String { dir + "/state.db" }
+    /// Bytes of SQLite page cache the writer's connection holds (grows with the database up to `cache_size`).
+    public var writerCacheBytes: Int { db.cacheBytes }
     // Statements prepared once; used only by whoever holds `writing`.
     private var upsertObject: Statement?
     private var upsertStatus: Statement?
@@ -58,8 +67,10 @@ public final class StateStore: EventSink, @unchecked Sendable {
 
     /// Opens (creating) the state directory for the daemon. Throws with a clear message if
     /// another daemon holds the lock.
-    public init(directory: String, batchDelay: Double = 0.002, onCommit: (@Sendable ([ObjectKey]) -> Void)? = nil) throws {
+    public init(directory: String, batchDelay: Double = 0.002, checkpointPolicy: CheckpointPolicy = .standard,
+                onCommit: (@Sendable ([ObjectKey]) -> Void)? = nil) throws {
         self.directory = directory
+        self.checkpointPolicy = checkpointPolicy
         self.batchDelay = batchDelay
         self.onCommit = onCommit
         try StateCheck.makeDirectory(directory)
@@ -85,7 +96,8 @@ public final class StateStore: EventSink, @unchecked Sendable {
             // Checkpoints run on their own connection and thread so commits never wait for one.
             try db.exec("PRAGMA wal_autocheckpoint=0")
             try db.exec("PRAGMA cache_size=-32768")
-            try db.exec("PRAGMA journal_size_limit=67108864")
+            // A log reused from its start after a checkpoint is cut back to this size.
+            try db.exec("PRAGMA journal_size_limit=\(checkpointPolicy.journalSizeLimit)")
             try db.exec("PRAGMA synchronous=NORMAL")
             try db.exec("PRAGMA foreign_keys=OFF")
             try db.exec("BEGIN IMMEDIATE")
@@ -94,6 +106,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
             if try !db.hasWorkloadIndex() { try IndexWriter(db: db).rebuild() }
             try db.exec("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', '\(Schema.version)')")
             try db.exec("COMMIT")
+            let ps = try db.prepare("PRAGMA page_size")
+            if try ps.step(), ps.int(0) > 0, ps.int(0) <= 65536 { frameBytes = Int(ps.int(0)) + 24 }
+            db.trackWALFrames(walFrames)
         } catch {
             Glibc.close(fd)
             throw error
@@ -190,38 +205,65 @@ public final class StateStore: EventSink, @unchecked Sendable {
         c.start()
     }
 
+    /// The size of the `-wal` file (0 when there is none).
+    public func walFileBytes() -> Int {
+        var st = stat()
+        return stat(StateStore.databasePath(directory) + "-wal", &st) == 0 ? Int(st.st_size) : 0
+    }
+
+    /// Folds the log back into the database as `checkpointPolicy` says (see there). PASSIVE
+    /// checkpoints never block the writer; a TRUNCATE one is run only past the size limit, after
+    /// a PASSIVE one has copied the bulk, so it holds the writer off only for what was written
+    /// meanwhile and for the readers of older snapshots (at most `busyMillis`).
     private func checkpointLoop() {
         guard let conn = try? SQLiteDB(path: StateStore.databasePath(directory), readOnly: false) else { return }
-        var lastCheckpointedSize = 0
         var lastAnalyze = -Double.infinity
+        let policy = checkpointPolicy
+        conn.setBusyTimeout(milliseconds: policy.busyMillis)
+        // A connection finds the database in WAL mode only when it first reads it; until then a
+        // checkpoint on it does nothing.
+        try? conn.exec("SELECT count(*) FROM sqlite_master")
+        var copied = 0              // frames of the current log already copied into the database
+        var busySince: Double?      // when the last TRUNCATE that readers kept from finishing ran
         while true {
             cond.lock()
             let stop = stopped
             cond.unlock()
             if stop { return }
-            // PASSIVE never blocks the writer; it copies what no reader still needs. Done when
-            // writes pause (or every 10 s under constant load), so a bulk load is not slowed.
-            // Also when the log passes 64 MiB, so no single checkpoint (and its fsync) is huge.
-            let idle = monotonicSeconds() - lastCommitEnd.withLock { $0 } > 0.5
-            var st = stat()
-            let walSize = stat(StateStore.databasePath(directory) + "-wal", &st) == 0 ? Int(st.st_size) : 0
-            if (idle && walSize > lastCheckpointedSize) || walSize - lastCheckpointedSize > 64 << 20 {
+            let now = monotonicSeconds()
+            let idle = now - lastCommitEnd.withLock { $0 } > 0.5
+            let frames = walFrames.frames.load(ordering: .relaxed)
+            if frames < copied { copied = 0 }   // the writer started the log over
+            let action = policy.decide(walFileBytes: walFileBytes(), pendingBytes: (frames - copied) * frameBytes, idle: idle,
+                                       sinceBusyTruncate: busySince.map { now - $0 })
+            if action != .none {
                 let c0 = monotonicSeconds()
-                try? conn.exec("PRAGMA wal_checkpoint(PASSIVE)")
+                if let r = try? conn.checkpoint(.passive), r.checkpointed >= 0 { copied = r.checkpointed }
+                if action == .truncate {
+                    let t0 = monotonicSeconds()
+                    let r = try? conn.checkpoint(.truncate)
+                    let micros = Int((monotonicSeconds() - t0) * 1e6)
+                    truncations.add(1, ordering: .relaxed)
+                    maxTruncateMicros.max(micros, ordering: .relaxed)
+                    if let r, !r.busy {
+                        busySince = nil
+                        copied = frames   // the log is empty: the next commit's count is below this
+                    } else {
+                        busySince = monotonicSeconds()
+                        busyTruncations.add(1, ordering: .relaxed)
+                    }
+                }
                 checkpointMicros.add(Int((monotonicSeconds() - c0) * 1e6), ordering: .relaxed)
                 checkpoints.add(1, ordering: .relaxed)
-                lastCheckpointedSize = stat(StateStore.databasePath(directory) + "-wal", &st) == 0 ? Int(st.st_size) : 0
-                if idle { lastCheckpointedSize = Int.max / 2 }   // nothing new until the next write
-                // The workload index's statistics let SQLite pick the index a page query scans
-                // (a filter that matches nearly everything, or one that matches a few rows).
-                // Refreshed when writes pause, at most every 5 minutes (tens of ms at 100,000).
-                if idle && monotonicSeconds() - lastAnalyze > 300 {
-                    try? conn.exec("ANALYZE wl_index")
-                    lastAnalyze = monotonicSeconds()
-                }
             }
-            if !idle && lastCheckpointedSize == Int.max / 2 { lastCheckpointedSize = 0 }
-            Thread.sleep(forTimeInterval: 0.25)
+            // The workload index's statistics let SQLite pick the index a page query scans
+            // (a filter that matches nearly everything, or one that matches a few rows).
+            // Refreshed when writes pause, at most every 5 minutes (tens of ms at 100,000).
+            if idle && monotonicSeconds() - lastAnalyze > 300 {
+                try? conn.exec("ANALYZE wl_index")
+                lastAnalyze = monotonicSeconds()
+            }
+            Thread.sleep(forTimeInterval: policy.intervalSeconds)
         }
     }
 

@@ -44,6 +44,9 @@ struct Options {
     /// Only the HTTP API figures (`APIBench`).
     var apiOnly = false
     var api = APIBench.Config()
+    /// Only the churn soak (`ChurnBench`), and its settings.
+    var churnOnly = false
+    var churn = ChurnBench.Config()
 }
 
 func parseOptions() -> Options {
@@ -67,6 +70,8 @@ func parseOptions() -> Options {
         case "--reclaim-rounds": o.reclaimRounds = Int(it.next() ?? "") ?? o.reclaimRounds
         case "--stop-seconds": o.stopSeconds = Double(it.next() ?? "") ?? o.stopSeconds
         case "--kube": o.kubeOnly = true
+        case "--churn": o.churnOnly = true
+        case "--churn-seconds": o.churn.seconds = max(1, Double(it.next() ?? "") ?? o.churn.seconds)
         case "--kube-workloads": o.kube.workloads = max(1, Int(it.next() ?? "") ?? o.kube.workloads)
         case "--kube-nodes": o.kube.nodes = max(1, Int(it.next() ?? "") ?? o.kube.nodes)
         case "--kube-queues": o.kube.queues = max(1, Int(it.next() ?? "") ?? o.kube.queues)
@@ -89,7 +94,7 @@ func parseOptions() -> Options {
         case "--log-seconds": o.api.logSeconds = max(1, Int(it.next() ?? "") ?? o.api.logSeconds)
         case "--api-figures": o.api.only = Set((it.next() ?? "").split(separator: ",").map(String.init))
         default:
-            FileHandle.standardError.write("usage: gantry-bench --gantry PATH [--n N] [--per-file K] [--edits E] [--files F] [--rounds R] [--admission-only] [--run [--workloads W] [--samples S]] [--reclaim [--reclaim-rounds R] [--stop-seconds S]] [--kube [--kube-workloads N] [--kube-nodes N] [--kube-queues N] [--kube-threads T] [--kube-requests N] [--kube-qps Q] [--lease-seconds S] [--kube-figures 1,1p,2,3,4,real] [--kube-server-kubeconfig F [--kube-server-workloads N] [--kube-crds DIR]]] [--api [--api-requests R] [--api-query-seconds S] [--api-creates C] [--api-clients K] [--wrk-seconds S] [--wrk-threads T] [--log-rate L] [--log-seconds S] [--api-figures 1,2,3,4,5]] [--dir DIR] [--keep]\n".data(using: .utf8)!)
+            FileHandle.standardError.write("usage: gantry-bench --gantry PATH [--n N] [--per-file K] [--edits E] [--files F] [--rounds R] [--admission-only] [--run [--workloads W] [--samples S]] [--reclaim [--reclaim-rounds R] [--stop-seconds S]] [--churn [--churn-seconds S]] [--kube [--kube-workloads N] [--kube-nodes N] [--kube-queues N] [--kube-threads T] [--kube-requests N] [--kube-qps Q] [--lease-seconds S] [--kube-figures 1,1p,2,3,4,real] [--kube-server-kubeconfig F [--kube-server-workloads N] [--kube-crds DIR]]] [--api [--api-requests R] [--api-query-seconds S] [--api-creates C] [--api-clients K] [--wrk-seconds S] [--wrk-threads T] [--log-rate L] [--log-seconds S] [--api-figures 1,2,3,4,5]] [--dir DIR] [--keep]\n".data(using: .utf8)!)
             exit(2)
         }
     }
@@ -241,6 +246,10 @@ if o.kubeOnly {
     k.gantry = o.gantry
     k.dir = o.dir + "-kube"
     KubeBench.run(k, say: say)
+    exit(0)
+}
+if o.churnOnly {
+    ChurnBench.run(gantry: o.gantry, dir: o.dir, config: o.churn, keep: o.keep, say: say)
     exit(0)
 }
 if o.reclaimOnly {
