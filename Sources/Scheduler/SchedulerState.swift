@@ -148,6 +148,9 @@ public final class SchedulerState {
     var shapeVerdict: [Int32] = []
     var stamp = 0
     var waitChanges: [(ObjectKey, WaitReason)] = []
+    /// Wait messages already built: workloads that wait for the same reason share one
+    /// string (kept by their entries and statuses) instead of holding a copy each.
+    var messages = Set<String>()
     var positionChanges: [(ObjectKey, Int?)] = []
     var workloads: [WorkloadEntry] = []
     var workloadIndex: [ObjectKey: Int32] = [:]
@@ -465,6 +468,14 @@ public final class SchedulerState {
     }
 
     func message(_ f: QuotaFailure, _ w: WorkloadEntry) -> String {
+        let m = buildMessage(f, w)
+        if let i = messages.firstIndex(of: m) { return messages[i] }
+        if messages.count >= 4096 { messages.removeAll(keepingCapacity: true) }
+        messages.insert(m)
+        return m
+    }
+
+    func buildMessage(_ f: QuotaFailure, _ w: WorkloadEntry) -> String {
         let qname = queues[w.queue].name
         switch f {
         case .capability(let a, let r):
