@@ -299,6 +299,9 @@ public final class Admission: @unchecked Sendable {
     /// Holds cycles back (the initial load), so the first pass sees everything at once.
     public func pause() { locked { paused = true } }
 
+    /// Makes room for `n` workloads about to be reconciled (the initial load).
+    public func reserveWorkloads(_ n: Int) { locked { state.reserveWorkloads(n) } }
+
     /// Lets cycles run again and runs the pending ones now; returns the decisions made.
     @discardableResult
     public func resume() -> (admitted: Int, decisions: Int, seconds: Double) {

@@ -151,6 +151,14 @@ public final class SchedulerState {
     /// Wait messages already built: workloads that wait for the same reason share one
     /// string (kept by their entries and statuses) instead of holding a copy each.
     var messages = Set<String>()
+
+    /// Makes room for `n` more workloads at once (the initial load knows how many come):
+    /// the entries' array then never doubles, with its old copy alive, under 100,000 of them.
+    public func reserveWorkloads(_ n: Int) {
+        guard n > 0 else { return }
+        workloads.reserveCapacity(workloads.count + n)
+        workloadIndex.reserveCapacity(workloadIndex.count + n)
+    }
     var positionChanges: [(ObjectKey, Int?)] = []
     var workloads: [WorkloadEntry] = []
     var workloadIndex: [ObjectKey: Int32] = [:]

@@ -1,6 +1,7 @@
 import Testing
 @testable import GantryAPI
-import YAMLCodec
+@testable import YAMLCodec
+@testable import DirectorySource
 
 /// The state writer encodes objects and statuses straight to bytes; the text must be byte
 /// for byte the `Value` path's (`JSON.encode(x.toValue())`), which stored rows, hashes and
@@ -184,5 +185,39 @@ import YAMLCodec
                      "a/b/c", "example.com/" + long, "example.com/" + long + "a", long, long + "b", "Bad_Prefix/x", "é", "aé", "a b", "x.y/z",
                      "hugepages-2Mi", "1", "a\u{301}"]
         for c in cases { #expect(d.isQualifiedName(c) == reference(d, c), "\(c)") }
+    }
+
+    /// The index keeps a key's declaring paths sorted (the first in force) without an array
+    /// per key: three files declaring one key, added out of order and removed one by one.
+    @Test func indexPathsStaySorted() {
+        func doc(_ p: Int) -> String {
+            "apiVersion: gantry.dev/v1alpha1\nkind: Workload\nmetadata: {name: w, namespace: ns}\nspec: {command: \"true\", priority: \(p)}\n"
+        }
+        func dupFiles(_ cs: [ManifestChange]) -> [String]? {
+            for c in cs { if case .duplicate(_, let files) = c { return files.map(\.file) } }
+            return nil
+        }
+        func upserted(_ cs: [ManifestChange]) -> Int? {
+            for c in cs { if case .upsert(let o) = c { return o.spec.workload?.priority } }
+            return nil
+        }
+        var idx = ManifestIndex()
+        #expect(upserted(idx.update(ManifestFile.decode(path: "c.yaml", bytes: Array(doc(3).utf8)))) == 3)
+        let a = idx.update(ManifestFile.decode(path: "a.yaml", bytes: Array(doc(1).utf8)))
+        #expect(dupFiles(a) == ["a.yaml", "c.yaml"])
+        #expect(upserted(a) == 1)
+        let b = idx.update(ManifestFile.decode(path: "b.yaml", bytes: Array(doc(2).utf8)))
+        #expect(dupFiles(b) == ["a.yaml", "b.yaml", "c.yaml"])
+        #expect(upserted(b) == nil)
+        let ra = idx.remove(path: "a.yaml")
+        #expect(dupFiles(ra) == ["b.yaml", "c.yaml"])
+        #expect(upserted(ra) == 2)
+        let rc = idx.remove(path: "c.yaml")
+        #expect(dupFiles(rc) == nil)
+        #expect(upserted(rc) == nil)
+        #expect(idx.objectCount == 1)
+        let rb = idx.remove(path: "b.yaml")
+        #expect(rb.contains { if case .delete(let k) = $0 { return k.name == "w" }; return false })
+        #expect(idx.objectCount == 0)
     }
 }
