@@ -22,9 +22,8 @@ import Testing
       priority: high
       command: python train.py --seed 1
       args: ["a b", "it's", "\\u00e9"]
-      replicas: 3
-      resources: {gpu: 2, cpu: 500m, memory: 64Gi, nvidia.com/mig-1g.10gb: 1}
-      gpuType: H100
+      replicas: 2
+      resources: {gpu: 2, cpu: 500m, memory: 64Gi, nvidia.com/mig-1g.10gb: 1, gpuType: H100}
       specifiedNodes: [n1, n2]
       env: {B: "2", A: "1"}
       maxRetry: 2
@@ -72,6 +71,7 @@ import Testing
         let file = ManifestFile.decode(path: "dir/w.yaml", bytes: Array(DirectJSONTests.manifests.utf8))
         #expect(file.fatal == nil)
         #expect(file.objects.count == 6)
+        #expect(file.objects.allSatisfy { $0.invalid.isEmpty })
         for var obj in file.objects {
             for (uid, gen, secs) in [("", Int64(1), Int64(0)), ("3f2a-uid", 7, 1_767_225_600), ("x", -12, -62_135_596_800 - 86400 * 400), ("y", .max, 253_402_300_799 + 86400)] {
                 obj.meta.uid = uid; obj.meta.generation = gen; obj.meta.creationTimestamp = Timestamp(seconds: secs)
