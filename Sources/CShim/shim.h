@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <stdint.h>
 #include <string.h>
+#include <malloc.h>
 // Non-variadic wrappers: Swift cannot call C variadic functions.
 static inline int g_prctl_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); }
 static inline int g_pidfd_open(int pid) {
@@ -126,3 +127,5 @@ static inline int g_spawn_as(const char *path, char *const argv[], char *const e
     }
     return pid;
 }
+// At most `n` malloc arenas (glibc makes up to 8 per core, each keeping its own freed memory).
+static inline int g_limit_malloc_arenas(int n) { return mallopt(M_ARENA_MAX, n); }

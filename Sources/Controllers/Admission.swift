@@ -329,6 +329,9 @@ public final class Admission: @unchecked Sendable {
     /// Holds cycles back (the initial load), so the first pass sees everything at once.
     public func pause() { locked { paused = true } }
 
+    /// Makes room for `n` workloads about to be reconciled (the initial load).
+    public func reserveWorkloads(_ n: Int) { locked { state.reserveWorkloads(n) } }
+
     /// Lets cycles run again and runs the pending ones now; returns the decisions made.
     @discardableResult
     public func resume() -> (admitted: Int, decisions: Int, seconds: Double) {
@@ -426,13 +429,19 @@ public final class Admission: @unchecked Sendable {
             }
         }
         for (k, _) in r.waiting { touched.insert(k) }
-        for (k, p) in r.positions { deferredPositions[k] = p }
+        // A workload whose status is written here gets its position with it; the others'
+        // positions are deferred (the first pass has 100,000 of each: no map of them all).
+        var skipped = Set<ObjectKey>()
         for key in touched {
-            guard let sy = synced[key], !sy.suspend, let obj = inventory.desired.get(key), obj.invalid.isEmpty, !isFinished(key, sy.gen) else { continue }
+            guard let sy = synced[key], !sy.suspend, let obj = inventory.desired.get(key), obj.invalid.isEmpty, !isFinished(key, sy.gen) else {
+                skipped.insert(key)
+                continue
+            }
             writeWorkload(key, obj, now: now, preempted: preempted[key])
             deferredPositions[key] = nil   // written with the rest of its status
             evaluateRun(key)
         }
+        for (k, p) in r.positions where !touched.contains(k) || skipped.contains(k) { deferredPositions[k] = p }
         flushPositions()
         for name in r.queues { writeQueue(name) }
         for name in r.nodes { writeNode(name) }

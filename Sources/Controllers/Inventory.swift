@@ -202,9 +202,8 @@ public final class Inventory: ManifestSink, Sendable {
 
     static func row(_ obj: ManifestObject) -> ObjectRow {
         let key = obj.key
-        let specJSON = JSON.encode(obj.spec.toValue())
-        let objectJSON = "{\"apiVersion\":\"\(gantryAPIVersion)\",\"kind\":\"\(key.kind.rawValue)\",\"metadata\":"
-            + JSON.encode(obj.meta.toValue(kind: key.kind, source: obj.source)) + ",\"spec\":" + specJSON + "}"
+        // Written straight to bytes (the same text as JSON.encode of the Value forms).
+        let (objectJSON, specJSON) = obj.storedJSON()
         var row = ObjectRow(key: key, uid: obj.meta.uid, generation: obj.meta.generation, specHash: specHash(specJSON, invalid: !obj.invalid.isEmpty),
                             objectHash: fnv1a(objectJSON), creationTime: obj.meta.creationTimestamp.seconds, source: obj.source.description, objectJSON: objectJSON)
         // The workload index's fields from the typed spec, so the store need not parse the JSON.

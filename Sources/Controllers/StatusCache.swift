@@ -79,6 +79,6 @@ public final class StatusCache: Sendable {
     /// The stored JSON form of a status, for the state writer.
     public func json(_ key: ObjectKey) -> String? {
         guard let s = get(key) else { return nil }
-        return JSON.encode(s.toValue())
+        return s.jsonText
     }
 }

@@ -241,28 +241,54 @@ public final class DirectorySource: @unchecked Sendable {
         if !changes.isEmpty { sink.apply(changes) }
         // Read in path order (so the first declaration of a duplicate is seen first) and in
         // chunks, so reconciling starts early and decoded files do not pile up in memory.
+        // While one chunk is indexed and applied (on this thread), the next is decoded (on
+        // the others): applying is sequential, and would otherwise leave cores idle.
         toRead.sort()
         var start = 0
-        while start < toRead.count && !stopFlag.load(ordering: .relaxed) {
+        func nextChunk() -> [String] {
             let chunk = Array(toRead[start..<min(toRead.count, start + 64)])
             start += chunk.count
+            return chunk
+        }
+        let decodeAhead = DecodedChunk()
+        let group = DispatchGroup()
+        @Sendable func decode(_ chunk: [String]) -> [(ManifestFile, FileStamp?)] {
             let t0 = monotonicSeconds()
-            let c = readFiles(chunk)
+            let d = parallelMap(chunk) { self.load($0) }
+            loadMicros.add(Int((monotonicSeconds() - t0) * 1e6), ordering: .relaxed)
+            return d
+        }
+        var decoded = start < toRead.count && !stopFlag.load(ordering: .relaxed) ? decode(nextChunk()) : []
+        while !decoded.isEmpty {
+            let following = stopFlag.load(ordering: .relaxed) ? [] : nextChunk()
+            if !following.isEmpty {
+                DispatchQueue.global().async(group: group) { let d = decode(following); decodeAhead.files.withLock { $0 = d } }
+            }
             let t1 = monotonicSeconds()
+            let c = indexFiles(decoded)
             if !c.isEmpty { sink.apply(c) }
-            loadMicros.add(Int((t1 - t0) * 1e6), ordering: .relaxed)
             applyMicros.add(Int((monotonicSeconds() - t1) * 1e6), ordering: .relaxed)
+            group.wait()
+            decoded = decodeAhead.files.withLock { d in let x = d; d = []; return x }
         }
     }
 
-    /// Reads and decodes `files` in parallel, records their stamps, and returns what changed.
-    func readFiles(_ files: [String]) -> [ManifestChange] {
+    /// The chunk decoded ahead, handed from the decoding threads to the scanning one.
+    final class DecodedChunk: Sendable { let files = Mutex<[(ManifestFile, FileStamp?)]>([]) }
+
+    /// Records decoded files' stamps and index entries; returns what changed.
+    func indexFiles(_ decoded: [(ManifestFile, FileStamp?)]) -> [ManifestChange] {
         var changes: [ManifestChange] = []
-        for (file, stamp) in parallelMap(files, { self.load($0) }) {
+        for (file, stamp) in decoded {
             fileStamps[file.path] = stamp
             changes += index.update(file)
         }
         return changes
+    }
+
+    /// Reads and decodes `files` in parallel, records their stamps, and returns what changed.
+    func readFiles(_ files: [String]) -> [ManifestChange] {
+        indexFiles(parallelMap(files, { self.load($0) }))
     }
 
     func removeFile(_ rel: String) -> [ManifestChange] {

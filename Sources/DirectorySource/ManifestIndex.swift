@@ -13,7 +13,29 @@ public struct ManifestIndex: Sendable {
     struct FileEntry { var objects: [ObjectKey: ManifestObject] = [:] }
     var files: [String: FileEntry] = [:]
     /// Paths declaring each key, sorted; the first is in force.
-    var definitions: [ObjectKey: [String]] = [:]
+    var definitions: [ObjectKey: Paths] = [:]
+
+    /// Sorted paths; the usual single one is kept without an array of its own.
+    struct Paths {
+        var first: String?
+        var rest: [String] = []
+        var count: Int { first == nil ? 0 : 1 + rest.count }
+        var all: [String] { first.map { [$0] + rest } ?? [] }
+        mutating func remove(_ path: String) {
+            var a = all
+            a.removeAll { $0 == path }
+            first = a.first
+            rest = Array(a.dropFirst())
+        }
+        mutating func insert(_ path: String) {
+            guard let f = first else { first = path; return }
+            var a = [f] + rest
+            let i = a.firstIndex { $0 > path } ?? a.count
+            a.insert(path, at: i)
+            first = a[0]
+            rest = Array(a.dropFirst())
+        }
+    }
 
     public init() {}
 
@@ -53,13 +75,8 @@ public struct ManifestIndex: Sendable {
         for k in old.keys where new[k] == nil { before[k] = object(k) }
         for (k, v) in new where old[k] != v { before[k] = object(k) }
         files[file.path] = FileEntry(objects: new)
-        for k in old.keys where new[k] == nil { definitions[k]?.removeAll { $0 == file.path } }
-        for k in new.keys where old[k] == nil {
-            var defs = definitions[k] ?? []
-            let i = defs.firstIndex { $0 > file.path } ?? defs.count
-            defs.insert(file.path, at: i)
-            definitions[k] = defs
-        }
+        for k in old.keys where new[k] == nil { definitions[k]?.remove(file.path) }
+        for k in new.keys where old[k] == nil { definitions[k, default: Paths()].insert(file.path) }
         resolve(before, into: &changes)
         return changes
     }
@@ -71,7 +88,7 @@ public struct ManifestIndex: Sendable {
         for k in entry.objects.keys { before[k] = object(k) }
         files[path] = nil
         var changes: [ManifestChange] = [.fileReport(file: path, fatal: nil, errors: [], warnings: [])]
-        for k in entry.objects.keys { definitions[k]?.removeAll { $0 == path } }
+        for k in entry.objects.keys { definitions[k]?.remove(path) }
         resolve(before, into: &changes)
         return changes
     }
@@ -79,14 +96,14 @@ public struct ManifestIndex: Sendable {
     /// Reports what changed for each key, given what was in force before.
     private mutating func resolve(_ before: [ObjectKey: ManifestObject?], into changes: inout [ManifestChange]) {
         for (k, prev) in before.sorted(by: { $0.key < $1.key }) {
-            let defs = definitions[k] ?? []
+            let defs = definitions[k] ?? Paths()
             guard let owner = defs.first, let obj = files[owner]?.objects[k] else {
                 definitions[k] = nil
                 if prev != nil { changes.append(.delete(k)) }
                 continue
             }
             if defs.count > 1 {
-                changes.append(.duplicate(k, files: defs.compactMap { files[$0]?.objects[k]?.source }))
+                changes.append(.duplicate(k, files: defs.all.compactMap { files[$0]?.objects[k]?.source }))
             }
             if prev != obj { changes.append(.upsert(obj)) }
         }

@@ -14,6 +14,10 @@ public struct ManifestDecoder {
     public var fieldValidation: FieldValidation
     var errors: [FieldError] = []
     var warnings: [FieldError] = []
+    /// Labels and resource lists already decoded from this file: an equal one shares their
+    /// storage (the documents of one file often repeat them), so each is kept once.
+    var internedLabels = Set<[String: String]>()
+    var internedResources: [[String]: ResourceList] = [:]
 
     public init(file: String, fieldValidation: FieldValidation = .strict) { self.file = file; self.fieldValidation = fieldValidation }
 
@@ -110,7 +114,7 @@ public struct ManifestDecoder {
             fail(node, "metadata.labels.\(k)", "label value longer than 63 characters")
         }
         var meta = ObjectMeta(name: name, namespace: ns)
-        meta.labels = labels; meta.annotations = annotations
+        meta.labels = intern(labels); meta.annotations = annotations
         return meta
     }
 
@@ -180,7 +184,9 @@ public struct ManifestDecoder {
             case "args": s.args = stringList(v, p, scalarsAsText: true)
             case "env": s.env = envMap(v, p)
             case "replicas": if let r = int(v, p, min: 1, max: 10_000) { s.replicas = r; replicasSet = true; replicasNode = v }
-            case "resources": (s.resources, s.gpuType) = workloadResources(v, p)
+            case "resources":
+                (s.resources, s.gpuType) = workloadResources(v, p)
+                s.resources = intern(s.resources)
             case "specifiedNodes": s.specifiedNodes = stringList(v, p).filter { n in
                 if ManifestDecoder.isDNS1123Label(n) || isNodeName(n) { return true }
                 fail(v, p, "invalid node name \"\(n.prefix(80))\""); return false
@@ -333,12 +339,26 @@ public struct ManifestDecoder {
     }
 
     func isQualifiedName(_ k: String) -> Bool {
-        let parts = k.split(separator: "/", omittingEmptySubsequences: false)
-        guard parts.count <= 2, let name = parts.last, !name.isEmpty, name.count <= 63 else { return false }
-        if parts.count == 2 && !isNodeName(String(parts[0])) { return false }
-        let b = Array(name.utf8)
-        func an(_ c: UInt8) -> Bool { (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) }
-        return an(b.first!) && an(b.last!) && b.allSatisfy { an($0) || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }
+        // Over the UTF-8 bytes, without splitting or copying: every accepted byte is ASCII,
+        // so the byte count is the character count of any name that passes.
+        var text = k
+        return text.withUTF8 { b in
+            var slash = -1
+            for i in 0..<b.count where b[i] == UInt8(ascii: "/") {
+                if slash >= 0 { return false }
+                slash = i
+            }
+            let start = slash + 1
+            guard b.count - start > 0, b.count - start <= 63 else { return false }
+            if slash >= 0 && !isNodeName(String(decoding: UnsafeBufferPointer(rebasing: b[0..<slash]), as: UTF8.self)) { return false }
+            func an(_ c: UInt8) -> Bool { (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) }
+            guard an(b[start]), an(b[b.count - 1]) else { return false }
+            for i in start..<b.count {
+                let c = b[i]
+                if !(an(c) || c == UInt8(ascii: "-") || c == UInt8(ascii: "_") || c == UInt8(ascii: ".")) { return false }
+            }
+            return true
+        }
     }
 
     mutating func envMap(_ node: SourceNode, _ path: String) -> [String: String] {
@@ -400,6 +420,25 @@ public struct ManifestDecoder {
             guard ManifestDecoder.isKnownResourceName(k) else { unknown(k, path, v, .resourceList); continue }
             if let q = quantity(v, "\(path).\(k)", whole: k == "gpu" || k.hasSuffix("/gpu")) { r[k] = q }
         }
+        return r
+    }
+
+    mutating func intern(_ m: [String: String]) -> [String: String] {
+        if m.isEmpty { return m }
+        if let i = internedLabels.firstIndex(of: m) { return internedLabels[i] }
+        internedLabels.insert(m)
+        return m
+    }
+
+    /// Keyed by names and texts (not by `==`, which compares amounts only: `1Gi` and
+    /// `1073741824` are equal but print differently).
+    mutating func intern(_ r: ResourceList) -> ResourceList {
+        if r.isEmpty { return r }
+        var key: [String] = []
+        key.reserveCapacity(r.amounts.count * 2)
+        for n in r.names { key.append(n); key.append(r.amounts[n]?.text ?? "") }
+        if let known = internedResources[key] { return known }
+        internedResources[key] = r
         return r
     }
 

@@ -63,6 +63,9 @@ public final class Daemon: @unchecked Sendable {
 
     public func run() -> Int32 {
         Log.configure(level: options.logLevel, format: options.logFormat)
+        // Two malloc arenas: with the default (8 per core) memory freed in one thread's arena
+        // is not reused by the others, and the 100,000-workload load peaks ~15 MB higher.
+        _ = g_limit_malloc_arenas(2)
         let started = monotonicSeconds()
         let clock = SystemClock()
         let store: StateStore
@@ -176,6 +179,7 @@ public final class Daemon: @unchecked Sendable {
         }
         // A scan cut short by a signal has not seen everything: infer no deletions from it.
         let removed = source.cancelled || apiSource.cancelled ? 0 : inventory.dropUnseenRestored()
+        admission.reserveWorkloads(inventory.desired.count)
         inventory.endBulk()
         let scanned = monotonicSeconds()
 

@@ -148,6 +148,17 @@ public final class SchedulerState {
     var shapeVerdict: [Int32] = []
     var stamp = 0
     var waitChanges: [(ObjectKey, WaitReason)] = []
+    /// Wait messages already built: workloads that wait for the same reason share one
+    /// string (kept by their entries and statuses) instead of holding a copy each.
+    var messages = Set<String>()
+
+    /// Makes room for `n` more workloads at once (the initial load knows how many come):
+    /// the entries' array then never doubles, with its old copy alive, under 100,000 of them.
+    public func reserveWorkloads(_ n: Int) {
+        guard n > 0 else { return }
+        workloads.reserveCapacity(workloads.count + n)
+        workloadIndex.reserveCapacity(workloadIndex.count + n)
+    }
     var positionChanges: [(ObjectKey, Int?)] = []
     var workloads: [WorkloadEntry] = []
     var workloadIndex: [ObjectKey: Int32] = [:]
@@ -465,6 +476,14 @@ public final class SchedulerState {
     }
 
     func message(_ f: QuotaFailure, _ w: WorkloadEntry) -> String {
+        let m = buildMessage(f, w)
+        if let i = messages.firstIndex(of: m) { return messages[i] }
+        if messages.count >= 4096 { messages.removeAll(keepingCapacity: true) }
+        messages.insert(m)
+        return m
+    }
+
+    func buildMessage(_ f: QuotaFailure, _ w: WorkloadEntry) -> String {
         let qname = queues[w.queue].name
         switch f {
         case .capability(let a, let r):
