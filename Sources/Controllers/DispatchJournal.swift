@@ -104,6 +104,10 @@ final class DispatchJournal: Sendable {
             update(&s)
             guard s.fd >= 0, writeAll(s.fd, Array(line.utf8)), fsync(s.fd) == 0 else {
                 Log.error("cannot append to the dispatch journal", ["path": path, "error": String(cString: strerror(errno))])
+                // A failed write (ENOSPC part way through a batch) may have left a torn line:
+                // reopen before the next append, which cuts it off, so the next line is not
+                // glued onto it (and lost).
+                if s.fd >= 0 { close(s.fd); s.fd = -1 }
                 return
             }
             s.lines += lines
