@@ -90,8 +90,13 @@ public final class EventRecorder: Sendable {
         let now = clock.now()
         let out: EventRecord? = state.withLock { st in
             if st.objects[obj] == nil && st.objects.count >= cacheLimit {
-                // Keep the half recorded most recently (a noisy object's bucket among them).
-                let keep = st.objects.sorted { $0.value.bucket.last > $1.value.bucket.last }.prefix(cacheLimit / 2)
+                // Keep the half with the fewest tokens now (rate-limited, noisy objects: dropping
+                // their buckets would hand them a fresh burst), the most recent among equals.
+                func tokens(_ p: PerObject) -> Double { min(burst, p.bucket.tokens + (now - p.bucket.last) / refillSeconds) }
+                let keep = st.objects.sorted { a, b in
+                    let ta = tokens(a.value), tb = tokens(b.value)
+                    return ta != tb ? ta < tb : a.value.bucket.last > b.value.bucket.last
+                }.prefix(cacheLimit / 2)
                 st.objects = Dictionary(uniqueKeysWithValues: keep.map { ($0.key, $0.value) })
             }
             var po = st.objects.removeValue(forKey: obj) ?? PerObject(bucket: Bucket(tokens: burst, last: now))
