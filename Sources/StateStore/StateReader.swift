@@ -161,7 +161,12 @@ public final class StateReader {
         let st = try db.prepare("SELECT seq, kind, namespace, name, op FROM changes WHERE seq > ? ORDER BY seq LIMIT ?")
             .bind([.int(seq), .int(Int64(max(limit, 1)))])
         var out: [Change] = []
+        var expected = seq &+ 1
         while try st.step() {
+            // Sequence numbers are contiguous: a gap means pruning ran between the bounds read
+            // above and this one (each statement sees its own snapshot): read everything again.
+            if st.int(0) != expected { return nil }
+            expected &+= 1
             guard let kind = Kind(rawValue: st.text(1)) else { continue }
             out.append(Change(seq: st.int(0), key: ObjectKey(kind, namespace: st.text(2), name: st.text(3)), op: st.text(4)))
         }
