@@ -145,16 +145,6 @@ public struct FileLogReader: LogReader {
         return fstat(fd, &st) == 0 ? Int(st.st_size) : 0
     }
 
-    /// The time output at `offset` was read: the last index entry at or before it.
-    static func time(at offset: Int, _ times: [(offset: Int, time: Double)]) -> Double? {
-        var lo = 0, hi = times.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if times[mid].offset <= offset { lo = mid + 1 } else { hi = mid }
-        }
-        return lo == 0 ? nil : times[lo - 1].time
-    }
-
     /// Prefixes every line of `bytes` (which starts at file offset `start`) with its time.
     static func stamp(_ bytes: [UInt8], startingAt start: Int, times: [(offset: Int, time: Double)], fallback: Double) -> [UInt8] {
         var out: [UInt8] = []
@@ -162,7 +152,7 @@ public struct FileLogReader: LogReader {
         var lineStart = 0
         while lineStart < bytes.count {
             let end = bytes[lineStart...].firstIndex(of: 10).map { $0 + 1 } ?? bytes.count
-            let t = time(at: start + lineStart, times) ?? times.first?.time ?? fallback
+            let t = LogTimes.time(at: start + lineStart, in: times) ?? times.first?.time ?? fallback
             out.append(contentsOf: Array(rfc3339Nanos(t).utf8))
             out.append(32)
             out.append(contentsOf: bytes[lineStart..<end])

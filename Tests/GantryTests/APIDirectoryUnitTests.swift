@@ -113,25 +113,33 @@ import Synchronization
         #expect(try read(r, LogOptions(limitBytes: 4)) == "a1\na")
     }
 
+    /// A follow of a log on a thread of its own: what it emitted so far, and a signal when it returned.
+    final class Following: Sendable {
+        let got = Mutex<[UInt8]>([])
+        let done = DispatchSemaphore(value: 0)
+        var text: String { got.withLock { String(decoding: $0, as: UTF8.self) } }
+        init(_ r: FileLogReader) {
+            Thread.detachNewThread { [self] in
+                try? r.read(LogOptions(follow: true)) { b in got.withLock { $0 += b }; return true }
+                done.signal()
+            }
+        }
+    }
+
     @Test func followReadsWhatIsAppendedUntilTheReplicaEnds() throws {
         let dir = try makeTemporaryDirectory("gantry-logfollow-")
         defer { removeTree(dir) }
         try "first\n".write(toFile: dir + "/r.log", atomically: true, encoding: .utf8)
         let live = Atomic<Bool>(true)
         let r = FileLogReader(path: dir + "/r.log", pollInterval: 0.01, times: { _ in [] }, now: { 0 }, isLive: { live.load(ordering: .relaxed) })
-        let got = Mutex<[UInt8]>([])
-        let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            try? r.read(LogOptions(follow: true)) { b in got.withLock { $0 += b }; return true }
-            done.signal()
-        }
-        #expect(poll(timeout: 5) { got.withLock { String(decoding: $0, as: UTF8.self) } == "first\n" })
+        let f = Following(r)
+        #expect(poll(timeout: 5) { f.text == "first\n" })
         let h = try #require(FileHandle(forWritingAtPath: dir + "/r.log"))
         h.seekToEndOfFile(); h.write(Data("second\nthird without newline".utf8)); try h.close()
-        #expect(poll(timeout: 5) { got.withLock { String(decoding: $0, as: UTF8.self) }.hasSuffix("second\n") })
+        #expect(poll(timeout: 5) { f.text.hasSuffix("second\n") })
         live.store(false, ordering: .relaxed)
-        #expect(done.wait(timeout: .now() + 5) == .success, "the follow ends once the replica has")
-        #expect(got.withLock { String(decoding: $0, as: UTF8.self) } == "first\nsecond\nthird without newline")
+        #expect(f.done.wait(timeout: .now() + 5) == .success, "the follow ends once the replica has")
+        #expect(f.text == "first\nsecond\nthird without newline")
     }
 
     @Test func aFollowWaitsForTheLogOfAReplicaNotStartedYet() throws {
@@ -139,17 +147,12 @@ import Synchronization
         defer { removeTree(dir) }
         let live = Atomic<Bool>(true)
         let r = FileLogReader(path: dir + "/r.log", pollInterval: 0.01, times: { _ in [] }, now: { 0 }, isLive: { live.load(ordering: .relaxed) })
-        let got = Mutex<[UInt8]>([])
-        let done = DispatchSemaphore(value: 0)
-        Thread.detachNewThread {
-            try? r.read(LogOptions(follow: true)) { b in got.withLock { $0 += b }; return true }
-            done.signal()
-        }
-        #expect(done.wait(timeout: .now() + 0.3) == .timedOut, "still waiting for the log")
+        let f = Following(r)
+        #expect(f.done.wait(timeout: .now() + 0.3) == .timedOut, "still waiting for the log")
         try "hello\n".write(toFile: dir + "/r.log", atomically: true, encoding: .utf8)
-        #expect(poll(timeout: 5) { got.withLock { String(decoding: $0, as: UTF8.self) } == "hello\n" })
+        #expect(poll(timeout: 5) { f.text == "hello\n" })
         live.store(false, ordering: .relaxed)
-        #expect(done.wait(timeout: .now() + 5) == .success)
+        #expect(f.done.wait(timeout: .now() + 5) == .success)
     }
 
     @Test func aMissingLogIs404() throws {
