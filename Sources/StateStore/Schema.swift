@@ -8,7 +8,7 @@ enum Schema {
     static let version = 2
     /// Change-feed rows kept: a watcher further behind re-reads its whole selection.
     static let changesKept: Int64 = 65536
-    static let statements = [
+    static let statements: [String] = [
         "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         """
         CREATE TABLE IF NOT EXISTS objects(
@@ -64,12 +64,6 @@ enum Schema {
           name_lc TEXT NOT NULL, display_lc TEXT NOT NULL,
           PRIMARY KEY(namespace, name)) WITHOUT ROWID
         """,
-        "CREATE INDEX IF NOT EXISTS wl_index_queue ON wl_index(queue, namespace, name)",
-        "CREATE INDEX IF NOT EXISTS wl_index_phase ON wl_index(phase, namespace, name)",
-        // Sort orders; phase and queue ride along so a filter on them is checked in the index.
-        "CREATE INDEX IF NOT EXISTS wl_index_priority ON wl_index(priority, namespace, name, phase, queue)",
-        "CREATE INDEX IF NOT EXISTS wl_index_gpus ON wl_index(gpus, namespace, name, phase, queue)",
-        "CREATE INDEX IF NOT EXISTS wl_index_created ON wl_index(created, namespace, name, phase, queue)",
         """
         CREATE TABLE IF NOT EXISTS wl_labels(
           namespace TEXT NOT NULL, name TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
@@ -81,5 +75,17 @@ enum Schema {
         CREATE TABLE IF NOT EXISTS changes(
           seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL, op TEXT NOT NULL)
         """,
+    ] + workloadIndexes.map(\.create)
+
+    /// The workload index's secondary indexes. Every open creates those missing, so a
+    /// database left without them (a crash during an initial load, which builds them at its
+    /// end: `StateStore.beginBulkLoad`) is indexed again before anything reads it.
+    static let workloadIndexes: [(name: String, create: String)] = [
+        ("wl_index_queue", "CREATE INDEX IF NOT EXISTS wl_index_queue ON wl_index(queue, namespace, name)"),
+        ("wl_index_phase", "CREATE INDEX IF NOT EXISTS wl_index_phase ON wl_index(phase, namespace, name)"),
+        // Sort orders; phase and queue ride along so a filter on them is checked in the index.
+        ("wl_index_priority", "CREATE INDEX IF NOT EXISTS wl_index_priority ON wl_index(priority, namespace, name, phase, queue)"),
+        ("wl_index_gpus", "CREATE INDEX IF NOT EXISTS wl_index_gpus ON wl_index(gpus, namespace, name, phase, queue)"),
+        ("wl_index_created", "CREATE INDEX IF NOT EXISTS wl_index_created ON wl_index(created, namespace, name, phase, queue)"),
     ]
 }

@@ -259,7 +259,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
             // The workload index's statistics let SQLite pick the index a page query scans
             // (a filter that matches nearly everything, or one that matches a few rows).
             // Refreshed when writes pause, at most every 5 minutes (tens of ms at 100,000).
-            if idle && monotonicSeconds() - lastAnalyze > 300 {
+            if idle && (monotonicSeconds() - lastAnalyze > 300 || analyzeSoon.exchange(false, ordering: .relaxed)) {
                 try? conn.exec("ANALYZE wl_index")
                 lastAnalyze = monotonicSeconds()
             }
@@ -310,11 +310,75 @@ public final class StateStore: EventSink, @unchecked Sendable {
         }
     }
 
+    /// Runs `body` on the calling thread as the only writer (no batch is in flight meanwhile).
+    private func exclusively<T>(_ body: () throws -> T) rethrows -> T {
+        cond.lock()
+        while writing { cond.wait() }
+        writing = true
+        cond.unlock()
+        defer { cond.lock(); writing = false; cond.broadcast(); cond.unlock() }
+        return try body()
+    }
+
+    /// Whether the workload index's secondary indexes wait for `endBulkLoad`.
+    private let bulkIndexes = Atomic<Bool>(false)
+    /// Set when indexes were built: the checkpointer refreshes their statistics when writes pause.
+    private let analyzeSoon = Atomic<Bool>(false)
+
+    /// Starts an initial load. Into a store with no workload yet, the workload index's
+    /// secondary indexes are dropped and built once by `endBulkLoad`: one sort each instead
+    /// of a scattered insert per workload, and a second one per index when its first status
+    /// (the phase) lands in a later batch than its object. Readers meanwhile get the same
+    /// answers, by scanning. A crash before `endBulkLoad` leaves the tables consistent and the
+    /// next open builds the indexes (`Schema.statements`). Returns whether they were dropped.
+    @discardableResult
+    public func beginBulkLoad() throws -> Bool {
+        try exclusively {
+            let any = try db.prepare("SELECT 1 FROM wl_index LIMIT 1")
+            guard try !any.step() else { return false }
+            try db.exec("BEGIN IMMEDIATE")
+            do {
+                for ix in Schema.workloadIndexes { try db.exec("DROP INDEX IF EXISTS \(ix.name)") }
+                try db.exec("COMMIT")
+            } catch {
+                try? db.exec("ROLLBACK")
+                throw error
+            }
+            bulkIndexes.store(true, ordering: .relaxed)
+            return true
+        }
+    }
+
+    /// Ends an initial load: commits what is pending, then builds the indexes
+    /// `beginBulkLoad` dropped (nothing when it dropped none).
+    public func endBulkLoad() throws {
+        try flush()
+        try buildBulkIndexes()
+    }
+
+    private func buildBulkIndexes() throws {
+        try exclusively {
+            guard bulkIndexes.load(ordering: .relaxed) else { return }
+            try db.exec("BEGIN IMMEDIATE")
+            do {
+                for ix in Schema.workloadIndexes { try db.exec(ix.create) }
+                try db.exec("COMMIT")
+            } catch {
+                try? db.exec("ROLLBACK")
+                throw error
+            }
+            bulkIndexes.store(false, ordering: .relaxed)
+            analyzeSoon.store(true, ordering: .relaxed)
+        }
+    }
+
     /// Stops the writer thread after committing what is pending.
     public func close() {
         cond.lock(); stopped = true; cond.broadcast(); cond.unlock()
         try? flush()
         while writerThread?.isExecuting == true { Thread.sleep(forTimeInterval: 0.001) }
+        // Stopped during an initial load: the indexes now, not at the next open.
+        try? buildBulkIndexes()
         try? db.exec("ANALYZE wl_index")   // fresh statistics for the next reader (see checkpointLoop)
         try? db.exec("PRAGMA wal_checkpoint(TRUNCATE)")
         if lockFD >= 0 { flock(lockFD, LOCK_UN); Glibc.close(lockFD); lockFD = -1 }
@@ -330,7 +394,6 @@ public final class StateStore: EventSink, @unchecked Sendable {
             lastCommitEnd.withLock { $0 = end }
             commitSeconds.add(Int((end - t0) * 1e6), ordering: .relaxed); commits.add(1, ordering: .relaxed)
         }
-        var objects: [ObjectKey: ObjectRow] = [:]
         let deletes = pendingDeletes, events = pendingEvents, sql = pendingSQL
         // Bounded batches keep the rows built in memory at once small. A status waits while
         // its object's row is still pending, so it is never written before its object.
@@ -364,20 +427,21 @@ public final class StateStore: EventSink, @unchecked Sendable {
         let tb = monotonicSeconds()
         // Key order keeps B-tree inserts local (far fewer page splits than random order).
         let keyList = objectKeys.sorted()
-        // A workload's index fields come from its object JSON, parsed here in parallel.
-        let built = parallelMap(keyList, minimum: 512) { [objectProvider] k -> (ObjectRow, WorkloadFields?)? in
-            guard let row = objectProvider?(k) else { return nil }
-            guard k.kind == .workload else { return (row, nil) }
-            return (row, row.fields ?? WorkloadFields(object: (try? JSON.parse(row.objectJSON)) ?? .object([])))
-        }
-        var fields: [ObjectKey: WorkloadFields] = [:]
-        for case let (row, f)? in built { objects[row.key] = row; if let f { fields[row.key] = f } }
         let statusList = statuses.sorted()
-        let statusJSON = parallelMap(statusList, minimum: 512) { [statusProvider] k in statusProvider?(k) }
+        // The status of an object written in this batch is encoded first: the object's index
+        // row takes its phase from the same JSON the status row gets.
+        let paired = objectKeys.isEmpty ? [] : statusList.filter { objectKeys.contains($0) }
+        let pairedJSON = parallelMap(paired, minimum: 512) { [statusProvider] k in statusProvider?(k) }
         var statusByKey: [ObjectKey: String] = [:]
-        statusByKey.reserveCapacity(statusList.count)
-        for (i, k) in statusList.enumerated() { if let j = statusJSON[i] { statusByKey[k] = j } }
+        statusByKey.reserveCapacity(paired.count)
+        for (i, k) in paired.enumerated() { if let j = pairedJSON[i] { statusByKey[k] = j } }
+        let unpaired = paired.isEmpty ? statusList : statusList.filter { statusByKey[$0] == nil && !objectKeys.contains($0) }
+        // Rows and status JSON (the costly part, beside the SQL): a large batch is built in
+        // chunks on another thread while this one runs the SQL of the chunk before; a small
+        // one (an edit's) is built here, in parallel.
+        let source = BatchSource(objectKeys: keyList, statusKeys: unpaired, objectProvider: objectProvider, statusProvider: statusProvider)
         buildMicros.add(Int((monotonicSeconds() - tb) * 1e6), ordering: .relaxed)
+        defer { source.cancel() }
         do {
             try db.exec("BEGIN IMMEDIATE")
             let now = SystemClock().now()
@@ -400,7 +464,10 @@ public final class StateStore: EventSink, @unchecked Sendable {
                     if existed { try indexWriter.change(k, "delete") }
                 }
             }
-            if !objects.isEmpty {
+            // Workloads whose index row took its phase from this batch's status (no second update).
+            var phased = Set<ObjectKey>()
+            var wroteObjects = false, wroteStatuses = false
+            if !keyList.isEmpty {
                 let up = try statement(&upsertObject, """
                     INSERT INTO objects(kind, namespace, name, uid, generation, spec_hash, object_hash, creation_time, source, object, updated_at)
                     VALUES(?,?,?,?,?,?,?,?,?,?,?)
@@ -408,33 +475,42 @@ public final class StateStore: EventSink, @unchecked Sendable {
                       object_hash=excluded.object_hash, creation_time=excluded.creation_time, source=excluded.source, object=excluded.object,
                       updated_at=excluded.updated_at
                     """)
-                for r in objects.values.sorted(by: { $0.key < $1.key }) {
-                    up.reset()
-                    up.bind(1, r.key.kind.rawValue); up.bind(2, r.key.namespace); up.bind(3, r.key.name); up.bind(4, r.uid)
-                    up.bind(5, r.generation); up.bind(6, r.specHash); up.bind(7, r.objectHash); up.bind(8, r.creationTime)
-                    up.bind(9, r.source); up.bind(10, r.objectJSON); up.bind(11, now)
-                    try up.run()
-                    if let f = fields[r.key] {
-                        try indexWriter.upsert(namespace: r.key.namespace, name: r.key.name, creationTime: r.creationTime, fields: f,
-                                               phase: statusByKey[r.key].flatMap(IndexWriter.leadingPhase))
+                while let chunk = source.nextObjects() {
+                    for case let (r, f)? in chunk {
+                        up.reset()
+                        up.bind(1, r.key.kind.rawValue); up.bind(2, r.key.namespace); up.bind(3, r.key.name); up.bind(4, r.uid)
+                        up.bind(5, r.generation); up.bind(6, r.specHash); up.bind(7, r.objectHash); up.bind(8, r.creationTime)
+                        up.bind(9, r.source); up.bind(10, r.objectJSON); up.bind(11, now)
+                        try up.run()
+                        wroteObjects = true
+                        if let f {
+                            let phase = statusByKey[r.key].flatMap(IndexWriter.leadingPhase)
+                            try indexWriter.upsert(namespace: r.key.namespace, name: r.key.name, creationTime: r.creationTime, fields: f, phase: phase)
+                            if phase != nil { phased.insert(r.key) }
+                        }
+                        try indexWriter.change(r.key, "object")
                     }
-                    try indexWriter.change(r.key, "object")
                 }
             }
-            if !statusByKey.isEmpty {
+            if !statusList.isEmpty {
                 // Only for objects that exist: a late status of a deleted object is dropped.
                 let up = try statement(&upsertStatus, """
                     INSERT INTO statuses(kind, namespace, name, status, updated_at)
                     SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM objects WHERE kind=?1 AND namespace=?2 AND name=?3)
                     ON CONFLICT(kind, namespace, name) DO UPDATE SET status=excluded.status, updated_at=excluded.updated_at
                     """)
-                for (k, json) in statusByKey.sorted(by: { $0.key < $1.key }) {
+                func write(_ k: ObjectKey, _ json: String) throws {
                     up.reset()
                     up.bind(1, k.kind.rawValue); up.bind(2, k.namespace); up.bind(3, k.name); up.bind(4, json); up.bind(5, now)
                     try up.run()
-                    guard db.changes > 0 else { continue }
-                    if k.kind == .workload { try indexWriter.setPhase(namespace: k.namespace, name: k.name, statusJSON: json) }
+                    guard db.changes > 0 else { return }
+                    wroteStatuses = true
+                    if k.kind == .workload && !phased.contains(k) { try indexWriter.setPhase(namespace: k.namespace, name: k.name, statusJSON: json) }
                     try indexWriter.change(k, "status")
+                }
+                for (k, json) in statusByKey.sorted(by: { $0.key < $1.key }) { try write(k, json) }
+                while let chunk = source.nextStatuses() {
+                    for (k, json) in chunk { if let json { try write(k, json) } }
                 }
             }
             if !events.isEmpty {
@@ -448,7 +524,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
                 }
             }
             for (s, args) in sql { try db.prepare(s).bind(args).run() }
-            if !objects.isEmpty || !statusByKey.isEmpty || !deletes.isEmpty { try indexWriter.pruneChanges(keep: changesKept) }
+            if wroteObjects || wroteStatuses || !deletes.isEmpty { try indexWriter.pruneChanges(keep: changesKept) }
             try db.exec("COMMIT")
         } catch {
             try? db.exec("ROLLBACK")
