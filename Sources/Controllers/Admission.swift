@@ -300,7 +300,12 @@ public final class Admission: @unchecked Sendable {
     /// reconcile kinds in any order, and a placement checked before its node arrived would
     /// be refused while its replicas still run.
     func restoreAdmission(_ key: ObjectKey, queue: String) {
-        if paused { deferredRestores.insert(key); return }
+        if paused {
+            // Only a stored admission is restored (none is recorded while paused): a load into
+            // an empty store defers nothing, and the first pass does not walk 100,000 keys.
+            if statuses.get(key)?.workload?.admission.isEmpty == false { deferredRestores.insert(key) }
+            return
+        }
         guard state.contains(key), !state.isAdmitted(key), let st = statuses.get(key)?.workload, st.admissionQueue == queue, !st.admission.isEmpty else { return }
         let at = Double(st.conditions.get(ConditionType.admitted)?.lastTransitionTime.seconds ?? 0)
         if !state.restoreAdmission(key, assignments: st.admission, admittedAt: at) {

@@ -3,10 +3,13 @@ import GantryAPI
 extension SchedulerState {
     /// Orders pending workloads: priority (high first), creation time, then namespace/name.
     @inline(__always) func before(_ a: Int32, _ b: Int32) -> Bool {
-        let x = workloads[Int(a)], y = workloads[Int(b)]
-        if x.request.priority != y.request.priority { return x.request.priority > y.request.priority }
-        if x.request.created != y.request.created { return x.request.created < y.request.created }
-        return x.key < y.key
+        // Fields read in place: copying the entries retains and releases each of their references.
+        let i = Int(a), j = Int(b)
+        let pa = workloads[i].request.priority, pb = workloads[j].request.priority
+        if pa != pb { return pa > pb }
+        let ca = workloads[i].request.created, cb = workloads[j].request.created
+        if ca != cb { return ca < cb }
+        return workloads[i].key < workloads[j].key
     }
 
     func sortPending(_ q: Int) {

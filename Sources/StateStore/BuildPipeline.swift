@@ -67,16 +67,16 @@ final class BatchSource {
     private var ready: [Chunk] = []
     private let pipeline: BuildPipeline<Chunk>?
 
-    init(objectKeys: [ObjectKey], statusKeys: [ObjectKey],
+    init(objectKeys: [ObjectKey], statusKeys: [ObjectKey], pipelineMinimum: Int = BatchSource.pipelineMinimum, chunkSize: Int = BatchSource.chunkSize,
          objectProvider: (@Sendable (ObjectKey) -> ObjectRow?)?, statusProvider: (@Sendable (ObjectKey) -> String?)?) {
-        if objectKeys.count + statusKeys.count < BatchSource.pipelineMinimum {
+        if objectKeys.count + statusKeys.count < pipelineMinimum {
             pipeline = nil
             if !objectKeys.isEmpty { ready.append(.objects(parallelMap(objectKeys, minimum: 512) { BatchSource.row($0, objectProvider) })) }
             if !statusKeys.isEmpty { ready.append(.statuses(parallelMap(statusKeys, minimum: 512) { ($0, statusProvider?($0)) })) }
             return
         }
         pipeline = BuildPipeline { emit in
-            let n = BatchSource.chunkSize
+            let n = max(1, chunkSize)
             for lo in stride(from: 0, to: objectKeys.count, by: n) {
                 let chunk = objectKeys[lo..<min(objectKeys.count, lo + n)].map { BatchSource.row($0, objectProvider) }
                 if !emit(.objects(chunk)) { return }

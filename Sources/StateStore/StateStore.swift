@@ -52,6 +52,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
     private var upsertObject: Statement?
     private var upsertStatus: Statement?
     private lazy var indexWriter = IndexWriter(db: db)
+    /// Keys in a batch from which its rows are built in chunks on another thread, and the
+    /// chunks' size (set before the first write; tests lower them).
+    nonisolated(unsafe) var pipelineMinimum = BatchSource.pipelineMinimum, pipelineChunk = BatchSource.chunkSize
     /// Change-feed rows kept (set before the first write; tests lower it).
     nonisolated(unsafe) public var changesKept: Int64 = Schema.changesKept
 
@@ -439,7 +442,8 @@ public final class StateStore: EventSink, @unchecked Sendable {
         // Rows and status JSON (the costly part, beside the SQL): a large batch is built in
         // chunks on another thread while this one runs the SQL of the chunk before; a small
         // one (an edit's) is built here, in parallel.
-        let source = BatchSource(objectKeys: keyList, statusKeys: unpaired, objectProvider: objectProvider, statusProvider: statusProvider)
+        let source = BatchSource(objectKeys: keyList, statusKeys: unpaired, pipelineMinimum: pipelineMinimum, chunkSize: pipelineChunk,
+                                 objectProvider: objectProvider, statusProvider: statusProvider)
         buildMicros.add(Int((monotonicSeconds() - tb) * 1e6), ordering: .relaxed)
         defer { source.cancel() }
         do {
