@@ -400,17 +400,24 @@ public final class StateStore: EventSink, @unchecked Sendable {
         let deletes = pendingDeletes, events = pendingEvents, sql = pendingSQL
         // Bounded batches keep the rows built in memory at once small. A status waits while
         // its object's row is still pending, so it is never written before its object.
+        // During an initial load into an empty store (`beginBulkLoad`) a batch takes all that
+        // is pending: a large one is built in chunks (its rows are never all in memory), and
+        // capped batches, taken in hash order, would each rewrite pages all over every table
+        // and index (the 100,000-status flush wrote its tables about 13 times over).
+        let maxBatch = bulkIndexes.load(ordering: .relaxed) ? Int.max : StateStore.maxBatch
         var objectKeys = Set<ObjectKey>(), statuses = Set<ObjectKey>()
-        if pendingObjectKeys.count <= StateStore.maxBatch { objectKeys = pendingObjectKeys; pendingObjectKeys = [] } else {
-            for k in pendingObjectKeys { objectKeys.insert(k); if objectKeys.count == StateStore.maxBatch { break } }
+        if pendingObjectKeys.count <= maxBatch { objectKeys = pendingObjectKeys; pendingObjectKeys = [] } else {
+            for k in pendingObjectKeys { objectKeys.insert(k); if objectKeys.count == maxBatch { break } }
             pendingObjectKeys.subtract(objectKeys)
         }
-        for k in pendingStatus where !pendingObjectKeys.contains(k) {
-            statuses.insert(k)
-            if statuses.count == StateStore.maxBatch { break }
+        if pendingObjectKeys.isEmpty && pendingStatus.count <= maxBatch { statuses = pendingStatus } else {
+            for k in pendingStatus where !pendingObjectKeys.contains(k) {
+                statuses.insert(k)
+                if statuses.count == maxBatch { break }
+            }
         }
-        pendingStatus.subtract(statuses)
-        if statuses.count < StateStore.maxBatch {
+        if statuses.count == pendingStatus.count { pendingStatus = [] } else { pendingStatus.subtract(statuses) }
+        if statuses.count < maxBatch {
             // Beside statuses that matter now, only a few bulk ones: this batch stays quick.
             let cap = statuses.isEmpty && objectKeys.isEmpty ? StateStore.lowBatch : 32
             var low = 0
