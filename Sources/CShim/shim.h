@@ -129,3 +129,9 @@ static inline int g_spawn_as(const char *path, char *const argv[], char *const e
 }
 // At most `n` malloc arenas (glibc makes up to 8 per core, each keeping its own freed memory).
 static inline int g_limit_malloc_arenas(int n) { return mallopt(M_ARENA_MAX, n); }
+// Allocations of at least `bytes` are mmapped and unmapped when freed. Setting it also stops
+// glibc from raising the threshold after each such free (up to 32 MB), which otherwise lets
+// the big transient arrays of a load land in the heap and stay there as free space.
+static inline int g_malloc_mmap_threshold(int bytes) { return mallopt(M_MMAP_THRESHOLD, bytes); }
+// Hands free heap pages back to the kernel (every arena, not just the top of the heap).
+static inline int g_malloc_trim(void) { return malloc_trim(0); }

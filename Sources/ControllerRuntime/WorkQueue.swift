@@ -135,7 +135,27 @@ public final class WorkQueue<Key: Hashable & Sendable>: @unchecked Sendable {
         dirty.remove(key)
         if let t = enqueuedAt.removeValue(forKey: key), let waitTime { waitTime.observe(clock.now() - t) }
         depth?.set(Double(queue.count - head))
+        releaseDrainedStorage()
         return key
+    }
+
+    /// Once a big backlog (the initial load's 100,000 keys) has drained, its storage goes
+    /// back: Swift's arrays, sets and dictionaries keep their capacity when emptied, and these
+    /// three held about 33 MB after a 100,000-workload load for the rest of the run.
+    private func releaseDrainedStorage() {
+        let big = WorkQueue.releaseCapacity
+        if head == queue.count && queue.capacity > big { queue = []; head = 0 }
+        if dirty.isEmpty && dirty.capacity > big { dirty = [] }
+        if enqueuedAt.isEmpty && enqueuedAt.capacity > big { enqueuedAt = [:] }
+    }
+
+    /// Storage above this many elements is released when it empties.
+    static var releaseCapacity: Int { 4096 }
+
+    /// Capacity of the queue's storage (ready keys, dirty set, enqueue times): for tests.
+    public var storageCapacity: Int {
+        cond.lock(); defer { cond.unlock() }
+        return queue.capacity + dirty.capacity + enqueuedAt.capacity
     }
 
     private func promoteDueLocked() {

@@ -151,6 +151,9 @@ public final class SchedulerState {
     /// Wait messages already built: workloads that wait for the same reason share one
     /// string (kept by their entries and statuses) instead of holding a copy each.
     var messages = Set<String>()
+    /// Interned per-replica and total vectors of the workloads (see `interned`).
+    var vectorPool = Set<[Int64]>()
+    static let vectorPoolLimit = 4096
 
     /// Makes room for `n` more workloads at once (the initial load knows how many come):
     /// the entries' array then never doubles, with its old copy alive, under 100,000 of them.

@@ -67,7 +67,16 @@ extension SchedulerState {
         let per = slots.vector(r.resources)
         var total: [Int64] = []
         total.add(per, times: Int64(r.replicas))
-        return (per, total, Int(r.resources.gpu))
+        return (interned(per), interned(total), Int(r.resources.gpu))
+    }
+
+    /// One shared copy of each distinct resource vector: 100,000 workloads of a few request
+    /// shapes keep a few arrays between them instead of two each (copy-on-write keeps a later
+    /// change to one entry's vector private). The pool is dropped when it grows past
+    /// `vectorPoolLimit` (many distinct requests): entries keep their arrays either way.
+    func interned(_ v: [Int64]) -> [Int64] {
+        if vectorPool.count >= SchedulerState.vectorPoolLimit { vectorPool = [] }
+        return vectorPool.insert(v).memberAfterInsert
     }
 
     /// Adds or changes a workload that can be admitted (valid, not suspended), or removes it

@@ -98,7 +98,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
             try db.exec("PRAGMA journal_mode=WAL")
             // Checkpoints run on their own connection and thread so commits never wait for one.
             try db.exec("PRAGMA wal_autocheckpoint=0")
-            try db.exec("PRAGMA cache_size=-32768")
+            // 16 MiB of page cache: the writer inserts in key order, so a bigger cache mostly
+            // holds pages it will not touch again (32 MiB cost 16 MB of RSS at 100,000 workloads).
+            try db.exec("PRAGMA cache_size=-16384")
             // A log reused from its start after a checkpoint is cut back to this size.
             try db.exec("PRAGMA journal_size_limit=\(checkpointPolicy.journalSizeLimit)")
             try db.exec("PRAGMA synchronous=NORMAL")
