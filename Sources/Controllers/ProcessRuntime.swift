@@ -45,6 +45,9 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
     /// Events decided outside the monitor (a supervisor that could not be started and no
     /// record to say so), delivered by the monitor: never from inside a call.
     let pending = Mutex<[RuntimeEvent]>([])
+    /// Workloads whose newest dispatch could not be journaled durably, with why: none of its
+    /// replicas may start.
+    let unjournaled = Mutex<[ObjectKey: (dispatch: Int, fault: InfrastructureFault)]>([:])
     /// Exit statuses of supervisors that exited non-zero (the errno of a record they could not
     /// write), by pid, until a sweep finds them gone. Monitor thread only.
     var shimExits: [Int32: Int32] = [:]
@@ -95,9 +98,21 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
 
     public func stop() { stopped.store(true, ordering: .relaxed) }
 
-    public func prepare(_ key: ObjectKey, _ intent: DispatchIntent) { journal.record(key, intent) }
+    public func prepare(_ key: ObjectKey, _ intent: DispatchIntent) { prepared([(key, intent)], journal.record(key, intent)) }
 
-    public func prepare(_ batch: [(ObjectKey, DispatchIntent)]) { journal.record(batch) }
+    public func prepare(_ batch: [(ObjectKey, DispatchIntent)]) { prepared(batch, journal.record(batch)) }
+
+    /// Notes which dispatches are not durable (`error` non-zero): their replicas are not
+    /// launched (a restarted daemon would not know them, so one could run twice) but reported
+    /// as an infrastructure fault, which restarts the gang under a new dispatch.
+    func prepared(_ batch: [(ObjectKey, DispatchIntent)], _ error: Int32) {
+        let fault = error == 0 ? nil : InfrastructureFault(errno: error, op: "journal", path: journal.path)
+        unjournaled.withLock { u in
+            for (k, i) in batch {
+                if let fault { u[k] = (i.dispatch, fault) } else { u[k] = nil }
+            }
+        }
+    }
 
     public func launch(_ l: ReplicaLaunch) {
         let r = l.ref
@@ -105,6 +120,11 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
         let prefix = recordPrefix(r)
         note(r.key, prefix + ".rec")
         watched.withLock { $0[r] = Watch(since: wallSeconds()) }
+        if let u = unjournaled.withLock({ $0[r.key] }), u.dispatch == r.dispatch {
+            Log.error("not starting a replica: its dispatch is not in the journal", ["replica": r.description, "fault": u.fault.description])
+            pending.withLock { $0.append(.infrastructureFailed(r, u.fault)) }
+            return
+        }
         var argv = shimArgv
         argv += ["--record", prefix, "--log", logPath(r.key, rank: r.rank), "--metrics", metricsPath(r.key, rank: r.rank),
                  "--max-log-size", String(maxLogSize), "--workdir", wd, "--header", l.header]
@@ -170,7 +190,10 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
         }
         for n in names { unlink(recordsDir + "/" + n) }
         if keepDispatch == nil { journal.forget(key) }
-        if keepDispatch == nil { watched.withLock { w in w = w.filter { $0.key.key != key } } }
+        if keepDispatch == nil {
+            watched.withLock { w in w = w.filter { $0.key.key != key } }
+            unjournaled.withLock { _ = $0.removeValue(forKey: key) }
+        }
         if removeFiles {
             // Ranks are numbered from 0: remove until one has no log left.
             for rank in 0..<100_000 {
