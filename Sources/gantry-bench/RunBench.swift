@@ -63,9 +63,11 @@ enum RunBench {
                     lat.count, percentile(lat, 0.5), percentile(lat, 0.99), lat.min() ?? 0))
         guard let reader = try? StateReader(directory: state) else { say("no state database"); return }
         while ((try? reader.workloads(inPhase: "Succeeded")) ?? 0) < samples { usleep(20_000) }
-        // 2. Throughput, files written at once.
+        // 2. Throughput, files written at once, the way `git checkout` or `cp -r` writes them:
+        // open, write, close, no fsync (names and bytes made before the clock starts).
+        let files = (0..<n).map { i in ("\(spec)/w/job-\(i).yaml", Array(doc("job-\(i)").utf8)) }
         throughput(d, reader: reader, n: n, already: samples, form: "as \(n) files written at once", say: say) {
-            for i in 0..<n { try! doc("job-\(i)").write(toFile: "\(spec)/w/job-\(i).yaml", atomically: false, encoding: .utf8) }
+            for (path, bytes) in files { writePlain(path, bytes) }
         }
         // 3. Throughput, one file of n documents, on a fresh daemon.
         let d2 = Daemon(gantry: gantry, dir: base + "-run1-" + String(getpid()))
@@ -79,9 +81,23 @@ enum RunBench {
                 text += doc("job-\(i)")
             }
             let tmp = d2.spec + "/w/.batch.yaml.tmp"
-            try! text.write(toFile: tmp, atomically: false, encoding: .utf8)
+            writePlain(tmp, Array(text.utf8))
             rename(tmp, d2.spec + "/w/batch.yaml")
         }
+    }
+
+    /// Writes a file as a plain tool does: open (create or truncate), write, close; no fsync.
+    static func writePlain(_ path: String, _ bytes: [UInt8]) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        precondition(fd >= 0, "gantry-bench: cannot create \(path): errno \(errno)")
+        var off = 0
+        while off < bytes.count {
+            let r = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + off, bytes.count - off) }
+            if r < 0 && errno == EINTR { continue }
+            precondition(r > 0, "gantry-bench: cannot write \(path): errno \(errno)")
+            off += r
+        }
+        close(fd)
     }
 
     /// Times `write` (the bench's part) and then until `n` more workloads are Succeeded.
