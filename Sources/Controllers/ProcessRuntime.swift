@@ -90,7 +90,11 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
     public func start(_ handler: @escaping @Sendable (RuntimeEvent) -> Void) {
         self.handler.withLock { $0 = Handler(f: handler) }
         inotifyFD = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        if inotifyFD >= 0 { _ = inotify_add_watch(inotifyFD, recordsDir, UInt32(IN_MODIFY) | UInt32(IN_CLOSE_WRITE)) }
+        // Every record line is appended with its own open, write, fsync and close (the
+        // supervisor's and this runtime's `appendRecord`): the close says a line is there and
+        // durable, once. (IN_MODIFY as well would wake the monitor during the fsync, and read
+        // the record twice per line.)
+        if inotifyFD >= 0 { _ = inotify_add_watch(inotifyFD, recordsDir, UInt32(IN_CLOSE_WRITE)) }
         let t = Thread { [self] in monitor() }
         t.name = "gantry-runtime"
         t.start()
@@ -350,7 +354,7 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
                     }
                 }
             }
-            // A record's append reports twice (the write, then the close): read it once.
+            // Several lines of one record may be reported together: read it once.
             var seen = Set<String>()
             for n in names where seen.insert(n).inserted { if let r = ProcessRuntime.parseName(n) { check(r) } }
             for e in pending.withLock({ p in defer { p = [] }; return p }) {
