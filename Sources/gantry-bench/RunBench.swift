@@ -10,8 +10,9 @@ import ControllerRuntime
 /// each on a fresh daemon, timed until every one is Succeeded, with the daemon's CPU time
 /// (utime + stime of the daemon process; its supervisors are separate processes):
 ///
-/// - files: one file per workload, written at once (the bench's own writing overlaps the
-///   daemon's work, so the time from the last file written is printed too);
+/// - files: one file per workload, written at once as `git checkout` or `cp -r` writes them
+///   (open, write, close; no fsync). The bench's own writing overlaps the daemon's work, so
+///   the time from the last file written is printed too;
 /// - one file: one file holding every workload as `---`-separated documents, written to a
 ///   hidden name and renamed into the spec directory (how `kubectl apply -f` users and GitOps
 ///   commits deliver a batch).
