@@ -20,9 +20,10 @@ let package = Package(
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD"]),
         .target(name: "GantryAPI", linkerSettings: [.linkedLibrary("m")]),
-        // The replica supervisor: Glibc only, so the small `gantry-shim` starts fast.
+        // The replica supervisor: Glibc only, so the small `gantry-shim` starts fast (Swift's
+        // libraries, libstdc++ and libgcc linked in statically: see Sources/gantry-shim/link).
         .target(name: "GantryShim", dependencies: ["CShim"]),
-        .executableTarget(name: "gantry-shim", dependencies: ["GantryShim"], linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xclang-linker", "-no-pie"])]),
+        .executableTarget(name: "gantry-shim", dependencies: ["GantryShim"], exclude: ["link"], linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xclang-linker", "-no-pie", "-Xclang-linker", "-static-libgcc", "-L", Context.packageDirectory + "/Sources/gantry-shim/link"])]),
         .target(name: "YAMLCodec", dependencies: ["GantryAPI", "CYAML"]),
         .target(name: "ControllerRuntime", dependencies: ["GantryAPI"]),
         .target(name: "KubeClient", dependencies: ["GantryAPI", "YAMLCodec", "CCurl"]),

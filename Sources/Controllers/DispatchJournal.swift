@@ -79,39 +79,50 @@ final class DispatchJournal: Sendable {
         return latest
     }
 
-    func record(_ key: ObjectKey, _ intent: DispatchIntent) {
+    /// Journals one dispatch durably: 0 once its line is written and fsync'd, else the errno
+    /// (then it is not counted as recorded, and its replicas must not start).
+    @discardableResult
+    func record(_ key: ObjectKey, _ intent: DispatchIntent) -> Int32 {
         append(DispatchJournal.line(key, intent)) { $0.latest[key] = intent }
     }
 
     /// Several dispatches in one write and one fsync (group commit): each is durable before
-    /// this returns, as with `record` one at a time.
-    func record(_ batch: [(ObjectKey, DispatchIntent)]) {
-        guard !batch.isEmpty else { return }
+    /// this returns 0, as with `record` one at a time; else the errno, and none counts as
+    /// recorded.
+    @discardableResult
+    func record(_ batch: [(ObjectKey, DispatchIntent)]) -> Int32 {
+        guard !batch.isEmpty else { return 0 }
         var text = ""
         for (k, i) in batch { text += DispatchJournal.line(k, i) }
-        append(text, lines: batch.count) { s in for (k, i) in batch { s.latest[k] = i } }
+        return append(text, lines: batch.count) { s in for (k, i) in batch { s.latest[k] = i } }
     }
 
     func forget(_ key: ObjectKey) {
         let known = state.withLock { $0.latest[key] != nil }
         guard known else { return }
-        append("forget \(key.namespace) \(key.name)\n") { $0.latest[key] = nil }
+        _ = append("forget \(key.namespace) \(key.name)\n") { $0.latest[key] = nil }
     }
 
-    private func append(_ line: String, lines: Int = 1, _ update: (inout State) -> Void) {
+    /// 0 when `line` is written and fsync'd (then `update` is applied), else the errno. The
+    /// journal's file is the one thing this lock guards: no other thread waits on it but a
+    /// dispatch being journaled.
+    private func append(_ line: String, lines: Int = 1, _ update: (inout State) -> Void) -> Int32 {
         state.withLock { s in
             if s.fd < 0 { s.fd = openLinesForAppend(path) }
-            update(&s)
             guard s.fd >= 0, writeAll(s.fd, Array(line.utf8)), fsync(s.fd) == 0 else {
-                Log.error("cannot append to the dispatch journal", ["path": path, "error": String(cString: strerror(errno))])
+                let e = errno == 0 ? EIO : errno
+                Log.error("cannot append to the dispatch journal", ["path": path, "error": String(cString: strerror(e))])
                 // A failed write (ENOSPC part way through a batch) may have left a torn line:
                 // reopen before the next append, which cuts it off, so the next line is not
-                // glued onto it (and lost).
+                // glued onto it (and lost). What it said is not counted as recorded (a later
+                // compaction must not write it as if it were).
                 if s.fd >= 0 { close(s.fd); s.fd = -1 }
-                return
+                return e
             }
+            update(&s)
             s.lines += lines
             if s.lines > 4096 && s.lines > 4 * s.latest.count { compact(&s) }
+            return 0
         }
     }
 

@@ -16,7 +16,11 @@ public struct LifecycleOptions: Sendable {
     /// GANTRY_SPEC_DIR for replicas (absolute).
     public var specDir = ""
     /// The environment every replica starts from (the daemon's own, as Slurm passes it on).
-    public var baseEnv: [String: String] = [:]
+    public var baseEnv: [String: String] = [:] {
+        didSet { baseEnvLines = baseEnv.sorted { $0.key < $1.key }.map { ($0.key, "\($0.key)=\($0.value)") } }
+    }
+    /// `baseEnv` as `NAME=value` lines sorted by name, made once (not per replica start).
+    private(set) var baseEnvLines: [(name: String, line: String)] = []
     /// The name a replica goes by in status (kube mode: its Pod's name); nil:
     /// `<workload>-worker-<rank>`.
     public var replicaName: (@Sendable (ObjectKey, WorkloadType?, Int) -> String)?
@@ -420,26 +424,40 @@ extension Admission {
     /// The environment of a replica (SPEC.md): the daemon's, the user's `env`, then Gantry's.
     public static func replicaEnv(_ key: ObjectKey, _ spec: WorkloadSpec, rank: Int, world: Int, port: Int, gpus: [Int], vendor: GPUVendor,
                                   node: String, dispatch: Int, attempt: Int, options: LifecycleOptions, workdir: String) -> [String] {
-        var env = options.baseEnv
-        for (k, v) in spec.env { env[k] = v }
+        // What the replica's own settings make of the daemon's environment: `set` replaces or
+        // adds, `drop` removes; the daemon's (pre-sorted) lines are merged in around them.
+        var set = spec.env
+        var drop: Set<String> = []
         let devices = gpus.map(String.init).joined(separator: ",")
-        let gantry: [String: String] = [
+        let gantry: KeyValuePairs<String, String> = [
             "GANTRY_WORKLOAD": key.name, "GANTRY_NAMESPACE": key.namespace, "GANTRY_QUEUE": spec.queue,
             "GANTRY_SPEC_DIR": options.specDir, "GANTRY_WORK_DIR": workdir, "GANTRY_NODE": node,
             "GANTRY_DISPATCH": String(dispatch), "GANTRY_RESTART": String(attempt), "GANTRY_REPLICA": "\(key.name)-worker-\(rank)",
             "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": String(port), "WORLD_SIZE": String(world),
             "RANK": String(rank), "NODE_RANK": String(rank), "LOCAL_RANK": "0", "LOCAL_WORLD_SIZE": "1",
         ]
-        for (k, v) in gantry { env[k] = v }
+        for (k, v) in gantry { set[k] = v }
+        let unset: [String]
         switch vendor {
         case .nvidia:
-            env["CUDA_VISIBLE_DEVICES"] = devices
-            env["HIP_VISIBLE_DEVICES"] = nil; env["ROCR_VISIBLE_DEVICES"] = nil
+            set["CUDA_VISIBLE_DEVICES"] = devices
+            unset = ["HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES"]
         case .amd:
-            env["HIP_VISIBLE_DEVICES"] = devices; env["ROCR_VISIBLE_DEVICES"] = devices
-            env["CUDA_VISIBLE_DEVICES"] = nil
+            set["HIP_VISIBLE_DEVICES"] = devices; set["ROCR_VISIBLE_DEVICES"] = devices
+            unset = ["CUDA_VISIBLE_DEVICES"]
         }
-        return env.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        for k in unset { set[k] = nil; drop.insert(k) }
+        // Both lists sorted by name, the names unique: the merge is sorted by name as a whole.
+        let own = set.sorted { $0.key < $1.key }
+        var out: [String] = []
+        out.reserveCapacity(options.baseEnvLines.count + own.count)
+        var i = 0
+        for (name, line) in options.baseEnvLines where set[name] == nil && !drop.contains(name) {
+            while i < own.count && own[i].key < name { out.append("\(own[i].key)=\(own[i].value)"); i += 1 }
+            out.append(line)
+        }
+        while i < own.count { out.append("\(own[i].key)=\(own[i].value)"); i += 1 }
+        return out
     }
 
     /// What in a spec changes the processes (a change restarts the gang).

@@ -45,6 +45,9 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
     /// Events decided outside the monitor (a supervisor that could not be started and no
     /// record to say so), delivered by the monitor: never from inside a call.
     let pending = Mutex<[RuntimeEvent]>([])
+    /// Workloads whose newest dispatch could not be journaled durably, with why: none of its
+    /// replicas may start.
+    let unjournaled = Mutex<[ObjectKey: (dispatch: Int, fault: InfrastructureFault)]>([:])
     /// Exit statuses of supervisors that exited non-zero (the errno of a record they could not
     /// write), by pid, until a sweep finds them gone. Monitor thread only.
     var shimExits: [Int32: Int32] = [:]
@@ -87,7 +90,11 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
     public func start(_ handler: @escaping @Sendable (RuntimeEvent) -> Void) {
         self.handler.withLock { $0 = Handler(f: handler) }
         inotifyFD = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
-        if inotifyFD >= 0 { _ = inotify_add_watch(inotifyFD, recordsDir, UInt32(IN_MODIFY) | UInt32(IN_CLOSE_WRITE)) }
+        // Every record line is appended with its own open, write, fsync and close (the
+        // supervisor's and this runtime's `appendRecord`): the close says a line is there and
+        // durable, once. (IN_MODIFY as well would wake the monitor during the fsync, and read
+        // the record twice per line.)
+        if inotifyFD >= 0 { _ = inotify_add_watch(inotifyFD, recordsDir, UInt32(IN_CLOSE_WRITE)) }
         let t = Thread { [self] in monitor() }
         t.name = "gantry-runtime"
         t.start()
@@ -95,9 +102,21 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
 
     public func stop() { stopped.store(true, ordering: .relaxed) }
 
-    public func prepare(_ key: ObjectKey, _ intent: DispatchIntent) { journal.record(key, intent) }
+    public func prepare(_ key: ObjectKey, _ intent: DispatchIntent) { prepared([(key, intent)], journal.record(key, intent)) }
 
-    public func prepare(_ batch: [(ObjectKey, DispatchIntent)]) { journal.record(batch) }
+    public func prepare(_ batch: [(ObjectKey, DispatchIntent)]) { prepared(batch, journal.record(batch)) }
+
+    /// Notes which dispatches are not durable (`error` non-zero): their replicas are not
+    /// launched (a restarted daemon would not know them, so one could run twice) but reported
+    /// as an infrastructure fault, which restarts the gang under a new dispatch.
+    func prepared(_ batch: [(ObjectKey, DispatchIntent)], _ error: Int32) {
+        let fault = error == 0 ? nil : InfrastructureFault(errno: error, op: "journal", path: journal.path)
+        unjournaled.withLock { u in
+            for (k, i) in batch {
+                if let fault { u[k] = (i.dispatch, fault) } else { u[k] = nil }
+            }
+        }
+    }
 
     public func launch(_ l: ReplicaLaunch) {
         let r = l.ref
@@ -105,6 +124,11 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
         let prefix = recordPrefix(r)
         note(r.key, prefix + ".rec")
         watched.withLock { $0[r] = Watch(since: wallSeconds()) }
+        if let u = unjournaled.withLock({ $0[r.key] }), u.dispatch == r.dispatch {
+            Log.error("not starting a replica: its dispatch is not in the journal", ["replica": r.description, "fault": u.fault.description])
+            pending.withLock { $0.append(.infrastructureFailed(r, u.fault)) }
+            return
+        }
         var argv = shimArgv
         argv += ["--record", prefix, "--log", logPath(r.key, rank: r.rank), "--metrics", metricsPath(r.key, rank: r.rank),
                  "--max-log-size", String(maxLogSize), "--workdir", wd, "--header", l.header]
@@ -170,7 +194,10 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
         }
         for n in names { unlink(recordsDir + "/" + n) }
         if keepDispatch == nil { journal.forget(key) }
-        if keepDispatch == nil { watched.withLock { w in w = w.filter { $0.key.key != key } } }
+        if keepDispatch == nil {
+            watched.withLock { w in w = w.filter { $0.key.key != key } }
+            unjournaled.withLock { _ = $0.removeValue(forKey: key) }
+        }
         if removeFiles {
             // Ranks are numbered from 0: remove until one has no log left.
             for rank in 0..<100_000 {
@@ -231,9 +258,23 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
         return ReplicaRef(key: ObjectKey(.workload, namespace: parts[0], name: parts[1]), dispatch: d, rank: r, attempt: a)
     }
 
+    /// A record's text (nil: none), read with plain system calls: the monitor reads one or two
+    /// records per replica start, and Foundation's file reading costs several times more.
     static func readText(_ path: String) -> String? {
-        guard let d = FileManager.default.contents(atPath: path) else { return nil }
-        return String(decoding: d, as: UTF8.self)
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(fd, &buf, buf.count)
+            // A record is a few lines; past 1 MiB it is not one the supervisor wrote.
+            if n > 0 { out.append(contentsOf: buf[0..<n]); if out.count > 1 << 20 { return nil }; continue }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return nil }
+            break
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     public func recover() -> [ObjectKey: RecoveredDispatch] {
@@ -313,7 +354,7 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
                     }
                 }
             }
-            // A record's append reports twice (the write, then the close): read it once.
+            // Several lines of one record may be reported together: read it once.
             var seen = Set<String>()
             for n in names where seen.insert(n).inserted { if let r = ProcessRuntime.parseName(n) { check(r) } }
             for e in pending.withLock({ p in defer { p = [] }; return p }) {
