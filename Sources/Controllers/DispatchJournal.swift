@@ -100,7 +100,12 @@ final class DispatchJournal: Sendable {
     func forget(_ key: ObjectKey) {
         let known = state.withLock { $0.latest[key] != nil }
         guard known else { return }
-        _ = append("forget \(key.namespace) \(key.name)\n") { $0.latest[key] = nil }
+        // Forgotten in memory even when the line could not be written: the journal's old line
+        // for the key then only matters until the next compaction, which must not write the
+        // deleted workload's dispatch back as live.
+        if append("forget \(key.namespace) \(key.name)\n", { $0.latest[key] = nil }) != 0 {
+            state.withLock { _ = $0.latest.removeValue(forKey: key) }
+        }
     }
 
     /// 0 when `line` is written and fsync'd (then `update` is applied), else the errno. The

@@ -222,7 +222,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
     /// meanwhile and for the readers of older snapshots (at most `busyMillis`).
     private func checkpointLoop() {
         guard let conn = try? SQLiteDB(path: StateStore.databasePath(directory), readOnly: false) else { return }
-        var lastAnalyze = -Double.infinity
+        var lastAnalyze = -Double.infinity, lastIndexTry = -Double.infinity
         let policy = checkpointPolicy
         conn.setBusyTimeout(milliseconds: policy.busyMillis)
         // A connection finds the database in WAL mode only when it first reads it; until then a
@@ -264,6 +264,12 @@ public final class StateStore: EventSink, @unchecked Sendable {
             // The workload index's statistics let SQLite pick the index a page query scans
             // (a filter that matches nearly everything, or one that matches a few rows).
             // Refreshed when writes pause, at most every 5 minutes (tens of ms at 100,000).
+            // Indexes an initial load could not build (a full disk at its end): again when
+            // writes pause, at most every 30 s, until they exist.
+            if idle && bulkIndexes.load(ordering: .relaxed) && !initialLoad.load(ordering: .relaxed) && now - lastIndexTry > indexRetrySeconds {
+                lastIndexTry = now
+                do { try buildBulkIndexes() } catch { Log.warn("cannot build the workload index's indexes; retrying in 30 s", ["error": "\(error)"]) }
+            }
             if idle && (monotonicSeconds() - lastAnalyze > 300 || analyzeSoon.exchange(false, ordering: .relaxed)) {
                 try? conn.exec("ANALYZE wl_index")
                 lastAnalyze = monotonicSeconds()
@@ -325,8 +331,19 @@ public final class StateStore: EventSink, @unchecked Sendable {
         return try body()
     }
 
-    /// Whether the workload index's secondary indexes wait for `endBulkLoad`.
+    /// Whether the workload index's secondary indexes wait for `endBulkLoad` (or, when that
+    /// failed, for the checkpointer to build them once writes pause).
     private let bulkIndexes = Atomic<Bool>(false)
+    /// Whether an initial load into an empty store runs (batches uncapped, in key order).
+    /// Cleared by `endBulkLoad` whatever its outcome, so a failed index build or flush at
+    /// the end of a load does not leave every later batch uncapped.
+    private let initialLoad = Atomic<Bool>(false)
+    /// Whether an initial load runs (for tests).
+    var isInitialLoad: Bool { initialLoad.load(ordering: .relaxed) }
+    /// Whether the workload index's secondary indexes are still to be built (for tests).
+    var indexesPending: Bool { bulkIndexes.load(ordering: .relaxed) }
+    /// How often the checkpointer retries building indexes an initial load could not build.
+    nonisolated(unsafe) var indexRetrySeconds: Double = 30
     /// Set when indexes were built: the checkpointer refreshes their statistics when writes pause.
     private let analyzeSoon = Atomic<Bool>(false)
 
@@ -350,6 +367,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
                 throw error
             }
             bulkIndexes.store(true, ordering: .relaxed)
+            initialLoad.store(true, ordering: .relaxed)
             return true
         }
     }
@@ -357,6 +375,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
     /// Ends an initial load: commits what is pending, then builds the indexes
     /// `beginBulkLoad` dropped (nothing when it dropped none).
     public func endBulkLoad() throws {
+        defer { initialLoad.store(false, ordering: .relaxed) }
         try flush()
         try buildBulkIndexes()
     }
@@ -406,7 +425,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         // is pending: a large one is built in chunks (its rows are never all in memory), and
         // capped batches, taken in hash order, would each rewrite pages all over every table
         // and index (the 100,000-status flush wrote its tables about 13 times over).
-        let maxBatch = bulkIndexes.load(ordering: .relaxed) ? Int.max : StateStore.maxBatch
+        let maxBatch = initialLoad.load(ordering: .relaxed) ? Int.max : StateStore.maxBatch
         var objectKeys = Set<ObjectKey>(), statuses = Set<ObjectKey>()
         if pendingObjectKeys.count <= maxBatch { objectKeys = pendingObjectKeys; pendingObjectKeys = [] } else {
             for k in pendingObjectKeys { objectKeys.insert(k); if objectKeys.count == maxBatch { break } }

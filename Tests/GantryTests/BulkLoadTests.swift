@@ -132,4 +132,32 @@ struct BulkLoadTests {
         #expect(Set(changes.filter { $0.op == "status" }.map(\.key)).count == keys.count)
         store.close()
     }
+
+    /// The end of a load that cannot build the indexes (here a table holding one index's name;
+    /// on a real machine a full disk) leaves the load mode all the same, so later batches are
+    /// capped again, and the checkpointer builds the indexes once it can.
+    @Test func aFailedIndexBuildAtTheEndOfALoadIsRetriedAndEndsTheLoad() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { removeTree(dir) }
+        let store = try BulkLoadTests.store(dir)
+        defer { store.close() }
+        store.indexRetrySeconds = 0.2
+        store.startWriter()   // its checkpointer retries the build
+        #expect(try store.beginBulkLoad())
+        #expect(store.isInitialLoad)
+        let w = World(seed: 32)
+        w.attach(store)
+        _ = try load(store, w, count: 150)
+        let other = try SQLiteDB(path: StateStore.databasePath(dir), readOnly: false)
+        let blocker = try #require(Schema.workloadIndexes.last?.name)
+        try other.exec("CREATE TABLE \(blocker) (x)")
+        #expect(throws: (any Error).self) { try store.endBulkLoad() }
+        #expect(!store.isInitialLoad)
+        #expect(store.indexesPending)
+        try other.exec("DROP TABLE \(blocker)")
+        #expect(poll(timeout: 20) { (try? indexNames(dir)) == allIndexes })
+        #expect(!store.indexesPending)
+        let reader = try StateReader(directory: dir)
+        try WorkloadIndexTests().expectSamePages(reader, w, rounds: 10)
+    }
 }

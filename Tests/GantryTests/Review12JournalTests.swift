@@ -34,4 +34,24 @@ import Synchronization
         #expect(loaded[keys[0]] == intent(1))
         #expect(loaded[next] == intent(4))
     }
+
+    /// A forget whose line cannot be written (a full disk) still forgets the dispatch in
+    /// memory, so the next compaction does not write the deleted workload's dispatch back
+    /// as live (a re-created workload of that name would be adopted with it on restart).
+    @Test func aForgetThatCannotBeWrittenIsNotCompactedBackIn() throws {
+        let d = try makeTemporaryDirectory("gantry-review13-")
+        defer { removeTree(d) }
+        let path = d + "/j"
+        let gone = ObjectKey(.workload, namespace: "ns", name: "gone")
+        let intent = DispatchIntent(dispatch: 1, specHash: "h", masterPort: 3001, at: 9,
+                                    assignments: [ReplicaAssignment(rank: 0, node: "n1", gpus: [0])])
+        let j = DispatchJournal(path: path)
+        _ = j.load()
+        j.record(gone, intent)
+        let ro = open(path, O_RDONLY | O_CLOEXEC)
+        #expect(ro >= 0)
+        j.state.withLock { s in close(s.fd); s.fd = ro }
+        j.forget(gone)
+        #expect(j.state.withLock { $0.latest[gone] } == nil)
+    }
 }
