@@ -21,7 +21,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
     /// Bulk status changes (queue positions): written after the others, in bounded slices,
     /// so a status that matters now never waits behind thousands of them.
     private var pendingLow = Set<ObjectKey>()
-    static let lowBatch = 128
+    static let lowBatch = 512
     /// Bulk statuses a batch writes before it stops for an urgent write.
     static let lowMinimum = 16
     private var pendingDeletes = Set<ObjectKey>()
@@ -443,8 +443,8 @@ public final class StateStore: EventSink, @unchecked Sendable {
         cond.unlock()
         defer { cond.lock(); writing = false; cond.broadcast(); cond.unlock() }
         if objectKeys.isEmpty && statuses.isEmpty && lowKeys.isEmpty && deletes.isEmpty && events.isEmpty && sql.isEmpty { return }
-        // Bulk statuses are encoded one by one inside the transaction, so the batch can stop
-        // as soon as an urgent write arrives; `lowWritten` of them were written.
+        // The batch stops storing bulk statuses as soon as an urgent write arrives;
+        // `lowWritten` of them were written.
         var lowWritten = 0, lowStored: [ObjectKey] = []
         // Build rows and status JSON (the costly part) in parallel for large batches; the
         // SQL itself stays on this connection.
@@ -464,6 +464,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
         var statusByKey: [ObjectKey: String] = [:]
         statusByKey.reserveCapacity(statusList.count)
         for (i, k) in statusList.enumerated() { if let j = statusJSON[i] { statusByKey[k] = j } }
+        // Bulk statuses too (in parallel when there are many: the first pass's positions);
+        // the batch may stop before storing them all.
+        let lowJSON = parallelMap(lowKeys, minimum: 512) { [statusProvider] k in statusProvider?(k) }
         buildMicros.add(Int((monotonicSeconds() - tb) * 1e6), ordering: .relaxed)
         do {
             try db.exec("BEGIN IMMEDIATE")
@@ -524,11 +527,11 @@ public final class StateStore: EventSink, @unchecked Sendable {
                     try indexWriter.change(k, "status")
                 }
                 for (k, json) in statusByKey.sorted(by: { $0.key < $1.key }) { try store(k, json) }
-                for k in lowKeys {
+                for (i, k) in lowKeys.enumerated() {
                     // At least a few per batch, so the lane moves on under a stream of urgent writes.
                     if lowWritten >= StateStore.lowMinimum && urgentPending.load(ordering: .relaxed) { break }
                     lowWritten += 1
-                    guard let json = statusProvider?(k) else { continue }
+                    guard let json = lowJSON[i] else { continue }
                     try store(k, json)
                     lowStored.append(k)
                 }

@@ -26,8 +26,8 @@ import Synchronization
         store.objectProvider = { WriterLatencyTests.row($0) }
         for k in bulk + [urgent] { store.markObjectDirty(k) }
         try store.flush()
-        // The urgent status is marked while the writer is inside a batch of bulk ones (the
-        // writer encodes them one by one as it stores them).
+        // The urgent status is marked while the writer works on a batch of bulk ones (as it
+        // encodes them).
         let encoded = Atomic<Int>(0)
         store.statusProvider = { [unowned store] k in
             if k != urgent && encoded.add(1, ordering: .relaxed).newValue == 20 { store.markStatusDirty(urgent) }
