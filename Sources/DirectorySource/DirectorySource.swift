@@ -302,6 +302,9 @@ public final class DirectorySource: @unchecked Sendable {
         var dirty = Set<String>()
         var dirtyDirs = Set<String>()
         var firstDirty = 0.0, lastEvent = 0.0
+        // A manifest renamed into place is complete (the atomic-replace idiom of editors,
+        // GitOps tools and `kubectl`-like writers): read at once, not after the debounce.
+        var movedIn = false
         var nextResync = monotonicSeconds() + options.resync
         var buf = [UInt8](repeating: 0, count: 64 * 1024)
         while !stopFlag.load(ordering: .relaxed) {
@@ -348,7 +351,10 @@ public final class DirectorySource: @unchecked Sendable {
                             if mask & (UInt32(IN_DELETE_SELF) | UInt32(IN_MOVE_SELF)) != 0 { dirtyDirs.insert(dirRel); continue }
                             if name.isEmpty || name.hasPrefix(".") { continue }
                             let rel = dirRel.isEmpty ? name : dirRel + "/" + name
-                            if mask & UInt32(IN_ISDIR) != 0 { dirtyDirs.insert(rel) } else if DirectorySource.isManifestName(name) { dirty.insert(rel) } else if mask & (UInt32(IN_CREATE) | UInt32(IN_MOVED_TO)) != 0 {
+                            if mask & UInt32(IN_ISDIR) != 0 { dirtyDirs.insert(rel) } else if DirectorySource.isManifestName(name) {
+                                dirty.insert(rel)
+                                if mask & UInt32(IN_MOVED_TO) != 0 { movedIn = true }
+                            } else if mask & (UInt32(IN_CREATE) | UInt32(IN_MOVED_TO)) != 0 {
                                 // Could be a symlink to a directory.
                                 dirtyDirs.insert(rel)
                             }
@@ -358,12 +364,13 @@ public final class DirectorySource: @unchecked Sendable {
             }
             if overflow {
                 Log.warn("inotify queue overflowed; rescanning the spec directory")
-                dirty.removeAll(); dirtyDirs.removeAll()
+                dirty.removeAll(); dirtyDirs.removeAll(); movedIn = false
                 fullScan()
                 continue
             }
             let now = monotonicSeconds()
-            if (!dirty.isEmpty || !dirtyDirs.isEmpty) && (now >= lastEvent + options.debounce || now >= firstDirty + options.maxDebounce) {
+            if (!dirty.isEmpty || !dirtyDirs.isEmpty) && (movedIn || now >= lastEvent + options.debounce || now >= firstDirty + options.maxDebounce) {
+                movedIn = false
                 process(files: dirty, dirs: dirtyDirs)
                 dirty.removeAll(); dirtyDirs.removeAll()
             }

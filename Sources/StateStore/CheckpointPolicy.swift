@@ -3,9 +3,12 @@
 ///
 /// A PASSIVE checkpoint never blocks the writer, but it only copies frames; the log file is
 /// reused from its start (and cut to `journal_size_limit`) only when a write begins after a
-/// checkpoint that copied everything while no reader was still using the log. Readers that
-/// overlap one another (a `get -w`, API requests) can keep that moment from ever coming, and
-/// the file grows. Past `limitBytes` the checkpointer therefore runs a TRUNCATE checkpoint:
+/// checkpoint that copied everything while no reader was still using the log. A busy writer
+/// (a stream of batches) never gives it that moment, so the writer itself copies the frames it
+/// appended during the checkpointer's copy (at most about `catchUpFrames`), between batches,
+/// and starts the log over (`StateStore.catchUpCheckpoint`). Readers that overlap one another
+/// (a `get -w`, API requests) can still keep the log from being reused, and the file grows.
+/// When it stays past `limitBytes` for `retrySeconds` the checkpointer runs a TRUNCATE checkpoint:
 /// it holds the writer off, waits up to `busyMillis` for the readers of older snapshots to
 /// finish (new readers then read the database file, not the log), and cuts the file to zero.
 /// A reader that keeps a transaction open past that wait makes the attempt fail; it is retried
@@ -27,10 +30,16 @@ public struct CheckpointPolicy: Sendable, Equatable {
     /// The size `journal_size_limit` is set to: a log reused from its start is cut to this.
     public var journalSizeLimit: Int
 
-    public init(passiveBytes: Int, limitBytes: Int, busyMillis: Int32, retrySeconds: Double, intervalSeconds: Double, journalSizeLimit: Int? = nil) {
+    /// Frames the writer appended while the checkpointer copied that the writer copies itself,
+    /// between two batches, so the log can be reused (more: the checkpointer copies again).
+    public var catchUpFrames: Int
+
+    public init(passiveBytes: Int, limitBytes: Int, busyMillis: Int32, retrySeconds: Double, intervalSeconds: Double, journalSizeLimit: Int? = nil,
+                catchUpFrames: Int = 256) {
         self.passiveBytes = passiveBytes; self.limitBytes = limitBytes; self.busyMillis = busyMillis
         self.retrySeconds = retrySeconds; self.intervalSeconds = intervalSeconds
         self.journalSizeLimit = max(journalSizeLimit ?? limitBytes / 2, 0)
+        self.catchUpFrames = max(catchUpFrames, 0)
     }
 
     /// A passive checkpoint every 16 MiB of new log (as often as a bulk load allows without

@@ -22,12 +22,29 @@ public final class StateStore: EventSink, @unchecked Sendable {
     /// so a status that matters now never waits behind thousands of them.
     private var pendingLow = Set<ObjectKey>()
     static let lowBatch = 512
+    /// Bulk statuses a batch writes before it stops for an urgent write.
+    static let lowMinimum = 16
     private var pendingDeletes = Set<ObjectKey>()
     private var pendingEvents: [String: EventRecord] = [:]
     private var pendingSQL: [(String, [SQLValue])] = []
     private var writing = false
     private var stopped = false
     private var writerThread: Thread?
+    /// Set while a status, object or delete is pending: a batch of bulk statuses (the
+    /// low-priority lane) stops early and commits what it wrote, so the urgent write waits
+    /// for a few rows, not for hundreds.
+    private let urgentPending = Atomic<Bool>(false)
+    /// Set by the checkpointer when its checkpoint left frames the writer appended meanwhile:
+    /// the writer copies those few itself between batches, so the log is complete in the
+    /// database when the next transaction starts and SQLite reuses it from its start (cut to
+    /// `journal_size_limit`). Without this a busy writer never lets the log be reused, the file
+    /// grows until a TRUNCATE checkpoint, and that holds the writer off for hundreds of ms.
+    private let catchUpRequested = Atomic<Int>(StateStore.noCatchUp)
+    static let noCatchUp = 0, catchUpWhenFree = 1, catchUpNow = 2
+    /// Checkpoints the writer ran between batches (see `catchUpRequested`).
+    public let writerCheckpoints = Atomic<Int>(0)
+    /// When the writer last brought back a log past the limit (writer thread only).
+    private var lastForcedCatchUp = -Double.infinity
     private var flushedGeneration: UInt64 = 0
     private var requestedGeneration: UInt64 = 0
     /// Called after each committed batch with the keys whose status was written (tests, benchmarks).
@@ -101,8 +118,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
             // 16 MiB of page cache: the writer inserts in key order, so a bigger cache mostly
             // holds pages it will not touch again (32 MiB cost 16 MB of RSS at 100,000 workloads).
             try db.exec("PRAGMA cache_size=-16384")
-            // A log reused from its start after a checkpoint is cut back to this size.
-            try db.exec("PRAGMA journal_size_limit=\(checkpointPolicy.journalSizeLimit)")
+            // A log reused from its start is cut back to `journalSizeLimit` only by the writer's
+            // own checkpoint (`catchUpCheckpoint`), never in a batch an edit's status waits for.
+            try db.exec("PRAGMA journal_size_limit=-1")
             try db.exec("PRAGMA synchronous=NORMAL")
             try db.exec("PRAGMA foreign_keys=OFF")
             try db.exec("BEGIN IMMEDIATE")
@@ -152,6 +170,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         cond.lock(); defer { cond.unlock() }
         pendingDeletes.remove(key)
         pendingObjectKeys.insert(key)
+        urgentPending.store(true, ordering: .relaxed)
         wakeLocked()
     }
 
@@ -163,6 +182,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
     public func markStatusDirty(_ key: ObjectKey) {
         cond.lock(); defer { cond.unlock() }
         pendingStatus.insert(key)
+        urgentPending.store(true, ordering: .relaxed)
         wakeLocked()
     }
 
@@ -180,6 +200,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         pendingStatus.remove(key)
         pendingLow.remove(key)
         pendingDeletes.insert(key)
+        urgentPending.store(true, ordering: .relaxed)
         wakeLocked()
     }
 
@@ -230,6 +251,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         try? conn.exec("SELECT count(*) FROM sqlite_master")
         var copied = 0              // frames of the current log already copied into the database
         var busySince: Double?      // when the last TRUNCATE that readers kept from finishing ran
+        var overLimitSince: Double?   // when the log file was first seen past the limit
         while true {
             cond.lock()
             let stop = stopped
@@ -239,11 +261,38 @@ public final class StateStore: EventSink, @unchecked Sendable {
             let idle = now - lastCommitEnd.withLock { $0 } > 0.5
             let frames = walFrames.frames.load(ordering: .relaxed)
             if frames < copied { copied = 0 }   // the writer started the log over
-            let action = policy.decide(walFileBytes: walFileBytes(), pendingBytes: (frames - copied) * frameBytes, idle: idle,
+            var action = policy.decide(walFileBytes: walFileBytes(), pendingBytes: (frames - copied) * frameBytes, idle: idle,
                                        sinceBusyTruncate: busySince.map { now - $0 })
+            // Past the limit the writer brings the log back itself (`catchUpCheckpoint`, cheap);
+            // a TRUNCATE (which holds the writer off) only when that did not within `retrySeconds`.
+            if action == .truncate {
+                if overLimitSince == nil { overLimitSince = now }
+                if let t = overLimitSince, now - t < policy.retrySeconds { action = .passive }
+            } else if walFileBytes() <= policy.limitBytes {
+                overLimitSince = nil
+            }
             if action != .none {
                 let c0 = monotonicSeconds()
-                if let r = try? conn.checkpoint(.passive), r.checkpointed >= 0 { copied = r.checkpointed }
+                var r = try? conn.checkpoint(.passive)
+                // What the writer appended during the copy (a checkpoint copies the log as it
+                // was when it began): copied again here while it is a lot, and the last few
+                // frames by the writer itself (`catchUpRequested`).
+                var rounds = 0
+                while let p = r, p.checkpointed >= 0, walFrames.frames.load(ordering: .relaxed) - p.checkpointed > policy.catchUpFrames, rounds < 3 {
+                    rounds += 1
+                    guard let again = try? conn.checkpoint(.passive), again.checkpointed > p.checkpointed else { break }   // a reader holds the rest
+                    r = again
+                }
+                if let r, r.checkpointed >= 0 {
+                    copied = r.checkpointed
+                    // Asked once the log is past `journal_size_limit` (so the file stays about
+                    // that size and cutting it back is cheap), and insisted on past the limit,
+                    // even with urgent writes waiting.
+                    let logBytes = walFrames.frames.load(ordering: .relaxed) * frameBytes
+                    if action != .truncate && walFrames.frames.load(ordering: .relaxed) > r.checkpointed && logBytes >= policy.journalSizeLimit {
+                        catchUpRequested.store(walFileBytes() > policy.limitBytes ? StateStore.catchUpNow : StateStore.catchUpWhenFree, ordering: .relaxed)
+                    }
+                }
                 if action == .truncate {
                     let t0 = monotonicSeconds()
                     let r = try? conn.checkpoint(.truncate)
@@ -298,6 +347,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
             do {
                 try commitBatch()
                 if let n = failures.success() { Log.info("state store writes succeed again", ["failedAttempts": String(n)]) }
+                catchUpCheckpoint()
             } catch {
                 if let suppressed = failures.failure(now: monotonicSeconds()) {
                     var fields = ["error": "\(error)", "directory": directory]
@@ -306,6 +356,37 @@ public final class StateStore: EventSink, @unchecked Sendable {
                 }
                 Thread.sleep(forTimeInterval: 0.1)
             }
+        }
+    }
+
+    /// The writer's share of a checkpoint (`catchUpRequested`): between batches, unless an
+    /// urgent write is waiting (then after the next batch).
+    private func catchUpCheckpoint() {
+        var request = catchUpRequested.load(ordering: .relaxed)
+        // A log file past the limit (a bulk load keeps the writer busy, so the checkpointer's
+        // requests find no gap): the writer brings it back itself, at most once per checkpointer
+        // interval (a reader holding the log makes the attempt useless until it is done).
+        let now = monotonicSeconds()
+        if request != StateStore.catchUpNow && now - lastForcedCatchUp >= checkpointPolicy.intervalSeconds
+            && walFrames.frames.load(ordering: .relaxed) > 0 && walFileBytes() > checkpointPolicy.limitBytes {
+            request = StateStore.catchUpNow
+            lastForcedCatchUp = now
+        }
+        guard request == StateStore.catchUpNow || request == StateStore.catchUpWhenFree && !urgentPending.load(ordering: .relaxed) else { return }
+        cond.lock()
+        if writing { cond.unlock(); return }   // a flush() is committing on another thread
+        writing = true
+        cond.unlock()
+        defer { cond.lock(); writing = false; cond.broadcast(); cond.unlock() }
+        catchUpRequested.store(StateStore.noCatchUp, ordering: .relaxed)
+        let r = try? db.checkpoint(.passive)
+        writerCheckpoints.add(1, ordering: .relaxed)
+        // Everything copied: a small write now makes SQLite start the log over and cut the file
+        // back to `journal_size_limit` here, rather than in the next batch (an urgent one).
+        if let r, !r.busy, r.log == r.checkpointed, request == StateStore.catchUpNow || !urgentPending.load(ordering: .relaxed) {
+            try? db.exec("PRAGMA journal_size_limit=\(checkpointPolicy.journalSizeLimit)")
+            try? db.exec("INSERT OR REPLACE INTO meta(key, value) VALUES('log_reused_at', '\(Int(SystemClock().now()))')")
+            try? db.exec("PRAGMA journal_size_limit=-1")
         }
     }
 
@@ -438,21 +519,27 @@ public final class StateStore: EventSink, @unchecked Sendable {
             }
         }
         if statuses.count == pendingStatus.count { pendingStatus = [] } else { pendingStatus.subtract(statuses) }
+        pendingLow.subtract(statuses)
+        var lowKeys: [ObjectKey] = []
         if statuses.count < maxBatch {
             // Beside statuses that matter now, only a few bulk ones: this batch stays quick.
             let cap = statuses.isEmpty && objectKeys.isEmpty ? StateStore.lowBatch : 32
-            var low = 0
             for k in pendingLow where !pendingObjectKeys.contains(k) {
-                statuses.insert(k)
-                low += 1
-                if low == cap { break }
+                lowKeys.append(k)
+                if lowKeys.count == cap { break }
             }
-            pendingLow.subtract(statuses)
+            pendingLow.subtract(lowKeys)
+            lowKeys.sort()
         }
         pendingDeletes = []; pendingEvents = [:]; pendingSQL = []
+        // Whatever urgent is left (past maxBatch) keeps the low lane short in this batch too.
+        urgentPending.store(!pendingObjectKeys.isEmpty || !pendingStatus.isEmpty || !pendingDeletes.isEmpty, ordering: .relaxed)
         cond.unlock()
         defer { cond.lock(); writing = false; cond.broadcast(); cond.unlock() }
-        if objectKeys.isEmpty && statuses.isEmpty && deletes.isEmpty && events.isEmpty && sql.isEmpty { return }
+        if objectKeys.isEmpty && statuses.isEmpty && lowKeys.isEmpty && deletes.isEmpty && events.isEmpty && sql.isEmpty { return }
+        // The batch stops storing bulk statuses as soon as an urgent write arrives;
+        // `lowWritten` of them were written.
+        var lowWritten = 0, lowStored: [ObjectKey] = []
         // Build rows and status JSON (the costly part) in parallel for large batches; the
         // SQL itself stays on this connection.
         let tb = monotonicSeconds()
@@ -472,6 +559,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
         // one (an edit's) is built here, in parallel.
         let source = BatchSource(objectKeys: keyList, statusKeys: unpaired, pipelineMinimum: pipelineMinimum, chunkSize: pipelineChunk,
                                  objectProvider: objectProvider, statusProvider: statusProvider)
+        // Bulk statuses too (in parallel when there are many: the first pass's positions);
+        // the batch may stop before storing them all.
+        let lowJSON = parallelMap(lowKeys, minimum: 512) { [statusProvider] k in statusProvider?(k) }
         buildMicros.add(Int((monotonicSeconds() - tb) * 1e6), ordering: .relaxed)
         defer { source.cancel() }
         do {
@@ -524,7 +614,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
                     }
                 }
             }
-            if !statusList.isEmpty {
+            if !statusList.isEmpty || !lowKeys.isEmpty {
                 // Only for objects that exist: a late status of a deleted object is dropped.
                 let up = try statement(&upsertStatus, """
                     INSERT INTO statuses(kind, namespace, name, status, updated_at)
@@ -544,6 +634,14 @@ public final class StateStore: EventSink, @unchecked Sendable {
                 while let chunk = source.nextStatuses() {
                     for (k, json) in chunk { if let json { try write(k, json) } }
                 }
+                for (i, k) in lowKeys.enumerated() {
+                    // At least a few per batch, so the lane moves on under a stream of urgent writes.
+                    if lowWritten >= StateStore.lowMinimum && urgentPending.load(ordering: .relaxed) { break }
+                    lowWritten += 1
+                    guard let json = lowJSON[i] else { continue }
+                    try write(k, json)
+                    lowStored.append(k)
+                }
             }
             if !events.isEmpty {
                 let up = try db.prepare("""
@@ -558,12 +656,19 @@ public final class StateStore: EventSink, @unchecked Sendable {
             for (s, args) in sql { try db.prepare(s).bind(args).run() }
             if wroteObjects || wroteStatuses || !deletes.isEmpty { try indexWriter.pruneChanges(keep: changesKept) }
             try db.exec("COMMIT")
+            if lowWritten < lowKeys.count {
+                // Stopped for an urgent write: the rest go back (newer marks win).
+                cond.lock()
+                for k in lowKeys[lowWritten...] where !pendingDeletes.contains(k) && !pendingStatus.contains(k) { pendingLow.insert(k) }
+                cond.unlock()
+            }
         } catch {
             try? db.exec("ROLLBACK")
             // Put the batch back (newer pending values win) so nothing is lost.
             cond.lock()
             for k in objectKeys where !pendingDeletes.contains(k) { pendingObjectKeys.insert(k) }
             for k in statuses where !pendingDeletes.contains(k) { pendingStatus.insert(k) }
+            for k in lowKeys where !pendingDeletes.contains(k) { pendingLow.insert(k) }
             pendingLow.subtract(pendingStatus)
             for k in deletes where !pendingObjectKeys.contains(k) { pendingDeletes.insert(k) }
             for (k, v) in events where pendingEvents[k] == nil { pendingEvents[k] = v }
@@ -571,7 +676,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
             cond.unlock()
             throw error
         }
-        onCommit?(Array(statuses))
+        onCommit?(Array(statuses) + lowStored)
     }
 
     /// Deletes events last seen before `cutoff` (epoch seconds), in the next batch.

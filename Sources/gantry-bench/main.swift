@@ -44,6 +44,10 @@ struct Options {
     /// Only the HTTP API figures (`APIBench`).
     var apiOnly = false
     var api = APIBench.Config()
+    /// Only the load and the edits (no admission, decode, read-path or runtime figures).
+    var loadOnly = false
+    /// Print every edit's latency and when it started (monotonic seconds, as the daemon's trace).
+    var editTrace = false
     /// Only the churn soak (`ChurnBench`), and its settings.
     var churnOnly = false
     var churn = ChurnBench.Config()
@@ -61,6 +65,8 @@ func parseOptions() -> Options {
         case "--dir": o.dir = it.next() ?? o.dir
         case "--keep": o.keep = true
         case "--admission-only": o.admissionOnly = true
+        case "--load-only": o.loadOnly = true
+        case "--edit-trace": o.editTrace = true
         case "--files": o.e2eFiles = Int(it.next() ?? "") ?? o.e2eFiles
         case "--rounds": o.rounds = Int(it.next() ?? "") ?? o.rounds
         case "--run": o.runOnly = true
@@ -262,8 +268,10 @@ if o.runOnly {
     exit(0)
 }
 say("gantry-bench: N=\(o.n) workloads, \(o.perFile) per file, \(o.edits) edits, dir \(o.dir)")
-AdmissionBench.run(n: o.n, rounds: o.rounds, say: say)
-AdmissionBench.runWithStatus(n: o.n, rounds: o.rounds, say: say)
+if !o.loadOnly {
+    AdmissionBench.run(n: o.n, rounds: o.rounds, say: say)
+    AdmissionBench.runWithStatus(n: o.n, rounds: o.rounds, say: say)
+}
 if o.admissionOnly {
     endToEndAdmission(o)
     exit(0)
@@ -275,7 +283,7 @@ say(String(format: "generated %d files, %.1f MB, %d objects in %.1f s", files.co
 
 let dec = gantryDecodeThroughput(files)
 say(String(format: "YAML decode, Gantry (libyaml events -> typed objects): %.1f MB/s (%d objects, %.2f s)", dec.mbps, dec.objects, dec.seconds))
-say("YAML decode, PyYAML CSafeLoader (same files):         " + pyyamlThroughput(files))
+if !o.loadOnly { say("YAML decode, PyYAML CSafeLoader (same files):         " + pyyamlThroughput(files)) }
 
 // Start the daemon, after flushing the generator's writes to disk: otherwise the kernel's
 // writeback of those files competes with the daemon and the figures vary by seconds.
@@ -314,10 +322,11 @@ say(String(format: "initial load: %d objects, every status stored, %.2f s after 
 let rssAfterLoad = peakRSS(daemon.processIdentifier)
 
 // Edits: rewrite one workload file by rename with one workload's priority changed.
-var latencies: [Double] = []
+var edits: [(ms: Double, after: Double)] = []
 var rng = SystemRandomNumberGenerator()
 let nFiles = (o.n + o.perFile - 1) / o.perFile
 var editedGen: [Int: Int] = [:]
+let loadedAt = t0 + loaded
 for e in 0..<o.edits {
     let f = Int.random(in: 0..<nFiles, using: &rng)
     let lo = f * o.perFile, hi = min(o.n, lo + o.perFile)
@@ -343,20 +352,33 @@ for e in 0..<o.edits {
         usleep(500)
     }
     let ms = (monotonicSeconds() - start) * 1000
-    latencies.append(ms)
-    if ms > 100 { say(String(format: "  slow edit #%d: %.1f ms (%.2f s after load)", e, ms, start - t0 - loaded)) }
+    edits.append((ms, start - loadedAt))
+    if o.editTrace { say(String(format: "  edit #%d: %.1f ms (started at %.4f, %.2f s after load)", e, ms, start, start - loadedAt)) }
     usleep(20_000)
 }
 let rss = peakRSS(daemon.processIdentifier)
-say(String(format: "edit -> status stored (%d edits): p50 %.1f ms, p99 %.1f ms, max %.1f ms", latencies.count,
-           percentile(latencies, 0.5), percentile(latencies, 0.99), latencies.max() ?? 0))
+reportEdits(edits)
 say(String(format: "peak RSS: %.0f MB after load, %.0f MB at the end", Double(rssAfterLoad) / 1024, Double(rss) / 1024))
-ReadPathBench.run(gantry: o.gantry, state: state, say: say)
+if !o.loadOnly { ReadPathBench.run(gantry: o.gantry, state: state, say: say) }
 let s0 = monotonicSeconds()
 daemon.terminate()
 daemon.waitUntilExit()
 say(String(format: "SIGTERM -> exit %d in %.2f s", daemon.terminationStatus, monotonicSeconds() - s0))
 if !o.keep { try? FileManager.default.removeItem(atPath: o.dir) }
+if o.loadOnly { exit(0) }
+
+/// The edit figures: p50, p90, p99 and max over all edits, how many took over 50 ms, and the
+/// slow ones with when they started (seconds after the load), since background work just
+/// after the load shows up as slow edits early on.
+func reportEdits(_ edits: [(ms: Double, after: Double)]) {
+    let ms = edits.map(\.ms)
+    let slow = edits.enumerated().filter { $0.element.ms > 50 }
+    say(String(format: "edit -> status stored (%d edits): p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms; %d over 50 ms", ms.count,
+               percentile(ms, 0.5), percentile(ms, 0.9), percentile(ms, 0.99), ms.max() ?? 0, slow.count))
+    if !slow.isEmpty {
+        say("  over 50 ms: " + slow.prefix(20).map { String(format: "#%d %.1f ms at %.2f s", $0.offset, $0.element.ms, $0.element.after) }.joined(separator: ", "))
+    }
+}
 
 /// A fresh daemon on the queue tree and nodes only; then `--files` workload files (one
 /// workload each) are written, and the time runs until every one is admitted or has a
