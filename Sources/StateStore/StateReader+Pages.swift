@@ -53,3 +53,21 @@ extension StateReader {
         return out
     }
 }
+
+extension StateReader {
+    /// The keys of a page and how many workloads match `q` in all (offset and limit aside),
+    /// read in one read transaction (one snapshot); nil when the database has no workload index.
+    public func workloadKeysAndCount(_ q: WorkloadPageQuery) throws -> (keys: [ObjectKey], total: Int)? {
+        guard try hasWorkloadIndex() else { return nil }
+        try db.exec("BEGIN")
+        defer { try? db.exec("COMMIT") }
+        guard let keys = try workloadKeys(q) else { return nil }
+        var all = q
+        all.limit = nil; all.offset = 0; all.descending = false; all.tiesAscending = false; all.sort = .name
+        // The count's own plan: no sort to walk, so the most selective filter's index.
+        let (sql, args) = try pageSQL(all, select: "SELECT 1 FROM wl_index w")
+        let st = try db.prepare("SELECT count(*) FROM (" + sql + ")").bind(args)
+        _ = try st.step()
+        return (keys, Int(clamping: st.int(0)))
+    }
+}

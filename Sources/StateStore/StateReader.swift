@@ -156,6 +156,10 @@ public final class StateReader {
             sql += " AND (instr(w.name_lc, ?) > 0 OR instr(w.display_lc, ?) > 0)"
             args += [.text(nc.lowercased()), .text(nc.lowercased())]
         }
+        if let nc = q.nameOnlyContains {
+            sql += " AND instr(w.name_lc, ?) > 0"
+            args.append(.text(nc.lowercased()))
+        }
         let label = "SELECT 1 FROM wl_labels l WHERE l.namespace=w.namespace AND l.name=w.name AND l.key=?"
         for sel in q.selectors {
             switch sel.op {
@@ -176,7 +180,11 @@ public final class StateReader {
         case .priority: keys = [o + "w.priority", o + "w.namespace", o + "w.name"]
         case .gpus: keys = [o + "w.gpus", o + "w.namespace", o + "w.name"]
         }
-        sql += " ORDER BY " + keys.map { $0 + dir }.joined(separator: ", ")
+        if q.tiesAscending && q.sort != .name {
+            sql += " ORDER BY " + keys[0] + dir + ", " + keys.dropFirst().joined(separator: ", ")
+        } else {
+            sql += " ORDER BY " + keys.map { $0 + dir }.joined(separator: ", ")
+        }
         sql += " LIMIT ? OFFSET ?"
         args.append(.int(q.limit.map { Int64(max($0, 0)) } ?? -1))
         args.append(.int(Int64(max(q.offset, 0))))

@@ -26,6 +26,8 @@ public final class StateStore: EventSink, @unchecked Sendable {
     private var pendingEvents: [String: EventRecord] = [:]
     private var pendingSQL: [(String, [SQLValue])] = []
     private var writing = false
+    /// Batches finished (committed, empty or failed), under `cond`.
+    private var settled: UInt64 = 0
     private var stopped = false
     private var writerThread: Thread?
     private var flushedGeneration: UInt64 = 0
@@ -189,6 +191,15 @@ public final class StateStore: EventSink, @unchecked Sendable {
         cond.lock(); defer { cond.unlock() }
         pendingEvents[event.name] = event
         wakeLocked()
+    }
+
+    /// A number that stays the same while every write handed to the store is committed and
+    /// none is being written (nil while any is pending or a batch is in progress): a reader
+    /// that reads it before and after a query, equal both times, read every write marked
+    /// before the first call, and only from one committed state.
+    public func settledGeneration() -> UInt64? {
+        cond.lock(); defer { cond.unlock() }
+        return writing || hasPendingLocked ? nil : settled
     }
 
     private func wakeLocked() { requestedGeneration &+= 1; cond.broadcast() }
@@ -357,7 +368,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         }
         pendingDeletes = []; pendingEvents = [:]; pendingSQL = []
         cond.unlock()
-        defer { cond.lock(); writing = false; cond.broadcast(); cond.unlock() }
+        defer { cond.lock(); writing = false; settled &+= 1; cond.broadcast(); cond.unlock() }
         if objectKeys.isEmpty && statuses.isEmpty && deletes.isEmpty && events.isEmpty && sql.isEmpty { return }
         // Build rows and status JSON (the costly part) in parallel for large batches; the
         // SQL itself stays on this connection.
