@@ -132,6 +132,7 @@ public final class DirectoryBackend: APIBackend {
         q.queues = iq.queues ?? []
         q.nameOnlyContains = iq.nameContains
         q.selectors = iq.labels.map { ($0.key, $0.op, $0.value) }
+        q.numbers = iq.numbers.map { ($0.field, $0.op, $0.value) }
         q.createdFrom = iq.createdFrom
         q.createdTo = iq.createdTo
         switch iq.sort {

@@ -160,6 +160,12 @@ public final class StateReader {
             sql += " AND instr(w.name_lc, ?) > 0"
             args.append(.text(nc.lowercased()))
         }
+        for t in q.numbers {
+            guard t.column == "priority" || t.column == "gpus" else { continue }
+            let op = t.op == "==" ? "=" : t.op == "!=" ? "!=" : t.op == "<=" ? "<=" : ">="
+            sql += " AND +w.\(t.column) \(op) ?"
+            args.append(.int(t.value))
+        }
         let label = "SELECT 1 FROM wl_labels l WHERE l.namespace=w.namespace AND l.name=w.name AND l.key=?"
         for sel in q.selectors {
             switch sel.op {

@@ -91,6 +91,8 @@ public struct WorkloadPageQuery: Sendable {
     public var tiesAscending = false
     /// A substring of the name alone (lower-cased), as the HTTP API's `name` filter matches.
     public var nameOnlyContains: String?
+    /// `priority`/`gpus` terms: (column, `==`/`!=`/`<=`/`>=`, value).
+    public var numbers: [(column: String, op: String, value: Int64)] = []
     public var offset = 0
     public var limit: Int?
     public init() {}

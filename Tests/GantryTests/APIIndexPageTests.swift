@@ -90,7 +90,7 @@ import Foundation
         }
         if maybe(15) { p.append(("since", String(1_768_473_060 + Int(rng.next() % 400)))) }
         if maybe(15) { p.append(("until", String(1_768_473_060 + Int(rng.next() % 400)))) }
-        if maybe(10) { p.append(("filterBy", pick(["priority>=1", "queue==q-one", "createdAt>=2026-01-15"]))) }
+        if maybe(10) { p.append(("filterBy", pick(["priority>=1", "queue==q-one", "createdAt>=2026-01-15", "gpus>=2", "gpus==0", "priority!=1,gpus<=2", "replicas==2"]))) }
         if maybe(75) { p.append(("sortBy", pick(["createdAt", "priority", "gpus", "namespace", "name", "phase", "queue"]))) }
         if maybe(50) { p.append(("sortOrder", pick(["asc", "desc"]))) }
         if maybe(40) { p.append(("offset", String(rng.next() % 60))) }

@@ -20,6 +20,8 @@ public struct WorkloadIndexQuery: Sendable, Equatable {
     public var nameContains: String?
     /// `=`, `!=`, `exists`, `!exists` terms.
     public var labels: [LabelTerm] = []
+    /// `priority`/`gpus` compared with `==`, `!=`, `<=` or `>=` (filterBy).
+    public var numbers: [NumberTerm] = []
     public var createdFrom: Int64?
     public var createdTo: Int64?
     public var sort: Sort = .namespaceName
@@ -27,6 +29,13 @@ public struct WorkloadIndexQuery: Sendable, Equatable {
     public var descending = false
     public var offset = 0
     public var limit = 50
+
+    public struct NumberTerm: Sendable, Equatable {
+        /// "priority" or "gpus".
+        public var field: String
+        public var op: String
+        public var value: Int64
+    }
 
     public struct LabelTerm: Sendable, Equatable {
         public var key: String
@@ -38,7 +47,7 @@ public struct WorkloadIndexQuery: Sendable, Equatable {
 extension WorkloadQuery {
     /// This query as the workload index can answer it, or nil when it needs a field the index
     /// does not hold or holds differently: user, description, replicas, started and completed
-    /// times, `in`/`notin` with several values, filterBy string/number terms, several
+    /// times, `in`/`notin` with several values, filterBy string and replicas terms, several
     /// namespaces, sorts by name, phase, type, queue, user, started or completed time, and
     /// the deleted history. Its answer has the same items, order and totalCount as `apply`.
     public var indexQuery: WorkloadIndexQuery? {
@@ -72,6 +81,8 @@ extension WorkloadQuery {
                 out.nameContains = String(decoding: needle, as: UTF8.self)
             case .date(.createdAt, .ge, let t): out.createdFrom = max(out.createdFrom ?? .min, t)
             case .date(.createdAt, .le, let t): out.createdTo = min(out.createdTo ?? .max, t)
+            case .number(let f, let op, let n) where f != .replicas && op.isOrdering:
+                out.numbers.append(.init(field: f == .priority ? "priority" : "gpus", op: op.rawValue, value: n))
             case .labels(let s):
                 for r in s.requirements {
                     switch r {
