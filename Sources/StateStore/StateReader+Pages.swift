@@ -62,6 +62,10 @@ extension StateReader {
         try db.exec("BEGIN")
         defer { try? db.exec("COMMIT") }
         guard let keys = try workloadKeys(q) else { return nil }
+        // A short page is the last: the count is what precedes it plus what it holds.
+        if let limit = q.limit, keys.count < limit, !keys.isEmpty || q.offset == 0 {
+            return (keys, max(q.offset, 0) + keys.count)
+        }
         var all = q
         all.limit = nil; all.offset = 0; all.descending = false; all.tiesAscending = false; all.sort = .name
         // The count's own plan: no sort to walk, so the most selective filter's index.
