@@ -51,9 +51,24 @@ public final class DirectoryBackend: APIBackend {
     /// Workload pages answered through the state database's workload index (tests, logs).
     public let indexPages = Atomic<Int>(0)
 
+    /// When a list page is read through the workload index.
+    public enum IndexPages: Sendable {
+        /// Whenever the index can answer the query exactly and the store has every change.
+        case always
+        /// Only when the in-memory list was built and would have to be rebuilt first
+        /// (something changed since): a warm list answers a page in a scan of compact columns,
+        /// faster than the index's COUNT of a filter matching most workloads (at 20,000:
+        /// p50 8 ms in memory against 20–23 ms through the index for 15,000 matches), while
+        /// a rebuild costs 50–100 ms at 100,000. With no list built yet the first list builds it.
+        case whenMemoryIsStale
+        case never
+    }
+    let indexPagesPolicy: IndexPages
+
     public init(inventory: Inventory, layers: ManifestLayers, overrides: Overrides, events: EventRecorder, queue: WorkQueue<ObjectKey>,
                 clock: any Clock, stateDir: String, applyTimeout: Double = 5, anonymousRunAs: String? = nil,
-                settled: (@Sendable () -> UInt64?)? = nil) {
+                settled: (@Sendable () -> UInt64?)? = nil, indexPages: IndexPages = .whenMemoryIsStale) {
+        self.indexPagesPolicy = indexPages
         self.anonymousRunAs = anonymousRunAs
         self.settled = settled
         self.inventory = inventory; self.layers = layers; self.overrides = overrides; self.events = events; self.queue = queue
@@ -87,9 +102,13 @@ public final class DirectoryBackend: APIBackend {
     struct Cached { var versions: (Int, Int, Int); var items: [APIObject] }
     let cache = Mutex<[Kind: Cached]>([:])
 
+    func currentVersions() -> (Int, Int, Int) {
+        (inventory.desired.version.load(ordering: .acquiring), inventory.statuses.version.load(ordering: .acquiring),
+         overrides.version.load(ordering: .acquiring))
+    }
+
     public func list(_ kind: Kind) -> [APIObject] {
-        let versions = (inventory.desired.version.load(ordering: .acquiring), inventory.statuses.version.load(ordering: .acquiring),
-                        overrides.version.load(ordering: .acquiring))
+        let versions = currentVersions()
         if let c = cache.withLock({ $0[kind] }), c.versions == versions { return c.items }
         let items = inventory.desired.values { $0.spec.kind == kind }.map(view)
         cache.withLock { $0[kind] = Cached(versions: versions, items: items) }
@@ -105,7 +124,10 @@ public final class DirectoryBackend: APIBackend {
     /// written in the store, the same before and after the query); else, and for queries the
     /// index cannot answer exactly (`WorkloadQuery.indexQuery`), nil: the list from memory.
     public func workloadPage(_ query: WorkloadQuery) -> WorkloadPage? {
-        guard let settled, let iq = query.indexQuery else { return nil }
+        guard let settled, indexPagesPolicy != .never, let iq = query.indexQuery else { return nil }
+        if indexPagesPolicy == .whenMemoryIsStale {
+            guard let c = cache.withLock({ $0[.workload] }), c.versions != currentVersions() else { return nil }
+        }
         // In this order: a change finished before the request began is marked in the store
         // by the time the counters read 0, so the store is either still writing it (nil) or
         // has committed it.

@@ -20,7 +20,7 @@ import Foundation
         let inventory: Inventory
         let backend: DirectoryBackend
 
-        init() throws {
+        init(indexPages: DirectoryBackend.IndexPages = .always) throws {
             dir = try makeTemporaryDirectory()
             let store = try StateStore(directory: dir)
             self.store = store
@@ -35,7 +35,7 @@ import Foundation
             store.startWriter()
             let layers = ManifestLayers(downstream: inventory, current: { inventory.desired.get($0)?.source }, events: events)
             backend = DirectoryBackend(inventory: inventory, layers: layers, overrides: Overrides(), events: events, queue: queue, clock: clock,
-                                       stateDir: dir, settled: { store.settledGeneration() })
+                                       stateDir: dir, settled: { store.settledGeneration() }, indexPages: indexPages)
         }
 
         deinit { store.close(); try? FileManager.default.removeItem(atPath: dir) }
@@ -171,6 +171,19 @@ import Foundation
         }
         try w.settle()
 #expect(w.backend.workloadPage(q)?.items.first?.key == ObjectKey(.workload, namespace: "ns-a", name: "new-199"), "served by the index once settled")
+    }
+
+    @Test func byDefaultTheIndexAnswersOnlyWhenTheInMemoryListIsStale() throws {
+        let w = try World(indexPages: .whenMemoryIsStale)
+        w.upsert("ns-a", "one", queue: "q-one", type: .job, priority: 0, gpu: 1, replicas: 1, labels: [:])
+        try w.settle()
+        let q = try WorkloadQuery.parse([("sortBy", "priority")])
+        #expect(w.backend.workloadPage(q) == nil, "no in-memory list yet: memory answers (and builds it)")
+        _ = w.backend.list(.workload)
+        #expect(w.backend.workloadPage(q) == nil, "the warm in-memory list answers")
+        w.upsert("ns-a", "two", queue: "q-one", type: .job, priority: 1, gpu: 1, replicas: 1, labels: [:])
+        try w.settle()
+        #expect(poll(timeout: 10) { w.backend.workloadPage(q)?.totalCount == 2 }, "a change made the list stale: the index answers")
     }
 
     @Test func aCreateThroughTheDaemonsAPIIsInTheVeryNextList() throws {
