@@ -15,6 +15,9 @@ public final class Inventory: ManifestSink, Sendable {
 
     public let desired: IndexedStore<ObjectKey, ManifestObject>
     public let statuses: StatusCache
+    /// Upserts and deletes between changing `desired` and telling the store (see
+    /// `StatusCache.unpersisted`).
+    public let unpersisted = Atomic<Int>(0)
     let persistence: any StatePersistence
     let queue: WorkQueue<ObjectKey>
     let events: EventRecorder
@@ -258,8 +261,10 @@ public final class Inventory: ManifestSink, Sendable {
         if key.kind == .node && obj.source.file != LocalNode.sourceFile && (prev == nil || prev?.source.file == LocalNode.sourceFile) {
             state.withLock { $0.declaredNodes += 1 }
         }
+        unpersisted.add(1, ordering: .sequentiallyConsistent)
         desired.upsert(key, obj)
         if changed { persistence.markObjectDirty(key) }
+        unpersisted.subtract(1, ordering: .sequentiallyConsistent)
 
         let invalidSig = obj.invalid.map(\.description).joined(separator: "; ")
         let invalidChanged = state.withLock { st in
@@ -276,6 +281,8 @@ public final class Inventory: ManifestSink, Sendable {
     }
 
     func delete(_ key: ObjectKey, enqueue keys: inout [ObjectKey]) {
+        unpersisted.add(1, ordering: .sequentiallyConsistent)
+        defer { unpersisted.subtract(1, ordering: .sequentiallyConsistent) }
         let old = desired.delete(key)
         if key.kind == .node, let old, old.source.file != LocalNode.sourceFile { state.withLock { $0.declaredNodes -= 1 } }
         state.withLock { st in

@@ -11,6 +11,9 @@ public final class StatusCache: Sendable {
     let persistence: any StatePersistence
     /// Bumped on every change (readers that cache views of many statuses compare it).
     public let version = Atomic<Int>(0)
+    /// Updates between changing a status in memory and marking it dirty in the store (a
+    /// reader that serves lists from the store checks this is 0 before the store's state).
+    public let unpersisted = Atomic<Int>(0)
 
     public init(persistence: any StatePersistence, shards: Int = 16) {
         self.persistence = persistence
@@ -39,6 +42,8 @@ public final class StatusCache: Sendable {
     /// Returns true when the status changed.
     @discardableResult
     public func update(_ key: ObjectKey, initial: () -> ObjectStatus, _ change: (inout ObjectStatus) -> Void) -> Bool {
+        unpersisted.add(1, ordering: .sequentiallyConsistent)
+        defer { unpersisted.subtract(1, ordering: .sequentiallyConsistent) }
         let changed: Bool = shard(key).m.withLock { m in
             let old = m[key]
             var s = old ?? initial()

@@ -165,7 +165,8 @@ public final class Daemon: @unchecked Sendable {
         if signals.load(ordering: .relaxed) > 0 { source.cancel(); apiSource.cancel() }
         let api: (ProbeServer, DirectoryBackend)?
         do {
-            api = try startAPI(inventory: inventory, layers: layers, overrides: overrides, events: events, queue: queue, clock: clock, metrics: metrics)
+            api = try startAPI(inventory: inventory, layers: layers, overrides: overrides, events: events, queue: queue, clock: clock, metrics: metrics,
+                               settled: { store.settledGeneration() })
         } catch {
             Log.error("cannot start", ["error": "--listen: \(error)"])
             errOut("gantry: --listen: \(error)")

@@ -10,7 +10,8 @@ extension Daemon {
     /// `--listen`: the HTTP API, the dashboard and the probes on one address; nil when off.
     /// Without `--tokens` only a loopback address is accepted (everyone would be an admin).
     func startAPI(inventory: Inventory, layers: ManifestLayers, overrides: Overrides, events: EventRecorder,
-                  queue: WorkQueue<ObjectKey>, clock: any Clock, metrics: Metrics) throws -> (ProbeServer, DirectoryBackend)? {
+                  queue: WorkQueue<ObjectKey>, clock: any Clock, metrics: Metrics,
+                  settled: (@Sendable () -> UInt64?)? = nil) throws -> (ProbeServer, DirectoryBackend)? {
         guard let address = options.listenAddress else { return nil }
         let tokens = try options.tokensFile.map { path throws(APIError) in try TokenTable.load(path: path) }
         if tokens == nil, try !HTTPServer.isLoopback(address: address) {
@@ -18,7 +19,7 @@ extension Daemon {
         }
         let backend = DirectoryBackend(inventory: inventory, layers: layers, overrides: overrides, events: events, queue: queue,
                                        clock: clock, stateDir: options.stateDir,
-                                       anonymousRunAs: options.runAs ?? (geteuid() == 0 ? nil : Daemon.currentAccount()))
+                                       anonymousRunAs: options.runAs ?? (geteuid() == 0 ? nil : Daemon.currentAccount()), settled: settled)
         let api = APIServer(backend: backend, tokens: tokens)
         let server = try ProbeServer(address: address, metrics: metrics, maxBodyBytes: 4 << 20, maxConnections: 256, idleTimeout: 120) { r in
             api.register(into: &r)

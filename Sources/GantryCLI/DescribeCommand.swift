@@ -143,9 +143,20 @@ struct DescribeCommand {
     /// A queue's pending workloads in admission order, each with its position and why it
     /// waits, then its admitted workloads.
     func queueWorkloads(_ reader: any ObjectReader) throws -> [String] {
-        let members = try reader.workloads(queue: name).map(StoredObject.init)
-        var pending: [(Int64, StoredObject)] = []
-        var admitted: [StoredObject] = []
+        let members: [QueueMember]
+        if let state = reader as? StateReader, let rows = try state.queueMembers(name) {
+            // The index's priority and GPUs: only the statuses are parsed, not the objects.
+            members = rows.map { r in
+                QueueMember(key: r.key, priority: r.priority, totalGPUs: r.gpus, creation: Timestamp(seconds: r.creationTime),
+                            status: r.statusJSON.flatMap { try? JSON.parse($0) })
+            }
+        } else {
+            members = try reader.workloads(queue: name).map(StoredObject.init).map {
+                QueueMember(key: $0.key, priority: $0.priority, totalGPUs: $0.totalGPUs, creation: $0.creation, status: $0.status)
+            }
+        }
+        var pending: [(Int64, QueueMember)] = []
+        var admitted: [QueueMember] = []
         var other = 0
         for w in members {
             if w.status?["admission"] != nil { admitted.append(w) } else if let p = w.status?["queuePosition"]?.intValue { pending.append((p, w)) } else { other += 1 }
@@ -174,6 +185,16 @@ struct DescribeCommand {
         }
         if other > 0 { lines.append("Other Workloads: \(other) (suspended, invalid or finished)") }
         return lines
+    }
+
+    /// What `describe queue` shows of each of its workloads.
+    struct QueueMember {
+        var key: ObjectKey
+        var priority: Int64
+        var totalGPUs: Int64
+        var creation: Timestamp
+        var status: Value?
+        var phase: String { status?["phase"]?.stringValue ?? "" }
     }
 
     func indent(_ s: String) -> String {

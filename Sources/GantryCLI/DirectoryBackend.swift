@@ -46,9 +46,31 @@ public final class DirectoryBackend: APIBackend {
         init(_ r: StateReader) { reader = r }
     }
 
+    /// The state store's `settledGeneration` (nil: lists come from memory only).
+    let settled: (@Sendable () -> UInt64?)?
+    /// Workload pages answered through the state database's workload index (tests, logs).
+    public let indexPages = Atomic<Int>(0)
+
+    /// When a list page is read through the workload index.
+    public enum IndexPages: Sendable {
+        /// Whenever the index can answer the query exactly and the store has every change.
+        case always
+        /// Only when the in-memory list was built and would have to be rebuilt first
+        /// (something changed since): a warm list answers a page in a scan of compact columns,
+        /// faster than the index's COUNT of a filter matching most workloads (at 20,000:
+        /// p50 8 ms in memory against 20–23 ms through the index for 15,000 matches), while
+        /// a rebuild costs 50–100 ms at 100,000. With no list built yet the first list builds it.
+        case whenMemoryIsStale
+        case never
+    }
+    let indexPagesPolicy: IndexPages
+
     public init(inventory: Inventory, layers: ManifestLayers, overrides: Overrides, events: EventRecorder, queue: WorkQueue<ObjectKey>,
-                clock: any Clock, stateDir: String, applyTimeout: Double = 5, anonymousRunAs: String? = nil) {
+                clock: any Clock, stateDir: String, applyTimeout: Double = 5, anonymousRunAs: String? = nil,
+                settled: (@Sendable () -> UInt64?)? = nil, indexPages: IndexPages = .whenMemoryIsStale) {
+        self.indexPagesPolicy = indexPages
         self.anonymousRunAs = anonymousRunAs
+        self.settled = settled
         self.inventory = inventory; self.layers = layers; self.overrides = overrides; self.events = events; self.queue = queue
         self.clock = clock; self.stateDir = stateDir; self.applyTimeout = applyTimeout
         apiDir = DirectoryBackend.apiDir(stateDir)
@@ -80,9 +102,13 @@ public final class DirectoryBackend: APIBackend {
     struct Cached { var versions: (Int, Int, Int); var items: [APIObject] }
     let cache = Mutex<[Kind: Cached]>([:])
 
+    func currentVersions() -> (Int, Int, Int) {
+        (inventory.desired.version.load(ordering: .acquiring), inventory.statuses.version.load(ordering: .acquiring),
+         overrides.version.load(ordering: .acquiring))
+    }
+
     public func list(_ kind: Kind) -> [APIObject] {
-        let versions = (inventory.desired.version.load(ordering: .acquiring), inventory.statuses.version.load(ordering: .acquiring),
-                        overrides.version.load(ordering: .acquiring))
+        let versions = currentVersions()
         if let c = cache.withLock({ $0[kind] }), c.versions == versions { return c.items }
         let items = inventory.desired.values { $0.spec.kind == kind }.map(view)
         cache.withLock { $0[kind] = Cached(versions: versions, items: items) }
@@ -90,6 +116,59 @@ public final class DirectoryBackend: APIBackend {
     }
 
     public func get(_ key: ObjectKey) -> APIObject? { inventory.desired.get(key).map(view) }
+
+    /// A workload page whose keys and totalCount come from the state database's workload
+    /// index (the CLI's page query) and whose objects and statuses come from memory: no list
+    /// of every workload is built or filtered. Only while the database holds every change made
+    /// in memory (nothing between a change and its dirty mark, nothing pending or being
+    /// written in the store, the same before and after the query); else, and for queries the
+    /// index cannot answer exactly (`WorkloadQuery.indexQuery`), nil: the list from memory.
+    public func workloadPage(_ query: WorkloadQuery) -> WorkloadPage? {
+        guard let settled, indexPagesPolicy != .never, let iq = query.indexQuery else { return nil }
+        if indexPagesPolicy == .whenMemoryIsStale {
+            guard let c = cache.withLock({ $0[.workload] }), c.versions != currentVersions() else { return nil }
+        }
+        // In this order: a change finished before the request began is marked in the store
+        // by the time the counters read 0, so the store is either still writing it (nil) or
+        // has committed it.
+        guard inventory.unpersisted.load(ordering: .sequentiallyConsistent) == 0,
+              inventory.statuses.unpersisted.load(ordering: .sequentiallyConsistent) == 0,
+              let before = settled() else { return nil }
+        let pq = DirectoryBackend.pageQuery(iq)
+        // try? flattens: nil also when the database has no workload index yet.
+        guard let read = try? withReader({ r in try r.workloadKeysAndCount(pq) }), settled() == before else { return nil }
+        let (keys, total) = read
+        guard let page = query.page(keys: keys, totalCount: total, object: { k in inventory.desired.get(k).map(view) }),
+              // Each item, as memory has it now, passes the filters (the index keeps some fields
+              // lower-cased; a change racing this read): else the answer from memory.
+              page.items.allSatisfy({ query.matches($0) }) else { return nil }
+        indexPages.add(1, ordering: .relaxed)
+        return page
+    }
+
+    static func pageQuery(_ iq: WorkloadIndexQuery) -> WorkloadPageQuery {
+        var q = WorkloadPageQuery()
+        q.namespace = iq.namespace
+        q.phases = iq.phases ?? []
+        q.types = iq.types ?? []
+        q.queues = iq.queues ?? []
+        q.nameOnlyContains = iq.nameContains
+        q.selectors = iq.labels.map { ($0.key, $0.op, $0.value) }
+        q.numbers = iq.numbers.map { ($0.field, $0.op, $0.value) }
+        q.createdFrom = iq.createdFrom
+        q.createdTo = iq.createdTo
+        switch iq.sort {
+        case .namespaceName: q.sort = .name
+        case .createdAt: q.sort = .creationTime
+        case .priority: q.sort = .priority
+        case .gpus: q.sort = .gpus
+        }
+        q.descending = iq.descending
+        q.tiesAscending = true
+        q.offset = iq.offset
+        q.limit = iq.limit
+        return q
+    }
 
     func withReader<T>(_ body: (StateReader) throws -> T) throws(APIError) -> T {
         let box: ReaderBox

@@ -150,9 +150,9 @@ struct GetCommand {
         // The change feed's position is read before the listing, so no change is missed.
         let feedStart = watch ? (reader as? StateReader).flatMap { try? $0.lastChangeSeq() } : nil
         if output == "name", !watch, kind == .workload, name == nil, let state = reader as? StateReader,
-           let keys = try state.workloadKeys(pageQuery) {
-            // Names only: read from the index alone, no object is parsed.
-            if !keys.isEmpty { out(keys.map { "\(kind.singular)/\($0.name)" }.joined(separator: "\n")) }
+           let lines = try state.workloadNameLines(pageQuery, prefix: "\(kind.singular)/") {
+            // Names only: read from the index alone, no object is parsed, no key built.
+            if !lines.isEmpty { lines.withUnsafeBytes { FileHandle.standardOutput.write(Data($0)) } }
             return 0
         }
         let items = try select(reader)

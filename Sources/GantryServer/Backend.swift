@@ -35,6 +35,15 @@ public protocol APIBackend: Sendable {
     func history(limit: Int) throws(APIError) -> [APIObject]
     /// Seconds since the epoch (injectable in tests).
     func now() -> Double
+    /// The page of a workload list answered without filtering every workload in memory (a
+    /// store's index), or nil when this backend cannot answer `query` so: the handler then
+    /// applies it to `list(.workload)`. Must equal that answer (items, order, totalCount,
+    /// continue) and see every write answered before.
+    func workloadPage(_ query: WorkloadQuery) -> WorkloadPage?
+}
+
+extension APIBackend {
+    public func workloadPage(_ query: WorkloadQuery) -> WorkloadPage? { nil }
 }
 
 /// An object as the API shows it.

@@ -47,15 +47,14 @@ public final class StateReader {
     /// Stored workloads that name `queue` (spec.queue), any namespace.
     public func workloads(queue: String) throws -> [ObjectRow] {
         if try hasWorkloadIndex() {
-            // The index keeps queues lower-cased: read those rows, keep the exact matches.
-            let sql = StateReader.pageSelect + " WHERE w.queue=? ORDER BY w.queue, w.namespace, w.name"
-            return try StateReader.rows(db.prepare(sql).bind([.text(queue.lowercased())])).filter { StateReader.specQueue($0.objectJSON) == queue }
+            // The index keeps queues lower-cased: read those rows, keep the exact matches
+            // (SQLite's JSON reader: parsing each object in Swift cost more than the rest).
+            let sql = StateReader.pageSelect + " WHERE w.queue=? AND (CASE WHEN json_valid(o.object) THEN json_extract(o.object, '$.spec.queue') END)=? ORDER BY w.queue, w.namespace, w.name"
+            return try StateReader.rows(db.prepare(sql).bind([.text(queue.lowercased()), .text(queue)]))
         }
         let sql = StateReader.objectSelect + " WHERE o.kind='Workload' AND json_extract(o.object, '$.spec.queue')=? ORDER BY o.namespace, o.name"
         return try StateReader.rows(db.prepare(sql).bind([.text(queue)]))
     }
-
-    static func specQueue(_ json: String) -> String? { (try? JSON.parse(json))?["spec"]?["queue"]?.stringValue }
 
     private var indexKnown: Bool?
     /// Whether the database holds a complete workload index (a version-1 database not yet
@@ -94,19 +93,78 @@ public final class StateReader {
         return out
     }
 
-    private func pageStatement(_ q: WorkloadPageQuery, select: String) throws -> Statement {
+    /// How a page is read: by walking the sort order's index and checking the filters on the
+    /// way (stops after offset + limit matches), or by reading the rows a filter's index
+    /// selects and sorting them. SQLite's statistics for `wl_index` are refreshed only when
+    /// the writer idles (at most every 5 minutes) and may be missing or stale (taken while
+    /// most phases were still ''); without them SQLite guesses that an equality on phase,
+    /// queue or namespace selects a few rows and sorts them, which at 100,000 pending
+    /// workloads looks up and sorts 100,000 rows for a page of 50. The reader counts, up to
+    /// `sortScanAbove`, the rows each indexed filter (phase, queue, namespace) selects, each
+    /// in its own index, and picks the plan with unary `+` (which keeps SQLite from using an
+    /// index for a term): when the most selective filter selects fewer rows, its index is
+    /// read and they are sorted; otherwise the sort index is walked, where at least
+    /// `sortScanAbove` of N rows match, so a page of L at offset O walks about
+    /// (O + L) × N / `sortScanAbove` index entries at most (phase, queue and namespace are
+    /// checked in the index itself), never more than N.
+    public enum PagePlan: Sendable, Equatable {
+        case sortIndex
+        /// Read the rows the index of this column (phase, queue, namespace) selects; sort them.
+        case filterIndex(String)
+    }
+
+    /// Rows an indexed filter may select before a page walks the sort index instead.
+    public var sortScanAbove = 2000
+
+    /// The plan `pageStatement` uses for `q` (tests and EXPLAIN QUERY PLAN).
+    public func pagePlan(_ q: WorkloadPageQuery) throws -> PagePlan {
+        var terms: [(column: String, values: [String])] = []
+        for (column, values) in [("phase", q.phases), ("queue", q.queues)] where !values.isEmpty {
+            terms.append((column, values.sorted().map { $0.lowercased() }))
+        }
+        // Name order with a namespace: the primary key is both the filter and the order.
+        if let ns = q.namespace, q.sort != .name { terms.append(("namespace", [ns])) }
+        var best: (column: String, count: Int64)?
+        for t in terms {
+            let sql = "SELECT count(*) FROM (SELECT 1 FROM wl_index WHERE \(t.column) IN ("
+                + Array(repeating: "?", count: t.values.count).joined(separator: ",") + ") LIMIT ?)"
+            let st = try db.prepare(sql).bind(t.values.map { .text($0) } + [.int(Int64(sortScanAbove))])
+            _ = try st.step()
+            let n = st.int(0)
+            if n < (best?.count ?? Int64(sortScanAbove)) { best = (t.column, n) }
+        }
+        return best.map { .filterIndex($0.column) } ?? .sortIndex
+    }
+
+    /// The statement `pageStatement` runs for `q` (tests and EXPLAIN QUERY PLAN).
+    public func pageSQL(_ q: WorkloadPageQuery, select: String = "SELECT w.namespace, w.name FROM wl_index w") throws -> (sql: String, args: [SQLValue]) {
+        let plan = try pagePlan(q)
+        // `+` on a filter keeps SQLite from choosing that filter's index (only the planned
+        // one is left usable); `+` on the ORDER BY terms keeps it from walking the sort index.
+        func f(_ column: String) -> String { plan == .filterIndex(column) ? "" : "+" }
+        let o = plan == .sortIndex ? "" : "+"
         var sql = select + " WHERE 1=1"
         var args: [SQLValue] = []
-        if let ns = q.namespace { sql += " AND w.namespace=?"; args.append(.text(ns)) }
-        func oneOf(_ column: String, _ values: Set<String>) {
+        if let ns = q.namespace { sql += " AND \(q.sort == .name ? "" : f("namespace"))w.namespace=?"; args.append(.text(ns)) }
+        func oneOf(_ column: String, _ values: Set<String>, _ prefix: String) {
             guard !values.isEmpty else { return }
-            sql += " AND w.\(column) IN (" + Array(repeating: "?", count: values.count).joined(separator: ",") + ")"
+            sql += " AND \(prefix)w.\(column) IN (" + Array(repeating: "?", count: values.count).joined(separator: ",") + ")"
             args += values.sorted().map { .text($0.lowercased()) }
         }
-        oneOf("phase", q.phases); oneOf("type", q.types); oneOf("queue", q.queues)
+        oneOf("phase", q.phases, f("phase")); oneOf("type", q.types, "+"); oneOf("queue", q.queues, f("queue"))
         if let nc = q.nameContains {
             sql += " AND (instr(w.name_lc, ?) > 0 OR instr(w.display_lc, ?) > 0)"
             args += [.text(nc.lowercased()), .text(nc.lowercased())]
+        }
+        if let nc = q.nameOnlyContains {
+            sql += " AND instr(w.name_lc, ?) > 0"
+            args.append(.text(nc.lowercased()))
+        }
+        for t in q.numbers {
+            guard t.column == "priority" || t.column == "gpus" else { continue }
+            let op = t.op == "==" ? "=" : t.op == "!=" ? "!=" : t.op == "<=" ? "<=" : ">="
+            sql += " AND +w.\(t.column) \(op) ?"
+            args.append(.int(t.value))
         }
         let label = "SELECT 1 FROM wl_labels l WHERE l.namespace=w.namespace AND l.name=w.name AND l.key=?"
         for sel in q.selectors {
@@ -122,15 +180,34 @@ public final class StateReader {
         let dir = q.descending ? " DESC" : ""
         let keys: [String]
         switch q.sort {
-        case .name: keys = ["w.namespace", "w.name"]
-        case .creationTime: keys = ["w.created", "w.namespace", "w.name"]
-        case .priority: keys = ["w.priority", "w.namespace", "w.name"]
-        case .gpus: keys = ["w.gpus", "w.namespace", "w.name"]
+        // Name order with a namespace filter stays on the primary key either way.
+        case .name: keys = q.namespace != nil ? ["w.namespace", "w.name"] : [o + "w.namespace", o + "w.name"]
+        case .creationTime: keys = [o + "w.created", o + "w.namespace", o + "w.name"]
+        case .priority: keys = [o + "w.priority", o + "w.namespace", o + "w.name"]
+        case .gpus: keys = [o + "w.gpus", o + "w.namespace", o + "w.name"]
         }
-        sql += " ORDER BY " + keys.map { $0 + dir }.joined(separator: ", ")
+        if q.tiesAscending && q.sort != .name {
+            sql += " ORDER BY " + keys[0] + dir + ", " + keys.dropFirst().joined(separator: ", ")
+        } else {
+            sql += " ORDER BY " + keys.map { $0 + dir }.joined(separator: ", ")
+        }
         sql += " LIMIT ? OFFSET ?"
         args.append(.int(q.limit.map { Int64(max($0, 0)) } ?? -1))
         args.append(.int(Int64(max(q.offset, 0))))
+        return (sql, args)
+    }
+
+    /// SQLite's EXPLAIN QUERY PLAN of a page's statement, one line per step.
+    public func explainPage(_ q: WorkloadPageQuery) throws -> [String] {
+        let (sql, args) = try pageSQL(q)
+        let st = try db.prepare("EXPLAIN QUERY PLAN " + sql).bind(args)
+        var out: [String] = []
+        while try st.step() { out.append(st.text(3)) }
+        return out
+    }
+
+    private func pageStatement(_ q: WorkloadPageQuery, select: String) throws -> Statement {
+        let (sql, args) = try pageSQL(q, select: select)
         return try db.prepare(sql).bind(args)
     }
 

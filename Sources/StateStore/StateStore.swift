@@ -28,6 +28,8 @@ public final class StateStore: EventSink, @unchecked Sendable {
     private var pendingEvents: [String: EventRecord] = [:]
     private var pendingSQL: [(String, [SQLValue])] = []
     private var writing = false
+    /// Batches finished (committed, empty or failed), under `cond`.
+    private var settled: UInt64 = 0
     private var stopped = false
     private var writerThread: Thread?
     /// Set while a status, object or delete is pending: a batch of bulk statuses (the
@@ -215,6 +217,15 @@ public final class StateStore: EventSink, @unchecked Sendable {
         cond.lock(); defer { cond.unlock() }
         pendingEvents[event.name] = event
         wakeLocked()
+    }
+
+    /// A number that stays the same while every write handed to the store is committed and
+    /// none is being written (nil while any is pending or a batch is in progress): a reader
+    /// that reads it before and after a query, equal both times, read every write marked
+    /// before the first call, and only from one committed state.
+    public func settledGeneration() -> UInt64? {
+        cond.lock(); defer { cond.unlock() }
+        return writing || hasPendingLocked ? nil : settled
     }
 
     private func wakeLocked() { requestedGeneration &+= 1; cond.broadcast() }
@@ -535,7 +546,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         // Whatever urgent is left (past maxBatch) keeps the low lane short in this batch too.
         urgentPending.store(!pendingObjectKeys.isEmpty || !pendingStatus.isEmpty || !pendingDeletes.isEmpty, ordering: .relaxed)
         cond.unlock()
-        defer { cond.lock(); writing = false; cond.broadcast(); cond.unlock() }
+        defer { cond.lock(); writing = false; settled &+= 1; cond.broadcast(); cond.unlock() }
         if objectKeys.isEmpty && statuses.isEmpty && lowKeys.isEmpty && deletes.isEmpty && events.isEmpty && sql.isEmpty { return }
         // The batch stops storing bulk statuses as soon as an urgent write arrives;
         // `lowWritten` of them were written.

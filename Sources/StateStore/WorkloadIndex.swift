@@ -86,6 +86,13 @@ public struct WorkloadPageQuery: Sendable {
     public var createdTo: Int64?
     public var sort: WorkloadSort = .name
     public var descending = false
+    /// With `descending`: only the sort key descends, ties stay by namespace then name
+    /// ascending (the HTTP API's order; the CLI's descends throughout).
+    public var tiesAscending = false
+    /// A substring of the name alone (lower-cased), as the HTTP API's `name` filter matches.
+    public var nameOnlyContains: String?
+    /// `priority`/`gpus` terms: (column, `==`/`!=`/`<=`/`>=`, value).
+    public var numbers: [(column: String, op: String, value: Int64)] = []
     public var offset = 0
     public var limit: Int?
     public init() {}

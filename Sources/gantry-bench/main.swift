@@ -1,6 +1,7 @@
 // gantry-bench: measures the figures of the README's performance section in one run.
 //
 //   gantry-bench --gantry PATH [--n 100000] [--per-file 100] [--edits 100] [--dir DIR] [--keep]
+//   gantry-bench --read-path STATE_DIR [--gantry PATH]   # only the CLI read path, on a loaded state directory
 //
 // 1. Generates N workloads (plus a 3-level tree of 100 queues, 1,000 nodes, 10 pools) as
 //    multi-document files of --per-file documents each.
@@ -51,6 +52,8 @@ struct Options {
     /// Only the churn soak (`ChurnBench`), and its settings.
     var churnOnly = false
     var churn = ChurnBench.Config()
+    /// `--read-path STATE`: only the CLI read path, on a state directory already loaded.
+    var readPathState: String?
 }
 
 func parseOptions() -> Options {
@@ -77,6 +80,7 @@ func parseOptions() -> Options {
         case "--stop-seconds": o.stopSeconds = Double(it.next() ?? "") ?? o.stopSeconds
         case "--kube": o.kubeOnly = true
         case "--churn": o.churnOnly = true
+        case "--read-path": o.readPathState = it.next()
         case "--churn-seconds": o.churn.seconds = max(1, Double(it.next() ?? "") ?? o.churn.seconds)
         case "--kube-workloads": o.kube.workloads = max(1, Int(it.next() ?? "") ?? o.kube.workloads)
         case "--kube-nodes": o.kube.nodes = max(1, Int(it.next() ?? "") ?? o.kube.nodes)
@@ -100,7 +104,7 @@ func parseOptions() -> Options {
         case "--log-seconds": o.api.logSeconds = max(1, Int(it.next() ?? "") ?? o.api.logSeconds)
         case "--api-figures": o.api.only = Set((it.next() ?? "").split(separator: ",").map(String.init))
         default:
-            FileHandle.standardError.write("usage: gantry-bench --gantry PATH [--n N] [--per-file K] [--edits E] [--files F] [--rounds R] [--admission-only] [--run [--workloads W] [--samples S]] [--reclaim [--reclaim-rounds R] [--stop-seconds S]] [--churn [--churn-seconds S]] [--kube [--kube-workloads N] [--kube-nodes N] [--kube-queues N] [--kube-threads T] [--kube-requests N] [--kube-qps Q] [--lease-seconds S] [--kube-figures 1,1p,2,3,4,real] [--kube-server-kubeconfig F [--kube-server-workloads N] [--kube-crds DIR]]] [--api [--api-requests R] [--api-query-seconds S] [--api-creates C] [--api-clients K] [--wrk-seconds S] [--wrk-threads T] [--log-rate L] [--log-seconds S] [--api-figures 1,2,3,4,5]] [--dir DIR] [--keep]\n".data(using: .utf8)!)
+            FileHandle.standardError.write("usage: gantry-bench --gantry PATH [--n N] [--per-file K] [--edits E] [--files F] [--rounds R] [--admission-only] [--run [--workloads W] [--samples S]] [--reclaim [--reclaim-rounds R] [--stop-seconds S]] [--churn [--churn-seconds S]] [--read-path STATE_DIR] [--kube [--kube-workloads N] [--kube-nodes N] [--kube-queues N] [--kube-threads T] [--kube-requests N] [--kube-qps Q] [--lease-seconds S] [--kube-figures 1,1p,2,3,4,real] [--kube-server-kubeconfig F [--kube-server-workloads N] [--kube-crds DIR]]] [--api [--api-requests R] [--api-query-seconds S] [--api-creates C] [--api-clients K] [--wrk-seconds S] [--wrk-threads T] [--log-rate L] [--log-seconds S] [--api-figures 1,2,3,4,5]] [--dir DIR] [--keep]\n".data(using: .utf8)!)
             exit(2)
         }
     }
@@ -237,6 +241,10 @@ func percentile(_ xs: [Double], _ p: Double) -> Double {
 }
 
 let o = parseOptions()
+if let state = o.readPathState {
+    ReadPathBench.run(gantry: o.gantry, state: state, say: say)
+    exit(0)
+}
 if o.apiOnly {
     var a = o.api
     a.gantry = o.gantry

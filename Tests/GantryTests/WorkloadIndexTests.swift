@@ -96,6 +96,9 @@ struct WorkloadIndexTests {
             #expect(viaIndex == inMemory, "\(argv.joined(separator: " "))")
             #expect(try reader.workloadKeys(cmd.pageQuery) == inMemory, "keys: \(argv.joined(separator: " "))")
             #expect(try cmd.select(reader).map(\.key) == inMemory)
+            // `-o name`'s bytes, straight from the index.
+            let lines = try #require(try reader.workloadNameLines(cmd.pageQuery, prefix: "workload/"))
+            #expect(String(decoding: lines, as: UTF8.self) == inMemory.map { "workload/\($0.name)\n" }.joined(), "names: \(argv.joined(separator: " "))")
         }
     }
 
@@ -135,6 +138,104 @@ struct WorkloadIndexTests {
             }.map(\.key)
             #expect(viaIndex == all && !all.isEmpty, "queue \(q)")
         }
+        store.close()
+    }
+
+    /// Both page plans (walk the sort index and check the filters; or read what a filter's
+    /// index selects and sort it) give the in-memory page, whichever the count picks.
+    @Test(arguments: [1, 60, 1_000_000])
+    func theSQLPageEqualsTheInMemoryPageUnderEitherPlan(threshold: Int) throws {
+        let dir = try makeTemporaryDirectory()
+        defer { removeTree(dir) }
+        let store = try StateStore(directory: dir, batchDelay: 0)
+        let w = World(seed: UInt64(30 + threshold % 7))
+        w.attach(store)
+        for i in 0..<300 { let (r, s) = w.randomWorkload(i); w.put(store, r, s) }
+        try store.flush()
+        let reader = try StateReader(directory: dir)
+        reader.sortScanAbove = threshold
+        try expectSamePages(reader, w, rounds: 120)
+        store.close()
+    }
+
+    /// SQLite, without statistics, would read every row of a common phase and sort them for a
+    /// page of 50; the reader walks the sort index when the filter selects many rows, and
+    /// sorts when it selects few (EXPLAIN QUERY PLAN names the index and any sort).
+    @Test func aCommonPhaseWalksTheSortIndexAndARareOneSortsItsRows() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { removeTree(dir) }
+        let store = try StateStore(directory: dir, batchDelay: 0)
+        let w = World(seed: 5)
+        w.attach(store)
+        for i in 0..<300 {
+            let (r, _) = w.randomWorkload(i)
+            w.put(store, r, "{\"phase\":\"\(i % 50 == 0 ? "Running" : "Pending")\"}")
+        }
+        try store.flush()
+        let reader = try StateReader(directory: dir)
+        reader.sortScanAbove = 100
+        func plan(_ argv: [String]) throws -> (StateReader.PagePlan, String) {
+            let q = try command(["workloads", "-A", "--limit", "50"] + argv).pageQuery
+            return (try reader.pagePlan(q), try reader.explainPage(q).joined(separator: "; "))
+        }
+        for sort in ["gpus", "priority", "creationTime"] {
+            let index = sort == "creationTime" ? "wl_index_created" : "wl_index_\(sort)"
+            let (common, commonPlan) = try plan(["--phase", "pending", "--sort-by", sort])
+            #expect(common == .sortIndex)
+            #expect(commonPlan.contains(index) && !commonPlan.contains("TEMP B-TREE"), "\(sort): \(commonPlan)")
+            let (rare, rarePlan) = try plan(["--phase", "running", "--sort-by", sort])
+            #expect(rare == .filterIndex("phase"))
+            #expect(rarePlan.contains("wl_index_phase") && rarePlan.contains("TEMP B-TREE"), "\(sort): \(rarePlan)")
+            // A common phase and a rare queue: the queue's index, not the phase's.
+            let (mixed, mixedPlan) = try plan(["--phase", "pending", "--queue", "gpu-q", "--sort-by", sort])
+            #expect(mixed == .filterIndex("queue"))
+            #expect(mixedPlan.contains("wl_index_queue") && !mixedPlan.contains("wl_index_phase"), "\(sort): \(mixedPlan)")
+            // A namespace filter and a common phase: the sort index too.
+            let (nsCommon, nsPlan) = try plan(["--phase", "pending", "-n", "team-a", "--sort-by", sort])
+            if nsCommon == .sortIndex { #expect(nsPlan.contains(index) && !nsPlan.contains("TEMP B-TREE"), "\(sort): \(nsPlan)") }
+        }
+        // Name order with a namespace: the primary key, no sort, either way.
+        let (_, byName) = try plan(["-n", "team-a", "--phase", "pending"])
+        #expect(!byName.contains("TEMP B-TREE"), "\(byName)")
+        store.close()
+    }
+
+    /// An `ObjectReader` that is not a `StateReader`: `describe queue` then parses every
+    /// object, as it does for a cluster or a server.
+    struct PlainReader: ObjectReader {
+        let r: StateReader
+        func objects(kind: Kind, namespace: String?, name: String?) throws -> [ObjectRow] { try r.objects(kind: kind, namespace: namespace, name: name) }
+        func workloads(queue: String) throws -> [ObjectRow] { try r.workloads(queue: queue) }
+        func events(kind: String?, namespace: String?, name: String?, since: Double?, limit: Int?) throws -> [StateReader.EventRow] {
+            try r.events(kind: kind, namespace: namespace, name: name, since: since, limit: limit)
+        }
+        func latestMetrics(prefix: String) throws -> [(series: String, ts: Double, value: Double)] { try r.latestMetrics(prefix: prefix) }
+    }
+
+    /// `describe queue` from the index's fields (statuses parsed, objects not) prints what
+    /// parsing every member's object prints, for exact and mixed-case queue names.
+    @Test func describeQueueFromTheIndexEqualsParsingTheObjects() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { removeTree(dir) }
+        let store = try StateStore(directory: dir, batchDelay: 0)
+        let w = World(seed: 41)
+        w.attach(store)
+        for i in 0..<300 {
+            let (r, s) = w.randomWorkload(i)
+            let admitted = "{\"phase\":\"Running\",\"admission\":{\"replicas\":[{\"rank\":0,\"node\":\"n\(i % 3)\"}]}}"
+            w.put(store, r, i % 4 == 0 ? admitted : s)
+        }
+        try store.flush()
+        let reader = try StateReader(directory: dir)
+        for q in ["leaf-1", "Leaf-1", "gpu-q", "nothing"] {
+            var args = try Args(["queue", q], boolFlags: CLI.boolFlags, aliases: CLI.aliases)
+            let cmd = try DescribeCommand(&args)
+            let viaIndex = try cmd.queueWorkloads(reader)
+            let parsed = try cmd.queueWorkloads(PlainReader(r: reader))
+            #expect(viaIndex == parsed, "queue \(q)")
+            if q != "nothing" { #expect(viaIndex.count > 4 && viaIndex.joined().contains("Admitted Workloads: "), "queue \(q)") }
+        }
+        #expect(try reader.queueMembers("leaf-1")?.count == (try reader.workloads(queue: "leaf-1").count))
         store.close()
     }
 

@@ -149,7 +149,8 @@ extension APIServer {
 
     func listWorkloads(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {
         let q = try workloadQuery(ctx, ctx.request.query)
-        let page = try q.apply(try allWorkloads(deleted: q.includeDeleted))
+        let page: WorkloadPage
+        if let p = backend.workloadPage(q) { page = p } else { page = try q.apply(try allWorkloads(deleted: q.includeDeleted)) }
         var views: [Value] = []
         views.reserveCapacity(page.items.count)
         for o in page.items {
