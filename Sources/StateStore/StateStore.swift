@@ -450,14 +450,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         try exclusively {
             let any = try db.prepare("SELECT 1 FROM wl_index LIMIT 1")
             guard try !any.step() else { return false }
-            try db.exec("BEGIN IMMEDIATE")
-            do {
-                for ix in Schema.workloadIndexes { try db.exec("DROP INDEX IF EXISTS \(ix.name)") }
-                try db.exec("COMMIT")
-            } catch {
-                try? db.exec("ROLLBACK")
-                throw error
-            }
+            try inTransaction { for ix in Schema.workloadIndexes { try db.exec("DROP INDEX IF EXISTS \(ix.name)") } }
             bulkIndexes.store(true, ordering: .relaxed)
             initialLoad.store(true, ordering: .relaxed)
             return true
@@ -472,17 +465,16 @@ public final class StateStore: EventSink, @unchecked Sendable {
         try buildBulkIndexes()
     }
 
+    /// `body` in one `BEGIN IMMEDIATE` transaction: committed, or rolled back when it throws.
+    private func inTransaction(_ body: () throws -> Void) throws {
+        try db.exec("BEGIN IMMEDIATE")
+        do { try body(); try db.exec("COMMIT") } catch { try? db.exec("ROLLBACK"); throw error }
+    }
+
     private func buildBulkIndexes() throws {
         try exclusively {
             guard bulkIndexes.load(ordering: .relaxed) else { return }
-            try db.exec("BEGIN IMMEDIATE")
-            do {
-                for ix in Schema.workloadIndexes { try db.exec(ix.create) }
-                try db.exec("COMMIT")
-            } catch {
-                try? db.exec("ROLLBACK")
-                throw error
-            }
+            try inTransaction { for ix in Schema.workloadIndexes { try db.exec(ix.create) } }
             bulkIndexes.store(false, ordering: .relaxed)
             analyzeSoon.store(true, ordering: .relaxed)
         }

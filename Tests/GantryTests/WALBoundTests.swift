@@ -32,7 +32,7 @@ import Synchronization
     }
 
     /// Writes `count` workload rows of about 4 KB (about 5 MB of log for 1,000).
-    func write(_ store: StateStore, _ count: Int, round: Int) throws {
+    static func write(_ store: StateStore, _ count: Int, round: Int) throws {
         let body = String(repeating: "x", count: 4000)
         store.objectProvider = { k in
             ObjectRow(key: k, uid: "u", generation: Int64(round), specHash: "h", objectHash: "o", creationTime: 1, source: "f.yaml",
@@ -48,13 +48,13 @@ import Synchronization
         let store = try StateStore(directory: dir, checkpointPolicy: WALBoundTests.small)
         store.startWriter()
         defer { store.close() }
-        try write(store, 200, round: 1)
+        try WALBoundTests.write(store, 200, round: 1)
         let reader = try StateReader(directory: dir)
         // A read left part-way: its snapshot keeps the log from being reused or cut.
         var held: Statement? = try reader.db.prepare("SELECT name FROM objects")
         #expect(try held?.step() == true)
         #expect(reader.holdsSnapshot)
-        for round in 2...4 { try write(store, 200, round: round) }   // the writer is not stopped by the reader
+        for round in 2...4 { try WALBoundTests.write(store, 200, round: round) }   // the writer is not stopped by the reader
         #expect(store.walFileBytes() > WALBoundTests.small.limitBytes)
         // The checkpointer tried and gave up without waiting forever.
         let tried = poll(timeout: 10) { store.busyTruncations.load(ordering: .relaxed) > 0 }
@@ -74,7 +74,7 @@ import Synchronization
         let store = try StateStore(directory: dir, checkpointPolicy: WALBoundTests.small)
         store.startWriter()
         defer { store.close() }
-        try write(store, 100, round: 1)
+        try WALBoundTests.write(store, 100, round: 1)
         // Two readers taking turns so that at every moment one of them has a snapshot open:
         // with passive checkpoints alone the log is never reused and only grows.
         let stop = Atomic<Bool>(false), turns = Atomic<Int>(0)
@@ -96,7 +96,7 @@ import Synchronization
         }
         t.start()
         defer { stop.store(true, ordering: .relaxed); while t.isExecuting { usleep(1_000) } }
-        for round in 2...6 { try write(store, 100, round: round) }
+        for round in 2...6 { try WALBoundTests.write(store, 100, round: round) }
         #expect(turns.load(ordering: .relaxed) > 0)
         #expect(poll(timeout: 10) { store.walFileBytes() <= WALBoundTests.small.limitBytes })
     }

@@ -52,17 +52,6 @@ import Synchronization
         #expect(try reader.objects(kind: .workload, name: "w1999").first?.statusJSON?.contains("queuePosition") == true)
     }
 
-    /// Writes `count` rows of about 4 KB through `flush` (about 2 MB of log for 400).
-    static func write(_ store: StateStore, _ count: Int, round: Int) throws {
-        let body = String(repeating: "x", count: 4000)
-        store.objectProvider = { k in
-            ObjectRow(key: k, uid: "u", generation: Int64(round), specHash: "h", objectHash: "o", creationTime: 1, source: "f.yaml",
-                      objectJSON: "{\"r\":\(round),\"b\":\"\(body)\"}")
-        }
-        for i in 0..<count { store.markObjectDirty(ObjectKey(.workload, namespace: "ns", name: "w\(i)")) }
-        try store.flush()
-    }
-
     @Test func theWriterCutsALogPastTheLimitBackWithoutATruncateCheckpoint() throws {
         let dir = try makeTemporaryDirectory("gantry-wal-cut-")
         defer { removeTree(dir) }
@@ -73,12 +62,12 @@ import Synchronization
         let store = try StateStore(directory: dir, checkpointPolicy: policy)
         store.startWriter()
         defer { store.close() }
-        try WriterLatencyTests.write(store, 100, round: 1)
+        try WALBoundTests.write(store, 100, round: 1)
         // A reader's snapshot keeps the log from being reused while it grows past the limit.
         let reader = try StateReader(directory: dir)
         var held: Statement? = try reader.db.prepare("SELECT name FROM objects")
         #expect(try held?.step() == true)
-        for round in 2...4 { try WriterLatencyTests.write(store, 100, round: round) }
+        for round in 2...4 { try WALBoundTests.write(store, 100, round: round) }
         #expect(store.walFileBytes() > policy.limitBytes)
         held = nil
         // A batch the writer thread commits is followed by its own checkpoint, which starts
