@@ -312,6 +312,10 @@ public final class StateStore: EventSink, @unchecked Sendable {
                     // (still after an urgent write waiting, unless past twice the limit).
                     let logBytes = walFrames.frames.load(ordering: .relaxed) * frameBytes
                     if action != .truncate && walFrames.frames.load(ordering: .relaxed) > r.checkpointed && logBytes >= policy.journalSizeLimit {
+                        // The writer's copy starts with an fsync of the log: what was appended since
+                        // this copy began is flushed here first, so that fsync (tens of ms on a
+                        // busy disk) is not run on the writer while an edit may arrive.
+                        syncLogFile()
                         catchUpRequested.store(walFileBytes() > policy.limitBytes ? StateStore.catchUpNow : StateStore.catchUpWhenFree, ordering: .relaxed)
                     }
                 }
@@ -400,6 +404,15 @@ public final class StateStore: EventSink, @unchecked Sendable {
             forced = true
         }
         guard request != StateStore.noCatchUp else { return }
+        // Asked for when free: not while bulk statuses stream either (their batches follow one
+        // another, and an edit arriving during the copy's fsyncs waits for them); the log
+        // passing the limit makes the request insistent.
+        if request == StateStore.catchUpWhenFree {
+            cond.lock()
+            let lowWaiting = !pendingLow.isEmpty
+            cond.unlock()
+            if lowWaiting { return }
+        }
         // Outside an initial load, only a copy of a few frames: what the checkpointer has not
         // copied yet would otherwise be copied here, on the writer, for up to 100 ms while an
         // edit's status arrives behind it. The checkpointer copies the bulk and asks again.
@@ -429,6 +442,14 @@ public final class StateStore: EventSink, @unchecked Sendable {
                             interruptible: !StateStore.catchUpWaitsForUrgent(walFileBytes: walFileBytes(), policy: checkpointPolicy))
     }
 
+    /// Flushes the `-wal` file's written pages to disk (any descriptor of the file does).
+    private func syncLogFile() {
+        let fd = open(StateStore.databasePath(directory) + "-wal", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fdatasync(fd)
+        Glibc.close(fd)
+    }
+
     /// Whether a catch-up checkpoint's copy is short enough to run on the writer between batches.
     static func catchUpIsSmall(uncopiedFrames: Int, policy: CheckpointPolicy) -> Bool {
         uncopiedFrames <= policy.catchUpFrames * 4
@@ -445,12 +466,13 @@ public final class StateStore: EventSink, @unchecked Sendable {
     /// to `journal_size_limit` here, rather than in the next batch (an urgent one).
     /// `interruptible`: an urgent write marked meanwhile stops the copy (what it copied stays
     /// copied; the checkpointer asks again).
-    private func copyLogAndStartOver(urgentMayWait: Bool, interruptible: Bool) {
+    @discardableResult
+    private func copyLogAndStartOver(urgentMayWait: Bool, interruptible: Bool) -> Bool {
         let tc0 = monotonicSeconds()
         if interruptible {
             catchUpInFlight.withLock { $0 = true }
             // Marked between the check and here: not started at all.
-            if urgentPending.load(ordering: .relaxed) { catchUpInFlight.withLock { $0 = false }; return }
+            if urgentPending.load(ordering: .relaxed) { catchUpInFlight.withLock { $0 = false }; return false }
         }
         let r = try? db.checkpoint(.passive)
         if interruptible { catchUpInFlight.withLock { $0 = false } }
@@ -462,6 +484,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
             try? db.exec("INSERT OR REPLACE INTO meta(key, value) VALUES('log_reused_at', '\(Int(SystemClock().now()))')")
             try? db.exec("PRAGMA journal_size_limit=-1")
         }
+        // BUSY: the checkpointer was copying at the same moment (log and count then -1).
+        if let r, !r.busy { return true }
+        return false
     }
 
     /// Commits everything pending now, on the calling thread.
@@ -540,7 +565,14 @@ public final class StateStore: EventSink, @unchecked Sendable {
         // started over now, before the daemon reports ready, so the first edits find neither
         // a copy of it in progress on the writer nor a file past the limit to cut back.
         let tc = monotonicSeconds()
-        exclusively { copyLogAndStartOver(urgentMayWait: true, interruptible: false) }
+        // A PASSIVE checkpoint fails at once while the checkpointer runs one: tried again
+        // for up to a second (nothing else writes before ready).
+        exclusively {
+            for _ in 0..<200 {
+                if copyLogAndStartOver(urgentMayWait: true, interruptible: false) { break }
+                Thread.sleep(forTimeInterval: 0.005)
+            }
+        }
         StateStore.trace(String(format: "ready cut %.1f ms wal %d", (monotonicSeconds() - tc) * 1000, walFileBytes()))
     }
 

@@ -37,6 +37,16 @@ import Foundation
         let copiesAfter = store.writerCheckpoints.load(ordering: .relaxed), requestAfter = store.catchUpRequested.load(ordering: .relaxed)
         #expect(copiesAfter == 1)
         #expect(requestAfter == StateStore.noCatchUp)
+        // Asked for when free: not while bulk statuses (queue positions) wait either.
+        store.catchUpRequested.store(StateStore.catchUpWhenFree, ordering: .relaxed)
+        store.markStatusesDirty([keys[5], keys[6]])
+        store.catchUpCheckpoint()
+        let copiesWhileBulk = store.writerCheckpoints.load(ordering: .relaxed)
+        #expect(copiesWhileBulk == 1)
+        try store.flush()
+        store.catchUpCheckpoint()
+        let copiesAfterBulk = store.writerCheckpoints.load(ordering: .relaxed)
+        #expect(copiesAfterBulk == 2)
         // Only a file past twice the limit is copied in front of an urgent write.
         let p = CheckpointPolicy.standard
         #expect(!StateStore.catchUpWaitsForUrgent(walFileBytes: p.limitBytes * 2, policy: p))
