@@ -78,6 +78,10 @@ public final class SQLiteDB: @unchecked Sendable {
         return sqlite3_db_status(db, SQLITE_DBSTATUS_CACHE_USED, &cur, &high, 0) == SQLITE_OK ? Int(cur) : 0
     }
 
+    /// Makes the call running on this connection (a statement, a checkpoint's copy) stop soon
+    /// with SQLITE_INTERRUPT; safe from any thread while the connection is open.
+    public func interrupt() { sqlite3_interrupt(db) }
+
     /// How long a call waits for a lock another connection holds before it fails with BUSY.
     public func setBusyTimeout(milliseconds: Int32) { sqlite3_busy_timeout(db, milliseconds) }
 

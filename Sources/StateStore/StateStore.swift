@@ -41,10 +41,20 @@ public final class StateStore: EventSink, @unchecked Sendable {
     /// database when the next transaction starts and SQLite reuses it from its start (cut to
     /// `journal_size_limit`). Without this a busy writer never lets the log be reused, the file
     /// grows until a TRUNCATE checkpoint, and that holds the writer off for hundreds of ms.
-    private let catchUpRequested = Atomic<Int>(StateStore.noCatchUp)
+    let catchUpRequested = Atomic<Int>(StateStore.noCatchUp)
     static let noCatchUp = 0, catchUpWhenFree = 1, catchUpNow = 2
     /// Checkpoints the writer ran between batches (see `catchUpRequested`).
     public let writerCheckpoints = Atomic<Int>(0)
+    /// Whether the writer is copying the log in an interruptible catch-up checkpoint; an urgent
+    /// write interrupts it (`interruptCatchUp`). Guarded so that no interrupt reaches the
+    /// writer's connection once the copy returned (it would abort the batch that follows).
+    private let catchUpInFlight = Mutex<Bool>(false)
+    /// Interrupts the writer's catch-up copy, if one runs: the edit's status goes first.
+    private func interruptCatchUp() {
+        catchUpInFlight.withLock { if $0 { db.interrupt() } }
+    }
+    /// Frames of the current log the checkpointer has copied into the database (its last count).
+    private let copiedFrames = Atomic<Int>(0)
     /// When the writer last brought back a log past the limit (writer thread only).
     private var lastForcedCatchUp = -Double.infinity
     private var flushedGeneration: UInt64 = 0
@@ -65,6 +75,12 @@ public final class StateStore: EventSink, @unchecked Sendable {
     private var frameBytes = 8192 + 24
 
     public static func databasePath(_ dir: String) -> String { dir + "/state.db" }
+    static let traceOn = getenv("GANTRY_STORE_TRACE") != nil
+    static func trace(_ s: @autoclosure () -> String) {
+        guard traceOn else { return }
+        let line = String(format: "TRACE %.4f ", monotonicSeconds()) + s() + "\n"
+        FileHandle.standardError.write(Data(line.utf8))
+    }
     /// Bytes of SQLite page cache the writer's connection holds (grows with the database up to `cache_size`).
     public var writerCacheBytes: Int { db.cacheBytes }
     // Statements prepared once; used only by whoever holds `writing`.
@@ -169,6 +185,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
 
     /// Marks an object as changed; the writer stores what `objectProvider` returns then.
     public func markObjectDirty(_ key: ObjectKey) {
+        defer { interruptCatchUp() }
         cond.lock(); defer { cond.unlock() }
         pendingDeletes.remove(key)
         pendingObjectKeys.insert(key)
@@ -182,6 +199,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
 
     /// Marks a key's status as changed; the writer stores what `statusProvider` returns then.
     public func markStatusDirty(_ key: ObjectKey) {
+        defer { interruptCatchUp() }
         cond.lock(); defer { cond.unlock() }
         pendingStatus.insert(key)
         urgentPending.store(true, ordering: .relaxed)
@@ -197,6 +215,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
     }
 
     public func deleteObject(_ key: ObjectKey) {
+        defer { interruptCatchUp() }
         cond.lock(); defer { cond.unlock() }
         pendingObjectKeys.remove(key)
         pendingStatus.remove(key)
@@ -260,6 +279,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         // A connection finds the database in WAL mode only when it first reads it; until then a
         // checkpoint on it does nothing.
         try? conn.exec("SELECT count(*) FROM sqlite_master")
+        try? conn.exec("PRAGMA analysis_limit=\(StateStore.analysisLimit)")
         var copied = 0              // frames of the current log already copied into the database
         var busySince: Double?      // when the last TRUNCATE that readers kept from finishing ran
         var overLimitSince: Double?   // when the log file was first seen past the limit
@@ -271,7 +291,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
             let now = monotonicSeconds()
             let idle = now - lastCommitEnd.withLock { $0 } > 0.5
             let frames = walFrames.frames.load(ordering: .relaxed)
-            if frames < copied { copied = 0 }   // the writer started the log over
+            if frames < copied { copied = 0; copiedFrames.store(0, ordering: .relaxed) }   // the writer started the log over
             var action = policy.decide(walFileBytes: walFileBytes(), pendingBytes: (frames - copied) * frameBytes, idle: idle,
                                        sinceBusyTruncate: busySince.map { now - $0 })
             // Past the limit the writer brings the log back itself (`catchUpCheckpoint`, cheap);
@@ -285,6 +305,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
             if action != .none {
                 let c0 = monotonicSeconds()
                 var r = try? conn.checkpoint(.passive)
+                StateStore.trace(String(format: "ckpt passive %.1f ms", (monotonicSeconds() - c0) * 1000) + " action \(action) log \(r?.log ?? -1) ckpt \(r?.checkpointed ?? -1) wal \(walFileBytes())")
                 // What the writer appended during the copy (a checkpoint copies the log as it
                 // was when it began): copied again here while it is a lot, and the last few
                 // frames by the writer itself (`catchUpRequested`).
@@ -296,11 +317,16 @@ public final class StateStore: EventSink, @unchecked Sendable {
                 }
                 if let r, r.checkpointed >= 0 {
                     copied = r.checkpointed
+                    copiedFrames.store(copied, ordering: .relaxed)
                     // Asked once the log is past `journal_size_limit` (so the file stays about
-                    // that size and cutting it back is cheap), and insisted on past the limit,
-                    // even with urgent writes waiting.
+                    // that size and cutting it back is cheap), and insisted on past the limit
+                    // (still after an urgent write waiting, unless past twice the limit).
                     let logBytes = walFrames.frames.load(ordering: .relaxed) * frameBytes
                     if action != .truncate && walFrames.frames.load(ordering: .relaxed) > r.checkpointed && logBytes >= policy.journalSizeLimit {
+                        // The writer's copy starts with an fsync of the log: what was appended since
+                        // this copy began is flushed here first, so that fsync (tens of ms on a
+                        // busy disk) is not run on the writer while an edit may arrive.
+                        syncLogFile()
                         catchUpRequested.store(walFileBytes() > policy.limitBytes ? StateStore.catchUpNow : StateStore.catchUpWhenFree, ordering: .relaxed)
                     }
                 }
@@ -308,6 +334,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
                     let t0 = monotonicSeconds()
                     let r = try? conn.checkpoint(.truncate)
                     let micros = Int((monotonicSeconds() - t0) * 1e6)
+                    StateStore.trace("ckpt TRUNCATE \(micros / 1000) ms busy \(r?.busy ?? true)")
                     truncations.add(1, ordering: .relaxed)
                     maxTruncateMicros.max(micros, ordering: .relaxed)
                     if let r, !r.busy {
@@ -330,9 +357,11 @@ public final class StateStore: EventSink, @unchecked Sendable {
                 lastIndexTry = now
                 do { try buildBulkIndexes() } catch { Log.warn("cannot build the workload index's indexes; retrying in 30 s", ["error": "\(error)"]) }
             }
-            if idle && (monotonicSeconds() - lastAnalyze > 300 || analyzeSoon.exchange(false, ordering: .relaxed)) {
+            if idle && monotonicSeconds() - lastAnalyze > 300 {
+                let ta = monotonicSeconds()
                 try? conn.exec("ANALYZE wl_index")
                 lastAnalyze = monotonicSeconds()
+                StateStore.trace(String(format: "ANALYZE %.1f ms", (lastAnalyze - ta) * 1000))
             }
             Thread.sleep(forTimeInterval: policy.intervalSeconds)
         }
@@ -370,35 +399,105 @@ public final class StateStore: EventSink, @unchecked Sendable {
         }
     }
 
-    /// The writer's share of a checkpoint (`catchUpRequested`): between batches, unless an
-    /// urgent write is waiting (then after the next batch).
-    private func catchUpCheckpoint() {
+    /// The writer's share of a checkpoint (`catchUpRequested`): between batches, never in front
+    /// of an urgent write (see `catchUpWaitsForUrgent`). Internal for tests.
+    func catchUpCheckpoint() {
         var request = catchUpRequested.load(ordering: .relaxed)
         // A log file past the limit (a bulk load keeps the writer busy, so the checkpointer's
         // requests find no gap): the writer brings it back itself, at most once per checkpointer
         // interval (a reader holding the log makes the attempt useless until it is done).
         let now = monotonicSeconds()
+        let walBytes = walFileBytes()
+        var forced = false
         if request != StateStore.catchUpNow && now - lastForcedCatchUp >= checkpointPolicy.intervalSeconds
-            && walFrames.frames.load(ordering: .relaxed) > 0 && walFileBytes() > checkpointPolicy.limitBytes {
+            && walFrames.frames.load(ordering: .relaxed) > 0 && walBytes > checkpointPolicy.limitBytes {
             request = StateStore.catchUpNow
-            lastForcedCatchUp = now
+            forced = true
         }
-        guard request == StateStore.catchUpNow || request == StateStore.catchUpWhenFree && !urgentPending.load(ordering: .relaxed) else { return }
+        guard request != StateStore.noCatchUp else { return }
+        // Asked for when free: not while bulk statuses stream either (their batches follow one
+        // another, and an edit arriving during the copy's fsyncs waits for them); the log
+        // passing the limit makes the request insistent.
+        if request == StateStore.catchUpWhenFree {
+            cond.lock()
+            let lowWaiting = !pendingLow.isEmpty
+            cond.unlock()
+            if lowWaiting { return }
+        }
+        // Outside an initial load, only a copy of a few frames: what the checkpointer has not
+        // copied yet would otherwise be copied here, on the writer, for up to 100 ms while an
+        // edit's status arrives behind it. The checkpointer copies the bulk and asks again.
+        let frames = walFrames.frames.load(ordering: .relaxed), copied = copiedFrames.load(ordering: .relaxed)
+        let uncopied = frames >= copied ? frames - copied : frames
+        if !initialLoad.load(ordering: .relaxed) && !StateStore.catchUpIsSmall(uncopiedFrames: uncopied, policy: checkpointPolicy) {
+            StateStore.trace("catch-up skipped: \(uncopied) frames uncopied")
+            if !forced { catchUpRequested.store(StateStore.noCatchUp, ordering: .relaxed) }
+            return
+        }
+        // An edit's status waiting goes first: the copy takes tens of ms (two fsyncs) under a
+        // stream of bulk statuses, and it was the edits' worst wait (issue 12's p99). The request
+        // stays and is served after the urgent batch, which is small; only a file past twice
+        // the limit (urgent writes that never leave a gap) is brought back in front of them.
+        if urgentPending.load(ordering: .relaxed) && !StateStore.catchUpWaitsForUrgent(walFileBytes: walBytes, policy: checkpointPolicy) {
+            if forced { catchUpRequested.store(StateStore.catchUpNow, ordering: .relaxed) }
+            return
+        }
+        if forced { lastForcedCatchUp = now }
         cond.lock()
         if writing { cond.unlock(); return }   // a flush() is committing on another thread
         writing = true
         cond.unlock()
         defer { cond.lock(); writing = false; cond.broadcast(); cond.unlock() }
         catchUpRequested.store(StateStore.noCatchUp, ordering: .relaxed)
+        copyLogAndStartOver(urgentMayWait: request == StateStore.catchUpNow,
+                            interruptible: !StateStore.catchUpWaitsForUrgent(walFileBytes: walFileBytes(), policy: checkpointPolicy))
+    }
+
+    /// Flushes the `-wal` file's written pages to disk (any descriptor of the file does).
+    private func syncLogFile() {
+        let fd = open(StateStore.databasePath(directory) + "-wal", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fdatasync(fd)
+        Glibc.close(fd)
+    }
+
+    /// Whether a catch-up checkpoint's copy is short enough to run on the writer between batches.
+    static func catchUpIsSmall(uncopiedFrames: Int, policy: CheckpointPolicy) -> Bool {
+        uncopiedFrames <= policy.catchUpFrames * 4
+    }
+
+    /// Whether a catch-up checkpoint runs although an urgent write waits: only for a log file
+    /// past twice the limit.
+    static func catchUpWaitsForUrgent(walFileBytes: Int, policy: CheckpointPolicy) -> Bool {
+        walFileBytes / 2 > policy.limitBytes
+    }
+
+    /// A PASSIVE checkpoint on the writer's connection (the caller is the only writer); when it
+    /// copied everything, a small write makes SQLite start the log over and cut the file back
+    /// to `journal_size_limit` here, rather than in the next batch (an urgent one).
+    /// `interruptible`: an urgent write marked meanwhile stops the copy (what it copied stays
+    /// copied; the checkpointer asks again).
+    @discardableResult
+    private func copyLogAndStartOver(urgentMayWait: Bool, interruptible: Bool) -> Bool {
+        let tc0 = monotonicSeconds()
+        if interruptible {
+            catchUpInFlight.withLock { $0 = true }
+            // Marked between the check and here: not started at all.
+            if urgentPending.load(ordering: .relaxed) { catchUpInFlight.withLock { $0 = false }; return false }
+        }
         let r = try? db.checkpoint(.passive)
+        if interruptible { catchUpInFlight.withLock { $0 = false } }
+        StateStore.trace(String(format: "writer catch-up %.1f ms log %d ckpt %d urgent %d wal %d", (monotonicSeconds() - tc0) * 1000, r?.log ?? -1, r?.checkpointed ?? -1, urgentPending.load(ordering: .relaxed) ? 1 : 0, walFileBytes()))
         writerCheckpoints.add(1, ordering: .relaxed)
-        // Everything copied: a small write now makes SQLite start the log over and cut the file
-        // back to `journal_size_limit` here, rather than in the next batch (an urgent one).
-        if let r, !r.busy, r.log == r.checkpointed, request == StateStore.catchUpNow || !urgentPending.load(ordering: .relaxed) {
+        if let r, r.checkpointed >= 0 { copiedFrames.store(r.checkpointed, ordering: .relaxed) }
+        if let r, !r.busy, r.log == r.checkpointed, urgentMayWait || !urgentPending.load(ordering: .relaxed) {
             try? db.exec("PRAGMA journal_size_limit=\(checkpointPolicy.journalSizeLimit)")
             try? db.exec("INSERT OR REPLACE INTO meta(key, value) VALUES('log_reused_at', '\(Int(SystemClock().now()))')")
             try? db.exec("PRAGMA journal_size_limit=-1")
         }
+        // BUSY: the checkpointer was copying at the same moment (log and count then -1).
+        if let r, !r.busy { return true }
+        return false
     }
 
     /// Commits everything pending now, on the calling thread.
@@ -436,8 +535,11 @@ public final class StateStore: EventSink, @unchecked Sendable {
     var indexesPending: Bool { bulkIndexes.load(ordering: .relaxed) }
     /// How often the checkpointer retries building indexes an initial load could not build.
     nonisolated(unsafe) var indexRetrySeconds: Double = 30
-    /// Set when indexes were built: the checkpointer refreshes their statistics when writes pause.
-    private let analyzeSoon = Atomic<Bool>(false)
+    /// Set when the indexes were built and their statistics gathered (for tests).
+    let analyzed = Atomic<Bool>(false)
+    /// Rows of each index the periodic ANALYZE reads (`PRAGMA analysis_limit`): it takes the
+    /// write lock, so it stays a few ms at any size.
+    static let analysisLimit = 1000
 
     /// Starts an initial load. Into a store with no workload yet, the workload index's
     /// secondary indexes are dropped and built once by `endBulkLoad`: one sort each instead
@@ -463,6 +565,19 @@ public final class StateStore: EventSink, @unchecked Sendable {
         defer { initialLoad.store(false, ordering: .relaxed) }
         try flush()
         try buildBulkIndexes()
+        // The log the load left (the index build's pages last; up to hundreds of MB) copied and
+        // started over now, before the daemon reports ready, so the first edits find neither
+        // a copy of it in progress on the writer nor a file past the limit to cut back.
+        let tc = monotonicSeconds()
+        // A PASSIVE checkpoint fails at once while the checkpointer runs one: tried again
+        // for up to a second (nothing else writes before ready).
+        exclusively {
+            for _ in 0..<200 {
+                if copyLogAndStartOver(urgentMayWait: true, interruptible: false) { break }
+                Thread.sleep(forTimeInterval: 0.005)
+            }
+        }
+        StateStore.trace(String(format: "ready cut %.1f ms wal %d", (monotonicSeconds() - tc) * 1000, walFileBytes()))
     }
 
     /// `body` in one `BEGIN IMMEDIATE` transaction: committed, or rolled back when it throws.
@@ -472,11 +587,19 @@ public final class StateStore: EventSink, @unchecked Sendable {
     }
 
     private func buildBulkIndexes() throws {
+        let ti = monotonicSeconds()
+        defer { StateStore.trace(String(format: "index build %.1f ms", (monotonicSeconds() - ti) * 1000)) }
         try exclusively {
             guard bulkIndexes.load(ordering: .relaxed) else { return }
             try inTransaction { for ix in Schema.workloadIndexes { try db.exec(ix.create) } }
             bulkIndexes.store(false, ordering: .relaxed)
-            analyzeSoon.store(true, ordering: .relaxed)
+            // Their statistics now, while this is the only writer (before the daemon reports
+            // ready): an ANALYZE the checkpointer ran later took the write lock for as long as
+            // it read the 100,000-row index, and an edit's batch waited behind it.
+            let ta = monotonicSeconds()
+            try? db.exec("ANALYZE wl_index")
+            StateStore.trace(String(format: "ANALYZE (writer) %.1f ms", (monotonicSeconds() - ta) * 1000))
+            analyzed.store(true, ordering: .relaxed)
         }
     }
 
@@ -543,6 +666,11 @@ public final class StateStore: EventSink, @unchecked Sendable {
         // The batch stops storing bulk statuses as soon as an urgent write arrives;
         // `lowWritten` of them were written.
         var lowWritten = 0, lowStored: [ObjectKey] = []
+        var tBegun = 0.0
+        defer {
+            let d = monotonicSeconds() - t0
+            if d > 0.010 { StateStore.trace(String(format: "commit %.1f ms (begin wait %.1f ms) obj %d st %d low %d/%d del %d ev %d sql %d", d * 1000, (tBegun - t0) * 1000, objectKeys.count, statuses.count, lowWritten, lowKeys.count, deletes.count, events.count, sql.count)) }
+        }
         // Build rows and status JSON (the costly part) in parallel for large batches; the
         // SQL itself stays on this connection.
         let tb = monotonicSeconds()
@@ -568,7 +696,10 @@ public final class StateStore: EventSink, @unchecked Sendable {
         buildMicros.add(Int((monotonicSeconds() - tb) * 1e6), ordering: .relaxed)
         defer { source.cancel() }
         do {
+            let tb0 = monotonicSeconds()
             try db.exec("BEGIN IMMEDIATE")
+            tBegun = monotonicSeconds()
+            if tBegun - tb0 > 0.005 { StateStore.trace(String(format: "BEGIN waited %.1f ms", (tBegun - tb0) * 1000)) }
             let now = SystemClock().now()
             if !deletes.isEmpty {
                 let del = try db.prepare("DELETE FROM objects WHERE kind=? AND namespace=? AND name=?")
