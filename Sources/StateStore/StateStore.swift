@@ -357,6 +357,10 @@ public final class StateStore: EventSink, @unchecked Sendable {
                 lastIndexTry = now
                 do { try buildBulkIndexes() } catch { Log.warn("cannot build the workload index's indexes; retrying in 30 s", ["error": "\(error)"]) }
             }
+            // Statistics the end of a load just gathered in full (before ready) count as fresh:
+            // a sampled ANALYZE right after would replace them and take the write lock as the
+            // first edits arrive.
+            if freshStatistics.exchange(false, ordering: .relaxed) { lastAnalyze = monotonicSeconds() }
             if idle && monotonicSeconds() - lastAnalyze > 300 {
                 let ta = monotonicSeconds()
                 try? conn.exec("ANALYZE wl_index")
@@ -537,6 +541,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
     nonisolated(unsafe) var indexRetrySeconds: Double = 30
     /// Set when the indexes were built and their statistics gathered (for tests).
     let analyzed = Atomic<Bool>(false)
+    /// Set when the end of a load gathered the index's statistics: the checkpointer's periodic
+    /// ANALYZE starts its 5 minutes from then.
+    private let freshStatistics = Atomic<Bool>(false)
     /// Rows of each index the periodic ANALYZE reads (`PRAGMA analysis_limit`): it takes the
     /// write lock, so it stays a few ms at any size.
     static let analysisLimit = 1000
@@ -572,13 +579,16 @@ public final class StateStore: EventSink, @unchecked Sendable {
         // A PASSIVE checkpoint fails at once while the checkpointer runs one: tried again
         // for up to a second (nothing else writes before ready).
         exclusively {
-            for _ in 0..<200 {
+            for _ in 0..<200 where !isStopping {
                 if copyLogAndStartOver(urgentMayWait: true, interruptible: false) { break }
                 Thread.sleep(forTimeInterval: 0.005)
             }
         }
         StateStore.trace(String(format: "ready cut %.1f ms wal %d", (monotonicSeconds() - tc) * 1000, walFileBytes()))
     }
+
+    /// Whether `close` was called.
+    private var isStopping: Bool { cond.lock(); defer { cond.unlock() }; return stopped }
 
     /// `body` in one `BEGIN IMMEDIATE` transaction: committed, or rolled back when it throws.
     private func inTransaction(_ body: () throws -> Void) throws {
@@ -596,10 +606,15 @@ public final class StateStore: EventSink, @unchecked Sendable {
             // Their statistics now, while this is the only writer (before the daemon reports
             // ready): an ANALYZE the checkpointer ran later took the write lock for as long as
             // it read the 100,000-row index, and an edit's batch waited behind it.
+            // Built later (a retry after a failed build, with edits arriving): the statistics
+            // are left to the checkpointer's bounded ANALYZE on its own connection.
+            guard initialLoad.load(ordering: .relaxed) else { return }
             let ta = monotonicSeconds()
-            try? db.exec("ANALYZE wl_index")
+            if (try? db.exec("ANALYZE wl_index")) != nil {
+                analyzed.store(true, ordering: .relaxed)
+                freshStatistics.store(true, ordering: .relaxed)
+            }
             StateStore.trace(String(format: "ANALYZE (writer) %.1f ms", (monotonicSeconds() - ta) * 1000))
-            analyzed.store(true, ordering: .relaxed)
         }
     }
 
