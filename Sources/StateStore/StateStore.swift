@@ -189,8 +189,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         cond.lock(); defer { cond.unlock() }
         pendingDeletes.remove(key)
         pendingObjectKeys.insert(key)
-        urgentPending.store(true, ordering: .relaxed)
-        wakeLocked()
+        wakeUrgentLocked()
     }
 
     /// Supplies the current status JSON of a key at commit time (nil: no status to write).
@@ -202,8 +201,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         defer { interruptCatchUp() }
         cond.lock(); defer { cond.unlock() }
         pendingStatus.insert(key)
-        urgentPending.store(true, ordering: .relaxed)
-        wakeLocked()
+        wakeUrgentLocked()
     }
 
     /// Many statuses at once (queue positions): the low-priority lane.
@@ -221,8 +219,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         pendingStatus.remove(key)
         pendingLow.remove(key)
         pendingDeletes.insert(key)
-        urgentPending.store(true, ordering: .relaxed)
-        wakeLocked()
+        wakeUrgentLocked()
     }
 
     /// Any other statement, run in order inside the next batch.
@@ -248,6 +245,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
     }
 
     private func wakeLocked() { requestedGeneration &+= 1; cond.broadcast() }
+    /// Wakes the writer for an object, status or delete: a batch of bulk statuses in progress
+    /// stops early for it (the caller interrupts a catch-up copy once it has unlocked).
+    private func wakeUrgentLocked() { urgentPending.store(true, ordering: .relaxed); wakeLocked() }
 
     /// Starts the writer thread that commits pending writes in batches, and the checkpointer
     /// that folds the write-ahead log back into the database in the background.
