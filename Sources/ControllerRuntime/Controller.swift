@@ -17,6 +17,15 @@ public struct TerminalError: Error, CustomStringConvertible {
 /// A reconcile function for one controller.
 public protocol Reconciler: Sendable {
     func reconcile(_ key: ObjectKey) throws -> ReconcileResult
+    /// Reconciles several keys, each as `reconcile` would, one result per key in order. A
+    /// reconciler overrides it to share work between them (one lock hold for a batch).
+    func reconcile(batch keys: [ObjectKey]) -> [Result<ReconcileResult, any Error>]
+}
+
+extension Reconciler {
+    public func reconcile(batch keys: [ObjectKey]) -> [Result<ReconcileResult, any Error>] {
+        keys.map { k in Result { try reconcile(k) } }
+    }
 }
 
 /// Runs `workers` threads that take keys from the queue and reconcile them, mapping the
@@ -76,15 +85,54 @@ public final class Controller: Sendable {
         return true
     }
 
+    /// Most keys a worker takes at once, when the queue holds many (a large apply, the
+    /// initial load): their reconciles then share one lock hold instead of contending for it
+    /// key by key. A short queue still goes one key per worker.
+    public static let maxBatch = 256
+
+    /// Processes up to `max` ready keys as one batch, if any is ready; for tests driving the
+    /// controller by hand.
+    @discardableResult
+    public func processNext(batch max: Int) -> Bool {
+        guard let keys = queue.tryGetBatch(max: max) else { return false }
+        if keys.count == 1 { handle(keys[0]) } else { handle(batch: keys) }
+        return true
+    }
+
     func workerLoop() {
-        while let key = queue.get() { handle(key) }
+        while let keys = queue.getBatch(max: Controller.maxBatch, share: workers) {
+            if keys.count == 1 { handle(keys[0]) } else { handle(batch: keys) }
+        }
     }
 
     func handle(_ key: ObjectKey) {
         let start = monotonicSeconds()
+        let outcome = Result { try reconciler.reconcile(key) }
+        finish(key, outcome, seconds: monotonicSeconds() - start)
+        queue.done(key)
+    }
+
+    func handle(batch keys: [ObjectKey]) {
+        let start = monotonicSeconds()
+        let outcomes = reconciler.reconcile(batch: keys)
+        // Each key is charged its share of the batch's time.
+        let each = (monotonicSeconds() - start) / Double(keys.count)
+        for (i, key) in keys.enumerated() {
+            // A reconciler that answers too few results leaves the rest to be retried.
+            finish(key, i < outcomes.count ? outcomes[i] : .failure(BatchShortfall()), seconds: each)
+        }
+        queue.done(contentsOf: keys)
+    }
+
+    struct BatchShortfall: Error, CustomStringConvertible {
+        var description: String { "the batch reconcile returned no result for this key" }
+    }
+
+    /// Maps an outcome to the queue's action (before `done`) and counts it.
+    func finish(_ key: ObjectKey, _ outcome: Result<ReconcileResult, any Error>, seconds d: Double) {
         let m = kindMetrics[key.kind]
-        do {
-            let r = try reconciler.reconcile(key)
+        switch outcome {
+        case .success(let r):
             if let after = r.requeueAfter, after > 0 {
                 queue.forget(key); queue.addAfter(key, after)
                 m?.requeueAfter.inc()
@@ -92,18 +140,16 @@ public final class Controller: Sendable {
                 queue.forget(key)
                 m?.success.inc()
             }
-        } catch let e as TerminalError {
+        case .failure(let e as TerminalError):
             Log.error("reconcile failed (terminal)", ["key": key.description, "error": e.description])
             m?.errors.inc(); m?.error.inc()
             queue.forget(key)
-        } catch {
+        case .failure(let error):
             Log.error("reconcile failed; will retry", ["key": key.description, "error": "\(error)", "retries": "\(queue.rateLimiter.failures(key))"])
             m?.errors.inc(); m?.error.inc()
             queue.addRateLimited(key)
         }
-        let d = monotonicSeconds() - start
         m?.reconcileTime.observe(d)
         m?.workTime.observe(d)
-        queue.done(key)
     }
 }

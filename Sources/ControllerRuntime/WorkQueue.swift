@@ -87,6 +87,42 @@ public final class WorkQueue<Key: Hashable & Sendable>: @unchecked Sendable {
         }
     }
 
+    /// Blocks until a key is ready, then takes it and, when many are ready, more: up to
+    /// `max` keys and no more than a `share`-th of those ready, so a short queue still goes
+    /// one key per worker. nil once shut down and drained. Every key taken is processing
+    /// until its own `done`.
+    public func getBatch(max: Int, share: Int) -> [Key]? {
+        cond.lock(); defer { cond.unlock() }
+        while true {
+            promoteDueLocked()
+            if let keys = popBatchLocked(max: max, share: share) { return keys }
+            if shuttingDown { return nil }
+            if let next = heap.first {
+                let wait = next.at - clock.now()
+                if wait > 0 { _ = cond.wait(until: Date(timeIntervalSinceNow: Swift.min(wait, 1))) }
+            } else {
+                cond.wait()
+            }
+        }
+    }
+
+    /// `getBatch` without blocking: nil when no key is ready.
+    public func tryGetBatch(max: Int, share: Int = 1) -> [Key]? {
+        cond.lock(); defer { cond.unlock() }
+        promoteDueLocked()
+        return popBatchLocked(max: max, share: share)
+    }
+
+    private func popBatchLocked(max: Int, share: Int) -> [Key]? {
+        let ready = queue.count - head
+        guard ready > 0 else { return nil }
+        let n = Swift.max(1, Swift.min(max, ready / Swift.max(1, share)))
+        var keys: [Key] = []
+        keys.reserveCapacity(n)
+        for _ in 0..<n { keys.append(popLocked()) }
+        return keys
+    }
+
     /// The next ready key without blocking (due delayed keys count as ready), or nil.
     public func tryGet() -> Key? {
         cond.lock(); defer { cond.unlock() }
@@ -96,6 +132,16 @@ public final class WorkQueue<Key: Hashable & Sendable>: @unchecked Sendable {
 
     public func done(_ key: Key) {
         cond.lock(); defer { cond.unlock() }
+        doneLocked(key)
+    }
+
+    /// `done` for each key, under one lock acquisition.
+    public func done<S: Sequence>(contentsOf keys: S) where S.Element == Key {
+        cond.lock(); defer { cond.unlock() }
+        for k in keys { doneLocked(k) }
+    }
+
+    private func doneLocked(_ key: Key) {
         processing.remove(key)
         if dirty.contains(key) {
             queue.append(key)

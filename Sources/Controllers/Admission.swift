@@ -198,83 +198,90 @@ public final class Admission: @unchecked Sendable {
     /// A Workload changed (nil: deleted). Invalid and suspended workloads leave the scheduler
     /// (releasing any quota) and get their status here; the others wait for the next cycle.
     public func syncWorkload(_ key: ObjectKey, _ obj: ManifestObject?, override: SuspendOverride? = nil) {
-        locked {
-            let current = statuses.get(key)?.workload
-            if obj != nil, current?.override != override { updateStatus(key) { $0.override = override } }
-            guard let obj, let spec = obj.spec.workload else {
-                state.setWorkload(key, nil)
-                dirty.remove(key)
-                synced[key] = nil
-                finishedGen[key] = nil
-                ttlDue[key] = nil; ttlScheduled.remove(key)
-                adopt(key)
-                if runs[key] == nil {
-                    // Nothing runs: its records, logs and working directory go now.
-                    act(.forget(key, keepDispatch: nil, files: true))
-                } else {
-                    evaluateRun(key)
-                }
-                kick()
-                return
-            }
-            let now = clock.timestamp
-            let gen = obj.meta.generation
-            synced[key] = Synced(gen: gen, suspend: spec.suspend || !obj.invalid.isEmpty)
-            // A stored finished status (after a restart) counts as finished with its generation;
-            // a finished workload whose spec changed since runs again, from retry 0.
-            if finishedGen[key] == nil, runs[key] == nil, let st = current, st.phase == .succeeded || st.phase == .failed {
-                finishedGen[key] = st.observedGeneration
-            }
-            if let fg = finishedGen[key], fg != gen {
-                finishedGen[key] = nil
-                updateStatus(key) { s in s.retryCount = 0; s.startTime = nil }
-            }
-            if !obj.invalid.isEmpty || spec.suspend {
-                state.setWorkload(key, nil)
-                dirty.remove(key)
-                adopt(key)
-                defer { evaluateRun(key) }
-                statuses.update(key, initial: { .workload(WorkloadStatus()) }) { status in
-                    var s = status.workload ?? WorkloadStatus()
-                    s.creationTime = obj.meta.creationTimestamp
-                    s.observedGeneration = gen
-                    s.queuePosition = nil
-                    s.admissionQueue = nil; s.admission = []
-                    if !obj.invalid.isEmpty {
-                        s.phase = .pending
-                        s.message = "invalid spec: " + obj.invalid.map(\.description).joined(separator: "; ")
-                        s.conditions.set(type: ConditionType.admitted, status: "False", reason: Reason.invalidSpec, message: s.message, now: now, generation: gen)
-                    } else {
-                        s.phase = .stopped
-                        s.message = "suspended (spec.suspend is true)"
-                        s.conditions.set(type: ConditionType.admitted, status: "False", reason: Reason.stopped, message: s.message, now: now, generation: gen)
-                        s.conditions.set(type: ConditionType.finished, status: "True", reason: Reason.stopped, message: s.message, now: now, generation: gen)
-                        if s.endTime == nil { s.endTime = now }
-                    }
-                    status = .workload(s)
-                }
-                kick()
-                return
-            }
-            if isFinished(key, gen) {
-                // Finished with this spec: it stays finished (a changed spec runs it again).
-                state.setWorkload(key, nil)
-                recovered[key] = nil
-                if let ttl = spec.ttlSecondsAfterFinished, !ttlScheduled.contains(key), let end = current?.endTime {
-                    ttlScheduled.insert(key)
-                    scheduleTTL(key, endedAt: Double(end.seconds), ttl: ttl)
-                }
-                return
-            }
-            let request = WorkloadRequest(spec, created: obj.meta.creationTimestamp.seconds)
-            let known = state.contains(key)
-            state.setWorkload(key, request)
-            if !known { restoreAdmission(key, queue: spec.queue) }
+        locked { syncWorkloadLocked(key, obj, override: override) }
+    }
+
+    /// `syncWorkload` for each, in order, under one hold of the lock (a worker's batch).
+    public func syncWorkloads(_ items: [(key: ObjectKey, object: ManifestObject?, override: SuspendOverride?)]) {
+        locked { for i in items { syncWorkloadLocked(i.key, i.object, override: i.override) } }
+    }
+
+    func syncWorkloadLocked(_ key: ObjectKey, _ obj: ManifestObject?, override: SuspendOverride?) {
+        let current = statuses.get(key)?.workload
+        if obj != nil, current?.override != override { updateStatus(key) { $0.override = override } }
+        guard let obj, let spec = obj.spec.workload else {
+            state.setWorkload(key, nil)
+            dirty.remove(key)
+            synced[key] = nil
+            finishedGen[key] = nil
+            ttlDue[key] = nil; ttlScheduled.remove(key)
             adopt(key)
-            dirty.insert(key)
-            evaluateRun(key)
+            if runs[key] == nil {
+                // Nothing runs: its records, logs and working directory go now.
+                act(.forget(key, keepDispatch: nil, files: true))
+            } else {
+                evaluateRun(key)
+            }
             kick()
+            return
         }
+        let now = clock.timestamp
+        let gen = obj.meta.generation
+        synced[key] = Synced(gen: gen, suspend: spec.suspend || !obj.invalid.isEmpty)
+        // A stored finished status (after a restart) counts as finished with its generation;
+        // a finished workload whose spec changed since runs again, from retry 0.
+        if finishedGen[key] == nil, runs[key] == nil, let st = current, st.phase == .succeeded || st.phase == .failed {
+            finishedGen[key] = st.observedGeneration
+        }
+        if let fg = finishedGen[key], fg != gen {
+            finishedGen[key] = nil
+            updateStatus(key) { s in s.retryCount = 0; s.startTime = nil }
+        }
+        if !obj.invalid.isEmpty || spec.suspend {
+            state.setWorkload(key, nil)
+            dirty.remove(key)
+            adopt(key)
+            defer { evaluateRun(key) }
+            statuses.update(key, initial: { .workload(WorkloadStatus()) }) { status in
+                var s = status.workload ?? WorkloadStatus()
+                s.creationTime = obj.meta.creationTimestamp
+                s.observedGeneration = gen
+                s.queuePosition = nil
+                s.admissionQueue = nil; s.admission = []
+                if !obj.invalid.isEmpty {
+                    s.phase = .pending
+                    s.message = "invalid spec: " + obj.invalid.map(\.description).joined(separator: "; ")
+                    s.conditions.set(type: ConditionType.admitted, status: "False", reason: Reason.invalidSpec, message: s.message, now: now, generation: gen)
+                } else {
+                    s.phase = .stopped
+                    s.message = "suspended (spec.suspend is true)"
+                    s.conditions.set(type: ConditionType.admitted, status: "False", reason: Reason.stopped, message: s.message, now: now, generation: gen)
+                    s.conditions.set(type: ConditionType.finished, status: "True", reason: Reason.stopped, message: s.message, now: now, generation: gen)
+                    if s.endTime == nil { s.endTime = now }
+                }
+                status = .workload(s)
+            }
+            kick()
+            return
+        }
+        if isFinished(key, gen) {
+            // Finished with this spec: it stays finished (a changed spec runs it again).
+            state.setWorkload(key, nil)
+            recovered[key] = nil
+            if let ttl = spec.ttlSecondsAfterFinished, !ttlScheduled.contains(key), let end = current?.endTime {
+                ttlScheduled.insert(key)
+                scheduleTTL(key, endedAt: Double(end.seconds), ttl: ttl)
+            }
+            return
+        }
+        let request = WorkloadRequest(spec, created: obj.meta.creationTimestamp.seconds)
+        let known = state.contains(key)
+        state.setWorkload(key, request)
+        if !known { restoreAdmission(key, queue: spec.queue) }
+        adopt(key)
+        dirty.insert(key)
+        evaluateRun(key)
+        kick()
     }
 
     /// A Queue changed (nil: deleted). `valid` false when its spec did not validate.
@@ -332,7 +339,7 @@ public final class Admission: @unchecked Sendable {
     // MARK: Cycles
 
     /// Holds cycles back (the initial load), so the first pass sees everything at once.
-    public func pause() { locked { paused = true } }
+    public func pause() { locked { paused = true; state.bulkPending = true } }
 
     /// Makes room for `n` workloads about to be reconciled (the initial load).
     public func reserveWorkloads(_ n: Int) { locked { state.reserveWorkloads(n) } }
@@ -342,6 +349,7 @@ public final class Admission: @unchecked Sendable {
     public func resume() -> (admitted: Int, decisions: Int, seconds: Double) {
         locked {
             paused = false
+            state.bulkPending = false
             runDeferredRestores()
             // Replicas of workloads deleted while the daemon was down: their GPUs are held
             // (and the replicas stopped) before the first pass admits anything onto them.

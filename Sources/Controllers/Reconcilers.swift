@@ -24,6 +24,26 @@ public struct KindRouter: Reconciler {
         case .resourcePool: return try pools.reconcile(key)
         }
     }
+
+    /// Runs of workloads go to admission as one batch; other kinds one by one, in order.
+    public func reconcile(batch keys: [ObjectKey]) -> [Result<ReconcileResult, any Error>] {
+        var out: [Result<ReconcileResult, any Error>] = []
+        out.reserveCapacity(keys.count)
+        var i = 0
+        while i < keys.count {
+            var j = i
+            while j < keys.count && keys[j].kind == .workload { j += 1 }
+            if j > i {
+                out += workloads.reconcile(batch: Array(keys[i..<j]))
+                i = j
+            } else {
+                let k = keys[i]
+                out.append(Result { try reconcile(k) })
+                i += 1
+            }
+        }
+        return out
+    }
 }
 
 /// Workloads: hands each change to admission, which owns the workload's status (the
@@ -37,6 +57,15 @@ public struct WorkloadReconciler: Reconciler {
         let (obj, override) = overrides.apply(inventory.current(key), events: inventory.events)
         admission.syncWorkload(key, obj, override: override)
         return .done
+    }
+
+    public func reconcile(batch keys: [ObjectKey]) -> [Result<ReconcileResult, any Error>] {
+        let items = keys.map { key in
+            let (obj, override) = overrides.apply(inventory.current(key), events: inventory.events)
+            return (key: key, object: obj, override: override)
+        }
+        admission.syncWorkloads(items)
+        return keys.map { _ in .success(.done) }
     }
 }
 

@@ -91,6 +91,8 @@ struct StackHarness {
     let events = StackEventLog()
     let rt = StackRuntime()
     var index = ManifestIndex()
+    /// Keys a reconcile takes at once (1: one by one), as a worker does from a long queue.
+    var batch = 1
 
     init(grace: Double = 30) {
         queue = WorkQueue(name: "stack", clock: clock)
@@ -116,7 +118,7 @@ struct StackHarness {
 
     func drain() {
         repeat {
-            while controller.processNext() {}
+            while controller.processNext(batch: batch) {}
             admission.runCycles()
         } while queue.count > 0
     }

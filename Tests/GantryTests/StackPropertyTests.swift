@@ -260,6 +260,9 @@ struct StackRun {
     init(seed: UInt64) {
         self.seed = seed
         rng = SplitMix64(seed: seed)
+        // A third of the seeds reconcile one key at a time; the others in batches, as the
+        // daemon's workers take a long queue.
+        h.batch = seed % 3 == 0 ? 1 : 2 + Int(seed % 61)
     }
 
     mutating func int(_ r: ClosedRange<Int>) -> Int { Int.random(in: r, using: &rng) }
