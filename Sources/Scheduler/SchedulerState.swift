@@ -160,10 +160,17 @@ public final class SchedulerState {
     public func reserveWorkloads(_ n: Int) {
         guard n > 0 else { return }
         workloads.reserveCapacity(workloads.count + n)
+        order.reserveCapacity(order.count + n)
         workloadIndex.reserveCapacity(workloadIndex.count + n)
     }
     var positionChanges: [(ObjectKey, Int?)] = []
     var workloads: [WorkloadEntry] = []
+    /// Set during a bulk load (the initial sync, while admission is paused): a workload
+    /// added out of order is appended and its queue sorted once before the next cycle,
+    /// instead of a binary search over every queue's list at once (a cache miss per step).
+    public var bulkPending = false
+    /// The sort fields of `workloads`, index for index (see `PendingOrder`).
+    var order: [PendingOrder] = []
     var workloadIndex: [ObjectKey: Int32] = [:]
     var freeIDs: [Int32] = []
     var seq = 0

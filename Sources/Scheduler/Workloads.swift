@@ -2,13 +2,14 @@ import GantryAPI
 
 extension SchedulerState {
     /// Orders pending workloads: priority (high first), creation time, then namespace/name.
+    /// Reads the compact `order` array, not the entries: an entry is about 300 bytes, and
+    /// reading one per comparison of a binary search over 100,000 missed the cache each time.
     @inline(__always) func before(_ a: Int32, _ b: Int32) -> Bool {
-        // Fields read in place: copying the entries retains and releases each of their references.
         let i = Int(a), j = Int(b)
-        let pa = workloads[i].request.priority, pb = workloads[j].request.priority
-        if pa != pb { return pa > pb }
-        let ca = workloads[i].request.created, cb = workloads[j].request.created
-        if ca != cb { return ca < cb }
+        let (oa, ob) = order.withUnsafeBufferPointer { ($0[i], $0[j]) }
+        if oa.priority != ob.priority { return oa.priority > ob.priority }
+        if oa.created != ob.created { return oa.created < ob.created }
+        if let d = PendingOrder.decides(oa, ob) { return d }
         return workloads[i].key < workloads[j].key
     }
 
@@ -22,8 +23,9 @@ extension SchedulerState {
         let q = workloads[id].queue
         let i32 = Int32(id)
         if queues[q].sorted, let last = queues[q].pending.last, before(i32, last) {
-            // Insert in place when the list is small enough; else sort before the next cycle.
-            if queues[q].pending.count < 4096 {
+            // Insert in place when the list is small enough; else sort before the next cycle
+            // (so also during a bulk load: one sort per queue, over its own entries only).
+            if !bulkPending && queues[q].pending.count < 4096 {
                 var lo = 0, hi = queues[q].pending.count
                 while lo < hi { let mid = (lo + hi) / 2; if before(queues[q].pending[mid], i32) { lo = mid + 1 } else { hi = mid } }
                 queues[q].pending.insert(i32, at: lo)
@@ -99,6 +101,7 @@ extension SchedulerState {
                     addPending(id)
                 } else {
                     workloads[id].request = stripped(request)
+                    order[id] = PendingOrder(key, request)
                 }
             } else {
                 removePending(id)
@@ -113,7 +116,11 @@ extension SchedulerState {
         let (per, total, g) = vectors(request)
         var entry = WorkloadEntry(key: key, request: stripped(request), queue: q, perReplica: per, total: total, gpusPerReplica: g)
         entry.shape = shapeID(request, per: per)
-        if let f = freeIDs.popLast() { id = Int(f); workloads[id] = entry } else { id = workloads.count; workloads.append(entry) }
+        if let f = freeIDs.popLast() {
+            id = Int(f); workloads[id] = entry; order[id] = PendingOrder(key, request)
+        } else {
+            id = workloads.count; workloads.append(entry); order.append(PendingOrder(key, request))
+        }
         workloadIndex[key] = Int32(id)
         addPending(id)
     }
@@ -132,6 +139,7 @@ extension SchedulerState {
         let (per, total, g) = vectors(request)
         workloads[id].shape = shapeID(request, per: per)
         workloads[id].request = stripped(request)
+        order[id] = PendingOrder(workloads[id].key, request)
         workloads[id].queue = queueID(request.queue)
         workloads[id].perReplica = per; workloads[id].total = total; workloads[id].gpusPerReplica = g
         workloads[id].reason = nil
@@ -402,4 +410,49 @@ extension SchedulerState {
     public var admittedCount: Int { queues.reduce(0) { $0 + $1.admitted } - nominated.count }
     /// The queue the workload is admitted to (or waits in).
     public func queueName(_ key: ObjectKey) -> String? { workloadIndex[key].map { queues[workloads[Int($0)].queue].name } }
+}
+
+/// A pending workload's sort fields, apart from its entry: priority, creation time, and the
+/// first 8 bytes of its namespace and name (big-endian, zero-padded), which order two ASCII
+/// keys whenever they differ there; otherwise the keys themselves are compared.
+struct PendingOrder {
+    var priority: Int
+    var created: Int64
+    var namespacePrefix: UInt64
+    var namePrefix: UInt64
+    /// Bytes of the namespace (9: more than 8), and whether namespace and name are all ASCII.
+    var namespaceLength: UInt8
+    var ascii: Bool
+
+    init(_ key: ObjectKey, _ request: WorkloadRequest) {
+        priority = request.priority
+        created = request.created
+        let (np, nl, na) = PendingOrder.prefix(key.namespace)
+        let (mp, _, ma) = PendingOrder.prefix(key.name)
+        namespacePrefix = np; namespaceLength = nl; namePrefix = mp; ascii = na && ma
+    }
+
+    static func prefix(_ s: String) -> (UInt64, UInt8, Bool) {
+        // All of it ASCII, not only the prefix: a combining mark after the eighth byte can
+        // join the character before it, and Swift compares the composed character.
+        var v: UInt64 = 0, n = 0, ascii = true
+        for b in s.utf8 {
+            if b >= 0x80 { ascii = false }
+            if n < 8 { v |= UInt64(b) << (56 - 8 * UInt64(n)) }
+            n += 1
+        }
+        return (v, UInt8(min(n, 9)), ascii)
+    }
+
+    /// Whether a's key sorts before b's (both workload keys), when the prefixes tell; nil
+    /// when only the whole keys can. Byte order with zero padding is the strings' order for
+    /// ASCII: the first differing byte decides, a string that ends first sorts first.
+    @inline(__always) static func decides(_ a: PendingOrder, _ b: PendingOrder) -> Bool? {
+        guard a.ascii && b.ascii else { return nil }
+        if a.namespacePrefix != b.namespacePrefix { return a.namespacePrefix < b.namespacePrefix }
+        // Equal namespaces only when both are whole in their prefixes, of the same length.
+        guard a.namespaceLength <= 8, a.namespaceLength == b.namespaceLength else { return nil }
+        if a.namePrefix != b.namePrefix { return a.namePrefix < b.namePrefix }
+        return nil
+    }
 }
