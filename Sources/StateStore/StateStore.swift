@@ -375,15 +375,27 @@ public final class StateStore: EventSink, @unchecked Sendable {
         !pendingObjectKeys.isEmpty || !pendingStatus.isEmpty || !pendingLow.isEmpty || !pendingDeletes.isEmpty || !pendingEvents.isEmpty || !pendingSQL.isEmpty
     }
 
+    /// What the writer thread may take now: statuses wait while an initial load holds them.
+    private var writerHasWorkLocked: Bool {
+        guard holdStatuses else { return hasPendingLocked }
+        return !pendingObjectKeys.isEmpty || !pendingDeletes.isEmpty || !pendingEvents.isEmpty || !pendingSQL.isEmpty
+    }
+
+    /// Set by `beginBulkLoad` until the next `flush`: statuses stay pending, so the load's
+    /// 100,000 first statuses go into one batch in key order. Taken as the first pass makes
+    /// them, each batch inserted rows all over the (empty) status table and wrote most of its
+    /// pages again: twice the log and twice the checkpoint copying. Guarded by `cond`.
+    private var holdStatuses = false
+
     private func writerLoop() {
         // A write that keeps failing (a full disk) is logged once, then every 30 s, not ten
         // times a second; a line says when writes succeed again.
         var failures = RepeatedFailureLog(interval: 30)
         while true {
             cond.lock()
-            while !hasPendingLocked && !stopped { cond.wait() }
+            while !writerHasWorkLocked && !stopped { cond.wait() }
             let backlog = pendingObjectKeys.count + pendingStatus.count
-            if stopped && !hasPendingLocked { cond.unlock(); return }
+            if stopped && !writerHasWorkLocked { cond.unlock(); return }
             cond.unlock()
             // A short pause lets writes that arrive together share a transaction; with a
             // backlog there is no reason to wait.
@@ -506,6 +518,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
 
     /// Commits everything pending now, on the calling thread.
     public func flush() throws {
+        cond.lock(); holdStatuses = false; cond.unlock()
         while true {
             cond.lock()
             while writing { cond.wait() }
@@ -562,6 +575,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
             try inTransaction { for ix in Schema.workloadIndexes { try db.exec("DROP INDEX IF EXISTS \(ix.name)") } }
             bulkIndexes.store(true, ordering: .relaxed)
             initialLoad.store(true, ordering: .relaxed)
+            cond.lock(); holdStatuses = true; cond.unlock()
             return true
         }
     }
@@ -653,7 +667,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
             for k in pendingObjectKeys { objectKeys.insert(k); if objectKeys.count == maxBatch { break } }
             pendingObjectKeys.subtract(objectKeys)
         }
-        if pendingObjectKeys.isEmpty && pendingStatus.count <= maxBatch { statuses = pendingStatus } else {
+        if holdStatuses {
+            // Held for the end of an initial load (`holdStatuses`).
+        } else if pendingObjectKeys.isEmpty && pendingStatus.count <= maxBatch { statuses = pendingStatus } else {
             for k in pendingStatus where !pendingObjectKeys.contains(k) {
                 statuses.insert(k)
                 if statuses.count == maxBatch { break }
@@ -662,7 +678,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         if statuses.count == pendingStatus.count { pendingStatus = [] } else { pendingStatus.subtract(statuses) }
         pendingLow.subtract(statuses)
         var lowKeys: [ObjectKey] = []
-        if statuses.count < maxBatch {
+        if statuses.count < maxBatch && !holdStatuses {
             // Beside statuses that matter now, only a few bulk ones: this batch stays quick.
             let cap = statuses.isEmpty && objectKeys.isEmpty ? StateStore.lowBatch : 32
             for k in pendingLow where !pendingObjectKeys.contains(k) {
