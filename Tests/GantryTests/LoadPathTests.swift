@@ -1,0 +1,196 @@
+import Testing
+import Foundation
+import Synchronization
+@testable import GantryAPI
+@testable import ControllerRuntime
+@testable import Scheduler
+@testable import StateStore
+
+/// The initial load's reconcile and first writes (issue 12, third round): workers take long
+/// queues in batches, pending lists are ordered from a compact array (and sorted once per
+/// queue during a bulk load), and the load's first statuses are held for one batch.
+@Suite(.timeLimit(.minutes(1)))
+struct LoadPathTests {
+    // MARK: Work queue batches
+
+    @Test func aLongQueueIsSharedInBatchesAShortOneGoesKeyByKey() {
+        let q = WorkQueue<String>(name: "t", clock: ManualClock())
+        q.add(contentsOf: (0..<1000).map { "k\($0)" })
+        // A quarter of what is ready, at most `max`.
+        #expect(q.tryGetBatch(max: 64, share: 4)?.count == 64)
+        #expect(q.tryGetBatch(max: 256, share: 4)?.count == 234)   // (1000 - 64) / 4
+        let q2 = WorkQueue<String>(name: "t", clock: ManualClock())
+        q2.add(contentsOf: ["a", "b", "c"])
+        #expect(q2.tryGetBatch(max: 64, share: 4) == ["a"])
+        #expect(q2.tryGetBatch(max: 64, share: 1) == ["b", "c"])
+        #expect(q2.tryGetBatch(max: 64, share: 1) == nil)
+    }
+
+    @Test func aKeyAddedWhileItsBatchRunsComesBackAfterDone() {
+        let q = WorkQueue<String>(name: "t", clock: ManualClock())
+        q.add(contentsOf: ["a", "b", "c"])
+        let batch = q.tryGetBatch(max: 10) ?? []
+        #expect(batch == ["a", "b", "c"])
+        // Processing: not handed out again, but remembered.
+        q.add("b")
+        #expect(q.tryGetBatch(max: 10) == nil)
+        #expect(!q.isIdle())
+        q.done(contentsOf: batch)
+        #expect(q.tryGetBatch(max: 10) == ["b"])
+        q.done("b")
+        #expect(q.isIdle())
+    }
+
+    /// A reconciler that records what it was given and fails the keys it is told to.
+    final class Recorder: Reconciler, @unchecked Sendable {
+        let lock = NSLock()
+        var batches: [[ObjectKey]] = []
+        var singles: [ObjectKey] = []
+        let failing: Set<ObjectKey>
+        init(failing: Set<ObjectKey>) { self.failing = failing }
+        func reconcile(_ key: ObjectKey) throws -> ReconcileResult {
+            lock.lock(); singles.append(key); lock.unlock()
+            return try outcome(key)
+        }
+        func outcome(_ key: ObjectKey) throws -> ReconcileResult {
+            if failing.contains(key) { throw TerminalError("no") }
+            return .done
+        }
+        func reconcile(batch keys: [ObjectKey]) -> [Result<ReconcileResult, any Error>] {
+            lock.lock(); batches.append(keys); lock.unlock()
+            return keys.map { k in Result { try outcome(k) } }
+        }
+    }
+
+    @Test func workersTakeALongQueueInBatchesAndEachKeyGetsItsOwnOutcome() throws {
+        let q = WorkQueue<ObjectKey>(name: "t", clock: SystemClock())
+        let keys = (0..<2000).map { ObjectKey(.workload, namespace: "ns", name: "w\($0)") }
+        let bad = ObjectKey(.workload, namespace: "ns", name: "w7")
+        let r = Recorder(failing: [bad])
+        q.add(contentsOf: keys)
+        let c = Controller(name: "t", queue: q, reconciler: r, workers: 2, metrics: nil)
+        c.start()
+        defer { q.shutDown(); _ = c.wait(timeout: 5) }
+        #expect(poll(timeout: 10) { q.isIdle() })
+        let (seen, singles) = r.lock.withLock { (r.batches, r.singles) }
+        #expect(seen.contains { $0.count > 1 })
+        #expect(seen.allSatisfy { $0.count <= Controller.maxBatch })
+        // Every key once (a terminal error is not retried).
+        #expect((seen.flatMap { $0 } + singles).sorted() == keys.sorted())
+    }
+
+    // MARK: Pending order
+
+    /// The order `before` gives (compact fields, prefixes) is the one its definition says:
+    /// priority high first, then creation time, then the key (Swift's String order).
+    @Test(arguments: [UInt64(1), 2, 3, 4, 5])
+    func pendingOrderIsPriorityThenCreationThenKey(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        // Names that share long prefixes, differ after byte 8, are not ASCII or hold a NUL.
+        // (No decomposed forms: Swift's own `<` is not a strict weak order over them, e.g.
+        // "e\u{301}" == "é" < "éx" but not "e\u{301}" < "éx", so two correct sorts can
+        // disagree; `prefixesDecideOnlyWhenTheyCan` covers that prefixes never decide those.)
+        let pieces = ["a", "b", "team", "team-a", "team-ab", "teamteam", "teamteam-x", "teamteam-y", "é", "ü",
+                      "abcdefgé", "abcdefgf", "x\u{0}", "x", "zz", "Z", "0", "wl-1", "wl-10", "wl-2"]
+        func name() -> String {
+            var s = ""
+            for _ in 0..<Int.random(in: 1...3, using: &rng) { s += pieces[Int.random(in: 0..<pieces.count, using: &rng)] }
+            return s
+        }
+        for bulk in [false, true] {
+            let s = SchedulerState()
+            s.setQueue("q", spec: QueueSpec(), valid: true)
+            s.bulkPending = bulk
+            var expected: [(ObjectKey, Int, Int64)] = []
+            var used = Set<ObjectKey>()
+            for _ in 0..<400 {
+                let key = ObjectKey(.workload, namespace: name(), name: name())
+                guard used.insert(key).inserted else { continue }
+                let p = Int.random(in: 0...2, using: &rng), c = Int64(Int.random(in: 0...2, using: &rng))
+                s.setWorkload(key, WorkloadRequest(queue: "q", priority: p, created: c, resources: res(1)))
+                expected.append((key, p, c))
+            }
+            // A few change priority in place (kept in the compact fields too).
+            for i in stride(from: 0, to: expected.count, by: 37) {
+                let (k, _, c) = expected[i]
+                s.setWorkload(k, WorkloadRequest(queue: "q", priority: 5, created: c, resources: res(1)))
+                expected[i].1 = 5
+            }
+            s.bulkPending = false
+            let want = expected.sorted { a, b in a.1 != b.1 ? a.1 > b.1 : a.2 != b.2 ? a.2 < b.2 : a.0 < b.0 }.map(\.0)
+            let got = s.pendingOrder("q")
+            let at = got.indices.first { $0 >= want.count || got[$0] != want[$0] }
+            #expect(got.count == want.count && at == nil, "seed \(seed) bulk \(bulk): first difference at \(at.map(String.init) ?? "-"): \(at.map { "\(got[$0]) vs \($0 < want.count ? want[$0].description : "-")" } ?? "")")
+        }
+    }
+
+    @Test func prefixesDecideOnlyWhenTheyCan() {
+        func o(_ ns: String, _ n: String) -> PendingOrder { PendingOrder(ObjectKey(.workload, namespace: ns, name: n), WorkloadRequest(queue: "q", resources: res(1))) }
+        #expect(PendingOrder.decides(o("a", "x"), o("b", "a")) == true)
+        #expect(PendingOrder.decides(o("team", "wl-2"), o("team", "wl-10")) == false)
+        // Equal 8-byte prefixes, or a namespace longer than 8 bytes: the keys decide.
+        #expect(PendingOrder.decides(o("teamteam-x", "a"), o("teamteam-y", "a")) == nil)
+        #expect(PendingOrder.decides(o("teamteamt", "a"), o("teamteamt", "b")) == nil)
+        #expect(PendingOrder.decides(o("x", "a"), o("x\u{0}", "b")) == nil)
+        // Not ASCII anywhere: the keys decide.
+        #expect(PendingOrder.decides(o("abcdefge\u{301}", "a"), o("abcdefgf", "a")) == nil)
+    }
+
+    // MARK: Held statuses
+
+    @Test func anInitialLoadHoldsStatusesForOneBatchAtItsFlush() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { removeTree(dir) }
+        // Statuses per commit that stored any.
+        let written = Mutex<[Int]>([])
+        let store = try StateStore(directory: dir, batchDelay: 0, onCommit: { keys in if !keys.isEmpty { written.withLock { $0.append(keys.count) } } })
+        let w = WorkloadIndexTests.World(seed: 7)
+        w.attach(store)
+        store.startWriter()
+        defer { store.close() }
+        #expect(try store.beginBulkLoad())
+        var keys: [ObjectKey] = []
+        for i in 0..<300 {
+            let (r, s) = w.randomWorkload(i)
+            w.put(store, r, nil)
+            if let s { w.lock.withLock { w.statuses[r.key] = s }; keys.append(r.key) }
+        }
+        for k in keys { store.markStatusDirty(k) }
+        #expect(!keys.isEmpty)
+        // The writer stores the objects on its own; the statuses wait for the flush.
+        let reader = try StateReader(directory: dir)
+        #expect(poll(timeout: 10) { ((try? reader.counts().objects) ?? 0) == 300 })
+        #expect(try reader.counts().withStatus == 0)
+        #expect(store.settledGeneration() == nil)   // pending, so not settled
+        try store.flush()
+        #expect(try reader.counts().withStatus == keys.count)
+        #expect(written.withLock { $0 } == [keys.count])
+        // After the flush, statuses go as they come.
+        let more = w.randomWorkload(1000)
+        w.put(store, more.0, nil)
+        w.lock.withLock { w.statuses[more.0.key] = more.1 ?? "{\"phase\":\"Pending\"}" }
+        store.markStatusDirty(more.0.key)
+        #expect(poll(timeout: 10) { ((try? reader.counts().withStatus) ?? 0) == keys.count + 1 })
+    }
+
+    @Test func closingDuringTheHoldWritesTheHeldStatuses() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { removeTree(dir) }
+        let store = try BulkLoadTests.store(dir)
+        let w = WorkloadIndexTests.World(seed: 8)
+        w.attach(store)
+        store.startWriter()
+        #expect(try store.beginBulkLoad())
+        var keys: [ObjectKey] = []
+        for i in 0..<50 {
+            let (r, s) = w.randomWorkload(i)
+            w.put(store, r, nil)
+            if let s { w.lock.withLock { w.statuses[r.key] = s }; keys.append(r.key) }
+        }
+        for k in keys { store.markStatusDirty(k) }
+        store.close()
+        let reader = try StateReader(directory: dir)
+        let counts = try reader.counts()
+        #expect(counts.objects == 50 && counts.withStatus == keys.count)
+    }
+}
