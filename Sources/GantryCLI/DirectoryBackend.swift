@@ -186,6 +186,36 @@ public final class DirectoryBackend: APIBackend {
         }
     }
 
+    // MARK: change feed (the state store's `changes` table)
+
+    /// The store's settled generation and the feed head read under it: while the generation
+    /// stays the same, nothing was committed, so a watch at that head reads no SQL.
+    let feedSeen = Mutex<(generation: UInt64, head: Int64)?>(nil)
+    /// Feed reads that ran SQL (tests: a watch's cost follows the changes, not the workloads).
+    public let feedReads = Atomic<Int>(0)
+    /// Changes read from the feed in all.
+    public let feedRowsRead = Atomic<Int>(0)
+
+    public func feedHead() throws(APIError) -> Int64? {
+        feedReads.add(1, ordering: .relaxed)
+        return try withReader { try $0.lastChangeSeq() }
+    }
+
+    public func changes(after seq: Int64, limit: Int) throws(APIError) -> [FeedChange]? {
+        let before = settled?()
+        if let before, let seen = feedSeen.withLock({ $0 }), seen.generation == before, seq == seen.head { return [] }
+        feedReads.add(1, ordering: .relaxed)
+        let rows = try withReader { try $0.changes(after: seq, limit: limit) }
+        guard let rows else { return nil }
+        feedRowsRead.add(rows.count, ordering: .relaxed)
+        // Whole (fewer than asked) and nothing committed meanwhile: the head is known for this generation.
+        if let before, rows.count < max(limit, 1), settled?() == before {
+            let head = rows.last?.seq ?? seq
+            feedSeen.withLock { $0 = (before, head) }
+        }
+        return rows.map { FeedChange(seq: $0.seq, key: $0.key, op: $0.op) }
+    }
+
     public func events(_ f: EventFilter) throws(APIError) -> [GantryServer.EventRecord] {
         let rows = try withReader { r in
             try r.events(kind: f.kind?.rawValue, namespace: f.namespace, name: f.name, since: f.since, limit: f.until == nil ? f.limit : nil)

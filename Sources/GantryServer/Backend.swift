@@ -40,10 +40,32 @@ public protocol APIBackend: Sendable {
     /// applies it to `list(.workload)`. Must equal that answer (items, order, totalCount,
     /// continue) and see every write answered before.
     func workloadPage(_ query: WorkloadQuery) -> WorkloadPage?
+    /// The newest sequence number of the change feed (the `metadata.resourceVersion` a list
+    /// answer carries), or nil when this backend keeps no feed (a watch then answers 501).
+    /// Every change stored after this call gets a larger number, and every change numbered up
+    /// to it is visible to `list` and `get` called after it: read it before the data.
+    func feedHead() throws(APIError) -> Int64?
+    /// The changes numbered after `seq`, oldest first, at most `limit`; nil when the feed no
+    /// longer holds every change after `seq` (pruned, a feed started afresh, or a `seq` it
+    /// never reached): the watch answers 410 Expired and the client lists again.
+    func changes(after seq: Int64, limit: Int) throws(APIError) -> [FeedChange]?
 }
 
 extension APIBackend {
     public func workloadPage(_ query: WorkloadQuery) -> WorkloadPage? { nil }
+    public func feedHead() throws(APIError) -> Int64? { nil }
+    public func changes(after seq: Int64, limit: Int) throws(APIError) -> [FeedChange]? { nil }
+}
+
+/// One entry of a backend's change feed: an object, its status, or its deletion stored
+/// under `seq` (numbers increase by one per change). It names the object, not its content:
+/// a watch reads the object's current form.
+public struct FeedChange: Sendable, Equatable {
+    public var seq: Int64
+    public var key: ObjectKey
+    /// "object", "status" or "delete".
+    public var op: String
+    public init(seq: Int64, key: ObjectKey, op: String) { self.seq = seq; self.key = key; self.op = op }
 }
 
 /// An object as the API shows it.

@@ -82,6 +82,11 @@ public enum OpenAPIDocument {
             ok = .object([.init("description", .string(r.summary)), .init("content", .object([.init("application/json", .object([.init("schema", ref(name))]))]))])
         case .text:
             ok = .object([.init("description", .string(r.summary)), .init("content", .object([.init("text/plain", .object([.init("schema", string)]))]))])
+        case .jsonOrWatch(let name):
+            ok = .object([.init("description", .string(r.summary + "; with watch=true, newline-delimited watch events")), .init("content", .object([
+                .init("application/json", .object([.init("schema", ref(name))])),
+                .init(APIServer.watchContentType, .object([.init("schema", ref("WatchEvent"))])),
+            ]))])
         }
         let error: Value = .object([
             .init("description", .string("An error: 400 bad request, 401 no or wrong token, 403 role or namespace, 404, 405, 409 conflict, 413, 415, 5xx")),
@@ -157,13 +162,22 @@ public enum OpenAPIDocument {
             .init("ErrorBody", errorBody),
             .init("ObjectMeta", object([
                 ("name", string), ("namespace", string), ("uid", string), ("generation", integer), ("creationTimestamp", string),
-                ("labels", map(string)), ("annotations", map(string)),
+                ("labels", map(string)), ("annotations", map(string)), ("resourceVersion", string),
             ], required: ["name"], closed: true)),
             .init("Object", objectSchema()),
             .init("ObjectList", object([("items", array(ref("Object")))], required: ["items"], closed: true)),
             .init("WorkloadList", object([
                 ("items", array(anyObject)), ("totalCount", integer), ("offset", integer), ("limit", integer), ("continue", string),
+                // The change feed's position the items are consistent with (watch from it); left out by a backend without a feed.
+                ("metadata", object([("resourceVersion", string)], closed: true)),
             ], required: ["items", "totalCount", "offset", "limit"], closed: true)),
+            .init("WatchEvent", object([
+                ("type", enumeration(["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"])),
+                // An object as GET returns it with metadata.resourceVersion (the feed sequence it
+                // was read at); DELETED of an object never sent: apiVersion, kind, metadata only;
+                // BOOKMARK: metadata.resourceVersion only; ERROR: a Status (code 410, reason Expired: list again).
+                ("object", anyObject),
+            ], required: ["type", "object"], closed: true)),
             .init("Count", object([("count", integer)], required: ["count"], closed: true)),
             .init("Telemetry", object([("groupBy", string), ("groups", array(telemetryGroup)), ("totals", telemetryGroup)], required: ["groupBy", "groups"], closed: true)),
             .init("Metadata", object([

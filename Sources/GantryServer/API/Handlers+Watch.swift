@@ -1,0 +1,144 @@
+import Foundation
+import GantryAPI
+import HTTPServer
+
+/// `?watch=true` on a list path: a stream of newline-delimited watch events read from the
+/// backend's change feed (see `WatchSession` for what each change becomes).
+struct WatchRequest: Equatable {
+    var watch = false
+    /// nil: begin with ADDED for the whole selection (no resourceVersion, or "0").
+    var resourceVersion: Int64?
+    /// Seconds the stream lasts.
+    var timeout = APIServer.watchDefaultSeconds
+    var bookmarks = false
+
+    /// Parameters a list takes for watching (left out of the list's own query).
+    static let parameters: Set<String> = ["watch", "resourceVersion", "timeoutSeconds", "allowWatchBookmarks"]
+
+    static func parse(_ req: HTTPRequest) throws(APIError) -> WatchRequest {
+        var w = WatchRequest()
+        w.watch = try APIServer.boolParameter(req, "watch")
+        w.bookmarks = try APIServer.boolParameter(req, "allowWatchBookmarks")
+        if let s = req.query("resourceVersion") {
+            let t = s.trimmingCharacters(in: .whitespaces)
+            if !t.isEmpty && t != "0" {
+                guard let v = Int64(t), v > 0 else {
+                    throw .badRequest("resourceVersion must be a resourceVersion of a list or a watch event (a whole number), not \"\(s.prefix(40))\"", field: "resourceVersion")
+                }
+                w.resourceVersion = v
+            }
+        }
+        if let t = try APIServer.intParameter(req, "timeoutSeconds", min: 0), t > 0 {
+            w.timeout = min(t, APIServer.watchMaxSeconds)
+        }
+        return w
+    }
+}
+
+extension WorkloadQuery {
+    /// Whether the query's namespace filters (the path's, the caller's, `namespace=`) admit `ns`.
+    func admitsNamespace(_ ns: String) -> Bool {
+        for case .oneOf(.namespace, let vs) in clauses where !vs.contains(ns) { return false }
+        return true
+    }
+
+    /// Whether every filter is on the namespace (membership follows from the key alone).
+    var filtersOnlyNamespaces: Bool {
+        clauses.allSatisfy { if case .oneOf(.namespace, _) = $0 { return true }; return false }
+    }
+}
+
+extension APIServer {
+    /// A watch without timeoutSeconds lasts this long; a longer one is cut to `watchMaxSeconds`.
+    /// Short, so a client re-watches from its last resourceVersion (a cheap read of the feed)
+    /// instead of holding a connection, and so no generated request outlives a 10 s timeout.
+    static let watchDefaultSeconds = 5
+    static let watchMaxSeconds = 5
+    /// How often a watch reads the feed when nothing is new.
+    static let watchPollSeconds = 0.1
+    /// Changes read from the feed at once.
+    static let watchBatch = 1000
+
+    /// GET .../workloads?watch=true.
+    func watchWorkloads(_ ctx: RequestContext, _ q: WorkloadQuery, _ w: WatchRequest) throws(APIError) -> HTTPResponse {
+        let backend = self.backend
+        guard let head = try backend.feedHead() else {
+            let hint = backend.mode == "kube" ? ": watch the cluster's objects instead (kubectl get workloads.gantry.dev --watch)" : ""
+            throw APIError(501, "NotImplemented", "watch is not served in \(backend.mode) mode (this backend keeps no change feed)\(hint)")
+        }
+        let admits: @Sendable (ObjectKey) -> Bool = { q.admitsNamespace($0.namespace) }
+        // Without a resourceVersion: the selection as ADDED at the head, read before the objects
+        // (a change after it is read again later).
+        let session = WatchSession(kind: .workload, position: w.resourceVersion ?? head, complete: w.resourceVersion == nil,
+                                   keyOnly: q.filtersOnlyNamespaces, admits: admits)
+        let timeout = Double(w.timeout), bookmarks = w.bookmarks
+        let deadline = ProcessInfo.processInfo.systemUptime + timeout
+        return HTTPResponse.stream(contentType: APIServer.watchContentType) { write in
+            var s = session
+            let initial = s.complete ? q.matching(backend.list(.workload)) : []
+            APIServer.runWatch(&s, initial: initial, backend: backend, matches: { q.matches($0) }, view: ObjectView.object,
+                               deadline: deadline, bookmarks: bookmarks, write: write)
+        }
+    }
+
+    static let watchContentType = "application/x-ndjson"
+
+    /// Follows the feed until `deadline`, the client goes away or the server stops (`write`
+    /// returns false; an empty write asks while nothing is sent). No lock is held here: the
+    /// backend's reads take their own, briefly.
+    static func runWatch(_ s: inout WatchSession, initial: [APIObject], backend: any APIBackend,
+                         matches: (APIObject) -> Bool, view: (APIObject) -> Value, deadline: Double, bookmarks: Bool,
+                         poll: Double = APIServer.watchPollSeconds, write: ([UInt8]) -> Bool) {
+        func send(_ events: [WatchSession.Event]) -> Bool {
+            var buf: [UInt8] = []
+            for e in events {
+                buf += WatchSession.line(e)
+                if buf.count >= 64 << 10 {
+                    guard write(buf) else { return false }
+                    buf.removeAll(keepingCapacity: true)
+                }
+            }
+            return buf.isEmpty || write(buf)
+        }
+        var i = 0
+        while i < initial.count {
+            let chunk = initial[i..<min(initial.count, i + 256)]
+            guard send(s.start(Array(chunk), view: view)) else { return }
+            i += chunk.count
+        }
+        // The position the client knows of (what a bookmark would tell it), and when one was sent.
+        var told = s.position
+        var lastBookmark = ProcessInfo.processInfo.systemUptime
+        while true {
+            let now = ProcessInfo.processInfo.systemUptime
+            if now >= deadline {
+                if bookmarks && s.position > told { _ = send([s.bookmark()]) }
+                return
+            }
+            let changes: [FeedChange]?
+            do throws(APIError) {
+                changes = try backend.changes(after: s.position, limit: APIServer.watchBatch)
+            } catch {
+                _ = send([WatchSession.error(code: error.status, reason: error.code, message: error.message)])
+                return
+            }
+            guard let changes else {
+                _ = send([WatchSession.error(code: 410, reason: "Expired", message: "too old resource version: \(s.position) (the change feed no longer holds every change after it; list again)")])
+                return
+            }
+            if changes.isEmpty {
+                guard write([]) else { return }
+                Thread.sleep(forTimeInterval: max(0, min(poll, deadline - now)))
+                continue
+            }
+            let events = s.apply(changes, current: { backend.get($0) }, matches: matches, view: view)
+            if let rv = events.last?.rv { told = rv }
+            guard send(events) else { return }
+            if bookmarks && events.isEmpty && s.position > told && now - lastBookmark >= 1 {
+                guard send([s.bookmark()]) else { return }
+                told = s.position
+                lastBookmark = now
+            }
+        }
+    }
+}
