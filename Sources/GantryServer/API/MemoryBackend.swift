@@ -49,6 +49,7 @@ public final class MemoryBackend: APIBackend {
         for o in objects where s.objects[o.key] == nil {
             s.objects[o.key] = o
             s.order.append(o.key)
+            s.changed(o.key, "object")
         }
         s.events = events
         s.metrics = metrics
