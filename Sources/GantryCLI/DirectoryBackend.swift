@@ -197,8 +197,12 @@ public final class DirectoryBackend: APIBackend {
     public let feedRowsRead = Atomic<Int>(0)
 
     public func feedHead() throws(APIError) -> Int64? {
+        let before = settled?()
+        if let before, let seen = feedSeen.withLock({ $0 }), seen.generation == before { return seen.head }
         feedReads.add(1, ordering: .relaxed)
-        return try withReader { try $0.lastChangeSeq() }
+        let head = try withReader { try $0.lastChangeSeq() }
+        if let before, settled?() == before { feedSeen.withLock { $0 = (before, head) } }
+        return head
     }
 
     public func changes(after seq: Int64, limit: Int) throws(APIError) -> [FeedChange]? {

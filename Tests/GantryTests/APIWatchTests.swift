@@ -267,6 +267,30 @@ extension Value {
         c.close()
     }
 
+    @Test func queuesAndResourcePoolsWatchTheSameWay() throws {
+        let backend = try APIFixture.backend()
+        let router = try APIFixture.router(backend)
+        let list = apiCall(router, "GET", "/api/v1/queues", token: "viewer-token")
+        let rv = try #require(list.json?["metadata"]?["resourceVersion"]?.stringValue)
+        let queues = WatchCollector(apiCall(router, "GET", "/api/v1/queues?watch=true&resourceVersion=\(rv)", token: "viewer-token"))
+        let pools = WatchCollector(apiCall(router, "GET", "/api/v1/resourcepools?watch=true", token: "viewer-token"))
+        defer { queues.leave(); pools.leave() }
+        #expect(pools.wait { $0.count >= 1 })
+        #expect(pools.events.map { "\($0.eventType) \($0.eventName)" } == ["ADDED pool-a"])
+        let created = apiCall(router, "POST", "/api/v1/queues", token: "admin-token",
+                              body: #"{"apiVersion":"gantry.dev/v1alpha1","kind":"Queue","metadata":{"name":"batch"},"spec":{"deserved":{"gpu":4}}}"#)
+        #expect(created.status == 201, "\(created.text)")
+        #expect(queues.wait { $0.count >= 1 })
+        #expect(apiCall(router, "PATCH", "/api/v1/queues/batch", token: "admin-token", body: #"{"spec":{"deserved":{"gpu":6}}}"#).status == 200)
+        #expect(queues.wait { $0.count >= 2 })
+        #expect(apiCall(router, "DELETE", "/api/v1/queues/batch", token: "admin-token").status == 200)
+        #expect(queues.wait { $0.count >= 3 })
+        #expect(queues.events.map { "\($0.eventType) \($0.eventName)" } == ["ADDED batch", "MODIFIED batch", "DELETED batch"])
+        #expect(queues.events.first?["object"]?["usage"] != nil, "a queue as the list shows it, with its usage")
+        #expect(queues.events[1]["object"]?["spec"]?["deserved"]?["gpu"]?.intValue == 6)
+        #expect(pools.events.count == 1, "queue changes are not the pools' watch's")
+    }
+
     @Test func kubeModeAnswers501AndTheDocumentDescribesTheWatch() throws {
         struct NoFeed: APIBackend {
             let inner: MemoryBackend
@@ -290,6 +314,8 @@ extension Value {
         #expect(r.errorMessage.contains("kubectl"))
         let list = apiCall(router, "GET", "/api/v1/workloads")
         #expect(list.status == 200 && list.json?["metadata"] == nil, "no feed, no resourceVersion")
+        #expect(apiCall(router, "GET", "/api/v1/queues").json?["metadata"] == nil)
+        #expect(apiCall(router, "GET", "/api/v1/queues?watch=true").status == 501)
 
         let doc = try JSON.parse(OpenAPIDocument.json())
         let op = try #require(doc["paths"]?["/api/v1/workloads"]?["get"])

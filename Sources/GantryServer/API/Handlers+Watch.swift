@@ -62,22 +62,36 @@ extension APIServer {
     /// GET .../workloads?watch=true.
     func watchWorkloads(_ ctx: RequestContext, _ q: WorkloadQuery, _ w: WatchRequest) throws(APIError) -> HTTPResponse {
         let backend = self.backend
+        return try watchStream(.workload, w, keyOnly: q.filtersOnlyNamespaces, admits: { q.admitsNamespace($0.namespace) },
+                               matches: { q.matches($0) }, selection: { q.matching(backend.list(.workload)) }, view: ObjectView.object)
+    }
+
+    /// GET /api/v1/queues?watch=true, /api/v1/resourcepools?watch=true: every object of the
+    /// kind (no filters), each as the list shows it.
+    func watchKind(_ kind: Kind, _ w: WatchRequest, view: @escaping @Sendable (APIObject) -> Value) throws(APIError) -> HTTPResponse {
+        let backend = self.backend
+        return try watchStream(kind, w, keyOnly: true, admits: { _ in true }, matches: { _ in true }, selection: { backend.list(kind) }, view: view)
+    }
+
+    /// The watch response: reads the feed's head now (a watch without resourceVersion starts
+    /// there, with `selection` read after it as ADDED), then streams from the producer's thread.
+    func watchStream(_ kind: Kind, _ w: WatchRequest, keyOnly: Bool, admits: @escaping @Sendable (ObjectKey) -> Bool,
+                     matches: @escaping @Sendable (APIObject) -> Bool, selection: @escaping @Sendable () -> [APIObject],
+                     view: @escaping @Sendable (APIObject) -> Value) throws(APIError) -> HTTPResponse {
+        let backend = self.backend
         guard let head = try backend.feedHead() else {
-            let hint = backend.mode == "kube" ? ": watch the cluster's objects instead (kubectl get workloads.gantry.dev --watch)" : ""
+            let hint = backend.mode == "kube" ? ": watch the cluster's objects instead (kubectl get \(kind.plural).gantry.dev --watch)" : ""
             throw APIError(501, "NotImplemented", "watch is not served in \(backend.mode) mode (this backend keeps no change feed)\(hint)")
         }
-        let admits: @Sendable (ObjectKey) -> Bool = { q.admitsNamespace($0.namespace) }
         // Without a resourceVersion: the selection as ADDED at the head, read before the objects
         // (a change after it is read again later).
-        let session = WatchSession(kind: .workload, position: w.resourceVersion ?? head, complete: w.resourceVersion == nil,
-                                   keyOnly: q.filtersOnlyNamespaces, admits: admits)
-        let timeout = Double(w.timeout), bookmarks = w.bookmarks
-        let deadline = ProcessInfo.processInfo.systemUptime + timeout
+        let session = WatchSession(kind: kind, position: w.resourceVersion ?? head, complete: w.resourceVersion == nil, keyOnly: keyOnly, admits: admits)
+        let bookmarks = w.bookmarks
+        let deadline = ProcessInfo.processInfo.systemUptime + Double(w.timeout)
         return HTTPResponse.stream(contentType: APIServer.watchContentType) { write in
             var s = session
-            let initial = s.complete ? q.matching(backend.list(.workload)) : []
-            APIServer.runWatch(&s, initial: initial, backend: backend, matches: { q.matches($0) }, view: ObjectView.object,
-                               deadline: deadline, bookmarks: bookmarks, write: write)
+            let initial = s.complete ? selection() : []
+            APIServer.runWatch(&s, initial: initial, backend: backend, matches: matches, view: view, deadline: deadline, bookmarks: bookmarks, write: write)
         }
     }
 

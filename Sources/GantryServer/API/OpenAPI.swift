@@ -157,6 +157,9 @@ public enum OpenAPIDocument {
                            required: ["allocated", "borrowed", "pending", "admitted", "running"], closed: true)
         let allocation = object([("gpus", array(object([("index", integer), ("workload", nullable("string"))], required: ["index", "workload"], closed: true)))],
                                 required: ["gpus"], closed: true)
+        // The change feed's position a list's items are consistent with (watch from it); left
+        // out by a backend without a feed.
+        let listMeta = object([("resourceVersion", string)], closed: true)
         return [
             .init("Error", object([("error", errorBody)], required: ["error"], closed: true)),
             .init("ErrorBody", errorBody),
@@ -165,11 +168,10 @@ public enum OpenAPIDocument {
                 ("labels", map(string)), ("annotations", map(string)), ("resourceVersion", string),
             ], required: ["name"], closed: true)),
             .init("Object", objectSchema()),
-            .init("ObjectList", object([("items", array(ref("Object")))], required: ["items"], closed: true)),
+            .init("ObjectList", object([("items", array(ref("Object"))), ("metadata", listMeta)], required: ["items"], closed: true)),
             .init("WorkloadList", object([
                 ("items", array(anyObject)), ("totalCount", integer), ("offset", integer), ("limit", integer), ("continue", string),
-                // The change feed's position the items are consistent with (watch from it); left out by a backend without a feed.
-                ("metadata", object([("resourceVersion", string)], closed: true)),
+                ("metadata", listMeta),
             ], required: ["items", "totalCount", "offset", "limit"], closed: true)),
             .init("WatchEvent", object([
                 ("type", enumeration(["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"])),
@@ -220,7 +222,7 @@ public enum OpenAPIDocument {
             .init("WhoAmI", object([("user", string), ("role", enumeration(Role.allCases.map(\.name))), ("namespaces", .object([.init("type", .array([.string("array"), .string("null")])), .init("items", string)])), ("mode", string)],
                                    required: ["user", "role", "namespaces", "mode"], closed: true)),
             .init("Queue", objectSchema(extra: [("usage", usage)], required: ["usage"])),
-            .init("QueueList", object([("items", array(ref("Queue")))], required: ["items"], closed: true)),
+            .init("QueueList", object([("items", array(ref("Queue"))), ("metadata", listMeta)], required: ["items"], closed: true)),
             .init("PendingList", object([("items", array(object([
                 ("workload", string), ("position", integer), ("priority", integer), ("gpus", integer), ("reason", string),
             ], required: ["workload", "position", "priority", "gpus", "reason"], closed: true)))], required: ["items"], closed: true)),

@@ -137,7 +137,7 @@ private let listParameters: [Q] = [
 
 /// A list's watch (`WatchRequest`); the other list parameters that filter apply to events too.
 private let watchParameters: [Q] = [
-    Q(name: "watch", schema: boolSchema, description: "Stream changes as newline-delimited watch events (application/x-ndjson) instead of a page: {\"type\": ADDED|MODIFIED|DELETED|BOOKMARK|ERROR, \"object\"}. The filters apply; sort, paging and fields do not"),
+    Q(name: "watch", schema: boolSchema, description: "Stream changes as newline-delimited watch events (application/x-ndjson) instead of a list: {\"type\": ADDED|MODIFIED|DELETED|BOOKMARK|ERROR, \"object\"}. The list's filters apply; its sort, paging and fields do not"),
     Q(name: "resourceVersion", schema: .object([.init("type", .string("string")), .init("pattern", .string("^[0-9]{1,18}$"))]),
       description: "With watch: the metadata.resourceVersion of a list or of an event to continue from; missing or 0: ADDED for the whole selection first. Too old for the change feed: an ERROR event with a Status of code 410 (reason Expired): list again"),
     Q(name: "timeoutSeconds", schema: intSchema(min: 0, max: APIServer.watchMaxSeconds),
@@ -199,13 +199,13 @@ extension APIRoute {
             APIRoute(method: "GET", path: w + "/metrics", operationId: "getWorkloadMetrics", minRole: .viewer, summary: "GPU series of a workload", tag: "metrics", query: metricParameters, response: .json("Metrics")),
             APIRoute(method: "GET", path: w + "/replicas/{rank}/metrics", operationId: "getReplicaMetrics", minRole: .viewer, summary: "GPU series of a replica's GPUs", tag: "metrics", query: metricParameters, response: .json("Metrics")),
             APIRoute(method: "GET", path: w + "/trainingMetrics", operationId: "getTrainingMetrics", minRole: .viewer, summary: "Training metrics (gantry.metric lines)", tag: "metrics", query: metricParameters, response: .json("Metrics")),
-            APIRoute(method: "GET", path: "/api/v1/queues", operationId: "listQueues", minRole: .viewer, summary: "Queues with usage", tag: "queues", response: .json("QueueList")),
+            APIRoute(method: "GET", path: "/api/v1/queues", operationId: "listQueues", minRole: .viewer, summary: "Queues with usage", tag: "queues", query: watchParameters, response: .jsonOrWatch("QueueList")),
             APIRoute(method: "POST", path: "/api/v1/queues", operationId: "createQueue", minRole: .admin, summary: "Create a queue", tag: "queues", body: .manifest, status: 201, response: .json("Queue")),
             APIRoute(method: "GET", path: "/api/v1/queues/{name}", operationId: "getQueue", minRole: .viewer, summary: "A queue with usage", tag: "queues", response: .json("Queue")),
             APIRoute(method: "PATCH", path: "/api/v1/queues/{name}", operationId: "patchQueue", minRole: .admin, summary: "Merge-patch a queue", tag: "queues", body: .mergePatch, response: .json("Queue")),
             APIRoute(method: "DELETE", path: "/api/v1/queues/{name}", operationId: "deleteQueue", minRole: .admin, summary: "Delete a queue", tag: "queues", response: .json("Deleted")),
             APIRoute(method: "GET", path: "/api/v1/queues/{name}/pending", operationId: "getQueuePending", minRole: .viewer, summary: "Pending workloads of a queue in order", tag: "queues", response: .json("PendingList")),
-            APIRoute(method: "GET", path: "/api/v1/resourcepools", operationId: "listResourcePools", minRole: .viewer, summary: "Resource pools", tag: "pools", response: .json("ObjectList")),
+            APIRoute(method: "GET", path: "/api/v1/resourcepools", operationId: "listResourcePools", minRole: .viewer, summary: "Resource pools", tag: "pools", query: watchParameters, response: .jsonOrWatch("ObjectList")),
             APIRoute(method: "GET", path: "/api/v1/resourcepools/{name}", operationId: "getResourcePool", minRole: .viewer, summary: "A resource pool", tag: "pools", response: .json("Object")),
             APIRoute(method: "GET", path: "/api/v1/resourcepools/{name}/nodes", operationId: "listResourcePoolNodes", minRole: .viewer, summary: "Nodes of a pool with allocation", tag: "pools", response: .json("NodeList")),
             APIRoute(method: "GET", path: "/api/v1/nodes", operationId: "listNodes", minRole: .viewer, summary: "Nodes with allocation", tag: "nodes", response: .json("NodeList")),
