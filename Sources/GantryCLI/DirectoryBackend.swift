@@ -196,7 +196,10 @@ public final class DirectoryBackend: APIBackend {
     /// Changes read from the feed in all.
     public let feedRowsRead = Atomic<Int>(0)
 
+    /// Before the initial sync, memory may lack objects the store holds from the last run (a
+    /// list would then be behind its own resourceVersion): 503, so a list carries none then.
     public func feedHead() throws(APIError) -> Int64? {
+        guard ready.load(ordering: .acquiring) else { throw .unavailable("the daemon is still reading its manifests; list and watch again in a moment") }
         let before = settled?()
         if let before, let seen = feedSeen.withLock({ $0 }), seen.generation == before { return seen.head }
         feedReads.add(1, ordering: .relaxed)
