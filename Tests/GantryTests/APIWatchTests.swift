@@ -116,6 +116,7 @@ extension Value {
         let again = WatchCollector(apiCall(router, "GET", "/api/v1/workloads?watch=true&resourceVersion=\(rv)&timeoutSeconds=5"))
         #expect(again.wait { $0.contains { $0.eventType == "DELETED" } })
         again.leave()
+        #expect(again.ended, "the stream ended once its client left")
         #expect(again.events.map(\.eventType) == ["DELETED"], "\(again.events)")
     }
 
@@ -309,6 +310,31 @@ extension Value {
         #expect(queues.events.first?["object"]?["usage"] != nil, "a queue as the list shows it, with its usage")
         #expect(queues.events[1]["object"]?["spec"]?["deserved"]?["gpu"]?.intValue == 6)
         #expect(pools.events.count == 1, "queue changes are not the pools' watch's")
+    }
+
+    @Test func theDaemonsWatchFollowsManifestChanges() throws {
+        let d = try DaemonUnderTest(extra: ["--listen", "127.0.0.1:0", "--runtime", "none", "--local-gpus", "2"] + APIEndToEndTests.runAs)
+        d.write("queues.yaml", queueManifest)
+        d.write("first.yaml", wl("first"))
+        let port = try #require(d.apiPort(), "the daemon logged its API port")
+        func list() -> Value? { try? JSON.parse(try rawRequest(port, "GET", "/api/v1/namespaces/team-a/workloads").text) }
+        try #require(d.wait(20) { list()?["metadata"]?["resourceVersion"] != nil && list()?["items"]?.arrayValue?.count == 1 }, "ready and listed: \(d.log.suffix(1500))")
+        let rv = try #require(list()?["metadata"]?["resourceVersion"]?.stringValue)
+        let c = try RawClient(port: port)
+        c.send("GET /api/v1/namespaces/team-a/workloads?watch=true&resourceVersion=\(rv)&timeoutSeconds=5 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        d.write("second.yaml", wl("second"))
+        func lines(_ b: [UInt8]) -> [Value] {
+            String(decoding: b, as: UTF8.self).split(whereSeparator: \.isNewline).compactMap { $0.hasPrefix("{") ? try? JSON.parse(String($0)) : nil }
+        }
+        var got = c.read { b in lines(b).contains { $0.eventType == "ADDED" && $0.eventName == "second" } }
+        #expect(lines(got).contains { $0.eventType == "ADDED" && $0.eventName == "second" }, "\(String(decoding: got, as: UTF8.self))")
+        d.remove("second.yaml")
+        got += c.read { b in lines(got + b).contains { $0.eventType == "DELETED" && $0.eventName == "second" } }
+        let events = lines(got).filter { $0.eventName == "second" }
+        #expect(events.first?.eventType == "ADDED" && events.last?.eventType == "DELETED", "\(events.map(\.eventType))")
+        #expect(events.allSatisfy { $0.eventRV > Int64(rv) ?? 0 })
+        c.close()
+        #expect(d.terminate() == 0, "a clean exit")
     }
 
     @Test func kubeModeAnswers501AndTheDocumentDescribesTheWatch() throws {
