@@ -208,6 +208,20 @@ public final class DirectoryBackend: APIBackend {
         return head
     }
 
+    /// Only while memory and the store agree (as `workloadPage` checks): no change between
+    /// memory and its dirty mark, nothing pending or being written in the store, and the same
+    /// settled generation before and after reading the head and the list.
+    public func feedSnapshot(_ kind: Kind) throws(APIError) -> FeedSnapshot? {
+        guard let settled else { return nil }
+        func quiet() -> Bool {
+            inventory.unpersisted.load(ordering: .sequentiallyConsistent) == 0 && inventory.statuses.unpersisted.load(ordering: .sequentiallyConsistent) == 0
+        }
+        guard quiet(), let before = settled(), let head = try feedHead() else { return nil }
+        let items = list(kind)
+        guard quiet(), settled() == before else { return nil }
+        return FeedSnapshot(head: head, items: items)
+    }
+
     public func changes(after seq: Int64, limit: Int) throws(APIError) -> [FeedChange]? {
         let before = settled?()
         if let before, let seen = feedSeen.withLock({ $0 }), seen.generation == before, seq == seen.head { return [] }

@@ -49,12 +49,25 @@ public protocol APIBackend: Sendable {
     /// longer holds every change after `seq` (pruned, a feed started afresh, or a `seq` it
     /// never reached): the watch answers 410 Expired and the client lists again.
     func changes(after seq: Int64, limit: Int) throws(APIError) -> [FeedChange]?
+    /// `list(kind)` together with the feed head it is exactly consistent with (every change up
+    /// to the head shows in the items, none after it), or nil when the backend cannot read
+    /// both at one state now (writes in flight): a watch then falls back to the head read
+    /// before the list (at least once, never lost) and retries no more than briefly.
+    func feedSnapshot(_ kind: Kind) throws(APIError) -> FeedSnapshot?
 }
 
 extension APIBackend {
     public func workloadPage(_ query: WorkloadQuery) -> WorkloadPage? { nil }
     public func feedHead() throws(APIError) -> Int64? { nil }
     public func changes(after seq: Int64, limit: Int) throws(APIError) -> [FeedChange]? { nil }
+    public func feedSnapshot(_ kind: Kind) throws(APIError) -> FeedSnapshot? { nil }
+}
+
+/// The objects of a kind at one position of the change feed (see `APIBackend.feedSnapshot`).
+public struct FeedSnapshot: Sendable {
+    public var head: Int64
+    public var items: [APIObject]
+    public init(head: Int64, items: [APIObject]) { self.head = head; self.items = items }
 }
 
 /// One entry of a backend's change feed: an object, its status, or its deletion stored

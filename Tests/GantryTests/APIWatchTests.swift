@@ -222,6 +222,27 @@ extension Value {
         #expect(pending.events.filter { $0.eventType != "ADDED" }.map { "\($0.eventType) \($0.eventName)" } == ["DELETED fresh"])
     }
 
+    @Test func aFilteredWatchFromAResourceVersionKnowsWhatItsClientHolds() throws {
+        let w = try Self.world()
+        let router = Self.router(w.backend)
+        for i in 0..<40 { Self.upsert(w, "ns-a", "w\(i)") }
+        for i in 0..<10 { w.setPhase(ObjectKey(.workload, namespace: "ns-a", name: "w\(i)"), .running) }
+        for i in 10..<40 { w.setPhase(ObjectKey(.workload, namespace: "ns-a", name: "w\(i)"), .pending) }
+        try w.settle()
+        let list = apiCall(router, "GET", "/api/v1/workloads?phase=Running&limit=100")
+        #expect(list.json?["items"]?.arrayValue?.count == 10)
+        let rv = try #require(list.json?["metadata"]?["resourceVersion"]?.stringValue)
+        let watch = WatchCollector(apiCall(router, "GET", "/api/v1/workloads?watch=true&phase=Running&resourceVersion=\(rv)"))
+        defer { watch.leave() }
+        // Status changes of workloads that were never Running: nothing for this client.
+        for i in 10..<30 { w.setPhase(ObjectKey(.workload, namespace: "ns-a", name: "w\(i)"), .failed) }
+        // One Running workload finishes (leaves), one pending starts (enters).
+        w.setPhase(ObjectKey(.workload, namespace: "ns-a", name: "w3"), .succeeded)
+        w.setPhase(ObjectKey(.workload, namespace: "ns-a", name: "w35"), .running)
+        #expect(watch.wait { $0.contains { $0.eventName == "w35" } })
+        #expect(watch.events.map { "\($0.eventType) \($0.eventName)" } == ["DELETED w3", "ADDED w35"], "\(watch.events.map { "\($0.eventType) \($0.eventName)" })")
+    }
+
     @Test func timeoutSecondsEndsTheStreamWithABookmark() throws {
         let backend = try APIFixture.backend()
         let router = try APIFixture.router(backend)

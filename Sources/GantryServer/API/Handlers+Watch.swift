@@ -61,41 +61,68 @@ extension APIServer {
 
     /// GET .../workloads?watch=true.
     func watchWorkloads(_ ctx: RequestContext, _ q: WorkloadQuery, _ w: WatchRequest) throws(APIError) -> HTTPResponse {
-        let backend = self.backend
         return try watchStream(.workload, w, keyOnly: q.filtersOnlyNamespaces, admits: { q.admitsNamespace($0.namespace) },
-                               matches: { q.matches($0) }, selection: { q.matching(backend.list(.workload)) }, view: ObjectView.object)
+                               matches: { q.matches($0) }, select: { q.matching($0) }, view: ObjectView.object)
     }
 
     /// GET /api/v1/queues?watch=true, /api/v1/resourcepools?watch=true: every object of the
     /// kind (no filters), each as the list shows it.
     func watchKind(_ kind: Kind, _ w: WatchRequest, view: @escaping @Sendable (APIObject) -> Value) throws(APIError) -> HTTPResponse {
-        let backend = self.backend
-        return try watchStream(kind, w, keyOnly: true, admits: { _ in true }, matches: { _ in true }, selection: { backend.list(kind) }, view: view)
+        try watchStream(kind, w, keyOnly: true, admits: { _ in true }, matches: { _ in true }, select: { $0 }, view: view)
     }
 
-    /// The watch response: reads the feed's head now (a watch without resourceVersion starts
-    /// there, with `selection` read after it as ADDED), then streams from the producer's thread.
+    /// The watch response: reads the feed's head now (501 without a feed), then streams from
+    /// the producer's thread. `select` picks the selection out of a list (what `matches` says
+    /// of each), `admits` says which keys the caller may see at all.
     func watchStream(_ kind: Kind, _ w: WatchRequest, keyOnly: Bool, admits: @escaping @Sendable (ObjectKey) -> Bool,
-                     matches: @escaping @Sendable (APIObject) -> Bool, selection: @escaping @Sendable () -> [APIObject],
+                     matches: @escaping @Sendable (APIObject) -> Bool, select: @escaping @Sendable ([APIObject]) -> [APIObject],
                      view: @escaping @Sendable (APIObject) -> Value) throws(APIError) -> HTTPResponse {
         let backend = self.backend
         guard let head = try backend.feedHead() else {
             let hint = backend.mode == "kube" ? ": watch the cluster's objects instead (kubectl get \(kind.plural).gantry.dev --watch)" : ""
             throw APIError(501, "NotImplemented", "watch is not served in \(backend.mode) mode (this backend keeps no change feed)\(hint)")
         }
-        // Without a resourceVersion: the selection as ADDED at the head, read before the objects
-        // (a change after it is read again later).
-        let session = WatchSession(kind: kind, position: w.resourceVersion ?? head, complete: w.resourceVersion == nil, keyOnly: keyOnly, admits: admits)
+        // Without a resourceVersion: the selection as ADDED at the head (or at the snapshot's).
+        var session = WatchSession(kind: kind, position: w.resourceVersion ?? head, complete: w.resourceVersion == nil, keyOnly: keyOnly, admits: admits)
+        var initial: [APIObject] = []
+        // The selection at one exact position, if the backend can read one soon (here, before
+        // the answer, so it is as close to the request as can be): a watch without
+        // resourceVersion starts there; one with a resourceVersion and filters on more than the
+        // key learns what its client holds (see `WatchSession.seed`).
+        if session.complete || !keyOnly {
+            let snapshot = APIServer.snapshot(kind, backend: backend, until: ProcessInfo.processInfo.systemUptime + 0.5)
+            if session.complete {
+                if let snapshot, snapshot.head >= head {
+                    session.begin(at: snapshot.head)
+                    initial = select(snapshot.items)
+                } else {
+                    // The head was read before the objects: a change after it is read again later.
+                    initial = select(backend.list(kind))
+                }
+            } else if let snapshot {
+                session.seed(select(snapshot.items).map(\.key), at: snapshot.head)
+            }
+        }
+        let start = session, items = initial
         let bookmarks = w.bookmarks
         let deadline = ProcessInfo.processInfo.systemUptime + Double(w.timeout)
         return HTTPResponse.stream(contentType: APIServer.watchContentType) { write in
-            var s = session
-            let initial = s.complete ? selection() : []
-            APIServer.runWatch(&s, initial: initial, backend: backend, matches: matches, view: view, deadline: deadline, bookmarks: bookmarks, write: write)
+            var s = start
+            APIServer.runWatch(&s, initial: items, backend: backend, matches: matches, view: view, deadline: deadline, bookmarks: bookmarks, write: write)
         }
     }
 
     static let watchContentType = "application/x-ndjson"
+
+    /// `backend.feedSnapshot(kind)`, tried every 10 ms until `until` while writes are in flight.
+    static func snapshot(_ kind: Kind, backend: any APIBackend, until: Double) -> FeedSnapshot? {
+        while true {
+            if let s = try? backend.feedSnapshot(kind) { return s }
+            let left = until - ProcessInfo.processInfo.systemUptime
+            if left <= 0 { return nil }
+            Thread.sleep(forTimeInterval: min(0.01, left))
+        }
+    }
 
     /// Follows the feed until `deadline`, the client goes away or the server stops (`write`
     /// returns false; an empty write asks while nothing is sent). No lock is held here: the

@@ -108,6 +108,10 @@ public final class MemoryBackend: APIBackend {
 
     public func feedHead() throws(APIError) -> Int64? { state.withLock { $0.seq } }
 
+    public func feedSnapshot(_ kind: Kind) throws(APIError) -> FeedSnapshot? {
+        state.withLock { s in FeedSnapshot(head: s.seq, items: s.order.compactMap { s.objects[$0] }.filter { $0.key.kind == kind }) }
+    }
+
     public func changes(after seq: Int64, limit: Int) throws(APIError) -> [FeedChange]? {
         state.withLock { s -> [FeedChange]? in
             if seq == s.seq { return [] }

@@ -13,11 +13,14 @@ import GantryAPI
 ///   selection (a filter no longer holds), is DELETED with the last object sent (or, for a
 ///   deleted object this watch never sent, a minimal one with kind, namespace and name).
 /// - A watch that began with the whole selection (`complete`) knows which objects its client
-///   holds. One that began at a resourceVersion does not: for an object it has not sent yet
-///   it takes "created after that version" (the first change it reads is the object's
-///   creation: an object change of generation 1) as not held, and anything else as possibly
-///   held, so it may send one DELETED for an object its client never had (clients ignore a
-///   delete of an object they do not hold, as informers do), but never misses one that left.
+///   holds. One that began at a resourceVersion knows it once `seed` gave it the selection at
+///   a later position P, for every object not changed between the resourceVersion and P. For
+///   the others (changed in that window, or no seed: its filters are on the key alone, or the
+///   backend could not read a consistent selection) it takes "created after that version"
+///   (the first change it reads is the object's creation: an object change of generation 1)
+///   as not held, and anything else as possibly held, so it may send one DELETED for an
+///   object its client never had (clients ignore a delete of an object they do not hold, as
+///   informers do), but never misses one that left.
 struct WatchSession: Sendable {
     enum EventType: String { case added = "ADDED", modified = "MODIFIED", deleted = "DELETED", bookmark = "BOOKMARK", error = "ERROR" }
 
@@ -39,6 +42,8 @@ struct WatchSession: Sendable {
     private var absent: Set<ObjectKey> = []
     /// The objects sent last by changes (for DELETED); bounded.
     private var last: [ObjectKey: Value] = [:]
+    /// Set by `seed`: the position of the selection held, after which membership is exact.
+    private var seededAt: Int64?
     /// Keys whose namespace the watch may see (the caller's namespaces, the path's).
     let admits: @Sendable (ObjectKey) -> Bool
     /// Whether the selection depends on the key alone (no filter on other fields).
@@ -50,6 +55,21 @@ struct WatchSession: Sendable {
     init(kind: Kind, position: Int64, complete: Bool, keyOnly: Bool, admits: @escaping @Sendable (ObjectKey) -> Bool) {
         self.kind = kind; self.position = position; self.complete = complete; self.keyOnly = keyOnly; self.admits = admits
     }
+
+    /// Moves the start to `head` (a watch without resourceVersion whose selection was read at
+    /// exactly that position); only before any change is applied.
+    mutating func begin(at head: Int64) { position = head }
+
+    /// The keys of the selection at feed position `head` (at or after `position`): the client
+    /// held those, except objects changed between `position` and `head`, which stay unknown.
+    mutating func seed(_ keys: [ObjectKey], at head: Int64) {
+        guard !complete, head >= position else { return }
+        for k in keys where admits(k) { held[k] = WatchSession.unknownHash }
+        seededAt = head
+    }
+
+    /// The hash of an object whose JSON the client's copy may not match (any change is sent).
+    static let unknownHash = 0
 
     /// ADDED for every object of the selection read at `position` (a watch without a
     /// resourceVersion).
@@ -69,7 +89,7 @@ struct WatchSession: Sendable {
     mutating func apply(_ changes: [FeedChange], current: (ObjectKey) -> APIObject?, matches: (APIObject) -> Bool,
                         view: (APIObject) -> Value) -> [Event] {
         guard let newest = changes.last?.seq else { return [] }
-        struct Seen { var firstOp: String; var lastSeq: Int64; var deleted: Bool }
+        struct Seen { var firstOp: String; var firstSeq: Int64; var lastSeq: Int64; var deleted: Bool }
         var seen: [ObjectKey: Seen] = [:]
         var keys: [ObjectKey] = []
         for c in changes where c.key.kind == kind && admits(c.key) {
@@ -78,7 +98,7 @@ struct WatchSession: Sendable {
                 if c.op == "delete" { s.deleted = true }
                 seen[c.key] = s
             } else {
-                seen[c.key] = Seen(firstOp: c.op, lastSeq: c.seq, deleted: c.op == "delete")
+                seen[c.key] = Seen(firstOp: c.op, firstSeq: c.seq, lastSeq: c.seq, deleted: c.op == "delete")
                 keys.append(c.key)
             }
         }
@@ -87,15 +107,17 @@ struct WatchSession: Sendable {
         var out: [Event] = []
         for k in keys {
             guard let s = seen[k] else { continue }
-            out += decide(k, s.lastSeq, firstOp: s.firstOp, deleted: s.deleted, current(k), matches, view)
+            // Unchanged since the seed's position: the seed says whether the client holds it.
+            let seededExactly = seededAt.map { s.firstSeq > $0 } ?? false
+            out += decide(k, s.lastSeq, firstOp: s.firstOp, deleted: s.deleted, seededExactly: seededExactly, current(k), matches, view)
         }
         return out
     }
 
-    private mutating func decide(_ k: ObjectKey, _ rv: Int64, firstOp: String, deleted: Bool, _ cur: APIObject?,
+    private mutating func decide(_ k: ObjectKey, _ rv: Int64, firstOp: String, deleted: Bool, seededExactly: Bool, _ cur: APIObject?,
                                  _ matches: (APIObject) -> Bool, _ view: (APIObject) -> Value) -> [Event] {
         let wasHeld = held[k] != nil
-        let known = complete || wasHeld || absent.contains(k)
+        let known = complete || wasHeld || seededExactly || absent.contains(k)
         guard let cur else {
             // Gone.
             if wasHeld || !known {
@@ -179,7 +201,10 @@ struct WatchSession: Sendable {
         return Event(type: .error, object: status, rv: 0)
     }
 
-    static func hash(_ v: Value) -> Int { JSON.encode(v).hashValue }
+    static func hash(_ v: Value) -> Int {
+        let h = JSON.encode(v).hashValue
+        return h == unknownHash ? 1 : h
+    }
 
     /// `v` with `metadata.resourceVersion` set to `rv`.
     static func stamped(_ v: Value, _ rv: Int64) -> Value {
