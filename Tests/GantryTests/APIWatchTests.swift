@@ -174,6 +174,8 @@ extension Value {
         }
         #expect(try WatchRequest.parse(HTTPRequest(method: "GET", path: "/", query: [("watch", ""), ("timeoutSeconds", "3600")])).timeout == APIServer.watchMaxSeconds)
         #expect(try WatchRequest.parse(HTTPRequest(method: "GET", path: "/", query: [("watch", "1")])).timeout == APIServer.watchDefaultSeconds)
+        #expect(try WatchRequest.parse(HTTPRequest(method: "GET", path: "/", query: [("resourceVersion", "00")])).resourceVersion == nil, "0 in any spelling: from the start")
+        #expect(try WatchRequest.parse(HTTPRequest(method: "GET", path: "/", query: [("resourceVersion", " 42 ")])).resourceVersion == 42)
     }
 
     @Test func filtersAndNamespacesApplyToEvents() throws {

@@ -21,11 +21,11 @@ struct WatchRequest: Equatable {
         w.bookmarks = try APIServer.boolParameter(req, "allowWatchBookmarks")
         if let s = req.query("resourceVersion") {
             let t = s.trimmingCharacters(in: .whitespaces)
-            if !t.isEmpty && t != "0" {
-                guard let v = Int64(t), v > 0 else {
+            if !t.isEmpty {
+                guard let v = Int64(t), v >= 0 else {
                     throw .badRequest("resourceVersion must be a resourceVersion of a list or a watch event (a whole number), not \"\(s.prefix(40))\"", field: "resourceVersion")
                 }
-                w.resourceVersion = v
+                w.resourceVersion = v == 0 ? nil : v
             }
         }
         if let t = try APIServer.intParameter(req, "timeoutSeconds", min: 0), t > 0 {
