@@ -360,6 +360,42 @@ extension Value {
         #expect(d.terminate() == 0, "a clean exit")
     }
 
+    @Test func severalChangesOfOneObjectBetweenReadsMakeOneEventInFeedOrder() throws {
+        let a = try APIFixture.workload("team-a", "a"), b = try APIFixture.workload("team-a", "b")
+        var objects: [ObjectKey: APIObject] = [a.key: APIObject(object: a, status: nil, owner: .api), b.key: APIObject(object: b, status: nil, owner: .api)]
+        var s = WatchSession(kind: .workload, position: 0, complete: true, keyOnly: true, admits: { _ in true })
+        #expect(s.start(Array(objects.values), view: ObjectView.object).count == 2)
+        func apply(_ changes: [(Int64, ObjectKey, String)]) -> [String] {
+            s.apply(changes.map { FeedChange(seq: $0.0, key: $0.1, op: $0.2) }, current: { objects[$0] }, matches: { _ in true }, view: ObjectView.object)
+                .map { "\($0.type.rawValue) \($0.object["metadata"]?["name"]?.stringValue ?? "") \($0.rv)" }
+        }
+        func setPhase(_ k: ObjectKey, _ p: WorkloadPhase) { var w = WorkloadStatus(); w.phase = p; objects[k]?.status = .workload(w) }
+        // a changes three times, b once in between: one event each, ordered by their last change.
+        setPhase(a.key, .running)
+        setPhase(b.key, .running)
+        #expect(apply([(1, a.key, "status"), (2, a.key, "object"), (3, b.key, "status"), (4, a.key, "status")]) == ["MODIFIED b 3", "MODIFIED a 4"])
+        #expect(s.position == 4)
+        // A change row whose object reads the same as sent: nothing (memory ahead of the feed).
+        #expect(apply([(5, a.key, "status")]) == [])
+        // Changes of another kind, and a key the watch may not see: nothing, but the position moves.
+        var t = WatchSession(kind: .workload, position: 0, complete: true, keyOnly: true, admits: { $0.namespace != "team-b" })
+        _ = t.start([], view: ObjectView.object)
+        let q = ObjectKey(.queue, name: "research"), other = ObjectKey(.workload, namespace: "team-b", name: "x")
+        #expect(t.apply([FeedChange(seq: 1, key: q, op: "object"), FeedChange(seq: 2, key: other, op: "object")], current: { _ in nil }, matches: { _ in true }, view: ObjectView.object).isEmpty)
+        #expect(t.position == 2)
+        // Deleted and created again between two reads: DELETED, then ADDED of the new object.
+        var again = a
+        again.meta.uid = "uid-new"
+        objects[a.key] = APIObject(object: again, status: nil, owner: .api)
+        #expect(apply([(6, a.key, "delete"), (7, a.key, "object")]) == ["DELETED a 7", "ADDED a 7"])
+        // Gone: DELETED with the last object sent.
+        objects[a.key] = nil
+        let gone = s.apply([FeedChange(seq: 8, key: a.key, op: "delete")], current: { objects[$0] }, matches: { _ in true }, view: ObjectView.object)
+        #expect(gone.map(\.type) == [.deleted])
+        #expect(gone.first?.object["metadata"]?["uid"]?.stringValue == "uid-new")
+        #expect(apply([(9, a.key, "delete")]) == [], "a delete of what the client no longer holds: nothing")
+    }
+
     @Test func kubeModeAnswers501AndTheDocumentDescribesTheWatch() throws {
         struct NoFeed: APIBackend {
             let inner: MemoryBackend
