@@ -164,7 +164,7 @@ extension APIServer {
                 return
             }
             guard let changes else {
-                _ = send([WatchSession.error(code: 410, reason: "Expired", message: "too old resource version: \(s.position) (the change feed no longer holds every change after it; list again)")])
+                _ = send([WatchSession.error(code: 410, reason: "Expired", message: "too old resource version: \(s.position) (the change feed no longer holds every change after it, or never reached it: a state directory started afresh); list again")])
                 return
             }
             if changes.isEmpty {
