@@ -186,6 +186,57 @@ public final class DirectoryBackend: APIBackend {
         }
     }
 
+    // MARK: change feed (the state store's `changes` table)
+
+    /// The store's settled generation and the feed head read under it: while the generation
+    /// stays the same, nothing was committed, so a watch at that head reads no SQL.
+    let feedSeen = Mutex<(generation: UInt64, head: Int64)?>(nil)
+    /// Feed reads that ran SQL (tests: a watch's cost follows the changes, not the workloads).
+    public let feedReads = Atomic<Int>(0)
+    /// Changes read from the feed in all.
+    public let feedRowsRead = Atomic<Int>(0)
+
+    /// Before the initial sync, memory may lack objects the store holds from the last run (a
+    /// list would then be behind its own resourceVersion): 503, so a list carries none then.
+    public func feedHead() throws(APIError) -> Int64? {
+        guard ready.load(ordering: .acquiring) else { throw .unavailable("the daemon is still reading its manifests; list and watch again in a moment") }
+        let before = settled?()
+        if let before, let seen = feedSeen.withLock({ $0 }), seen.generation == before { return seen.head }
+        feedReads.add(1, ordering: .relaxed)
+        let head = try withReader { try $0.lastChangeSeq() }
+        if let before, settled?() == before { feedSeen.withLock { $0 = (before, head) } }
+        return head
+    }
+
+    /// Only while memory and the store agree (as `workloadPage` checks): no change between
+    /// memory and its dirty mark, nothing pending or being written in the store, and the same
+    /// settled generation before and after reading the head and the list.
+    public func feedSnapshot(_ kind: Kind) throws(APIError) -> FeedSnapshot? {
+        guard let settled else { return nil }
+        func quiet() -> Bool {
+            inventory.unpersisted.load(ordering: .sequentiallyConsistent) == 0 && inventory.statuses.unpersisted.load(ordering: .sequentiallyConsistent) == 0
+        }
+        guard quiet(), let before = settled(), let head = try feedHead() else { return nil }
+        let items = list(kind)
+        guard quiet(), settled() == before else { return nil }
+        return FeedSnapshot(head: head, items: items)
+    }
+
+    public func changes(after seq: Int64, limit: Int) throws(APIError) -> [FeedChange]? {
+        let before = settled?()
+        if let before, let seen = feedSeen.withLock({ $0 }), seen.generation == before, seq == seen.head { return [] }
+        feedReads.add(1, ordering: .relaxed)
+        let rows = try withReader { try $0.changes(after: seq, limit: limit) }
+        guard let rows else { return nil }
+        feedRowsRead.add(rows.count, ordering: .relaxed)
+        // Whole (fewer than asked) and nothing committed meanwhile: the head is known for this generation.
+        if let before, rows.count < max(limit, 1), settled?() == before {
+            let head = rows.last?.seq ?? seq
+            feedSeen.withLock { $0 = (before, head) }
+        }
+        return rows.map { FeedChange(seq: $0.seq, key: $0.key, op: $0.op) }
+    }
+
     public func events(_ f: EventFilter) throws(APIError) -> [GantryServer.EventRecord] {
         let rows = try withReader { r in
             try r.events(kind: f.kind?.rawValue, namespace: f.namespace, name: f.name, since: f.since, limit: f.until == nil ? f.limit : nil)

@@ -40,10 +40,45 @@ public protocol APIBackend: Sendable {
     /// applies it to `list(.workload)`. Must equal that answer (items, order, totalCount,
     /// continue) and see every write answered before.
     func workloadPage(_ query: WorkloadQuery) -> WorkloadPage?
+    /// The newest sequence number of the change feed (the `metadata.resourceVersion` a list
+    /// answer carries), or nil when this backend keeps no feed (a watch then answers 501).
+    /// Every change stored after this call gets a larger number, and every change numbered up
+    /// to it is visible to `list` and `get` called after it: read it before the data.
+    func feedHead() throws(APIError) -> Int64?
+    /// The changes numbered after `seq`, oldest first, at most `limit`; nil when the feed no
+    /// longer holds every change after `seq` (pruned, a feed started afresh, or a `seq` it
+    /// never reached): the watch answers 410 Expired and the client lists again.
+    func changes(after seq: Int64, limit: Int) throws(APIError) -> [FeedChange]?
+    /// `list(kind)` together with the feed head it is exactly consistent with (every change up
+    /// to the head shows in the items, none after it), or nil when the backend cannot read
+    /// both at one state now (writes in flight): a watch then falls back to the head read
+    /// before the list (at least once, never lost) and retries no more than briefly.
+    func feedSnapshot(_ kind: Kind) throws(APIError) -> FeedSnapshot?
 }
 
 extension APIBackend {
     public func workloadPage(_ query: WorkloadQuery) -> WorkloadPage? { nil }
+    public func feedHead() throws(APIError) -> Int64? { nil }
+    public func changes(after seq: Int64, limit: Int) throws(APIError) -> [FeedChange]? { nil }
+    public func feedSnapshot(_ kind: Kind) throws(APIError) -> FeedSnapshot? { nil }
+}
+
+/// The objects of a kind at one position of the change feed (see `APIBackend.feedSnapshot`).
+public struct FeedSnapshot: Sendable {
+    public var head: Int64
+    public var items: [APIObject]
+    public init(head: Int64, items: [APIObject]) { self.head = head; self.items = items }
+}
+
+/// One entry of a backend's change feed: an object, its status, or its deletion stored
+/// under `seq` (numbers increase by one per change). It names the object, not its content:
+/// a watch reads the object's current form.
+public struct FeedChange: Sendable, Equatable {
+    public var seq: Int64
+    public var key: ObjectKey
+    /// "object", "status" or "delete".
+    public var op: String
+    public init(seq: Int64, key: ObjectKey, op: String) { self.seq = seq; self.key = key; self.op = op }
 }
 
 /// An object as the API shows it.

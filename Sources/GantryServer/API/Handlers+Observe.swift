@@ -144,9 +144,26 @@ extension APIServer {
     }
 
     func listQueues(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {
+        let w = try WatchRequest.parse(ctx.request)
+        if w.watch { return try watchKind(.queue, w) { [self] q in (try? queueView(q)) ?? ObjectView.object(q) } }
+        let head = (try? backend.feedHead()) ?? nil
         var items: [Value] = []
         for q in backend.list(.queue) { items.append(try queueView(q)) }
-        return APIServer.json(.object([.init("items", .array(items))]))
+        return APIServer.json(APIServer.list(items, resourceVersion: head))
+    }
+
+    func listResourcePools(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {
+        let w = try WatchRequest.parse(ctx.request)
+        if w.watch { return try watchKind(.resourcePool, w, view: ObjectView.object) }
+        let head = (try? backend.feedHead()) ?? nil
+        return APIServer.json(APIServer.list(backend.list(.resourcePool).map(ObjectView.object), resourceVersion: head))
+    }
+
+    /// `{"items": [...], "metadata": {"resourceVersion": "N"}}` (no metadata without a feed).
+    static func list(_ items: [Value], resourceVersion: Int64?) -> Value {
+        var m: [Value.Member] = [.init("items", .array(items))]
+        if let rv = resourceVersion { m.append(.init("metadata", .object([.init("resourceVersion", .string(String(rv)))]))) }
+        return .object(m)
     }
 
     func createQueue(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {

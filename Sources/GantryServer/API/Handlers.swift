@@ -36,7 +36,7 @@ extension APIServer {
         case "patchQueue": return try patchQueue(ctx)
         case "deleteQueue": return try deleteObject(ObjectKey(.queue, name: try ctx.parameter("name")), ctx)
         case "getQueuePending": return try pending(ctx)
-        case "listResourcePools": return APIServer.json(.object([.init("items", .array(backend.list(.resourcePool).map(ObjectView.object)))]))
+        case "listResourcePools": return try listResourcePools(ctx)
         case "getResourcePool": return APIServer.json(ObjectView.object(try object(.resourcePool, ctx)))
         case "listResourcePoolNodes": return try poolNodes(ctx)
         case "listNodes": return APIServer.json(nodeList(backend.list(.node), ctx.principal))
@@ -148,7 +148,13 @@ extension APIServer {
     }
 
     func listWorkloads(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {
-        let q = try workloadQuery(ctx, ctx.request.query)
+        let w = try WatchRequest.parse(ctx.request)
+        let q = try workloadQuery(ctx, ctx.request.query.filter { !WatchRequest.parameters.contains($0.0) })
+        if w.watch { return try watchWorkloads(ctx, q, w) }
+        // Read before the items: a change the items miss has a larger number, so a watch from
+        // this resourceVersion delivers it (possibly a change they include, again).
+        // (A feed that cannot be read leaves the resourceVersion out rather than failing the list.)
+        let head = (try? backend.feedHead()) ?? nil
         let page: WorkloadPage
         if let p = backend.workloadPage(q) { page = p } else { page = try q.apply(try allWorkloads(deleted: q.includeDeleted)) }
         var views: [Value] = []
@@ -161,6 +167,7 @@ extension APIServer {
             .init("offset", .int(Int64(page.offset))), .init("limit", .int(Int64(page.limit))),
         ]
         if let next = page.next { m.append(.init("continue", .string(next))) }
+        if let head { m.append(.init("metadata", .object([.init("resourceVersion", .string(String(head)))]))) }
         return APIServer.json(.object(m))
     }
 

@@ -24,6 +24,18 @@ public final class MemoryBackend: APIBackend {
         var nextUID = 1
         /// `list` answers by kind, dropped whenever an object changes.
         var lists: [Kind: [APIObject]] = [:]
+        /// The change feed: the newest `feedKept` changes, numbered from 1.
+        var feed: [FeedChange] = []
+        var seq: Int64 = 0
+        var feedKept = 1000
+
+        /// Records a change of `key` in the feed (under the same lock as the change).
+        mutating func changed(_ key: ObjectKey, _ op: String) {
+            lists = [:]
+            seq += 1
+            feed.append(FeedChange(seq: seq, key: key, op: op))
+            if feed.count > max(feedKept, 1) { feed.removeFirst(feed.count - max(feedKept, 1)) }
+        }
     }
 
     let state: Mutex<State>
@@ -37,6 +49,7 @@ public final class MemoryBackend: APIBackend {
         for o in objects where s.objects[o.key] == nil {
             s.objects[o.key] = o
             s.order.append(o.key)
+            s.changed(o.key, "object")
         }
         s.events = events
         s.metrics = metrics
@@ -72,7 +85,41 @@ public final class MemoryBackend: APIBackend {
         state.withLock { s in
             if s.objects[object.key] == nil { s.order.append(object.key) }
             s.objects[object.key] = object
-            s.lists = [:]
+            s.changed(object.key, "object")
+        }
+    }
+
+    /// Removes an object as a delete would, whoever owns it (tests).
+    public func remove(_ key: ObjectKey) {
+        state.withLock { s in
+            guard s.objects.removeValue(forKey: key) != nil else { return }
+            s.order.removeAll { $0 == key }
+            s.changed(key, "delete")
+        }
+    }
+
+    /// How many changes the feed keeps (older ones are pruned: a watch from before them gets 410).
+    public func setFeedKept(_ n: Int) {
+        state.withLock { s in
+            s.feedKept = max(n, 1)
+            if s.feed.count > s.feedKept { s.feed.removeFirst(s.feed.count - s.feedKept) }
+        }
+    }
+
+    public func feedHead() throws(APIError) -> Int64? { state.withLock { $0.seq } }
+
+    public func feedSnapshot(_ kind: Kind) throws(APIError) -> FeedSnapshot? {
+        state.withLock { s in FeedSnapshot(head: s.seq, items: s.order.compactMap { s.objects[$0] }.filter { $0.key.kind == kind }) }
+    }
+
+    public func changes(after seq: Int64, limit: Int) throws(APIError) -> [FeedChange]? {
+        state.withLock { s -> [FeedChange]? in
+            if seq == s.seq { return [] }
+            // A position it never reached, or one whose next change is pruned.
+            guard seq >= 0, seq < s.seq, let first = s.feed.first, first.seq <= seq + 1 else { return nil }
+            let from = Int(seq + 1 - first.seq)
+            let n = min(max(limit, 1), s.feed.count - from)
+            return Array(s.feed[from..<(from + n)])
         }
     }
 
@@ -112,7 +159,7 @@ public final class MemoryBackend: APIBackend {
             let created = APIObject(object: o, status: MemoryBackend.initialStatus(o, at: t), owner: .api)
             s.objects[o.key] = created
             s.order.append(o.key)
-            s.lists = [:]
+            s.changed(o.key, "object")
             return .success(created)
         }
         return try result.get()
@@ -131,7 +178,7 @@ public final class MemoryBackend: APIBackend {
             o.meta.generation = over ? existing.object.meta.generation : g
             existing.object = o
             s.objects[o.key] = existing
-            s.lists = [:]
+            s.changed(o.key, "object")
             return .success(existing)
         }
         return try result.get()
@@ -144,7 +191,7 @@ public final class MemoryBackend: APIBackend {
             if let e = MemoryBackend.readOnly(existing) { return .failure(e) }
             s.objects[key] = nil
             s.order.removeAll { $0 == key }
-            s.lists = [:]
+            s.changed(key, "delete")
             if key.kind == .workload {
                 existing.deletedAt = Timestamp(secondsSince1970: t)
                 s.history.append(existing)
@@ -164,7 +211,7 @@ public final class MemoryBackend: APIBackend {
             if suspend { st.phase = .stopped; st.message = "stopped by \(by.user)" } else if st.phase == .stopped { st.phase = .pending; st.message = "" }
             existing.status = .workload(st)
             s.objects[key] = existing
-            s.lists = [:]
+            s.changed(key, "status")
             return .success(())
         }
         try result.get()

@@ -82,6 +82,11 @@ public enum OpenAPIDocument {
             ok = .object([.init("description", .string(r.summary)), .init("content", .object([.init("application/json", .object([.init("schema", ref(name))]))]))])
         case .text:
             ok = .object([.init("description", .string(r.summary)), .init("content", .object([.init("text/plain", .object([.init("schema", string)]))]))])
+        case .jsonOrWatch(let name):
+            ok = .object([.init("description", .string(r.summary + "; with watch=true, newline-delimited watch events")), .init("content", .object([
+                .init("application/json", .object([.init("schema", ref(name))])),
+                .init(APIServer.watchContentType, .object([.init("schema", ref("WatchEvent"))])),
+            ]))])
         }
         let error: Value = .object([
             .init("description", .string("An error: 400 bad request, 401 no or wrong token, 403 role or namespace, 404, 405, 409 conflict, 413, 415, 5xx")),
@@ -152,18 +157,29 @@ public enum OpenAPIDocument {
                            required: ["allocated", "borrowed", "pending", "admitted", "running"], closed: true)
         let allocation = object([("gpus", array(object([("index", integer), ("workload", nullable("string"))], required: ["index", "workload"], closed: true)))],
                                 required: ["gpus"], closed: true)
+        // The change feed's position a list's items are consistent with (watch from it); left
+        // out by a backend without a feed.
+        let listMeta = object([("resourceVersion", string)], closed: true)
         return [
             .init("Error", object([("error", errorBody)], required: ["error"], closed: true)),
             .init("ErrorBody", errorBody),
             .init("ObjectMeta", object([
                 ("name", string), ("namespace", string), ("uid", string), ("generation", integer), ("creationTimestamp", string),
-                ("labels", map(string)), ("annotations", map(string)),
+                ("labels", map(string)), ("annotations", map(string)), ("resourceVersion", string),
             ], required: ["name"], closed: true)),
             .init("Object", objectSchema()),
-            .init("ObjectList", object([("items", array(ref("Object")))], required: ["items"], closed: true)),
+            .init("ObjectList", object([("items", array(ref("Object"))), ("metadata", listMeta)], required: ["items"], closed: true)),
             .init("WorkloadList", object([
                 ("items", array(anyObject)), ("totalCount", integer), ("offset", integer), ("limit", integer), ("continue", string),
+                ("metadata", listMeta),
             ], required: ["items", "totalCount", "offset", "limit"], closed: true)),
+            .init("WatchEvent", object([
+                ("type", enumeration(["ADDED", "MODIFIED", "DELETED", "BOOKMARK", "ERROR"])),
+                // An object as GET returns it with metadata.resourceVersion (the feed sequence it
+                // was read at); DELETED of an object never sent: apiVersion, kind, metadata only;
+                // BOOKMARK: metadata.resourceVersion only; ERROR: a Status (code 410, reason Expired: list again).
+                ("object", anyObject),
+            ], required: ["type", "object"], closed: true)),
             .init("Count", object([("count", integer)], required: ["count"], closed: true)),
             .init("Telemetry", object([("groupBy", string), ("groups", array(telemetryGroup)), ("totals", telemetryGroup)], required: ["groupBy", "groups"], closed: true)),
             .init("Metadata", object([
@@ -206,7 +222,7 @@ public enum OpenAPIDocument {
             .init("WhoAmI", object([("user", string), ("role", enumeration(Role.allCases.map(\.name))), ("namespaces", .object([.init("type", .array([.string("array"), .string("null")])), .init("items", string)])), ("mode", string)],
                                    required: ["user", "role", "namespaces", "mode"], closed: true)),
             .init("Queue", objectSchema(extra: [("usage", usage)], required: ["usage"])),
-            .init("QueueList", object([("items", array(ref("Queue")))], required: ["items"], closed: true)),
+            .init("QueueList", object([("items", array(ref("Queue"))), ("metadata", listMeta)], required: ["items"], closed: true)),
             .init("PendingList", object([("items", array(object([
                 ("workload", string), ("position", integer), ("priority", integer), ("gpus", integer), ("reason", string),
             ], required: ["workload", "position", "priority", "gpus", "reason"], closed: true)))], required: ["items"], closed: true)),

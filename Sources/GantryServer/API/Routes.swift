@@ -37,6 +37,9 @@ struct APIRoute: Sendable {
     enum ResponseBody: Sendable {
         case json(String)
         case text
+        /// JSON (a component schema name), or with `watch=true` a stream of watch events
+        /// (`application/x-ndjson`, one `WatchEvent` a line).
+        case jsonOrWatch(String)
     }
 
     /// The custom verb after the last ':' of the last segment with a parameter ("stop"), or nil.
@@ -132,6 +135,16 @@ private let listParameters: [Q] = [
     Q(name: "deleted", schema: boolSchema, description: "Include deleted and finished workloads kept in history"),
 ]
 
+/// A list's watch (`WatchRequest`); the other list parameters that filter apply to events too.
+private let watchParameters: [Q] = [
+    Q(name: "watch", schema: boolSchema, description: "Stream changes as newline-delimited watch events (application/x-ndjson) instead of a list: {\"type\": ADDED|MODIFIED|DELETED|BOOKMARK|ERROR, \"object\"}. The list's filters apply; its sort, paging and fields do not"),
+    Q(name: "resourceVersion", schema: .object([.init("type", .string("string")), .init("pattern", .string("^[0-9]{1,18}$"))]),
+      description: "With watch: the metadata.resourceVersion of a list or of an event to continue from; missing or 0: ADDED for the whole selection first. Too old for the change feed: an ERROR event with a Status of code 410 (reason Expired): list again"),
+    Q(name: "timeoutSeconds", schema: intSchema(min: 0, max: APIServer.watchMaxSeconds),
+      description: "With watch: end the stream after this many seconds (0 or missing: \(APIServer.watchDefaultSeconds); at most \(APIServer.watchMaxSeconds), longer is cut to it); then watch again from the last resourceVersion"),
+    Q(name: "allowWatchBookmarks", schema: boolSchema, description: "With watch: BOOKMARK events carry a newer resourceVersion when the changes read matched no object (and at the end)"),
+]
+
 private let logParameters: [Q] = [
     Q(name: "tail", schema: intSchema(min: 0), description: "The last N lines"),
     Q(name: "sinceSeconds", schema: intSchema(min: 0), description: "Lines of the last N seconds"),
@@ -162,7 +175,7 @@ extension APIRoute {
         return [
             APIRoute(method: "GET", path: "/api/v1/openapi.json", operationId: "getOpenAPI", minRole: nil, summary: "This document", tag: "meta", response: .json("OpenAPI")),
             APIRoute(method: "GET", path: "/api/v1/whoami", operationId: "whoami", minRole: .viewer, summary: "The caller", tag: "meta", response: .json("WhoAmI")),
-            APIRoute(method: "GET", path: "/api/v1/workloads", operationId: "listWorkloads", minRole: .viewer, summary: "Workloads of every namespace", tag: "workloads", query: listParameters, response: .json("WorkloadList")),
+            APIRoute(method: "GET", path: "/api/v1/workloads", operationId: "listWorkloads", minRole: .viewer, summary: "Workloads of every namespace", tag: "workloads", query: listParameters + watchParameters, response: .jsonOrWatch("WorkloadList")),
             APIRoute(method: "GET", path: "/api/v1/workloads/count", operationId: "countWorkloads", minRole: .viewer, summary: "How many workloads match", tag: "workloads", query: listParameters, response: .json("Count")),
             APIRoute(method: "GET", path: "/api/v1/workloads/telemetry", operationId: "workloadTelemetry", minRole: .viewer, summary: "Workload counts and GPU allocation by group", tag: "workloads",
                      query: [Q(name: "groupBy", schema: enumSchema(["queue", "phase", "type", "namespace", "pool"]), description: "Grouping (default queue)")] + listParameters, response: .json("Telemetry")),
@@ -171,7 +184,7 @@ extension APIRoute {
             APIRoute(method: "POST", path: "/api/v1/workloads:batchResume", operationId: "batchResume", minRole: .editor, summary: "Resume several workloads", tag: "batch", body: .json("BatchRequest", required: true), response: .json("BatchResult")),
             APIRoute(method: "POST", path: "/api/v1/workloads:batchDelete", operationId: "batchDelete", minRole: .editor, summary: "Delete several workloads", tag: "batch", body: .json("BatchRequest", required: true), response: .json("BatchResult")),
             APIRoute(method: "POST", path: "/api/v1/workloads:batchClone", operationId: "batchClone", minRole: .editor, summary: "Clone several workloads (name + suffix)", tag: "batch", body: .json("BatchRequest", required: true), response: .json("BatchResult")),
-            APIRoute(method: "GET", path: "/api/v1/namespaces/{ns}/workloads", operationId: "listNamespacedWorkloads", minRole: .viewer, summary: "Workloads of a namespace", tag: "workloads", query: listParameters, response: .json("WorkloadList")),
+            APIRoute(method: "GET", path: "/api/v1/namespaces/{ns}/workloads", operationId: "listNamespacedWorkloads", minRole: .viewer, summary: "Workloads of a namespace", tag: "workloads", query: listParameters + watchParameters, response: .jsonOrWatch("WorkloadList")),
             APIRoute(method: "POST", path: "/api/v1/namespaces/{ns}/workloads", operationId: "createWorkload", minRole: .editor, summary: "Create a workload (Gantry's shape or seed 000's; JSON or YAML)", tag: "workloads", body: .manifest, status: 201, response: .json("Object")),
             APIRoute(method: "GET", path: w, operationId: "getWorkload", minRole: .viewer, summary: "A workload", tag: "workloads", response: .json("Object")),
             APIRoute(method: "PATCH", path: w, operationId: "patchWorkload", minRole: .editor, summary: "Merge-patch a workload", tag: "workloads", body: .mergePatch, response: .json("Object")),
@@ -186,13 +199,13 @@ extension APIRoute {
             APIRoute(method: "GET", path: w + "/metrics", operationId: "getWorkloadMetrics", minRole: .viewer, summary: "GPU series of a workload", tag: "metrics", query: metricParameters, response: .json("Metrics")),
             APIRoute(method: "GET", path: w + "/replicas/{rank}/metrics", operationId: "getReplicaMetrics", minRole: .viewer, summary: "GPU series of a replica's GPUs", tag: "metrics", query: metricParameters, response: .json("Metrics")),
             APIRoute(method: "GET", path: w + "/trainingMetrics", operationId: "getTrainingMetrics", minRole: .viewer, summary: "Training metrics (gantry.metric lines)", tag: "metrics", query: metricParameters, response: .json("Metrics")),
-            APIRoute(method: "GET", path: "/api/v1/queues", operationId: "listQueues", minRole: .viewer, summary: "Queues with usage", tag: "queues", response: .json("QueueList")),
+            APIRoute(method: "GET", path: "/api/v1/queues", operationId: "listQueues", minRole: .viewer, summary: "Queues with usage", tag: "queues", query: watchParameters, response: .jsonOrWatch("QueueList")),
             APIRoute(method: "POST", path: "/api/v1/queues", operationId: "createQueue", minRole: .admin, summary: "Create a queue", tag: "queues", body: .manifest, status: 201, response: .json("Queue")),
             APIRoute(method: "GET", path: "/api/v1/queues/{name}", operationId: "getQueue", minRole: .viewer, summary: "A queue with usage", tag: "queues", response: .json("Queue")),
             APIRoute(method: "PATCH", path: "/api/v1/queues/{name}", operationId: "patchQueue", minRole: .admin, summary: "Merge-patch a queue", tag: "queues", body: .mergePatch, response: .json("Queue")),
             APIRoute(method: "DELETE", path: "/api/v1/queues/{name}", operationId: "deleteQueue", minRole: .admin, summary: "Delete a queue", tag: "queues", response: .json("Deleted")),
             APIRoute(method: "GET", path: "/api/v1/queues/{name}/pending", operationId: "getQueuePending", minRole: .viewer, summary: "Pending workloads of a queue in order", tag: "queues", response: .json("PendingList")),
-            APIRoute(method: "GET", path: "/api/v1/resourcepools", operationId: "listResourcePools", minRole: .viewer, summary: "Resource pools", tag: "pools", response: .json("ObjectList")),
+            APIRoute(method: "GET", path: "/api/v1/resourcepools", operationId: "listResourcePools", minRole: .viewer, summary: "Resource pools", tag: "pools", query: watchParameters, response: .jsonOrWatch("ObjectList")),
             APIRoute(method: "GET", path: "/api/v1/resourcepools/{name}", operationId: "getResourcePool", minRole: .viewer, summary: "A resource pool", tag: "pools", response: .json("Object")),
             APIRoute(method: "GET", path: "/api/v1/resourcepools/{name}/nodes", operationId: "listResourcePoolNodes", minRole: .viewer, summary: "Nodes of a pool with allocation", tag: "pools", response: .json("NodeList")),
             APIRoute(method: "GET", path: "/api/v1/nodes", operationId: "listNodes", minRole: .viewer, summary: "Nodes with allocation", tag: "nodes", response: .json("NodeList")),
