@@ -26,7 +26,7 @@ token=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
 echo "$token schemathesis admin * $(id -un)" > "$work/tokens"
 # --runtime none: generated workloads are admitted, never started.
 "$gantry" run --spec-dir "$work/spec" --state-dir "$work/state" --runtime none --local-gpus 8 \
-  --listen 127.0.0.1:0 --tokens "$work/tokens" --log-format text > "$work/daemon.log" 2>&1 &
+  --listen 127.0.0.1:0 --tokens "$work/tokens" --watch-max-seconds 1 --log-format text > "$work/daemon.log" 2>&1 &
 pid=$!
 port=""
 for _ in $(seq 1 200); do

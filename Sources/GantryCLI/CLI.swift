@@ -67,6 +67,10 @@ public enum CLI {
                     o.tokensFile = t
                 }
                 o.historyRetention = try args.duration("history-retention") ?? o.historyRetention
+                if let n = try args.int("watch-max-seconds") {
+                    guard n >= 1 && n <= 86400 else { throw UsageError("--watch-max-seconds: between 1 and 86400") }
+                    o.watchMaxSeconds = n
+                }
                 if let sh = args.string("shim") { o.shim = sh.split(separator: " ").map(String.init) }
                 if let u = args.string("run-as") {
                     guard RunAs.isAccountName(u) else { throw UsageError("--run-as: a Unix account name or uid (letters, digits, '.', '_', '-')") }

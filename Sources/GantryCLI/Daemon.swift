@@ -44,6 +44,8 @@ public struct DaemonOptions: Sendable {
     public var tokensFile: String?
     /// `--history-retention`: how long deleted workloads stay listed by `?deleted=true`.
     public var historyRetention = 7 * 86400.0
+    /// The longest API watch stream (`--watch-max-seconds`).
+    public var watchMaxSeconds = 1800
     public init() {}
 }
 

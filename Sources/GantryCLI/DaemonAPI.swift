@@ -20,7 +20,9 @@ extension Daemon {
         let backend = DirectoryBackend(inventory: inventory, layers: layers, overrides: overrides, events: events, queue: queue,
                                        clock: clock, stateDir: options.stateDir,
                                        anonymousRunAs: options.runAs ?? (geteuid() == 0 ? nil : Daemon.currentAccount()), settled: settled)
-        let api = APIServer(backend: backend, tokens: tokens)
+        var apiOptions = APIOptions()
+        apiOptions.watchMaxSeconds = options.watchMaxSeconds
+        let api = APIServer(backend: backend, tokens: tokens, options: apiOptions)
         let server = try ProbeServer(address: address, metrics: metrics, maxBodyBytes: 4 << 20, maxConnections: 256, idleTimeout: 120) { r in
             api.register(into: &r)
             Dashboard.register(into: &r)

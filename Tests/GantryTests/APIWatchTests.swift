@@ -172,10 +172,12 @@ extension Value {
             #expect(r.status == 400, "\(query)")
             #expect(r.json?["error"]?["field"]?.stringValue == field, "\(query): \(r.text)")
         }
-        #expect(try WatchRequest.parse(HTTPRequest(method: "GET", path: "/", query: [("watch", ""), ("timeoutSeconds", "3600")])).timeout == APIServer.watchMaxSeconds)
-        #expect(try WatchRequest.parse(HTTPRequest(method: "GET", path: "/", query: [("watch", "1")])).timeout == APIServer.watchDefaultSeconds)
-        #expect(try WatchRequest.parse(HTTPRequest(method: "GET", path: "/", query: [("resourceVersion", "00")])).resourceVersion == nil, "0 in any spelling: from the start")
-        #expect(try WatchRequest.parse(HTTPRequest(method: "GET", path: "/", query: [("resourceVersion", " 42 ")])).resourceVersion == 42)
+        #expect(try WatchRequest.parse(HTTPRequest(method: "GET", path: "/", query: [("watch", ""), ("timeoutSeconds", "3600")]), maxSeconds: 1800).timeout == 1800)
+        #expect(try WatchRequest.parse(HTTPRequest(method: "GET", path: "/", query: [("watch", ""), ("timeoutSeconds", "60")]), maxSeconds: 1800).timeout == 60)
+        #expect(try WatchRequest.parse(HTTPRequest(method: "GET", path: "/", query: [("watch", "1")]), maxSeconds: 1800).timeout == APIServer.watchDefaultSeconds)
+        #expect(try WatchRequest.parse(HTTPRequest(method: "GET", path: "/", query: [("watch", "1")]), maxSeconds: 2).timeout == 2, "the default is cut to the cap too")
+        #expect(try WatchRequest.parse(HTTPRequest(method: "GET", path: "/", query: [("resourceVersion", "00")]), maxSeconds: 1800).resourceVersion == nil, "0 in any spelling: from the start")
+        #expect(try WatchRequest.parse(HTTPRequest(method: "GET", path: "/", query: [("resourceVersion", " 42 ")]), maxSeconds: 1800).resourceVersion == 42)
     }
 
     @Test func filtersAndNamespacesApplyToEvents() throws {
@@ -427,7 +429,7 @@ extension Value {
         let names = op["parameters"]?.arrayValue?.compactMap { $0["name"]?.stringValue } ?? []
         #expect(["watch", "resourceVersion", "timeoutSeconds", "allowWatchBookmarks"].allSatisfy(names.contains))
         let timeout = op["parameters"]?.arrayValue?.first { $0["name"]?.stringValue == "timeoutSeconds" }
-        #expect(timeout?["schema"]?["maximum"]?.intValue == Int64(APIServer.watchMaxSeconds))
+        #expect(timeout?["schema"]?["maximum"]?.intValue == Int64(APIServer.watchDocumentedMaxSeconds))
         #expect(op["responses"]?["200"]?["content"]?["application/x-ndjson"] != nil)
         #expect(doc["components"]?["schemas"]?["WatchEvent"] != nil)
     }

@@ -8,6 +8,9 @@ public struct APIOptions: Sendable {
     /// Seconds a request may take: a log read without follow stops there; the daemon also
     /// passes it to its HTTP server as the idle timeout.
     public var requestTimeout = 30.0
+    /// Longest a watch stream lasts (`timeoutSeconds` above it is cut to it); a watch
+    /// without `timeoutSeconds` lasts `min(300, this)`. `gantry run --watch-max-seconds`.
+    public var watchMaxSeconds = 1800
     public init() {}
 }
 

@@ -144,7 +144,7 @@ extension APIServer {
     }
 
     func listQueues(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {
-        let w = try WatchRequest.parse(ctx.request)
+        let w = try WatchRequest.parse(ctx.request, maxSeconds: options.watchMaxSeconds)
         if w.watch { return try watchKind(.queue, w) { [self] q in (try? queueView(q)) ?? ObjectView.object(q) } }
         let head = (try? backend.feedHead()) ?? nil
         var items: [Value] = []
@@ -153,7 +153,7 @@ extension APIServer {
     }
 
     func listResourcePools(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {
-        let w = try WatchRequest.parse(ctx.request)
+        let w = try WatchRequest.parse(ctx.request, maxSeconds: options.watchMaxSeconds)
         if w.watch { return try watchKind(.resourcePool, w, view: ObjectView.object) }
         let head = (try? backend.feedHead()) ?? nil
         return APIServer.json(APIServer.list(backend.list(.resourcePool).map(ObjectView.object), resourceVersion: head))

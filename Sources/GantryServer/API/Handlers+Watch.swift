@@ -15,8 +15,10 @@ struct WatchRequest: Equatable {
     /// Parameters a list takes for watching (left out of the list's own query).
     static let parameters: Set<String> = ["watch", "resourceVersion", "timeoutSeconds", "allowWatchBookmarks"]
 
-    static func parse(_ req: HTTPRequest) throws(APIError) -> WatchRequest {
+    static func parse(_ req: HTTPRequest, maxSeconds: Int) throws(APIError) -> WatchRequest {
         var w = WatchRequest()
+        let cap = max(1, maxSeconds)
+        w.timeout = min(APIServer.watchDefaultSeconds, cap)
         w.watch = try APIServer.boolParameter(req, "watch")
         w.bookmarks = try APIServer.boolParameter(req, "allowWatchBookmarks")
         if let s = req.query("resourceVersion") {
@@ -29,7 +31,7 @@ struct WatchRequest: Equatable {
             }
         }
         if let t = try APIServer.intParameter(req, "timeoutSeconds", min: 0), t > 0 {
-            w.timeout = min(t, APIServer.watchMaxSeconds)
+            w.timeout = min(t, cap)
         }
         return w
     }
@@ -49,11 +51,12 @@ extension WorkloadQuery {
 }
 
 extension APIServer {
-    /// A watch without timeoutSeconds lasts this long; a longer one is cut to `watchMaxSeconds`.
-    /// Short, so a client re-watches from its last resourceVersion (a cheap read of the feed)
-    /// instead of holding a connection, and so no generated request outlives a 10 s timeout.
-    static let watchDefaultSeconds = 5
-    static let watchMaxSeconds = 5
+    /// A watch without timeoutSeconds lasts this long (at most `APIOptions.watchMaxSeconds`,
+    /// the daemon's `--watch-max-seconds`): as client-go's reflectors ask, 5 to 10 minutes.
+    static let watchDefaultSeconds = 300
+    /// The largest timeoutSeconds the OpenAPI document allows (a day); the daemon's cap cuts
+    /// what it serves.
+    static let watchDocumentedMaxSeconds = 86400
     /// How often a watch reads the feed when nothing is new.
     static let watchPollSeconds = 0.1
     /// Changes read from the feed at once.

@@ -148,7 +148,7 @@ extension APIServer {
     }
 
     func listWorkloads(_ ctx: RequestContext) throws(APIError) -> HTTPResponse {
-        let w = try WatchRequest.parse(ctx.request)
+        let w = try WatchRequest.parse(ctx.request, maxSeconds: options.watchMaxSeconds)
         let q = try workloadQuery(ctx, ctx.request.query.filter { !WatchRequest.parameters.contains($0.0) })
         if w.watch { return try watchWorkloads(ctx, q, w) }
         // Read before the items: a change the items miss has a larger number, so a watch from

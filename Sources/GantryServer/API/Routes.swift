@@ -140,8 +140,8 @@ private let watchParameters: [Q] = [
     Q(name: "watch", schema: boolSchema, description: "Stream changes as newline-delimited watch events (application/x-ndjson) instead of a list: {\"type\": ADDED|MODIFIED|DELETED|BOOKMARK|ERROR, \"object\"}. The list's filters apply; its sort, paging and fields do not"),
     Q(name: "resourceVersion", schema: .object([.init("type", .string("string")), .init("pattern", .string("^[0-9]{1,18}$"))]),
       description: "With watch: the metadata.resourceVersion of a list or of an event to continue from; missing or 0: ADDED for the whole selection first. Too old for the change feed: an ERROR event with a Status of code 410 (reason Expired): list again"),
-    Q(name: "timeoutSeconds", schema: intSchema(min: 0, max: APIServer.watchMaxSeconds),
-      description: "With watch: end the stream after this many seconds (0 or missing: \(APIServer.watchDefaultSeconds); at most \(APIServer.watchMaxSeconds), longer is cut to it); then watch again from the last resourceVersion"),
+    Q(name: "timeoutSeconds", schema: intSchema(min: 0, max: APIServer.watchDocumentedMaxSeconds),
+      description: "With watch: end the stream after this many seconds (0 or missing: \(APIServer.watchDefaultSeconds)); a value above the daemon's --watch-max-seconds (default 1800) is cut to it; then watch again from the last resourceVersion"),
     Q(name: "allowWatchBookmarks", schema: boolSchema, description: "With watch: BOOKMARK events carry a newer resourceVersion when the changes read matched no object (and at the end)"),
 ]
 
