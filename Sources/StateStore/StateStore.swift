@@ -198,10 +198,14 @@ public final class StateStore: EventSink, @unchecked Sendable {
 
     /// Marks a key's status as changed; the writer stores what `statusProvider` returns then.
     public func markStatusDirty(_ key: ObjectKey) {
-        defer { interruptCatchUp() }
-        cond.lock(); defer { cond.unlock() }
+        cond.lock()
         pendingStatus.insert(key)
-        wakeUrgentLocked()
+        // Held for the end of an initial load: nothing to wake the writer for (the first
+        // pass marks 100,000, and each wake was a futex call and a context switch).
+        let held = holdStatuses
+        if !held { wakeUrgentLocked() }
+        cond.unlock()
+        if !held { interruptCatchUp() }
     }
 
     /// Many statuses at once (queue positions): the low-priority lane.
@@ -209,7 +213,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         guard !keys.isEmpty else { return }
         cond.lock(); defer { cond.unlock() }
         pendingLow.formUnion(keys)
-        wakeLocked()
+        if !holdStatuses { wakeLocked() }
     }
 
     public func deleteObject(_ key: ObjectKey) {
@@ -518,7 +522,13 @@ public final class StateStore: EventSink, @unchecked Sendable {
 
     /// Commits everything pending now, on the calling thread.
     public func flush() throws {
-        cond.lock(); holdStatuses = false; cond.unlock()
+        cond.lock()
+        if holdStatuses {
+            // The writer takes over what this flush leaves (should it fail).
+            holdStatuses = false
+            wakeLocked()
+        }
+        cond.unlock()
         while true {
             cond.lock()
             while writing { cond.wait() }
