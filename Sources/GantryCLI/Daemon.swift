@@ -190,6 +190,10 @@ public final class Daemon: @unchecked Sendable {
         admission.reserveWorkloads(inventory.desired.count)
         inventory.endBulk()
         let scanned = monotonicSeconds()
+        // While the workers reconcile (and this thread would wait): the objects committed and
+        // the workload index's indexes built, before the first statuses.
+        do { try store.indexLoadedObjects() } catch { Log.warn("cannot build the workload index's indexes yet; retried at the end of the load", ["error": "\(error)"]) }
+        let indexed = monotonicSeconds()
 
         // Initial sync: every object reconciled and its status stored.
         while !queue.isIdle() && signals.load(ordering: .relaxed) == 0 { servers.forEach { $0.beat() }; usleep(2000) }
@@ -212,7 +216,7 @@ public final class Daemon: @unchecked Sendable {
                                                "seconds": secs(now - started), "scanSeconds": secs(scanned - started),
                                                "decodeSeconds": micros(source.loadMicros), "applySeconds": micros(source.applyMicros),
                                                "reconcileSeconds": secs(reconciled - scanned), "admissionSeconds": secs(pass.seconds),
-                                               "admitted": String(pass.admitted), "flushSeconds": secs(flushed - reconciled - pass.seconds), "indexSeconds": secs(now - flushed),
+                                               "admitted": String(pass.admitted), "flushSeconds": secs(flushed - reconciled - pass.seconds), "indexSeconds": secs(indexed - scanned), "endSeconds": secs(now - flushed),
                                                "writerSeconds": micros(store.commitSeconds), "batches": String(store.commits.load(ordering: .relaxed)),
                                                "buildSeconds": micros(store.buildMicros), "checkpoints": String(store.checkpoints.load(ordering: .relaxed)),
                                                "checkpointSeconds": micros(store.checkpointMicros)])

@@ -590,6 +590,35 @@ public final class StateStore: EventSink, @unchecked Sendable {
         }
     }
 
+    /// The middle of an initial load, once every object is handed to the store (the scan is
+    /// over) and before the first statuses (held, see `holdStatuses`): commits the objects,
+    /// then builds the workload index's indexes and their statistics. The daemon calls it
+    /// while its workers reconcile, when this thread and the writer would otherwise wait.
+    /// The statuses that follow change the indexed phase only where it differs from the
+    /// provisional one the rows were written with (see `provisionalPhase`).
+    public func indexLoadedObjects() throws {
+        guard initialLoad.load(ordering: .relaxed) else { return }
+        while true {
+            cond.lock()
+            while writing { cond.wait() }
+            let more = writerHasWorkLocked
+            cond.unlock()
+            if !more { break }
+            try commitBatch()
+        }
+        try buildBulkIndexes()
+    }
+
+    /// The phase a workload's index row gets when its object is written while the load holds
+    /// statuses: "pending", what the first pass gives every new workload but a suspended one
+    /// (which its status then corrects). Written as "" instead, every one of the 100,000 first
+    /// statuses moved its row in four indexes.
+    static let provisionalPhase = "pending"
+    /// Workloads whose index row holds the provisional phase and no status has replaced it
+    /// yet; once the hold ends, those left (a workload given no status) go back to "", as
+    /// the phase of a workload without status is. Touched only by the batch in flight.
+    private var provisionalKeys = Set<ObjectKey>()
+
     /// Ends an initial load: commits what is pending, then builds the indexes
     /// `beginBulkLoad` dropped (nothing when it dropped none).
     public func endBulkLoad() throws {
@@ -699,6 +728,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
             lowKeys.sort()
         }
         pendingDeletes = []; pendingEvents = [:]; pendingSQL = []
+        let held = holdStatuses
         // Whatever urgent is left (past maxBatch) keeps the low lane short in this batch too.
         urgentPending.store(!pendingObjectKeys.isEmpty || !pendingStatus.isEmpty || !pendingDeletes.isEmpty, ordering: .relaxed)
         cond.unlock()
@@ -742,6 +772,8 @@ public final class StateStore: EventSink, @unchecked Sendable {
             tBegun = monotonicSeconds()
             if tBegun - tb0 > 0.005 { StateStore.trace(String(format: "BEGIN waited %.1f ms", (tBegun - tb0) * 1000)) }
             let now = SystemClock().now()
+            // Changes to `provisionalKeys`, applied once the batch commits.
+            var provisionalAdded: [ObjectKey] = [], provisionalCleared: [ObjectKey] = []
             if !deletes.isEmpty {
                 let del = try db.prepare("DELETE FROM objects WHERE kind=? AND namespace=? AND name=?")
                 let delStatus = try db.prepare("DELETE FROM statuses WHERE kind=? AND namespace=? AND name=?")
@@ -757,7 +789,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
                     try del.bind(args).run()
                     let existed = db.changes > 0
                     try delStatus.bind(args).run()
-                    if k.kind == .workload { try indexWriter.delete(namespace: k.namespace, name: k.name) }
+                    if k.kind == .workload { try indexWriter.delete(namespace: k.namespace, name: k.name); provisionalCleared.append(k) }
                     if existed { try indexWriter.change(k, "delete") }
                 }
             }
@@ -782,8 +814,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
                         wroteObjects = true
                         if let f {
                             let phase = statusByKey[r.key].flatMap(IndexWriter.leadingPhase)
-                            try indexWriter.upsert(namespace: r.key.namespace, name: r.key.name, creationTime: r.creationTime, fields: f, phase: phase)
-                            if phase != nil { phased.insert(r.key) }
+                            try indexWriter.upsert(namespace: r.key.namespace, name: r.key.name, creationTime: r.creationTime, fields: f,
+                                                   phase: phase ?? (held ? StateStore.provisionalPhase : nil))
+                            if phase != nil { phased.insert(r.key); provisionalCleared.append(r.key) } else if held { provisionalAdded.append(r.key) }
                         }
                         try indexWriter.change(r.key, "object")
                     }
@@ -802,6 +835,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
                     try up.run()
                     guard db.changes > 0 else { return }
                     wroteStatuses = true
+                    if k.kind == .workload { provisionalCleared.append(k) }
                     if k.kind == .workload && !phased.contains(k) { try indexWriter.setPhase(namespace: k.namespace, name: k.name, statusJSON: json) }
                     try indexWriter.change(k, "status")
                 }
@@ -830,7 +864,15 @@ public final class StateStore: EventSink, @unchecked Sendable {
             }
             for (s, args) in sql { try db.prepare(s).bind(args).run() }
             if wroteObjects || wroteStatuses || !deletes.isEmpty { try indexWriter.pruneChanges(keep: changesKept) }
+            var provisional = provisionalKeys
+            provisional.formUnion(provisionalAdded)
+            provisional.subtract(provisionalCleared)
+            if !held && !provisional.isEmpty {
+                for k in provisional.sorted() { try indexWriter.clearProvisionalPhase(namespace: k.namespace, name: k.name, phase: StateStore.provisionalPhase) }
+                provisional = []
+            }
             try db.exec("COMMIT")
+            provisionalKeys = provisional
             if lowWritten < lowKeys.count {
                 // Stopped for an urgent write: the rest go back (newer marks win).
                 cond.lock()

@@ -185,6 +185,14 @@ final class IndexWriter {
         try up.run()
     }
 
+    /// A provisional phase (see `StateStore.provisionalPhase`) no status replaced goes back to
+    /// "", the phase of a workload without status.
+    func clearProvisionalPhase(namespace: String, name: String, phase: String) throws {
+        let up = try st("UPDATE wl_index SET phase='' WHERE namespace=?1 AND name=?2 AND phase=?3")
+        up.reset(); up.bind(1, namespace); up.bind(2, name); up.bind(3, phase)
+        try up.run()
+    }
+
     func delete(namespace: String, name: String) throws {
         for sql in ["DELETE FROM wl_index WHERE namespace=? AND name=?", "DELETE FROM wl_labels WHERE namespace=? AND name=?"] {
             let d = try st(sql)

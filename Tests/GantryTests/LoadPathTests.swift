@@ -193,4 +193,43 @@ struct LoadPathTests {
         let counts = try reader.counts()
         #expect(counts.objects == 50 && counts.withStatus == keys.count)
     }
+
+    @Test func theIndexesAreBuiltBeforeTheHeldStatusesWhichCorrectTheProvisionalPhase() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { removeTree(dir) }
+        let store = try BulkLoadTests.store(dir)
+        let w = WorkloadIndexTests.World(seed: 9)
+        w.attach(store)
+        store.startWriter()
+        defer { store.close() }
+        #expect(try store.beginBulkLoad())
+        var keys: [ObjectKey] = []
+        for i in 0..<400 {
+            let (r, s) = w.randomWorkload(i)
+            w.put(store, r, nil)
+            if let s { w.lock.withLock { w.statuses[r.key] = s }; keys.append(r.key) }
+        }
+        for k in keys { store.markStatusDirty(k) }
+        try store.indexLoadedObjects()
+        #expect(try BulkLoadTests().indexNames(dir) == BulkLoadTests().allIndexes)
+        #expect(!store.indexesPending)
+        let db = try SQLiteDB(path: StateStore.databasePath(dir), readOnly: true)
+        func phases() throws -> [String: Int] {
+            let st = try db.prepare("SELECT phase, count(*) FROM wl_index GROUP BY phase")
+            var out: [String: Int] = [:]
+            while try st.step() { out[st.text(0)] = Int(st.int(1)) }
+            return out
+        }
+        // Every row provisionally pending, no status yet.
+        #expect(try phases() == ["pending": 400])
+        #expect(try StateReader(directory: dir).counts().withStatus == 0)
+        try store.endBulkLoad()
+        // The statuses corrected the phase where it differs, and a workload given no status
+        // is back to ""; pages read through the indexes equal the pages cut in memory.
+        let want = Dictionary(grouping: keys, by: { k in w.lock.withLock { IndexWriter.leadingPhase(w.statuses[k] ?? "") ?? "" } }).mapValues(\.count)
+        var expected = want
+        expected["", default: 0] += 400 - keys.count   // no status: back to "", as in memory
+        #expect(try phases() == expected)
+        try WorkloadIndexTests().expectSamePages(try StateReader(directory: dir), w, rounds: 40)
+    }
 }
