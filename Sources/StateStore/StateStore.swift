@@ -614,10 +614,13 @@ public final class StateStore: EventSink, @unchecked Sendable {
     /// (which its status then corrects). Written as "" instead, every one of the 100,000 first
     /// statuses moved its row in four indexes.
     static let provisionalPhase = "pending"
-    /// Workloads whose index row holds the provisional phase and no status has replaced it
-    /// yet; once the hold ends, those left (a workload given no status) go back to "", as
-    /// the phase of a workload without status is. Touched only by the batch in flight.
-    private var provisionalKeys = Set<ObjectKey>()
+    /// Workload rows written with the provisional phase, and workload statuses written since
+    /// the hold began (committed batches only; touched only by the batch in flight). When the
+    /// hold ends with fewer statuses than provisional rows (a workload given no status, one
+    /// deleted or written twice), rows still provisional without a status go back to "", the
+    /// phase of a workload without status: one pass over the phase index. In a plain load the
+    /// counts match and nothing is read.
+    private var provisionalRows = 0, statusesSinceHold = 0
 
     /// Ends an initial load: commits what is pending, then builds the indexes
     /// `beginBulkLoad` dropped (nothing when it dropped none).
@@ -772,8 +775,8 @@ public final class StateStore: EventSink, @unchecked Sendable {
             tBegun = monotonicSeconds()
             if tBegun - tb0 > 0.005 { StateStore.trace(String(format: "BEGIN waited %.1f ms", (tBegun - tb0) * 1000)) }
             let now = SystemClock().now()
-            // Changes to `provisionalKeys`, applied once the batch commits.
-            var provisionalAdded: [ObjectKey] = [], provisionalCleared: [ObjectKey] = []
+            // Counted into `provisionalRows` and `statusesSinceHold` once the batch commits.
+            var provisionalAdded = 0, workloadStatuses = 0
             if !deletes.isEmpty {
                 let del = try db.prepare("DELETE FROM objects WHERE kind=? AND namespace=? AND name=?")
                 let delStatus = try db.prepare("DELETE FROM statuses WHERE kind=? AND namespace=? AND name=?")
@@ -789,7 +792,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
                     try del.bind(args).run()
                     let existed = db.changes > 0
                     try delStatus.bind(args).run()
-                    if k.kind == .workload { try indexWriter.delete(namespace: k.namespace, name: k.name); provisionalCleared.append(k) }
+                    if k.kind == .workload { try indexWriter.delete(namespace: k.namespace, name: k.name) }
                     if existed { try indexWriter.change(k, "delete") }
                 }
             }
@@ -816,7 +819,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
                             let phase = statusByKey[r.key].flatMap(IndexWriter.leadingPhase)
                             try indexWriter.upsert(namespace: r.key.namespace, name: r.key.name, creationTime: r.creationTime, fields: f,
                                                    phase: phase ?? (held ? StateStore.provisionalPhase : nil))
-                            if phase != nil { phased.insert(r.key); provisionalCleared.append(r.key) } else if held { provisionalAdded.append(r.key) }
+                            if phase != nil { phased.insert(r.key) } else if held { provisionalAdded += 1 }
                         }
                         try indexWriter.change(r.key, "object")
                     }
@@ -835,7 +838,8 @@ public final class StateStore: EventSink, @unchecked Sendable {
                     try up.run()
                     guard db.changes > 0 else { return }
                     wroteStatuses = true
-                    if k.kind == .workload { provisionalCleared.append(k) }
+                    // Only statuses of rows written earlier (the provisional ones, in a load).
+                    if k.kind == .workload && !phased.contains(k) { workloadStatuses += 1 }
                     if k.kind == .workload && !phased.contains(k) { try indexWriter.setPhase(namespace: k.namespace, name: k.name, statusJSON: json) }
                     try indexWriter.change(k, "status")
                 }
@@ -864,15 +868,13 @@ public final class StateStore: EventSink, @unchecked Sendable {
             }
             for (s, args) in sql { try db.prepare(s).bind(args).run() }
             if wroteObjects || wroteStatuses || !deletes.isEmpty { try indexWriter.pruneChanges(keep: changesKept) }
-            var provisional = provisionalKeys
-            provisional.formUnion(provisionalAdded)
-            provisional.subtract(provisionalCleared)
-            if !held && !provisional.isEmpty {
-                for k in provisional.sorted() { try indexWriter.clearProvisionalPhase(namespace: k.namespace, name: k.name, phase: StateStore.provisionalPhase) }
-                provisional = []
+            var provisional = (rows: provisionalRows + provisionalAdded, statuses: statusesSinceHold + workloadStatuses)
+            if !held && provisional.rows > 0 {
+                if provisional.statuses < provisional.rows { try indexWriter.clearProvisionalPhases(StateStore.provisionalPhase) }
+                provisional = (0, 0)
             }
             try db.exec("COMMIT")
-            provisionalKeys = provisional
+            (provisionalRows, statusesSinceHold) = provisional
             if lowWritten < lowKeys.count {
                 // Stopped for an urgent write: the rest go back (newer marks win).
                 cond.lock()

@@ -185,11 +185,14 @@ final class IndexWriter {
         try up.run()
     }
 
-    /// A provisional phase (see `StateStore.provisionalPhase`) no status replaced goes back to
-    /// "", the phase of a workload without status.
-    func clearProvisionalPhase(namespace: String, name: String, phase: String) throws {
-        let up = try st("UPDATE wl_index SET phase='' WHERE namespace=?1 AND name=?2 AND phase=?3")
-        up.reset(); up.bind(1, namespace); up.bind(2, name); up.bind(3, phase)
+    /// Rows still at the provisional phase (see `StateStore.provisionalPhase`) whose workload
+    /// has no status go back to "", the phase of a workload without status.
+    func clearProvisionalPhases(_ phase: String) throws {
+        let up = try st("""
+            UPDATE wl_index SET phase='' WHERE phase=?1
+              AND NOT EXISTS (SELECT 1 FROM statuses s WHERE s.kind='Workload' AND s.namespace=wl_index.namespace AND s.name=wl_index.name)
+            """)
+        up.reset(); up.bind(1, phase)
         try up.run()
     }
 
