@@ -200,7 +200,13 @@ private func send(_ response: HTTPResponse, _ conn: OpaquePointer, _ ctx: Server
     }
     let queued = MHD_queue_response(conn, UInt32(status), resp)
     // A stream that could not be queued never starts its producer (freeStream closes it).
-    if queued == .YES, let producer { Thread.detachNewThread(producer) }
+    // One that was may stay quiet longer than the idle timeout (a watch with no changes, the
+    // log of a quiet replica), which closed it mid-stream: its producer ends it instead, at
+    // its own deadline, when the client leaves (polled), or when the server stops.
+    if queued == .YES, let producer {
+        _ = g_mhd_no_idle_timeout(conn)
+        Thread.detachNewThread(producer)
+    }
     return queued
 }
 

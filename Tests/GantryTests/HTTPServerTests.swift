@@ -240,6 +240,27 @@ func dechunk(_ b: [UInt8]) -> [UInt8]? {
         #expect(poll(timeout: 10) { stopped.load(ordering: .relaxed) }, "write returned false after the client closed")
     }
 
+    /// A stream quiet for longer than the server's idle timeout (a watch with no changes, the
+    /// log of a silent replica) is not cut: its producer ends it. (It was closed mid-stream,
+    /// without its last chunk, after the idle timeout: 120 s in the daemon.)
+    @Test func aStreamQuietPastTheIdleTimeoutIsNotCut() throws {
+        let s = try HTTPServer(address: "127.0.0.1:0", idleTimeout: 1, handler: HandlerFunction { _ in
+            .stream(contentType: "text/plain") { write in
+                guard write(Array("first\n".utf8)) else { return }
+                // Twice the idle timeout with nothing to send (the time is what is tested).
+                let until = Date().addingTimeInterval(2.2)
+                while Date() < until { guard write([]) else { return }; usleep(50_000) }
+                _ = write(Array("last\n".utf8))
+            }
+        })
+        defer { s.stop() }
+        let c = try RawClient(port: s.port)
+        c.send("GET /watch HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        let r = try #require(parseResponse(c.readToEnd()))
+        #expect(r.status == 200)
+        #expect(r.text == "first\nlast\n")
+    }
+
     @Test func aQuietProducerSeesTheClientGo() throws {
         let stopped = Atomic<Bool>(false)
         let s = try HTTPServer(address: "127.0.0.1:0", handler: HandlerFunction { _ in
