@@ -222,6 +222,13 @@ public final class DirectoryBackend: APIBackend {
         return FeedSnapshot(head: head, items: items)
     }
 
+    public func listUnchanged(since rv: Int64) throws(APIError) -> Bool {
+        guard let settled, let before = settled() else { return false }
+        let quiet = inventory.unpersisted.load(ordering: .sequentiallyConsistent) == 0 && inventory.statuses.unpersisted.load(ordering: .sequentiallyConsistent) == 0
+        guard quiet, try feedHead() == rv else { return false }
+        return settled() == before
+    }
+
     public func changes(after seq: Int64, limit: Int) throws(APIError) -> [FeedChange]? {
         let before = settled?()
         if let before, let seen = feedSeen.withLock({ $0 }), seen.generation == before, seq == seen.head { return [] }

@@ -33,7 +33,14 @@ final class RemoteReader: ObjectReader {
         for _ in 0..<100_000 {
             var q = query + [("limit", String(pageSize))]
             if let marker { q.append(("continue", marker)) } else if offset > 0 { q.append(("offset", String(offset))) }
-            let page = try client.get(path, q)
+            let page: Value
+            do { page = try client.get(path, q) } catch let e as RemoteError where e.status == 410 && marker != nil {
+                // The list changed since its first page (the marker's snapshot is gone): the
+                // rest by offset, as a table read twice a second needs no snapshot.
+                marker = nil
+                offset = items.count
+                continue
+            }
             let got = page["items"]?.arrayValue ?? page.arrayValue ?? []
             items += got
             guard !got.isEmpty else { break }

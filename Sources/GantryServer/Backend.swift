@@ -54,6 +54,9 @@ public protocol APIBackend: Sendable {
     /// both at one state now (writes in flight): a watch then falls back to the head read
     /// before the list (at least once, never lost) and retries no more than briefly.
     func feedSnapshot(_ kind: Kind) throws(APIError) -> FeedSnapshot?
+    /// Whether what a list reads now is exactly as of feed position `rv` (nothing stored since,
+    /// and nothing in memory not yet stored): a later page of a list may then be cut by offset.
+    func listUnchanged(since rv: Int64) throws(APIError) -> Bool
 }
 
 extension APIBackend {
@@ -61,6 +64,7 @@ extension APIBackend {
     public func feedHead() throws(APIError) -> Int64? { nil }
     public func changes(after seq: Int64, limit: Int) throws(APIError) -> [FeedChange]? { nil }
     public func feedSnapshot(_ kind: Kind) throws(APIError) -> FeedSnapshot? { nil }
+    public func listUnchanged(since rv: Int64) throws(APIError) -> Bool { try feedHead() == rv }
 }
 
 /// The objects of a kind at one position of the change feed (see `APIBackend.feedSnapshot`).

@@ -433,4 +433,47 @@ extension Value {
         #expect(op["responses"]?["200"]?["content"]?["application/x-ndjson"] != nil)
         #expect(doc["components"]?["schemas"]?["WatchEvent"] != nil)
     }
+
+    /// The pages of one list answer as of its first page's resourceVersion; a later page asked
+    /// for once anything changed is refused (410) instead of cutting a shifted list by offset,
+    /// which left an item in no page that a watch from that version would never send.
+    @Test func aPagedListIsOneSnapshotOrA410() throws {
+        let w = try Self.world()
+        let router = Self.router(w.backend)
+        for i in 0..<5 { Self.upsert(w, "ns-a", "w\(i)") }
+        try w.settle()
+        let first = apiCall(router, "GET", "/api/v1/workloads?limit=2")
+        let rv = try #require(first.json?["metadata"]?["resourceVersion"]?.stringValue)
+        let next = try #require(first.json?["continue"]?.stringValue)
+        // Nothing changed: the next page, as of the same version.
+        let second = apiCall(router, "GET", "/api/v1/workloads?limit=2&continue=\(next)")
+        #expect(second.status == 200)
+        #expect(second.json?["metadata"]?["resourceVersion"]?.stringValue == rv)
+        let names = (first.json?["items"]?.arrayValue ?? []) + (second.json?["items"]?.arrayValue ?? [])
+        #expect(names.compactMap { $0["metadata"]?["name"]?.stringValue } == ["w0", "w1", "w2", "w3"])
+        // w0 deleted: cut at offset 4 the list now has nothing left and w4 would be in no page;
+        // the page is refused instead.
+        let after = try #require(second.json?["continue"]?.stringValue)
+        w.inventory.apply([.delete(ObjectKey(.workload, namespace: "ns-a", name: "w0"))])
+        try w.settle()
+        let third = apiCall(router, "GET", "/api/v1/workloads?limit=2&continue=\(after)")
+        #expect(third.status == 410, "\(third.json ?? .null)")
+        #expect(third.json?["error"]?["code"]?.stringValue == "Expired")
+    }
+
+    @Test func watchesBeyondTheLimitGet429() throws {
+        let w = try Self.world()
+        var options = APIOptions()
+        options.maxWatches = 1
+        var r = Router()
+        APIServer(backend: w.backend, tokens: nil, options: options).register(into: &r)
+        Self.upsert(w, "ns-a", "a")
+        try w.settle()
+        let one = WatchCollector(apiCall(r, "GET", "/api/v1/workloads?watch=true&timeoutSeconds=30"))
+        #expect(one.wait { $0.count == 1 }, "the first watch runs")
+        let two = apiCall(r, "GET", "/api/v1/workloads?watch=true&timeoutSeconds=30")
+        #expect(two.status == 429)
+        one.leave()
+        #expect(poll(timeout: 10) { apiCall(r, "GET", "/api/v1/workloads?watch=true&timeoutSeconds=1").status == 200 }, "a place again once the first ends")
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import GantryAPI
 import HTTPServer
 
@@ -11,6 +12,9 @@ public struct APIOptions: Sendable {
     /// Longest a watch stream lasts (`timeoutSeconds` above it is cut to it); a watch
     /// without `timeoutSeconds` lasts `min(300, this)`. `gantry run --watch-max-seconds`.
     public var watchMaxSeconds = 1800
+    /// Watch streams open at once; more get 429 (each holds a connection of the HTTP
+    /// server's 256, so watches alone cannot shut out other requests and the probes).
+    public var maxWatches = 100
     public init() {}
 }
 
@@ -20,6 +24,8 @@ public final class APIServer: Sendable {
     let backend: any APIBackend
     let tokens: TokenTable?
     let options: APIOptions
+    /// Watch streams open now (see `APIOptions.maxWatches`).
+    let openWatches = Atomic<Int>(0)
 
     public init(backend: any APIBackend, tokens: TokenTable?, options: APIOptions = APIOptions()) {
         self.backend = backend

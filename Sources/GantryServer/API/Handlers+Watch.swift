@@ -81,6 +81,9 @@ extension APIServer {
                      matches: @escaping @Sendable (APIObject) -> Bool, select: @escaping @Sendable ([APIObject]) -> [APIObject],
                      view: @escaping @Sendable (APIObject) -> Value) throws(APIError) -> HTTPResponse {
         let backend = self.backend
+        let limit = max(1, options.maxWatches)
+        let tooMany = "\(limit) watches are open, the most this daemon serves at once; watch again in a few seconds"
+        guard openWatches.load(ordering: .relaxed) < limit else { throw APIError(429, "TooManyRequests", tooMany) }
         guard let head = try backend.feedHead() else {
             let hint = backend.mode == "kube" ? ": watch the cluster's objects instead (kubectl get \(kind.plural).gantry.dev --watch)" : ""
             throw APIError(501, "NotImplemented", "watch is not served in \(backend.mode) mode (this backend keeps no change feed)\(hint)")
@@ -109,7 +112,14 @@ extension APIServer {
         let start = session, items = initial
         let bookmarks = w.bookmarks
         let deadline = ProcessInfo.processInfo.systemUptime + Double(w.timeout)
-        return HTTPResponse.stream(contentType: APIServer.watchContentType) { write in
+        return HTTPResponse.stream(contentType: APIServer.watchContentType) { [self] write in
+            // Counted while it runs; one that finds the limit reached since the check above
+            // (watches starting together) ends at once with the same answer as an event.
+            defer { openWatches.subtract(1, ordering: .relaxed) }
+            guard openWatches.add(1, ordering: .relaxed).newValue <= limit else {
+                _ = write(WatchSession.line(WatchSession.error(code: 429, reason: "TooManyRequests", message: tooMany)))
+                return
+            }
             var s = start
             APIServer.runWatch(&s, initial: items, backend: backend, matches: matches, view: view, deadline: deadline, bookmarks: bookmarks, write: write)
         }

@@ -154,9 +154,21 @@ extension APIServer {
         // Read before the items: a change the items miss has a larger number, so a watch from
         // this resourceVersion delivers it (possibly a change they include, again).
         // (A feed that cannot be read leaves the resourceVersion out rather than failing the list.)
-        let head = (try? backend.feedHead()) ?? nil
-        let page: WorkloadPage
+        var head = (try? backend.feedHead()) ?? nil
+        // A later page of a list that had a resourceVersion: cut by offset only while nothing
+        // changed since its first page (else an item could move across the cut and be in no
+        // page, while a watch from that version would never send it). Checked before and after.
+        func expired(_ rv: Int64) -> APIError {
+            APIError(410, "Expired", "the list changed since its first page (resourceVersion \(rv)); list again from the first page, or in one page")
+        }
+        if let rv = q.continueRevision {
+            guard try backend.listUnchanged(since: rv) else { throw expired(rv) }
+            head = rv
+        }
+        var page: WorkloadPage
         if let p = backend.workloadPage(q) { page = p } else { page = try q.apply(try allWorkloads(deleted: q.includeDeleted)) }
+        if let rv = q.continueRevision, try !backend.listUnchanged(since: rv) { throw expired(rv) }
+        if let next = page.next, let head { page.next = Marker.withRevision(next, head) }
         var views: [Value] = []
         views.reserveCapacity(page.items.count)
         for o in page.items {

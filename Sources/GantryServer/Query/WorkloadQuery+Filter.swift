@@ -251,12 +251,29 @@ enum Marker {
         Base64URL.encode(Array("v1:\(offset):\(String(signature, radix: 16))".utf8))
     }
 
-    static func decode(_ marker: String, signature: UInt64) -> Int? {
+    static func decode(_ marker: String, signature: UInt64) -> Int? { decodeWithRevision(marker, signature: signature)?.offset }
+
+    /// The offset and, for a marker of a list that had one, the first page's resourceVersion
+    /// (`v2:OFFSET:SIGNATURE:RV`): every page of one list answers as of that revision, and a
+    /// page asked for once the store has moved on is refused (410), as a Kubernetes server
+    /// refuses a continue token whose snapshot is gone.
+    static func decodeWithRevision(_ marker: String, signature: UInt64) -> (offset: Int, revision: Int64?)? {
         guard marker.utf8.count <= 200, let bytes = Base64.decode(marker), let text = String(validating: bytes, as: UTF8.self) else { return nil }
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0] == "v1", let off = Int(parts[1]), off >= 0, off <= Int(Int32.max),
+        guard parts.count == 3 && parts[0] == "v1" || parts.count == 4 && parts[0] == "v2",
+              let off = Int(parts[1]), off >= 0, off <= Int(Int32.max),
               let sig = UInt64(parts[2], radix: 16), sig == signature else { return nil }
-        return off
+        guard parts.count == 4 else { return (off, nil) }
+        guard let rv = Int64(parts[3]), rv >= 0 else { return nil }
+        return (off, rv)
+    }
+
+    /// A marker of this module's with the list's resourceVersion added (v2); others unchanged.
+    static func withRevision(_ marker: String, _ revision: Int64) -> String {
+        guard let bytes = Base64.decode(marker), let text = String(validating: bytes, as: UTF8.self) else { return marker }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count == 3 || parts.count == 4 else { return marker }
+        return Base64URL.encode(Array("v2:\(parts[1]):\(parts[2]):\(revision)".utf8))
     }
 }
 

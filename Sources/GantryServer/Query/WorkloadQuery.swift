@@ -37,6 +37,8 @@ public struct WorkloadQuery: Sendable {
     public var includeDeleted = false
     public var offset = 0
     public var limit = 50
+    /// The first page's resourceVersion, from a `continue` marker of a list that had one.
+    public var continueRevision: Int64?
     public init() {}
 
     /// The filters (all must hold).
@@ -160,10 +162,11 @@ public struct WorkloadQuery: Sendable {
         canon.append("sort=\(q.sortBy.rawValue)\(q.descending ? "-" : "+")")
         q.canonical = canon.joined(separator: "\n")
         if let (param, m) = marker {
-            guard let off = Marker.decode(m, signature: Marker.signature(q.canonical)) else {
+            guard let (off, rv) = Marker.decodeWithRevision(m, signature: Marker.signature(q.canonical)) else {
                 throw APIError.badRequest("\(param): not a marker of this query (a marker is valid only with the filters and sort it was returned with)", field: param)
             }
             q.offset = off
+            q.continueRevision = rv
         }
         return q
     }
