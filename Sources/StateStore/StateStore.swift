@@ -145,6 +145,14 @@ public final class StateStore: EventSink, @unchecked Sendable {
             for s in Schema.statements { try db.exec(s) }
             // A database written before the workload index existed gets it built now.
             if try !db.hasWorkloadIndex() { try IndexWriter(db: db).rebuild() }
+            // An initial load stopped (a crash) while its rows held provisional phases: those
+            // with no status go back to "", the phase of a workload without status.
+            let flag = try db.prepare("SELECT 1 FROM meta WHERE key=?")
+            flag.bind(1, StateStore.provisionalFlag)
+            if try flag.step() {
+                try IndexWriter(db: db).clearProvisionalPhases(StateStore.provisionalPhase)
+                try db.exec("DELETE FROM meta WHERE key='\(StateStore.provisionalFlag)'")
+            }
             try db.exec("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', '\(Schema.version)')")
             try db.exec("COMMIT")
             let ps = try db.prepare("PRAGMA page_size")
@@ -582,10 +590,15 @@ public final class StateStore: EventSink, @unchecked Sendable {
         try exclusively {
             let any = try db.prepare("SELECT 1 FROM wl_index LIMIT 1")
             guard try !any.step() else { return false }
-            try inTransaction { for ix in Schema.workloadIndexes { try db.exec("DROP INDEX IF EXISTS \(ix.name)") } }
+            try inTransaction {
+                for ix in Schema.workloadIndexes { try db.exec("DROP INDEX IF EXISTS \(ix.name)") }
+                // Rows are written with provisional phases from now until the hold ends (a
+                // crash before: the next open puts those without status back to "").
+                try db.exec("INSERT OR REPLACE INTO meta(key, value) VALUES('\(StateStore.provisionalFlag)', '1')")
+            }
             bulkIndexes.store(true, ordering: .relaxed)
             initialLoad.store(true, ordering: .relaxed)
-            cond.lock(); holdStatuses = true; cond.unlock()
+            cond.lock(); holdStatuses = true; provisionalFlagSet = true; cond.unlock()
             return true
         }
     }
@@ -607,7 +620,12 @@ public final class StateStore: EventSink, @unchecked Sendable {
             try commitBatch()
         }
         try buildBulkIndexes()
+        indexedBeforeStatuses = true
     }
+
+    /// Set when `indexLoadedObjects` built the indexes (and their statistics) while every
+    /// phase was provisional: `endBulkLoad` gathers the phase index's statistics again.
+    private var indexedBeforeStatuses = false
 
     /// The phase a workload's index row gets when its object is written while the load holds
     /// statuses: "pending", what the first pass gives every new workload but a suspended one
@@ -621,6 +639,10 @@ public final class StateStore: EventSink, @unchecked Sendable {
     /// phase of a workload without status: one pass over the phase index. In a plain load the
     /// counts match and nothing is read.
     private var provisionalRows = 0, statusesSinceHold = 0
+    /// The meta row saying provisional phases may be in the index (set by `beginBulkLoad`,
+    /// deleted by the batch that ends the hold).
+    static let provisionalFlag = "provisional_phases"
+    private var provisionalFlagSet = false
 
     /// Ends an initial load: commits what is pending, then builds the indexes
     /// `beginBulkLoad` dropped (nothing when it dropped none).
@@ -628,6 +650,12 @@ public final class StateStore: EventSink, @unchecked Sendable {
         defer { initialLoad.store(false, ordering: .relaxed) }
         try flush()
         try buildBulkIndexes()
+        if indexedBeforeStatuses {
+            indexedBeforeStatuses = false
+            let ta = monotonicSeconds()
+            exclusively { _ = try? db.exec("ANALYZE wl_index_phase") }
+            StateStore.trace(String(format: "ANALYZE wl_index_phase %.1f ms", (monotonicSeconds() - ta) * 1000))
+        }
         // The log the load left (the index build's pages last; up to hundreds of MB) copied and
         // started over now, before the daemon reports ready, so the first edits find neither
         // a copy of it in progress on the writer nor a file past the limit to cut back.
@@ -869,12 +897,15 @@ public final class StateStore: EventSink, @unchecked Sendable {
             for (s, args) in sql { try db.prepare(s).bind(args).run() }
             if wroteObjects || wroteStatuses || !deletes.isEmpty { try indexWriter.pruneChanges(keep: changesKept) }
             var provisional = (rows: provisionalRows + provisionalAdded, statuses: statusesSinceHold + workloadStatuses)
+            let endsHold = !held && provisionalFlagSet
             if !held && provisional.rows > 0 {
                 if provisional.statuses < provisional.rows { try indexWriter.clearProvisionalPhases(StateStore.provisionalPhase) }
                 provisional = (0, 0)
             }
+            if endsHold { try db.exec("DELETE FROM meta WHERE key='\(StateStore.provisionalFlag)'") }
             try db.exec("COMMIT")
             (provisionalRows, statusesSinceHold) = provisional
+            if endsHold { provisionalFlagSet = false }
             if lowWritten < lowKeys.count {
                 // Stopped for an urgent write: the rest go back (newer marks win).
                 cond.lock()

@@ -41,19 +41,22 @@ struct LoadPathTests {
         #expect(q.isIdle())
     }
 
-    /// A reconciler that records what it was given and fails the keys it is told to.
+    struct Transient: Error {}
+
+    /// A reconciler that records what it was given and fails the keys it is told to once
+    /// (a retryable error), so each must be retried on its own.
     final class Recorder: Reconciler, @unchecked Sendable {
         let lock = NSLock()
         var batches: [[ObjectKey]] = []
         var singles: [ObjectKey] = []
-        let failing: Set<ObjectKey>
+        var failing: Set<ObjectKey>
         init(failing: Set<ObjectKey>) { self.failing = failing }
         func reconcile(_ key: ObjectKey) throws -> ReconcileResult {
             lock.lock(); singles.append(key); lock.unlock()
             return try outcome(key)
         }
         func outcome(_ key: ObjectKey) throws -> ReconcileResult {
-            if failing.contains(key) { throw TerminalError("no") }
+            if lock.withLock({ failing.remove(key) }) != nil { throw Transient() }
             return .done
         }
         func reconcile(batch keys: [ObjectKey]) -> [Result<ReconcileResult, any Error>] {
@@ -71,12 +74,13 @@ struct LoadPathTests {
         let c = Controller(name: "t", queue: q, reconciler: r, workers: 2, metrics: nil)
         c.start()
         defer { q.shutDown(); _ = c.wait(timeout: 5) }
-        #expect(poll(timeout: 10) { q.isIdle() })
+        #expect(poll(timeout: 10) { q.isIdle() && q.isDelayed(bad) == nil && r.lock.withLock { r.failing.isEmpty } })
+        #expect(poll(timeout: 10) { q.isIdle() && r.lock.withLock { (r.batches.joined().filter { $0 == bad }.count + r.singles.filter { $0 == bad }.count) == 2 } })
         let (seen, singles) = r.lock.withLock { (r.batches, r.singles) }
         #expect(seen.contains { $0.count > 1 })
         #expect(seen.allSatisfy { $0.count <= Controller.maxBatch })
-        // Every key once (a terminal error is not retried).
-        #expect((seen.flatMap { $0 } + singles).sorted() == keys.sorted())
+        // Every key once, but the failed one twice: its own outcome, retried alone.
+        #expect((seen.flatMap { $0 } + singles).sorted() == (keys + [bad]).sorted())
     }
 
     // MARK: Pending order
@@ -234,5 +238,38 @@ struct LoadPathTests {
         if keys.count < 400 { expected["", default: 0] += 400 - keys.count }   // no status: back to "", as in memory
         #expect(try phases() == expected)
         try WorkloadIndexTests().expectSamePages(try StateReader(directory: dir), w, rounds: 40)
+    }
+
+    /// A crash while the load's rows hold provisional phases (objects and indexes committed,
+    /// statuses not yet): the next open puts every row without a status back to "".
+    @Test func theNextOpenAfterACrashDuringTheHoldClearsProvisionalPhases() throws {
+        let dir = try makeTemporaryDirectory()
+        let copy = try makeTemporaryDirectory()
+        defer { removeTree(dir); removeTree(copy) }
+        let store = try BulkLoadTests.store(dir)
+        let w = WorkloadIndexTests.World(seed: 10)
+        w.attach(store)
+        store.startWriter()
+        defer { store.close() }
+        #expect(try store.beginBulkLoad())
+        for i in 0..<100 { w.put(store, w.randomWorkload(i).0, nil) }
+        try store.indexLoadedObjects()
+        // The files as a kill -9 now would leave them (committed transactions are in the log).
+        for f in ["state.db", "state.db-wal"] {
+            try FileManager.default.copyItem(atPath: dir + "/" + f, toPath: copy + "/" + f)
+        }
+        let before = try SQLiteDB(path: StateStore.databasePath(copy), readOnly: true)
+        let p = try before.prepare("SELECT count(*) FROM wl_index WHERE phase='pending'")
+        _ = try p.step()
+        #expect(p.int(0) == 100, "the image holds the provisional phases")
+        let reopened = try StateStore(directory: copy, batchDelay: 0)
+        reopened.close()
+        let db = try SQLiteDB(path: StateStore.databasePath(copy), readOnly: true)
+        let st = try db.prepare("SELECT count(*) FROM wl_index WHERE phase=''")
+        _ = try st.step()
+        #expect(st.int(0) == 100)
+        let flag = try db.prepare("SELECT count(*) FROM meta WHERE key='\(StateStore.provisionalFlag)'")
+        _ = try flag.step()
+        #expect(flag.int(0) == 0)
     }
 }
