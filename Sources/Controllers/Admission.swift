@@ -342,7 +342,14 @@ public final class Admission: @unchecked Sendable {
     public func pause() { locked { paused = true; state.bulkPending = true } }
 
     /// Makes room for `n` workloads about to be reconciled (the initial load).
-    public func reserveWorkloads(_ n: Int) { locked { state.reserveWorkloads(n) } }
+    public func reserveWorkloads(_ n: Int) {
+        locked {
+            state.reserveWorkloads(n)
+            // Grown one doubling at a time, these rehashed every key several times over.
+            synced.reserveCapacity(synced.count + n)
+            dirty.reserveCapacity(dirty.count + n)
+        }
+    }
 
     /// Lets cycles run again and runs the pending ones now; returns the decisions made.
     @discardableResult

@@ -632,6 +632,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
     /// (which its status then corrects). Written as "" instead, every one of the 100,000 first
     /// statuses moved its row in four indexes.
     static let provisionalPhase = "pending"
+    /// Statuses per transaction when an initial load writes them (see `commitBatch`; tests
+    /// set fewer).
+    nonisolated(unsafe) var loadCommitRows = 16384
     /// Workload rows written with the provisional phase, and workload statuses written since
     /// the hold began (committed batches only; touched only by the batch in flight). When the
     /// hold ends with fewer statuses than provisional rows (a workload given no status, one
@@ -872,8 +875,19 @@ public final class StateStore: EventSink, @unchecked Sendable {
                     try indexWriter.change(k, "status")
                 }
                 for (k, json) in statusByKey.sorted(by: { $0.key < $1.key }) { try write(k, json) }
+                // An initial load's statuses (100,000 in key order) commit every `loadCommitRows`:
+                // one transaction dirtied more pages than the page cache holds, and the
+                // existence check of each row read its index pages back from the file.
+                var sinceCommit = 0
+                let splits = initialLoad.load(ordering: .relaxed)
                 while let chunk = source.nextStatuses() {
                     for (k, json) in chunk { if let json { try write(k, json) } }
+                    sinceCommit += chunk.count
+                    if splits && sinceCommit >= loadCommitRows {
+                        try db.exec("COMMIT")
+                        try db.exec("BEGIN IMMEDIATE")
+                        sinceCommit = 0
+                    }
                 }
                 for (i, k) in lowKeys.enumerated() {
                     // At least a few per batch, so the lane moves on under a stream of urgent writes.
