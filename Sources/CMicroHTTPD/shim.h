@@ -47,10 +47,10 @@ static inline int g_mhd_connection_fd(struct MHD_Connection *c) {
 
 static inline uint64_t g_mhd_size_unknown(void) { return MHD_SIZE_UNKNOWN; }
 
-/* No idle timeout for this connection (a stream that may stay quiet for minutes: a watch,
-   a log follow); its producer ends it. MHD_set_connection_option is variadic. */
-static inline int g_mhd_no_idle_timeout(struct MHD_Connection *c) {
-  return MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned int)0) == MHD_YES;
+/* This connection's idle timeout in seconds (a stream may stay quiet for minutes: a watch,
+   a log follow). MHD_set_connection_option is variadic. */
+static inline int g_mhd_set_idle_timeout(struct MHD_Connection *c, unsigned int seconds) {
+  return MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, seconds) == MHD_YES;
 }
 static inline ssize_t g_mhd_end_of_stream(void) { return MHD_CONTENT_READER_END_OF_STREAM; }
 static inline ssize_t g_mhd_end_with_error(void) { return MHD_CONTENT_READER_END_WITH_ERROR; }

@@ -223,10 +223,19 @@ public final class DirectoryBackend: APIBackend {
     }
 
     public func listUnchanged(since rv: Int64) throws(APIError) -> Bool {
-        guard let settled, let before = settled() else { return false }
-        let quiet = inventory.unpersisted.load(ordering: .sequentiallyConsistent) == 0 && inventory.statuses.unpersisted.load(ordering: .sequentiallyConsistent) == 0
-        guard quiet, try feedHead() == rv else { return false }
-        return settled() == before
+        guard let settled else { return false }
+        // Writes in flight (an event, a batch being committed) say nothing yet: wait for a
+        // quiet moment briefly, as a watch's snapshot does; a moved head answers at once.
+        let until = ProcessInfo.processInfo.systemUptime + 0.5
+        while true {
+            let quiet = inventory.unpersisted.load(ordering: .sequentiallyConsistent) == 0 && inventory.statuses.unpersisted.load(ordering: .sequentiallyConsistent) == 0
+            if quiet, let before = settled() {
+                guard try feedHead() == rv else { return false }
+                if settled() == before { return true }
+            }
+            if ProcessInfo.processInfo.systemUptime >= until { return false }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
     }
 
     public func changes(after seq: Int64, limit: Int) throws(APIError) -> [FeedChange]? {

@@ -198,17 +198,25 @@ private func send(_ response: HTTPResponse, _ conn: OpaquePointer, _ ctx: Server
     for (name, value) in response.headers {
         _ = MHD_add_response_header(resp, name, value)
     }
+    if producer != nil { _ = MHD_add_response_header(resp, "Connection", "close") }
     let queued = MHD_queue_response(conn, UInt32(status), resp)
     // A stream that could not be queued never starts its producer (freeStream closes it).
     // One that was may stay quiet longer than the idle timeout (a watch with no changes, the
-    // log of a quiet replica), which closed it mid-stream: its producer ends it instead, at
-    // its own deadline, when the client leaves (polled), or when the server stops.
+    // log of a quiet replica), which closed it mid-stream: it gets `streamIdleTimeout`
+    // instead, and ends at its producer's deadline, when the client leaves (polled) or when
+    // the server stops. Its connection closes after it (`Connection: close`), so the longer
+    // timeout never applies to a later request on it.
     if queued == .YES, let producer {
-        _ = g_mhd_no_idle_timeout(conn)
+        _ = g_mhd_set_idle_timeout(conn, UInt32(streamIdleTimeout))
         Thread.detachNewThread(producer)
     }
     return queued
 }
+
+/// Seconds a stream's connection may send nothing before it is closed: longer than any watch
+/// (at most `--watch-max-seconds`, 1,800 by default) and than a quiet replica's log is
+/// usually followed; a client that stopped reading (or vanished without a FIN) is cut then.
+let streamIdleTimeout = 3600
 
 /// Polls the wait for data so a client that went away while the producer is quiet is noticed.
 private let readStream: MHD_ContentReaderCallback = { cls, _, buf, max in

@@ -18,12 +18,25 @@ final class StreamBuffer: @unchecked Sendable {
     private var closed = false
     let capacity: Int
 
-    init(capacity: Int) { self.capacity = max(capacity, 1) }
+    init(capacity: Int, stallLimit: Double = 120) { self.capacity = max(capacity, 1); self.stallLimit = stallLimit }
 
-    /// Queues `bytes`; false once the buffer is closed.
+    /// Seconds `write` waits for room before it gives up on the client (one that stopped
+    /// reading): the buffer closes, and the producer ends.
+    let stallLimit: Double
+
+    /// Queues `bytes`; false once the buffer is closed, or when the client took nothing for
+    /// `stallLimit` seconds.
     func write(_ bytes: [UInt8]) -> Bool {
-        cond.lock(); defer { cond.unlock() }
-        while !closed && buffered >= capacity { cond.wait() }
+        cond.lock()
+        let deadline = Date(timeIntervalSinceNow: stallLimit)
+        while !closed && buffered >= capacity {
+            if !cond.wait(until: deadline) && buffered >= capacity {
+                cond.unlock()
+                close()
+                return false
+            }
+        }
+        defer { cond.unlock() }
         if closed { return false }
         guard !bytes.isEmpty else { return true }
         chunks.append(bytes)

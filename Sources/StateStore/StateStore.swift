@@ -149,7 +149,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
             // with no status go back to "", the phase of a workload without status.
             let flag = try db.prepare("SELECT 1 FROM meta WHERE key=?")
             flag.bind(1, StateStore.provisionalFlag)
-            if try flag.step() {
+            let flagged = try flag.step()
+            flag.reset()
+            if flagged {
                 try IndexWriter(db: db).clearProvisionalPhases(StateStore.provisionalPhase)
                 try db.exec("DELETE FROM meta WHERE key='\(StateStore.provisionalFlag)'")
             }

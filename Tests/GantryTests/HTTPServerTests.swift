@@ -259,6 +259,17 @@ func dechunk(_ b: [UInt8]) -> [UInt8]? {
         let r = try #require(parseResponse(c.readToEnd()))
         #expect(r.status == 200)
         #expect(r.text == "first\nlast\n")
+        // Its connection closes after it: the stream's longer timeout ends with it.
+        #expect(r.headers["connection"]?.lowercased() == "close")
+    }
+
+    /// A client that stops reading: the producer's write gives up after the stall limit
+    /// (closing the buffer) instead of blocking for as long as the connection stays open.
+    @Test func aWriteGivesUpOnAClientThatStoppedReading() {
+        let b = StreamBuffer(capacity: 8, stallLimit: 0.1)
+        #expect(b.write(Array("12345678".utf8)))
+        #expect(!b.write(Array("more".utf8)), "nothing was read: no room, given up")
+        #expect(b.isClosed)
     }
 
     @Test func aQuietProducerSeesTheClientGo() throws {
