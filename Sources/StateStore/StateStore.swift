@@ -539,12 +539,18 @@ public final class StateStore: EventSink, @unchecked Sendable {
             wakeLocked()
         }
         cond.unlock()
+        try commitOnThisThread { $0.hasPendingLocked }
+    }
+
+    /// Commits batches on the calling thread while `more` (read with `cond` locked, no batch
+    /// in flight) says there is something to take.
+    private func commitOnThisThread(while more: (StateStore) -> Bool) throws {
         while true {
             cond.lock()
             while writing { cond.wait() }
-            let more = hasPendingLocked
+            let any = more(self)
             cond.unlock()
-            if !more { return }
+            if !any { return }
             try commitBatch()
         }
     }
@@ -613,14 +619,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
     /// provisional one the rows were written with (see `provisionalPhase`).
     public func indexLoadedObjects() throws {
         guard initialLoad.load(ordering: .relaxed) else { return }
-        while true {
-            cond.lock()
-            while writing { cond.wait() }
-            let more = writerHasWorkLocked
-            cond.unlock()
-            if !more { break }
-            try commitBatch()
-        }
+        try commitOnThisThread { $0.writerHasWorkLocked }
         try buildBulkIndexes()
         indexedBeforeStatuses = true
     }

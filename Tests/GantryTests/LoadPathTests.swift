@@ -142,6 +142,21 @@ struct LoadPathTests {
 
     // MARK: Held statuses
 
+    /// An initial load as the daemon runs it: objects written, then their statuses marked
+    /// (held). `status` may give a status to those the world gave none. Returns the keys
+    /// whose status was marked.
+    func heldLoad(_ store: StateStore, _ w: WorkloadIndexTests.World, count: Int, status: (String?) -> String? = { $0 }) throws -> [ObjectKey] {
+        #expect(try store.beginBulkLoad())
+        var keys: [ObjectKey] = []
+        for i in 0..<count {
+            let (r, s) = w.randomWorkload(i)
+            w.put(store, r, nil)
+            if let s = status(s) { w.lock.withLock { w.statuses[r.key] = s }; keys.append(r.key) }
+        }
+        for k in keys { store.markStatusDirty(k) }
+        return keys
+    }
+
     @Test func anInitialLoadHoldsStatusesForOneBatchAtItsFlush() throws {
         let dir = try makeTemporaryDirectory()
         defer { removeTree(dir) }
@@ -152,14 +167,7 @@ struct LoadPathTests {
         w.attach(store)
         store.startWriter()
         defer { store.close() }
-        #expect(try store.beginBulkLoad())
-        var keys: [ObjectKey] = []
-        for i in 0..<300 {
-            let (r, s) = w.randomWorkload(i)
-            w.put(store, r, nil)
-            if let s { w.lock.withLock { w.statuses[r.key] = s }; keys.append(r.key) }
-        }
-        for k in keys { store.markStatusDirty(k) }
+        let keys = try heldLoad(store, w, count: 300)
         #expect(!keys.isEmpty)
         // The writer stores the objects on its own; the statuses wait for the flush.
         let reader = try StateReader(directory: dir)
@@ -184,14 +192,7 @@ struct LoadPathTests {
         let w = WorkloadIndexTests.World(seed: 8)
         w.attach(store)
         store.startWriter()
-        #expect(try store.beginBulkLoad())
-        var keys: [ObjectKey] = []
-        for i in 0..<50 {
-            let (r, s) = w.randomWorkload(i)
-            w.put(store, r, nil)
-            if let s { w.lock.withLock { w.statuses[r.key] = s }; keys.append(r.key) }
-        }
-        for k in keys { store.markStatusDirty(k) }
+        let keys = try heldLoad(store, w, count: 50)
         store.close()
         let reader = try StateReader(directory: dir)
         let counts = try reader.counts()
@@ -207,18 +208,10 @@ struct LoadPathTests {
         w.attach(store)
         store.startWriter()
         defer { store.close() }
-        #expect(try store.beginBulkLoad())
         // The held statuses go in several transactions of the one batch (chunks of 37).
         store.loadCommitRows = 50
-        var keys: [ObjectKey] = []
-        for i in 0..<400 {
-            let (r, s) = w.randomWorkload(i)
-            w.put(store, r, nil)
-            let status = s ?? (everyWorkloadHasAStatus ? "{\"phase\":\"Stopped\"}" : nil)
-            if let status { w.lock.withLock { w.statuses[r.key] = status }; keys.append(r.key) }
-        }
+        let keys = try heldLoad(store, w, count: 400) { $0 ?? (everyWorkloadHasAStatus ? "{\"phase\":\"Stopped\"}" : nil) }
         #expect(everyWorkloadHasAStatus == (keys.count == 400))
-        for k in keys { store.markStatusDirty(k) }
         try store.indexLoadedObjects()
         #expect(try BulkLoadTests().indexNames(dir) == BulkLoadTests().allIndexes)
         #expect(!store.indexesPending)
