@@ -254,7 +254,7 @@ public final class Inventory: ManifestSink, Sendable {
             let fresh = Inventory.row(obj)
             if fresh.specHash != row.specHash { obj.meta.generation = Inventory.next(row.generation) } else { changed = fresh.objectJSON != row.objectJSON }
         } else {
-            obj.meta.uid = UUID().uuidString.lowercased()
+            obj.meta.uid = RandomUID.next()
             obj.meta.creationTimestamp = now
             obj.meta.generation = 1
         }

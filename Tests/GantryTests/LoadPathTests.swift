@@ -270,4 +270,19 @@ struct LoadPathTests {
         _ = try flag.step()
         #expect(flag.int(0) == 0)
     }
+
+    @Test func uidsAreVersion4UUIDsInLowerCaseAndDistinct() {
+        var seen = Set<String>()
+        for _ in 0..<5000 {
+            let u = RandomUID.next()
+            #expect(u.count == 36)
+            let parts = u.split(separator: "-").map(String.init)
+            #expect(parts.map(\.count) == [8, 4, 4, 4, 12], "\(u)")
+            #expect(u.allSatisfy { "0123456789abcdef-".contains($0) }, "\(u)")
+            #expect(parts.count == 5 && parts[2].first == "4" && "89ab".contains(parts[3].first ?? "x"), "\(u)")
+            #expect(UUID(uuidString: u) != nil)
+            seen.insert(u)
+        }
+        #expect(seen.count == 5000)
+    }
 }
