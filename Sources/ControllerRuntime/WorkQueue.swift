@@ -36,20 +36,26 @@ public final class WorkQueue<Key: Hashable & Sendable>: @unchecked Sendable {
         addLocked(key)
     }
 
-    /// Adds many keys under one lock acquisition.
+    /// Adds many keys under one lock acquisition, with one clock reading and one wake-up of
+    /// the workers (a signal per key woke a worker per key, each to wait for this lock).
     public func add<S: Sequence>(contentsOf keys: S) where S.Element == Key {
         cond.lock(); defer { cond.unlock() }
-        for k in keys { addLocked(k) }
+        let now = clock.now()
+        var added = 0
+        for k in keys where addLocked(k, now: now, signal: false) { added += 1 }
+        if added == 1 { cond.signal() } else if added > 1 { cond.broadcast() }
     }
 
-    private func addLocked(_ key: Key) {
-        guard !shuttingDown else { return }
+    @discardableResult
+    private func addLocked(_ key: Key, now: Double? = nil, signal: Bool = true) -> Bool {
+        guard !shuttingDown else { return false }
         adds?.inc()
-        guard dirty.insert(key).inserted else { return }
-        if processing.contains(key) { return }
+        guard dirty.insert(key).inserted else { return false }
+        if processing.contains(key) { return false }
         queue.append(key)
-        enqueuedAt[key] = clock.now()
-        cond.signal()
+        enqueuedAt[key] = now ?? clock.now()
+        if signal { cond.signal() }
+        return true
     }
 
     public func addAfter(_ key: Key, _ delay: Double) {
