@@ -86,6 +86,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
     // Statements prepared once; used only by whoever holds `writing`.
     private var upsertObject: Statement?
     private var upsertStatus: Statement?
+    private var upsertStatusKnown: Statement?
     private lazy var indexWriter = IndexWriter(db: db)
     /// Keys in a batch from which its rows are built in chunks on another thread, and the
     /// chunks' size (set before the first write; tests lower them).
@@ -636,6 +637,20 @@ public final class StateStore: EventSink, @unchecked Sendable {
     /// Statuses per transaction when an initial load writes them (see `commitBatch`; tests
     /// set fewer).
     nonisolated(unsafe) var loadCommitRows = 16384
+    /// From this many statuses in a batch, the keys of the stored objects are read at once
+    /// rather than looked up row by row (see `commitBatch`; tests set fewer).
+    nonisolated(unsafe) var existenceScanAbove = 4096
+
+    /// The keys of every stored object (read in the batch's transaction).
+    private func storedKeys() throws -> Set<ObjectKey> {
+        let st = try db.prepare("SELECT kind, namespace, name FROM objects")
+        var out = Set<ObjectKey>()
+        while try st.step() {
+            guard let kind = Kind(rawValue: st.text(0)) else { continue }
+            out.insert(ObjectKey(kind, namespace: st.text(1), name: st.text(2)))
+        }
+        return out
+    }
     /// Workload rows written with the provisional phase, and workload statuses written since
     /// the hold began (committed batches only; touched only by the batch in flight). When the
     /// hold ends with fewer statuses than provisional rows (a workload given no status, one
@@ -864,10 +879,23 @@ public final class StateStore: EventSink, @unchecked Sendable {
                     SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM objects WHERE kind=?1 AND namespace=?2 AND name=?3)
                     ON CONFLICT(kind, namespace, name) DO UPDATE SET status=excluded.status, updated_at=excluded.updated_at
                     """)
+                // Many statuses (an initial load's): which objects exist is read once, in this
+                // transaction (after its deletes and objects), instead of a lookup per row, which
+                // cost about 0.4 s per 100,000.
+                let stored = statusList.count >= existenceScanAbove ? try storedKeys() : nil
+                let known = stored == nil ? nil : try statement(&upsertStatusKnown, """
+                    INSERT INTO statuses(kind, namespace, name, status, updated_at) VALUES(?1, ?2, ?3, ?4, ?5)
+                    ON CONFLICT(kind, namespace, name) DO UPDATE SET status=excluded.status, updated_at=excluded.updated_at
+                    """)
                 func write(_ k: ObjectKey, _ json: String) throws {
-                    up.reset()
-                    up.bind(1, k.kind.rawValue); up.bind(2, k.namespace); up.bind(3, k.name); up.bind(4, json); up.bind(5, now)
-                    try up.run()
+                    var st = up
+                    if let stored, let known {
+                        guard stored.contains(k) else { return }
+                        st = known
+                    }
+                    st.reset()
+                    st.bind(1, k.kind.rawValue); st.bind(2, k.namespace); st.bind(3, k.name); st.bind(4, json); st.bind(5, now)
+                    try st.run()
                     guard db.changes > 0 else { return }
                     wroteStatuses = true
                     // Only statuses of rows written earlier (the provisional ones, in a load).

@@ -285,4 +285,37 @@ struct LoadPathTests {
         }
         #expect(seen.count == 5000)
     }
+
+    /// A large batch of statuses checks which objects exist with one read of the keys: a
+    /// status of an object deleted before it is still not stored, the others are.
+    @Test(arguments: [1, 1_000_000])
+    func aLargeStatusBatchStoresOnlyStatusesOfStoredObjects(scanAbove: Int) throws {
+        let dir = try makeTemporaryDirectory()
+        defer { removeTree(dir) }
+        let store = try StateStore(directory: dir, batchDelay: 0)
+        store.existenceScanAbove = scanAbove
+        let w = WorkloadIndexTests.World(seed: 11)
+        w.attach(store)
+        var keys: [ObjectKey] = []
+        for i in 0..<200 {
+            let (r, _) = w.randomWorkload(i)
+            w.put(store, r, nil)
+            keys.append(r.key)
+        }
+        try store.flush()
+        // Deleted, yet its status (a late one) is still in the cache.
+        let gone = keys[17]
+        store.deleteObject(gone)
+        try store.flush()
+        w.lock.withLock { for k in keys { w.statuses[k] = "{\"phase\":\"Running\"}" } }
+        for k in keys { store.markStatusDirty(k) }
+        try store.flush()
+        let db = try SQLiteDB(path: StateStore.databasePath(dir), readOnly: true)
+        let st = try db.prepare("SELECT count(*), sum(name = ?) FROM statuses")
+        st.bind(1, gone.name)
+        _ = try st.step()
+        #expect(st.int(0) == 199)
+        #expect(st.int(1) == 0, "no status for the deleted object")
+        try WorkloadIndexTests().expectSamePages(try StateReader(directory: dir), w, rounds: 10)
+    }
 }
