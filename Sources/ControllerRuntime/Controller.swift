@@ -79,11 +79,7 @@ public final class Controller: Sendable {
 
     /// Processes one key if one is ready; for tests driving the controller by hand.
     @discardableResult
-    public func processNext() -> Bool {
-        guard let key = queue.tryGet() else { return false }
-        handle(key)
-        return true
-    }
+    public func processNext() -> Bool { processNext(batch: 1) }
 
     /// Most keys a worker takes at once, when the queue holds many (a large apply, the
     /// initial load): their reconciles then share one lock hold instead of contending for it
@@ -98,14 +94,17 @@ public final class Controller: Sendable {
     @discardableResult
     public func processNext(batch max: Int) -> Bool {
         guard let keys = queue.tryGetBatch(max: max) else { return false }
-        if keys.count == 1 { handle(keys[0]) } else { handle(batch: keys) }
+        process(keys)
         return true
     }
 
     func workerLoop() {
-        while let keys = queue.getBatch(max: Controller.maxBatch, share: workers) {
-            if keys.count == 1 { handle(keys[0]) } else { handle(batch: keys) }
-        }
+        while let keys = queue.getBatch(max: Controller.maxBatch, share: workers) { process(keys) }
+    }
+
+    /// One key alone (its reconcile timed on its own), several as a batch.
+    func process(_ keys: [ObjectKey]) {
+        if keys.count == 1 { handle(keys[0]) } else { handle(batch: keys) }
     }
 
     func handle(_ key: ObjectKey) {

@@ -78,20 +78,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: @unchecked Sendable {
     public func forget(_ key: Key) { rateLimiter.forget(key) }
 
     /// Blocks until a key is ready; nil once shut down and drained.
-    public func get() -> Key? {
-        cond.lock(); defer { cond.unlock() }
-        while true {
-            promoteDueLocked()
-            if head < queue.count { return popLocked() }
-            if shuttingDown { return nil }
-            if let next = heap.first {
-                let wait = next.at - clock.now()
-                if wait > 0 { _ = cond.wait(until: Date(timeIntervalSinceNow: min(wait, 1))) }
-            } else {
-                cond.wait()
-            }
-        }
-    }
+    public func get() -> Key? { getBatch(max: 1, share: 1)?.first }
 
     /// Blocks until a key is ready, then takes it and, when many are ready, more: up to
     /// `max` keys and no more than a `share`-th of those ready, so a short queue still goes
@@ -130,11 +117,7 @@ public final class WorkQueue<Key: Hashable & Sendable>: @unchecked Sendable {
     }
 
     /// The next ready key without blocking (due delayed keys count as ready), or nil.
-    public func tryGet() -> Key? {
-        cond.lock(); defer { cond.unlock() }
-        promoteDueLocked()
-        return head < queue.count ? popLocked() : nil
-    }
+    public func tryGet() -> Key? { tryGetBatch(max: 1)?.first }
 
     public func done(_ key: Key) {
         cond.lock(); defer { cond.unlock() }

@@ -131,9 +131,7 @@ public final class DirectoryBackend: APIBackend {
         // In this order: a change finished before the request began is marked in the store
         // by the time the counters read 0, so the store is either still writing it (nil) or
         // has committed it.
-        guard inventory.unpersisted.load(ordering: .sequentiallyConsistent) == 0,
-              inventory.statuses.unpersisted.load(ordering: .sequentiallyConsistent) == 0,
-              let before = settled() else { return nil }
+        guard memoryStored, let before = settled() else { return nil }
         let pq = DirectoryBackend.pageQuery(iq)
         // try? flattens: nil also when the database has no workload index yet.
         guard let read = try? withReader({ r in try r.workloadKeysAndCount(pq) }), settled() == before else { return nil }
@@ -213,13 +211,16 @@ public final class DirectoryBackend: APIBackend {
     /// settled generation before and after reading the head and the list.
     public func feedSnapshot(_ kind: Kind) throws(APIError) -> FeedSnapshot? {
         guard let settled else { return nil }
-        func quiet() -> Bool {
-            inventory.unpersisted.load(ordering: .sequentiallyConsistent) == 0 && inventory.statuses.unpersisted.load(ordering: .sequentiallyConsistent) == 0
-        }
-        guard quiet(), let before = settled(), let head = try feedHead() else { return nil }
+        guard memoryStored, let before = settled(), let head = try feedHead() else { return nil }
         let items = list(kind)
-        guard quiet(), settled() == before else { return nil }
+        guard memoryStored, settled() == before else { return nil }
         return FeedSnapshot(head: head, items: items)
+    }
+
+    /// Whether no change is between memory and its dirty mark in the store (objects and
+    /// statuses): with the store's settled generation, whether memory and the store agree.
+    var memoryStored: Bool {
+        inventory.unpersisted.load(ordering: .sequentiallyConsistent) == 0 && inventory.statuses.unpersisted.load(ordering: .sequentiallyConsistent) == 0
     }
 
     public func listUnchanged(since rv: Int64) throws(APIError) -> Bool {
@@ -228,8 +229,7 @@ public final class DirectoryBackend: APIBackend {
         // quiet moment briefly, as a watch's snapshot does; a moved head answers at once.
         let until = ProcessInfo.processInfo.systemUptime + 0.5
         while true {
-            let quiet = inventory.unpersisted.load(ordering: .sequentiallyConsistent) == 0 && inventory.statuses.unpersisted.load(ordering: .sequentiallyConsistent) == 0
-            if quiet, let before = settled() {
+            if memoryStored, let before = settled() {
                 guard try feedHead() == rv else { return false }
                 if settled() == before { return true }
             }
