@@ -55,7 +55,7 @@ extension ManifestDecoder {
     static let standardResources = ["gpu", "cpu", "memory", "ephemeral-storage", "storage", "pods"]
 
     static func isKnownResourceName(_ k: String) -> Bool {
-        k.contains("/") || standardResources.contains(k) || k.hasPrefix("hugepages-")
+        k.utf8.contains(UInt8(ascii: "/")) || standardResources.contains(k) || k.hasPrefix("hugepages-")
     }
 
     /// Reports an unknown field at `path` (by the field validation mode). The message names

@@ -29,9 +29,12 @@ public struct YAMLDocument: Sendable {
 /// Aliases are resolved by sharing (copy-on-write), and their expanded size counts against
 /// `maxNodes`; a stream with any syntax error fails as a whole.
 public enum YAMLParser {
+    /// An open mapping or sequence. Its items are the nodes of the shared stack from
+    /// `start` on: one array for the whole document instead of one growing array per
+    /// collection (a mapping of 11 keys reallocated its items six times).
     private struct Frame {
         var isMapping: Bool
-        var items: [SourceNode] = []
+        var start: Int
         var line: Int, column: Int
         var anchor: String?
         var size = 1
@@ -62,6 +65,8 @@ public enum YAMLParser {
 
         var docs: [YAMLDocument] = []
         var stack: [Frame] = []
+        var items: [SourceNode] = []
+        items.reserveCapacity(64)
         var anchors: [String: (node: SourceNode, size: Int)] = [:]
         var docRoot: SourceNode?
         var docLine = 1
@@ -70,7 +75,7 @@ public enum YAMLParser {
         func finish(_ node: SourceNode, size: Int, anchor: String?, into stack: inout [Frame], root: inout SourceNode?) {
             if let anchor { anchors[anchor] = (node, size) }
             if stack.isEmpty { root = node } else {
-                stack[stack.count - 1].items.append(node)
+                items.append(node)
                 stack[stack.count - 1].size += size
             }
         }
@@ -91,20 +96,21 @@ public enum YAMLParser {
                 guard stack.count < limits.maxDepth else { throw YAMLError(line: line, column: column, message: "nesting deeper than \(limits.maxDepth) levels") }
                 let isMap = e.type == YAML_MAPPING_START_EVENT
                 let anchorPtr = isMap ? e.data.mapping_start.anchor : e.data.sequence_start.anchor
-                stack.append(Frame(isMapping: isMap, line: line, column: column, anchor: anchorPtr.map { String(cString: $0) }))
+                stack.append(Frame(isMapping: isMap, start: items.count, line: line, column: column, anchor: anchorPtr.map { String(cString: $0) }))
                 budget += 1
             case YAML_MAPPING_END_EVENT, YAML_SEQUENCE_END_EVENT:
                 let f = stack.removeLast()   // cannot fail: libyaml pairs every end event with its start event
                 let node: SourceNode
                 if f.isMapping {
                     var entries: [SourceNode.Entry] = []
-                    entries.reserveCapacity(f.items.count / 2)
-                    var i = 0
-                    while i + 1 < f.items.count { entries.append(.init(key: f.items[i], value: f.items[i + 1])); i += 2 }
+                    entries.reserveCapacity((items.count - f.start) / 2)
+                    var i = f.start
+                    while i + 1 < items.count { entries.append(.init(key: items[i], value: items[i + 1])); i += 2 }
                     node = SourceNode(.mapping(entries), line: f.line, column: f.column)
                 } else {
-                    node = SourceNode(.sequence(f.items), line: f.line, column: f.column)
+                    node = SourceNode(.sequence(Array(items[f.start...])), line: f.line, column: f.column)
                 }
+                items.removeSubrange(f.start...)
                 finish(node, size: f.size, anchor: f.anchor, into: &stack, root: &docRoot)
             case YAML_SCALAR_EVENT:
                 let s = e.data.scalar

@@ -47,6 +47,10 @@ struct Options {
     var api = APIBench.Config()
     /// Only the load and the edits (no admission, decode, read-path or runtime figures).
     var loadOnly = false
+    /// Only the decoder's figures: the generated files parsed (libyaml events to nodes) and
+    /// decoded (to typed objects) on one thread, `decodeRounds` times.
+    var decodeOnly = false
+    var decodeRounds = 3
     /// Print every edit's latency and when it started (monotonic seconds, as the daemon's trace).
     var editTrace = false
     /// Only the churn soak (`ChurnBench`), and its settings.
@@ -69,6 +73,8 @@ func parseOptions() -> Options {
         case "--keep": o.keep = true
         case "--admission-only": o.admissionOnly = true
         case "--load-only": o.loadOnly = true
+        case "--decode-only": o.decodeOnly = true
+        case "--decode-rounds": o.decodeRounds = max(1, Int(it.next() ?? "") ?? o.decodeRounds)
         case "--edit-trace": o.editTrace = true
         case "--files": o.e2eFiles = Int(it.next() ?? "") ?? o.e2eFiles
         case "--rounds": o.rounds = Int(it.next() ?? "") ?? o.rounds
@@ -277,7 +283,7 @@ if o.runOnly {
     exit(0)
 }
 say("gantry-bench: N=\(o.n) workloads, \(o.perFile) per file, \(o.edits) edits, dir \(o.dir)")
-if !o.loadOnly {
+if !o.loadOnly && !o.decodeOnly {
     AdmissionBench.run(n: o.n, rounds: o.rounds, say: say)
     AdmissionBench.runWithStatus(n: o.n, rounds: o.rounds, say: say)
 }
@@ -290,6 +296,20 @@ let (files, bytes) = try generate(o)
 let totalObjects = o.n + 100 + 1000 + 10
 say(String(format: "generated %d files, %.1f MB, %d objects in %.1f s", files.count, Double(bytes) / 1e6, totalObjects, monotonicSeconds() - gen0))
 
+if o.decodeOnly {
+    let contents = files.map { Array(FileManager.default.contents(atPath: $0) ?? Data()) }
+    for _ in 0..<o.decodeRounds {
+        let t0 = monotonicSeconds()
+        var nodes = 0
+        for c in contents { nodes += ((try? YAMLParser.parse(c)) ?? []).count }
+        let parse = monotonicSeconds() - t0
+        let dec = gantryDecodeThroughput(files)
+        say(String(format: "YAML parse to nodes: %.2f s (%d documents); parse and decode to objects: %.2f s, %.1f MB/s (%d objects)",
+                   parse, nodes, dec.seconds, dec.mbps, dec.objects))
+    }
+    if !o.keep { try? FileManager.default.removeItem(atPath: o.dir) }
+    exit(0)
+}
 let dec = gantryDecodeThroughput(files)
 say(String(format: "YAML decode, Gantry (libyaml events -> typed objects): %.1f MB/s (%d objects, %.2f s)", dec.mbps, dec.objects, dec.seconds))
 if !o.loadOnly { say("YAML decode, PyYAML CSafeLoader (same files):         " + pyyamlThroughput(files)) }

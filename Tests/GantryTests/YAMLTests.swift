@@ -2,6 +2,7 @@ import Foundation
 import Testing
 @testable import GantryAPI
 @testable import YAMLCodec
+import ControllerRuntime
 
 @Suite(.timeLimit(.minutes(1))) struct YAMLTests {
     @Test func parsesMultipleDocumentsWithLines() throws {
@@ -163,6 +164,45 @@ import Testing
         let f = decode("apiVersion: gantry.dev/v1alpha1\nkind: Workload\nmetadata: {name: x}\nspec:\n  command: a\n  command: b\n")
         #expect(f.objects.first?.invalid.first?.message == "duplicate key")
         #expect(f.objects.first?.invalid.first?.line == 6)
+    }
+
+    /// Duplicate keys are found in small mappings (compared in place) and large ones (hashed).
+    @Test(arguments: [2, 16, 17, 40])
+    func duplicateKeysAreFoundInMappingsOfAnySize(keys: Int) throws {
+        var labels = (0..<keys).map { "k\($0): v" }
+        labels.append("k\(keys / 2): again")
+        let f = decode("apiVersion: gantry.dev/v1alpha1\nkind: Workload\nmetadata:\n  name: x\n  labels: {\(labels.joined(separator: ", "))}\nspec:\n  command: a\n")
+        #expect(f.errors.map(\.message) + (f.objects.first?.invalid.map(\.message) ?? []) == ["duplicate key"])
+        let clean = decode("apiVersion: gantry.dev/v1alpha1\nkind: Workload\nmetadata:\n  name: x\n  labels: {\(labels.dropLast().joined(separator: ", "))}\nspec:\n  command: a\n")
+        #expect(clean.objects.first?.meta.labels.count == keys)
+        #expect(clean.objects.first?.invalid.isEmpty == true)
+    }
+
+    /// Random nested documents, written as JSON (which is YAML) and as block YAML, parse back
+    /// to the same tree: every mapping and list keeps its items, in order, at any depth.
+    @Test(arguments: [1, 2, 3, 4, 5])
+    func randomNestedDocumentsParseBackToTheSameTree(seed: UInt64) throws {
+        var rng = SplitMix64(seed: seed)
+        func next(_ n: Int) -> Int { Int(rng.next() % UInt64(n)) }
+        func value(_ depth: Int) -> Value {
+            switch depth >= 4 ? next(3) : next(6) {
+            case 0: return .int(Int64(next(2000)) - 1000)
+            case 1: return .string(["", "a b", "x\ny", "1", "true", "~", "é"][next(7)])
+            case 2: return [.null, .bool(true), .bool(false)][next(3)]
+            case 3, 4:
+                return .object((0..<next(7)).map { i in Value.Member("k\(i)-\(next(1000))", value(depth + 1)) })
+            default:
+                return .array((0..<next(7)).map { _ in value(depth + 1) })
+            }
+        }
+        for _ in 0..<40 {
+            let docs = (0..<(1 + next(3))).map { _ in Value.object((0..<(1 + next(8))).map { i in Value.Member("top\(i)", value(0)) }) }
+            let json = docs.map { JSON.encode($0) }.joined(separator: "\n---\n")
+            let fromJSON = try YAMLParser.parse(json).map { $0.root?.toValue() }
+            #expect(fromJSON == docs.map { Optional($0) })
+            let fromYAML = try YAMLParser.parse(YAMLEmitter.emit(docs)).map { $0.root?.toValue() }
+            #expect(fromYAML == docs.map { Optional($0) })
+        }
     }
 
     @Test func specifiedNodesSetReplicas() throws {
