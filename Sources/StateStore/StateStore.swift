@@ -620,6 +620,11 @@ public final class StateStore: EventSink, @unchecked Sendable {
     /// provisional one the rows were written with (see `provisionalPhase`).
     public func indexLoadedObjects() throws {
         guard initialLoad.load(ordering: .relaxed) else { return }
+        // Every object is about to get its first status (held): the set is sized once
+        // instead of growing by doubling through 100,000 marks of the first pass.
+        cond.lock()
+        if holdStatuses { pendingStatus.reserveCapacity(pendingStatus.count + pendingObjectKeys.count) }
+        cond.unlock()
         try commitOnThisThread { $0.writerHasWorkLocked }
         try buildBulkIndexes()
         indexedBeforeStatuses = true
@@ -642,12 +647,18 @@ public final class StateStore: EventSink, @unchecked Sendable {
     nonisolated(unsafe) var existenceScanAbove = 4096
 
     /// The keys of every stored object (read in the batch's transaction).
-    private func storedKeys() throws -> Set<ObjectKey> {
-        let st = try db.prepare("SELECT kind, namespace, name FROM objects")
-        var out = Set<ObjectKey>()
+    /// The stored objects' keys among `wanted`, in the objects index's order (SQLite's byte
+    /// order of kind, namespace and name: the order the status table's B-tree is in). A large
+    /// status batch takes its keys from this one read: it is both the existence check and the
+    /// sort, which for 100,000 keys compared as Swift strings cost about 0.3 s.
+    private func storedKeys(among wanted: Set<ObjectKey>) throws -> [ObjectKey] {
+        let st = try db.prepare("SELECT kind, namespace, name FROM objects ORDER BY kind, namespace, name")
+        var out: [ObjectKey] = []
+        out.reserveCapacity(wanted.count)
         while try st.step() {
             guard let kind = Kind(rawValue: st.text(0)) else { continue }
-            out.insert(ObjectKey(kind, namespace: st.text(1), name: st.text(2)))
+            let k = ObjectKey(kind, namespace: st.text(1), name: st.text(2))
+            if wanted.contains(k) { out.append(k) }
         }
         return out
     }
@@ -797,10 +808,14 @@ public final class StateStore: EventSink, @unchecked Sendable {
         let tb = monotonicSeconds()
         // Key order keeps B-tree inserts local (far fewer page splits than random order).
         let keyList = objectKeys.sorted()
-        let statusList = statuses.sorted()
+        // Many statuses (an initial load's): which objects exist is read once, in the
+        // transaction (after its deletes and objects), in key order, instead of an existence
+        // lookup per row (about 0.4 s per 100,000) and a sort of the keys (about 0.3 s).
+        let bulkStatuses = statuses.count >= existenceScanAbove
+        let statusList = bulkStatuses ? [] : statuses.sorted()
         // The status of an object written in this batch is encoded first: the object's index
         // row takes its phase from the same JSON the status row gets.
-        let paired = objectKeys.isEmpty ? [] : statusList.filter { objectKeys.contains($0) }
+        let paired = objectKeys.isEmpty ? [] : keyList.filter { statuses.contains($0) }
         let pairedJSON = parallelMap(paired, minimum: 512) { [statusProvider] k in statusProvider?(k) }
         var statusByKey: [ObjectKey: String] = [:]
         statusByKey.reserveCapacity(paired.count)
@@ -872,27 +887,23 @@ public final class StateStore: EventSink, @unchecked Sendable {
                     }
                 }
             }
-            if !statusList.isEmpty || !lowKeys.isEmpty {
+            if !statuses.isEmpty || !lowKeys.isEmpty {
                 // Only for objects that exist: a late status of a deleted object is dropped.
-                let up = try statement(&upsertStatus, """
+                let st = bulkStatuses ? try statement(&upsertStatusKnown, """
+                    INSERT INTO statuses(kind, namespace, name, status, updated_at) VALUES(?1, ?2, ?3, ?4, ?5)
+                    ON CONFLICT(kind, namespace, name) DO UPDATE SET status=excluded.status, updated_at=excluded.updated_at
+                    """) : try statement(&upsertStatus, """
                     INSERT INTO statuses(kind, namespace, name, status, updated_at)
                     SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM objects WHERE kind=?1 AND namespace=?2 AND name=?3)
                     ON CONFLICT(kind, namespace, name) DO UPDATE SET status=excluded.status, updated_at=excluded.updated_at
                     """)
-                // Many statuses (an initial load's): which objects exist is read once, in this
-                // transaction (after its deletes and objects), instead of a lookup per row, which
-                // cost about 0.4 s per 100,000.
-                let stored = statusList.count >= existenceScanAbove ? try storedKeys() : nil
-                let known = stored == nil ? nil : try statement(&upsertStatusKnown, """
-                    INSERT INTO statuses(kind, namespace, name, status, updated_at) VALUES(?1, ?2, ?3, ?4, ?5)
-                    ON CONFLICT(kind, namespace, name) DO UPDATE SET status=excluded.status, updated_at=excluded.updated_at
-                    """)
+                // A bulk batch's statuses: only those of stored objects (this batch's written
+                // first, above), built on another thread while the SQL runs.
+                let bulkSource = !bulkStatuses ? nil : BatchSource(
+                    objectKeys: [], statusKeys: try storedKeys(among: statuses).filter { statusByKey[$0] == nil && !objectKeys.contains($0) },
+                    pipelineMinimum: pipelineMinimum, chunkSize: pipelineChunk, objectProvider: nil, statusProvider: statusProvider)
+                defer { bulkSource?.cancel() }
                 func write(_ k: ObjectKey, _ json: String) throws {
-                    var st = up
-                    if let stored, let known {
-                        guard stored.contains(k) else { return }
-                        st = known
-                    }
                     st.reset()
                     st.bind(1, k.kind.rawValue); st.bind(2, k.namespace); st.bind(3, k.name); st.bind(4, json); st.bind(5, now)
                     try st.run()
@@ -909,7 +920,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
                 // existence check of each row read its index pages back from the file.
                 var sinceCommit = 0
                 let splits = initialLoad.load(ordering: .relaxed)
-                while let chunk = source.nextStatuses() {
+                while let chunk = bulkSource?.nextStatuses() ?? source.nextStatuses() {
                     for (k, json) in chunk { if let json { try write(k, json) } }
                     sinceCommit += chunk.count
                     if splits && sinceCommit >= loadCommitRows {

@@ -318,4 +318,65 @@ struct LoadPathTests {
         #expect(st.int(1) == 0, "no status for the deleted object")
         try WorkloadIndexTests().expectSamePages(try StateReader(directory: dir), w, rounds: 10)
     }
+
+    /// One batch holding everything at once: new objects with their statuses, statuses of
+    /// objects stored earlier, a delete with a late status, a status whose JSON is gone, and a
+    /// status of an object never stored. The bulk path (keys read once, in the objects
+    /// index's order) stores exactly what the per-row path stores, seeded.
+    @Test(arguments: [3, 29, 101])
+    func aMixedBulkBatchStoresWhatThePerRowPathStores(seed: UInt64) throws {
+        func run(scanAbove: Int) throws -> (statuses: [String], index: [String], feed: [String]) {
+            let dir = try makeTemporaryDirectory()
+            defer { removeTree(dir) }
+            let store = try StateStore(directory: dir, batchDelay: 0)
+            store.existenceScanAbove = scanAbove
+            let w = WorkloadIndexTests.World(seed: seed)
+            w.attach(store)
+            var early: [ObjectKey] = []
+            for i in 0..<150 {
+                let (r, st) = w.randomWorkload(i)
+                w.put(store, r, st)
+                early.append(r.key)
+            }
+            try store.flush()
+            // The mixed batch: nothing is flushed until all of it is marked.
+            for i in 150..<300 {
+                let (r, st) = w.randomWorkload(i)
+                w.put(store, r, st)
+            }
+            w.lock.withLock {
+                for (n, k) in early.enumerated() { w.statuses[k] = n % 7 == 0 ? nil : "{\"phase\":\"Running\",\"n\":\(n)}" }
+            }
+            for k in early { store.markStatusDirty(k) }
+            w.remove(store, early[5])
+            w.lock.withLock { w.statuses[early[5]] = "{\"phase\":\"Late\"}" }
+            store.markStatusDirty(early[5])
+            let stray = ObjectKey(.workload, namespace: "default", name: "never-stored")
+            w.lock.withLock { w.statuses[stray] = "{\"phase\":\"Stray\"}" }
+            store.markStatusDirty(stray)
+            try store.flush()
+            store.close()
+            let db = try SQLiteDB(path: StateStore.databasePath(dir), readOnly: true)
+            func rows(_ sql: String, _ columns: Int32) throws -> [String] {
+                let st = try db.prepare(sql)
+                var out: [String] = []
+                while try st.step() { out.append((0..<columns).map { st.text($0) }.joined(separator: "|")) }
+                return out
+            }
+            return (try rows("SELECT kind, namespace, name, status FROM statuses ORDER BY 1, 2, 3", 4),
+                    try rows("SELECT namespace, name, phase FROM wl_index ORDER BY 1, 2", 3),
+                    try rows("SELECT kind, namespace, name, op FROM changes ORDER BY 1, 2, 3, 4", 4))
+        }
+        let bulk = try run(scanAbove: 1), perRow = try run(scanAbove: 1_000_000)
+        #expect(bulk.statuses.count > 200)
+        #expect(!bulk.statuses.contains { $0.contains("never-stored") || $0.contains("Late") })
+        // The first row where they differ (nil: none), so a failure prints one row, not all.
+        func difference(_ a: [String], _ b: [String]) -> String? {
+            for (x, y) in zip(a, b) where x != y { return "\(x) against \(y)" }
+            return a.count == b.count ? nil : "\(a.count) rows against \(b.count)"
+        }
+        #expect(difference(bulk.statuses, perRow.statuses) == nil)
+        #expect(difference(bulk.index, perRow.index) == nil)
+        #expect(difference(bulk.feed, perRow.feed) == nil)
+    }
 }
