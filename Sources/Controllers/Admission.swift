@@ -349,6 +349,7 @@ public final class Admission: @unchecked Sendable {
             synced.reserveCapacity(synced.count + n)
             dirty.reserveCapacity(dirty.count + n)
         }
+        statuses.reserve(n)
     }
 
     /// Lets cycles run again and runs the pending ones now; returns the decisions made.

@@ -20,6 +20,12 @@ public final class StatusCache: Sendable {
         self.shards = (0..<max(1, shards)).map { _ in Shard() }
     }
 
+    /// Makes room for `n` more statuses (an initial load's), spread over the shards.
+    public func reserve(_ n: Int) {
+        let each = n / shards.count + n / (4 * shards.count) + 16
+        for s in shards { s.m.withLock { $0.reserveCapacity($0.count + each) } }
+    }
+
     func shard(_ key: ObjectKey) -> Shard { shards[shardIndex(key)] }
 
     func shardIndex(_ key: ObjectKey) -> Int {
