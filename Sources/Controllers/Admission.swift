@@ -453,14 +453,30 @@ public final class Admission: @unchecked Sendable {
         // A workload whose status is written here gets its position with it; the others'
         // positions are deferred (the first pass has 100,000 of each: no map of them all).
         var skipped = Set<ObjectKey>()
+        var written: [(key: ObjectKey, object: ManifestObject)] = []
+        written.reserveCapacity(touched.count)
         for key in touched {
             guard let sy = synced[key], !sy.suspend, let obj = inventory.desired.get(key), obj.invalid.isEmpty, !isFinished(key, sy.gen) else {
                 skipped.insert(key)
                 continue
             }
-            writeWorkload(key, obj, now: now, preempted: preempted[key])
-            deferredPositions[key] = nil   // written with the rest of its status
-            evaluateRun(key)
+            written.append((key, obj))
+        }
+        // Each status is made from the scheduler's view of its own workload only (and its
+        // run and updating mark, which only its own `evaluateRun` below changes), so the
+        // many of a first pass (100,000) are made on every core; the lock held here keeps
+        // the state still meanwhile. The runs are evaluated after, in order.
+        if written.count >= parallelStatusesFrom {
+            let preempted = preempted
+            _ = parallelMap(written, minimum: 2) { [self] w in
+                writeWorkload(w.key, w.object, now: now, preempted: preempted[w.key])
+            }
+        } else {
+            for w in written { writeWorkload(w.key, w.object, now: now, preempted: preempted[w.key]) }
+        }
+        for w in written {
+            deferredPositions[w.key] = nil   // written with the rest of its status
+            evaluateRun(w.key)
         }
         for (k, p) in r.positions where !touched.contains(k) || skipped.contains(k) { deferredPositions[k] = p }
         flushPositions()
@@ -468,6 +484,10 @@ public final class Admission: @unchecked Sendable {
         for name in r.nodes { writeNode(name) }
         for name in r.pools { writePool(name) }
     }
+
+    /// From this many statuses in one cycle's result, they are made in parallel (`apply`;
+    /// the seeded stack tests set fewer).
+    public var parallelStatusesFrom = 2048
 
     /// Writes deferred queue positions: a few at once, many at most every `positionInterval`.
     func flushPositions() {

@@ -154,6 +154,8 @@ public final class StateStore: EventSink, @unchecked Sendable {
             flag.reset()
             if flagged {
                 try IndexWriter(db: db).clearProvisionalPhases(StateStore.provisionalPhase)
+                // Its writes left no rows in the change feed: readers must read everything.
+                try IndexWriter(db: db).feedGap()
                 try db.exec("DELETE FROM meta WHERE key='\(StateStore.provisionalFlag)'")
             }
             try db.exec("INSERT OR REPLACE INTO meta(key, value) VALUES('schema_version', '\(Schema.version)')")
@@ -790,6 +792,10 @@ public final class StateStore: EventSink, @unchecked Sendable {
         }
         pendingDeletes = []; pendingEvents = [:]; pendingSQL = []
         let held = holdStatuses
+        // An initial load into an empty store writes no change-feed rows (200,000 of them,
+        // then pruned): the batch that ends it writes one gap instead, which sends every
+        // reader of the feed back to a full read (`IndexWriter.feedGap`).
+        let feedless = provisionalFlagSet
         // Whatever urgent is left (past maxBatch) keeps the low lane short in this batch too.
         urgentPending.store(!pendingObjectKeys.isEmpty || !pendingStatus.isEmpty || !pendingDeletes.isEmpty, ordering: .relaxed)
         cond.unlock()
@@ -855,7 +861,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
                     let existed = db.changes > 0
                     try delStatus.bind(args).run()
                     if k.kind == .workload { try indexWriter.delete(namespace: k.namespace, name: k.name) }
-                    if existed { try indexWriter.change(k, "delete") }
+                    if existed && !feedless { try indexWriter.change(k, "delete") }
                 }
             }
             // Workloads whose index row took its phase from this batch's status (no second update).
@@ -883,7 +889,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
                                                    phase: phase ?? (held ? StateStore.provisionalPhase : nil))
                             if phase != nil { phased.insert(r.key) } else if held { provisionalAdded += 1 }
                         }
-                        try indexWriter.change(r.key, "object")
+                        if !feedless { try indexWriter.change(r.key, "object") }
                     }
                 }
             }
@@ -912,7 +918,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
                     // Only statuses of rows written earlier (the provisional ones, in a load).
                     if k.kind == .workload && !phased.contains(k) { workloadStatuses += 1 }
                     if k.kind == .workload && !phased.contains(k) { try indexWriter.setPhase(namespace: k.namespace, name: k.name, statusJSON: json) }
-                    try indexWriter.change(k, "status")
+                    if !feedless { try indexWriter.change(k, "status") }
                 }
                 for (k, json) in statusByKey.sorted(by: { $0.key < $1.key }) { try write(k, json) }
                 // An initial load's statuses (100,000 in key order) commit every `loadCommitRows`:
@@ -949,14 +955,17 @@ public final class StateStore: EventSink, @unchecked Sendable {
                 }
             }
             for (s, args) in sql { try db.prepare(s).bind(args).run() }
-            if wroteObjects || wroteStatuses || !deletes.isEmpty { try indexWriter.pruneChanges(keep: changesKept) }
+            if !feedless && (wroteObjects || wroteStatuses || !deletes.isEmpty) { try indexWriter.pruneChanges(keep: changesKept) }
             var provisional = (rows: provisionalRows + provisionalAdded, statuses: statusesSinceHold + workloadStatuses)
             let endsHold = !held && provisionalFlagSet
             if !held && provisional.rows > 0 {
                 if provisional.statuses < provisional.rows { try indexWriter.clearProvisionalPhases(StateStore.provisionalPhase) }
                 provisional = (0, 0)
             }
-            if endsHold { try db.exec("DELETE FROM meta WHERE key='\(StateStore.provisionalFlag)'") }
+            if endsHold {
+                try db.exec("DELETE FROM meta WHERE key='\(StateStore.provisionalFlag)'")
+                try indexWriter.feedGap()
+            }
             try db.exec("COMMIT")
             (provisionalRows, statusesSinceHold) = provisional
             if endsHold { provisionalFlagSet = false }

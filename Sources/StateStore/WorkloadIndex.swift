@@ -211,6 +211,14 @@ final class IndexWriter {
         try ins.run()
     }
 
+    /// Marks changes written without feed rows (an initial load's): one row that skips a
+    /// sequence number, so every reader holding an earlier one finds the feed broken
+    /// (`StateReader.changes(after:)` answers nil) and reads its whole selection again.
+    /// The row names no object; readers pass over it.
+    func feedGap() throws {
+        try db.exec("INSERT INTO changes(seq, kind, namespace, name, op) SELECT coalesce(max(seq), 0) + 2, '', '', '', 'gap' FROM changes")
+    }
+
     /// Keeps the newest `Schema.changesKept` changes.
     func pruneChanges(keep: Int64 = Schema.changesKept) throws {
         let d = try st("DELETE FROM changes WHERE seq <= (SELECT max(seq) FROM changes) - ?")

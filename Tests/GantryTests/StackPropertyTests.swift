@@ -263,6 +263,8 @@ struct StackRun {
         // A third of the seeds reconcile one key at a time; the others in batches, as the
         // daemon's workers take a long queue.
         h.batch = seed % 3 == 0 ? 1 : 2 + Int(seed % 61)
+        // Half the seeds make a cycle's statuses in parallel, as the first pass of a load does.
+        h.admission.parallelStatusesFrom = seed % 2 == 0 ? 2 : 2048
     }
 
     mutating func int(_ r: ClosedRange<Int>) -> Int { Int.random(in: r, using: &rng) }

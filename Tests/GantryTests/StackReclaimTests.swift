@@ -30,6 +30,36 @@ struct StackReclaimTests {
     }
     static func key(_ name: String) -> ObjectKey { ObjectKey(.workload, namespace: "ml", name: name) }
 
+    /// A cycle's statuses made in parallel (as the first pass of a load makes them) are the
+    /// statuses made one by one: the same manifests (workloads admitted, waiting for quota,
+    /// for room, too large for any node, suspended, invalid) in two stacks, byte for byte.
+    @Test(arguments: [1, 2, 3])
+    func statusesMadeInParallelEqualThoseMadeOneByOne(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        var docs: [String] = []
+        for i in 0..<300 {
+            let gpu = [1, 2, 4, 8, 16][Int(rng.next() % 5)]
+            let extra = rng.next() % 10 == 0 ? "  suspend: true\n" : rng.next() % 10 == 0 ? "  replicas: 0\n" : ""
+            docs.append("apiVersion: gantry.dev/v1alpha1\nkind: Workload\nmetadata: {name: w\(i), namespace: ml}\nspec:\n  queue: \(["team-a", "team-b", "nowhere"][Int(rng.next() % 3)])\n"
+                + "  command: train\n  priority: \(rng.next() % 4)\n  replicas: \(1 + rng.next() % 2)\n  resources: {gpu: \(gpu)}\n" + extra)
+        }
+        func statuses(parallelFrom: Int) -> [String] {
+            var h = StackHarness()
+            h.admission.parallelStatusesFrom = parallelFrom
+            h.apply("cluster.yaml", Self.cluster)
+            h.apply("queues.yaml", Self.queues)
+            h.apply("workloads.yaml", docs.joined(separator: "---\n"))
+            h.startAll()
+            h.advance(5)
+            return h.persistence.objects.keys.sorted().map { "\($0): " + (h.inventory.statuses.json($0) ?? "-") }
+        }
+        let one = statuses(parallelFrom: 1_000_000), parallel = statuses(parallelFrom: 2)
+        #expect(one.count == 300 + 4 + 1 + 3)
+        #expect(one.contains { $0.contains("\"phase\":\"Running\"") } && one.contains { $0.contains("\"queuePosition\":") })
+        for (a, b) in zip(one, parallel) where a != b { Issue.record("\(a)\nagainst\n\(b)"); break }
+        #expect(one.count == parallel.count)
+    }
+
     /// team-a runs a 2x8 and a borrowing 1x8; a 2x8 arrives in team-b and reclaims the 1x8,
     /// whose replica is slow to stop. Once it is gone, team-b's workload must get the GPUs;
     /// the victim must not take them back, and nobody is preempted twice by the same workload.
