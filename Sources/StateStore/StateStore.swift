@@ -256,9 +256,12 @@ public final class StateStore: EventSink, @unchecked Sendable {
     /// none is being written (nil while any is pending or a batch is in progress): a reader
     /// that reads it before and after a query, equal both times, read every write marked
     /// before the first call, and only from one committed state.
+    /// Also nil while an initial load writes without change-feed rows (until the batch that
+    /// ends it, normally before the daemon is ready; later only when that batch failed, a
+    /// full disk): the feed's head then says nothing about what changed.
     public func settledGeneration() -> UInt64? {
         cond.lock(); defer { cond.unlock() }
-        return writing || hasPendingLocked ? nil : settled
+        return writing || hasPendingLocked || provisionalFlagSet ? nil : settled
     }
 
     private func wakeLocked() { requestedGeneration &+= 1; cond.broadcast() }
@@ -390,7 +393,12 @@ public final class StateStore: EventSink, @unchecked Sendable {
 
     private var hasPendingLocked: Bool {
         !pendingObjectKeys.isEmpty || !pendingStatus.isEmpty || !pendingLow.isEmpty || !pendingDeletes.isEmpty || !pendingEvents.isEmpty || !pendingSQL.isEmpty
+            || endOfHoldPendingLocked
     }
+
+    /// An initial load's hold was released and the batch that ends it (the meta flag deleted,
+    /// the feed's gap written) has not committed: due even with nothing else to write.
+    private var endOfHoldPendingLocked: Bool { provisionalFlagSet && !holdStatuses }
 
     /// What the writer thread may take now: statuses wait while an initial load holds them.
     private var writerHasWorkLocked: Bool {
@@ -674,6 +682,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
     /// The meta row saying provisional phases may be in the index (set by `beginBulkLoad`,
     /// deleted by the batch that ends the hold).
     static let provisionalFlag = "provisional_phases"
+    /// Set with the meta row; guarded by `cond` (read there by `settledGeneration`).
     private var provisionalFlagSet = false
 
     /// Ends an initial load: commits what is pending, then builds the indexes
@@ -800,7 +809,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         urgentPending.store(!pendingObjectKeys.isEmpty || !pendingStatus.isEmpty || !pendingDeletes.isEmpty, ordering: .relaxed)
         cond.unlock()
         defer { cond.lock(); writing = false; settled &+= 1; cond.broadcast(); cond.unlock() }
-        if objectKeys.isEmpty && statuses.isEmpty && lowKeys.isEmpty && deletes.isEmpty && events.isEmpty && sql.isEmpty { return }
+        if objectKeys.isEmpty && statuses.isEmpty && lowKeys.isEmpty && deletes.isEmpty && events.isEmpty && sql.isEmpty && !(feedless && !held) { return }
         // The batch stops storing bulk statuses as soon as an urgent write arrives;
         // `lowWritten` of them were written.
         var lowWritten = 0, lowStored: [ObjectKey] = []
@@ -895,12 +904,14 @@ public final class StateStore: EventSink, @unchecked Sendable {
             }
             if !statuses.isEmpty || !lowKeys.isEmpty {
                 // Only for objects that exist: a late status of a deleted object is dropped.
-                let st = bulkStatuses ? try statement(&upsertStatusKnown, """
-                    INSERT INTO statuses(kind, namespace, name, status, updated_at) VALUES(?1, ?2, ?3, ?4, ?5)
-                    ON CONFLICT(kind, namespace, name) DO UPDATE SET status=excluded.status, updated_at=excluded.updated_at
-                    """) : try statement(&upsertStatus, """
+                let checked = try statement(&upsertStatus, """
                     INSERT INTO statuses(kind, namespace, name, status, updated_at)
                     SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM objects WHERE kind=?1 AND namespace=?2 AND name=?3)
+                    ON CONFLICT(kind, namespace, name) DO UPDATE SET status=excluded.status, updated_at=excluded.updated_at
+                    """)
+                // For keys read from the objects table in this transaction (`storedKeys`).
+                let known = !bulkStatuses ? nil : try statement(&upsertStatusKnown, """
+                    INSERT INTO statuses(kind, namespace, name, status, updated_at) VALUES(?1, ?2, ?3, ?4, ?5)
                     ON CONFLICT(kind, namespace, name) DO UPDATE SET status=excluded.status, updated_at=excluded.updated_at
                     """)
                 // A bulk batch's statuses: only those of stored objects (this batch's written
@@ -909,7 +920,8 @@ public final class StateStore: EventSink, @unchecked Sendable {
                     objectKeys: [], statusKeys: try storedKeys(among: statuses).filter { statusByKey[$0] == nil && !objectKeys.contains($0) },
                     pipelineMinimum: pipelineMinimum, chunkSize: pipelineChunk, objectProvider: nil, statusProvider: statusProvider)
                 defer { bulkSource?.cancel() }
-                func write(_ k: ObjectKey, _ json: String) throws {
+                func write(_ k: ObjectKey, _ json: String, stored: Bool = false) throws {
+                    let st = stored ? known ?? checked : checked
                     st.reset()
                     st.bind(1, k.kind.rawValue); st.bind(2, k.namespace); st.bind(3, k.name); st.bind(4, json); st.bind(5, now)
                     try st.run()
@@ -926,8 +938,12 @@ public final class StateStore: EventSink, @unchecked Sendable {
                 // existence check of each row read its index pages back from the file.
                 var sinceCommit = 0
                 let splits = initialLoad.load(ordering: .relaxed)
-                while let chunk = bulkSource?.nextStatuses() ?? source.nextStatuses() {
-                    for (k, json) in chunk { if let json { try write(k, json) } }
+                // The bulk source's keys exist (read above, in this transaction); every other
+                // status (one paired with an object whose row was not written, a queue
+                // position) is checked row by row.
+                let statusChunks = bulkSource ?? source
+                while let chunk = statusChunks.nextStatuses() {
+                    for (k, json) in chunk { if let json { try write(k, json, stored: bulkSource != nil) } }
                     sinceCommit += chunk.count
                     if splits && sinceCommit >= loadCommitRows {
                         try db.exec("COMMIT")
@@ -957,7 +973,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
             for (s, args) in sql { try db.prepare(s).bind(args).run() }
             if !feedless && (wroteObjects || wroteStatuses || !deletes.isEmpty) { try indexWriter.pruneChanges(keep: changesKept) }
             var provisional = (rows: provisionalRows + provisionalAdded, statuses: statusesSinceHold + workloadStatuses)
-            let endsHold = !held && provisionalFlagSet
+            let endsHold = !held && feedless
             if !held && provisional.rows > 0 {
                 if provisional.statuses < provisional.rows { try indexWriter.clearProvisionalPhases(StateStore.provisionalPhase) }
                 provisional = (0, 0)
@@ -968,7 +984,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
             }
             try db.exec("COMMIT")
             (provisionalRows, statusesSinceHold) = provisional
-            if endsHold { provisionalFlagSet = false }
+            if endsHold { cond.lock(); provisionalFlagSet = false; cond.unlock() }
             if lowWritten < lowKeys.count {
                 // Stopped for an urgent write: the rest go back (newer marks win).
                 cond.lock()

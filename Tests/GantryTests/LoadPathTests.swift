@@ -242,6 +242,42 @@ struct LoadPathTests {
         try WorkloadIndexTests().expectSamePages(try StateReader(directory: dir), w, rounds: 40)
     }
 
+    /// While an initial load writes without feed rows the store never reports a settled
+    /// generation (the feed's head says nothing then); the end of the hold is written even
+    /// when nothing else is (an empty spec directory), and a reader that followed the feed
+    /// before the load (a queue stored, its sequence above 0) must read everything again.
+    @Test(arguments: [0, 120])
+    func theFeedIsSuspendedUntilTheHoldEndsEvenWithNothingToWrite(workloads: Int) throws {
+        let dir = try makeTemporaryDirectory()
+        defer { removeTree(dir) }
+        let store = try BulkLoadTests.store(dir)
+        let w = WorkloadIndexTests.World(seed: 12)
+        w.attach(store)
+        store.startWriter()
+        defer { store.close() }
+        // A queue stored before any workload: the feed has a row, the workload index none.
+        let queue = ObjectRow(key: ObjectKey(.queue, name: "q"), uid: "uq", generation: 1, specHash: "h", objectHash: "o", creationTime: 1,
+                              source: "q.yaml:1", objectJSON: #"{"apiVersion":"gantry.dev/v1alpha1","kind":"Queue","metadata":{"name":"q"},"spec":{}}"#)
+        w.put(store, queue, nil)
+        try store.flush()
+        let before = try StateReader(directory: dir).lastChangeSeq()
+        #expect(before > 0)
+        #expect(try store.beginBulkLoad())
+        for i in 0..<workloads { w.put(store, w.randomWorkload(i).0, nil) }
+        try store.indexLoadedObjects()
+        #expect(poll(timeout: 10) { (try? StateReader(directory: dir).counts().objects) == workloads + 1 })
+        #expect(store.settledGeneration() == nil, "nothing pending, but the feed is suspended")
+        try store.flush()
+        #expect(store.settledGeneration() != nil)
+        let db = try SQLiteDB(path: StateStore.databasePath(dir), readOnly: true)
+        let flag = try db.prepare("SELECT count(*) FROM meta WHERE key='\(StateStore.provisionalFlag)'")
+        _ = try flag.step()
+        #expect(flag.int(0) == 0, "the hold's end is committed")
+        let reader = try StateReader(directory: dir)
+        #expect(try reader.changes(after: before) == nil, "a reader from before the load reads everything again")
+        #expect(try reader.changes(after: reader.lastChangeSeq()) == [])
+    }
+
     /// A crash while the load's rows hold provisional phases (objects and indexes committed,
     /// statuses not yet): the next open puts every row without a status back to "".
     @Test func theNextOpenAfterACrashDuringTheHoldClearsProvisionalPhases() throws {
@@ -361,6 +397,16 @@ struct LoadPathTests {
             let stray = ObjectKey(.workload, namespace: "default", name: "never-stored")
             w.lock.withLock { w.statuses[stray] = "{\"phase\":\"Stray\"}" }
             store.markStatusDirty(stray)
+            // An object marked with its status whose row is gone by the commit (deleted from
+            // memory first): neither is stored.
+            let vanished = ObjectKey(.workload, namespace: "default", name: "vanished")
+            w.lock.withLock { w.statuses[vanished] = "{\"phase\":\"Vanished\"}" }
+            store.markObjectDirty(vanished)
+            store.markStatusDirty(vanished)
+            // Queue positions (the low lane) of a deleted object and of a stored one.
+            w.remove(store, early[6])
+            w.lock.withLock { w.statuses[early[6]] = "{\"phase\":\"LatePosition\"}"; w.statuses[early[8]] = "{\"phase\":\"Position\"}" }
+            store.markStatusesDirty([early[6], early[8]])
             try store.flush()
             store.close()
             let db = try SQLiteDB(path: StateStore.databasePath(dir), readOnly: true)
@@ -376,7 +422,8 @@ struct LoadPathTests {
         }
         let bulk = try run(scanAbove: 1), perRow = try run(scanAbove: 1_000_000)
         #expect(bulk.statuses.count > 200)
-        #expect(!bulk.statuses.contains { $0.contains("never-stored") || $0.contains("Late") })
+        #expect(!bulk.statuses.contains { $0.contains("never-stored") || $0.contains("Late") || $0.contains("anished") })
+        #expect(bulk.statuses.contains { $0.contains("\"Position\"") })
         // The first row where they differ (nil: none), so a failure prints one row, not all.
         func difference(_ a: [String], _ b: [String]) -> String? {
             for (x, y) in zip(a, b) where x != y { return "\(x) against \(y)" }

@@ -167,7 +167,7 @@ import ControllerRuntime
     }
 
     /// Duplicate keys are found in small mappings (compared in place) and large ones (hashed).
-    @Test(arguments: [2, 16, 17, 40])
+    @Test(arguments: [2, 15, 16, 17, 40])
     func duplicateKeysAreFoundInMappingsOfAnySize(keys: Int) throws {
         var labels = (0..<keys).map { "k\($0): v" }
         labels.append("k\(keys / 2): again")
