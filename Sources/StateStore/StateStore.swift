@@ -459,6 +459,15 @@ public final class StateStore: EventSink, @unchecked Sendable {
             // A short pause lets writes that arrive together share a transaction; with a
             // backlog there is no reason to wait.
             if batchDelay > 0 && backlog < StateStore.maxBatch { Thread.sleep(forTimeInterval: batchDelay) }
+            // Paced bulk statuses go on right after the checkpointer's copy: the log is
+            // started over first, while that copy left little to do. Held back while they
+            // streamed, the request waited until the file passed the limit, and the long copy
+            // it then forced (25-40 ms) met an edit's status.
+            cond.lock()
+            let bulkOnly = pendingObjectKeys.isEmpty && pendingStatus.isEmpty && pendingDeletes.isEmpty && pendingEvents.isEmpty && pendingSQL.isEmpty
+                && !pendingLow.isEmpty && !holdStatuses
+            cond.unlock()
+            if bulkOnly && lowLanePacing && catchUpRequested.load(ordering: .relaxed) == StateStore.catchUpWhenFree { catchUpCheckpoint(beforeBulk: true) }
             do {
                 try commitBatch(paced: true)
                 if let n = failures.success() { Log.info("state store writes succeed again", ["failedAttempts": String(n)]) }
@@ -476,7 +485,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
 
     /// The writer's share of a checkpoint (`catchUpRequested`): between batches, never in front
     /// of an urgent write (see `catchUpWaitsForUrgent`). Internal for tests.
-    func catchUpCheckpoint() {
+    /// `beforeBulk`: called before a batch of bulk statuses alone (paced on the checkpoint,
+    /// see `lowLanePaused`), whose waiting does not hold the request back.
+    func catchUpCheckpoint(beforeBulk: Bool = false) {
         var request = catchUpRequested.load(ordering: .relaxed)
         // A log file past the limit (a bulk load keeps the writer busy, so the checkpointer's
         // requests find no gap): the writer brings it back itself, at most once per checkpointer
@@ -493,7 +504,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         // Asked for when free: not while bulk statuses stream either (their batches follow one
         // another, and an edit arriving during the copy's fsyncs waits for them); the log
         // passing the limit makes the request insistent.
-        if request == StateStore.catchUpWhenFree {
+        if request == StateStore.catchUpWhenFree && !beforeBulk {
             cond.lock()
             let lowWaiting = !pendingLow.isEmpty
             cond.unlock()

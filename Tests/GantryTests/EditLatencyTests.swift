@@ -47,6 +47,14 @@ import Foundation
         store.catchUpCheckpoint()
         let copiesAfterBulk = store.writerCheckpoints.load(ordering: .relaxed)
         #expect(copiesAfterBulk == 2)
+        // Except just before a batch of them alone (paced on the checkpoint): served then.
+        store.catchUpRequested.store(StateStore.catchUpWhenFree, ordering: .relaxed)
+        store.markStatusesDirty([keys[7]])
+        store.catchUpCheckpoint(beforeBulk: true)
+        let copiesBeforeBulk = store.writerCheckpoints.load(ordering: .relaxed)
+        #expect(copiesBeforeBulk == 3)
+        #expect(store.catchUpRequested.load(ordering: .relaxed) == StateStore.noCatchUp)
+        try store.flush()
         // Only a file past twice the limit is copied in front of an urgent write.
         let p = CheckpointPolicy.standard
         #expect(!StateStore.catchUpWaitsForUrgent(walFileBytes: p.limitBytes * 2, policy: p))
