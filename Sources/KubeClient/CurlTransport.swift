@@ -104,14 +104,14 @@ final class EasyHandle: @unchecked Sendable {
     let errorBuffer: UnsafeMutablePointer<CChar>
 
     init?() {
-        guard let h = curl_easy_init() else { return nil }
+        guard let h = gantry_curl_easy_init() else { return nil }
         raw = h
         errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
         errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
     }
 
     deinit {
-        curl_easy_cleanup(raw)
+        gantry_curl_easy_cleanup(raw)
         errorBuffer.deallocate()
     }
 }
@@ -134,7 +134,8 @@ final class CurlTransport: Sendable {
     /// with the response). A cancelled stream returns its response so far.
     func perform(_ request: HTTPRequest, context ctx: TransferContext) -> Result<HTTPResponse, KubeError> {
         guard let handle = idle.withLock({ $0.popLast() }) ?? EasyHandle() else {
-            return .failure(KubeError(code: 0, reason: "Transport", message: "curl_easy_init failed"))
+            let why = gantry_curl_available() != 0 ? "curl_easy_init failed" : String(cString: gantry_curl_error())
+            return .failure(KubeError(code: 0, reason: "Transport", message: why))
         }
         var reusable = true
         defer {
@@ -143,13 +144,13 @@ final class CurlTransport: Sendable {
             }
         }
         let h = handle.raw
-        curl_easy_reset(h)
+        gantry_curl_easy_reset(h)
         handle.errorBuffer[0] = 0
         var headerList: UnsafeMutablePointer<curl_slist>?
         var connectList: UnsafeMutablePointer<curl_slist>?
         defer {
-            curl_slist_free_all(headerList)
-            curl_slist_free_all(connectList)
+            gantry_curl_slist_free_all(headerList)
+            gantry_curl_slist_free_all(connectList)
         }
         var setupFailed: CURLcode = CURLE_OK
         func check(_ rc: CURLcode) { if rc != CURLE_OK && setupFailed == CURLE_OK { setupFailed = rc } }
@@ -190,11 +191,11 @@ final class CurlTransport: Sendable {
             check(gantry_curl_setopt_string(h, CURLOPT_SSLKEY, file))
         }
         if let connectTo = tls.connectTo {
-            connectList = curl_slist_append(nil, connectTo)
+            connectList = gantry_curl_slist_append(nil, connectTo)
             check(gantry_curl_setopt_slist(h, CURLOPT_CONNECT_TO, connectList))
         }
         for header in request.headers + ["Expect:"] {
-            if let next = curl_slist_append(headerList, header) { headerList = next }
+            if let next = gantry_curl_slist_append(headerList, header) { headerList = next }
         }
         check(gantry_curl_setopt_slist(h, CURLOPT_HTTPHEADER, headerList))
 
@@ -230,10 +231,10 @@ final class CurlTransport: Sendable {
         }
         guard setupFailed == CURLE_OK else {
             reusable = false
-            return .failure(KubeError(code: 0, reason: "Transport", message: "curl setup: \(String(cString: curl_easy_strerror(setupFailed)))"))
+            return .failure(KubeError(code: 0, reason: "Transport", message: "curl setup: \(String(cString: gantry_curl_easy_strerror(setupFailed)))"))
         }
 
-        let rc = withExtendedLifetime(ctx) { curl_easy_perform(h) }
+        let rc = withExtendedLifetime(ctx) { gantry_curl_easy_perform(h) }
         if rc != CURLE_OK {
             if ctx.cancel?.isCancelled == true {
                 return .success(HTTPResponse(status: ctx.status, headers: ctx.headers, body: ctx.body))
@@ -242,7 +243,7 @@ final class CurlTransport: Sendable {
                 return .failure(KubeError(code: 0, reason: "ResponseTooLarge", message: "response body over \(ctx.maxBody) bytes"))
             }
             let detail = String(cString: handle.errorBuffer)
-            let summary = String(cString: curl_easy_strerror(rc))
+            let summary = String(cString: gantry_curl_easy_strerror(rc))
             return .failure(KubeError(code: 0, reason: "Transport", message: "\(request.method) \(request.url): \(detail.isEmpty ? summary : detail)"))
         }
         var code: Int = 0
