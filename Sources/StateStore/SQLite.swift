@@ -124,7 +124,12 @@ public final class SQLiteDB: @unchecked Sendable {
     /// connection (SQLite's WAL hook). The caller keeps `counter` alive as long as this connection.
     public func trackWALFrames(_ counter: WALFrameCounter) {
         let hook: @convention(c) (UnsafeMutableRawPointer?, OpaquePointer?, UnsafePointer<CChar>?, Int32) -> Int32 = { ctx, _, _, frames in
-            if let ctx { Unmanaged<WALFrameCounter>.fromOpaque(ctx).takeUnretainedValue().frames.store(Int(frames), ordering: .relaxed) }
+            if let ctx {
+                let c = Unmanaged<WALFrameCounter>.fromOpaque(ctx).takeUnretainedValue()
+                // Fewer frames than last time: the log was started over.
+                if Int(frames) < c.frames.load(ordering: .relaxed) { c.restarts.add(1, ordering: .relaxed) }
+                c.frames.store(Int(frames), ordering: .relaxed)
+            }
             return SQLITE_OK
         }
         _ = sqlite3_wal_hook(db, hook, Unmanaged.passUnretained(counter).toOpaque())
@@ -134,6 +139,8 @@ public final class SQLiteDB: @unchecked Sendable {
 /// The frame count of a WAL as its writer last committed it.
 public final class WALFrameCounter: Sendable {
     public let frames = Atomic<Int>(0)
+    /// Times the log was seen started over (a commit with fewer frames than the one before).
+    public let restarts = Atomic<Int>(0)
     public init() {}
 }
 

@@ -55,6 +55,20 @@ public final class StateStore: EventSink, @unchecked Sendable {
     }
     /// Frames of the current log the checkpointer has copied into the database (its last count).
     private let copiedFrames = Atomic<Int>(0)
+    /// `walFrames.restarts` when that copy began: a log started over since has copied nothing.
+    private let copiedEpoch = Atomic<Int>(0)
+    /// Records a copy of `frames` frames of the log as it was at `epoch`.
+    private func noteCopied(_ frames: Int, epoch: Int) {
+        copiedFrames.store(frames, ordering: .relaxed)
+        copiedEpoch.store(epoch, ordering: .relaxed)
+    }
+    /// Frames of the current log not yet copied into the database.
+    private var uncopiedFrames: Int {
+        let frames = walFrames.frames.load(ordering: .relaxed)
+        guard copiedEpoch.load(ordering: .relaxed) == walFrames.restarts.load(ordering: .relaxed) else { return frames }
+        let copied = copiedFrames.load(ordering: .relaxed)
+        return frames >= copied ? frames - copied : frames
+    }
     /// When the writer last brought back a log past the limit (writer thread only).
     private var lastForcedCatchUp = -Double.infinity
     private var flushedGeneration: UInt64 = 0
@@ -300,7 +314,6 @@ public final class StateStore: EventSink, @unchecked Sendable {
         // checkpoint on it does nothing.
         try? conn.exec("SELECT count(*) FROM sqlite_master")
         try? conn.exec("PRAGMA analysis_limit=\(StateStore.analysisLimit)")
-        var copied = 0              // frames of the current log already copied into the database
         var busySince: Double?      // when the last TRUNCATE that readers kept from finishing ran
         var overLimitSince: Double?   // when the log file was first seen past the limit
         while true {
@@ -311,8 +324,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
             let now = monotonicSeconds()
             let idle = now - lastCommitEnd.withLock { $0 } > 0.5
             let frames = walFrames.frames.load(ordering: .relaxed)
-            if frames < copied { copied = 0; copiedFrames.store(0, ordering: .relaxed) }   // the writer started the log over
-            var action = policy.decide(walFileBytes: walFileBytes(), pendingBytes: (frames - copied) * frameBytes, idle: idle,
+            // The log as this copy finds it (started over since the last: nothing of it copied).
+            let epoch = walFrames.restarts.load(ordering: .relaxed)
+            var action = policy.decide(walFileBytes: walFileBytes(), pendingBytes: uncopiedFrames * frameBytes, idle: idle,
                                        sinceBusyTruncate: busySince.map { now - $0 })
             // Past the limit the writer brings the log back itself (`catchUpCheckpoint`, cheap);
             // a TRUNCATE (which holds the writer off) only when that did not within `retrySeconds`.
@@ -336,8 +350,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
                     r = again
                 }
                 if let r, r.checkpointed >= 0 {
-                    copied = r.checkpointed
-                    copiedFrames.store(copied, ordering: .relaxed)
+                    noteCopied(r.checkpointed, epoch: epoch)
                     // Bulk statuses paced on the copy may go on.
                     cond.lock(); cond.broadcast(); cond.unlock()
                     // Asked once the log is past `journal_size_limit` (so the file stays about
@@ -361,7 +374,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
                     maxTruncateMicros.max(micros, ordering: .relaxed)
                     if let r, !r.busy {
                         busySince = nil
-                        copied = frames   // the log is empty: the next commit's count is below this
+                        // The log is empty: all of it counts as copied until the next commit
+                        // (whose smaller count starts a new epoch).
+                        noteCopied(walFrames.frames.load(ordering: .relaxed), epoch: walFrames.restarts.load(ordering: .relaxed))
                     } else {
                         busySince = monotonicSeconds()
                         busyTruncations.add(1, ordering: .relaxed)
@@ -423,17 +438,15 @@ public final class StateStore: EventSink, @unchecked Sendable {
     /// `lowLaneMaxPause` seconds: then one batch goes.
     private var lowLanePaused: Bool {
         guard lowLanePacing, uncopiedLogBytes >= checkpointPolicy.passiveBytes else { return false }
-        return Int(monotonicSeconds() * 1e6) - lastLowBatchMicros.load(ordering: .relaxed) < Int(StateStore.lowLaneMaxPause * 1e6)
+        return Int(monotonicSeconds() * 1e6) - lastLowBatchMicros.load(ordering: .relaxed) < Int(lowLaneMaxPause * 1e6)
     }
-    static let lowLaneMaxPause = 1.0
+    /// (Tests set more, so a slow machine's copy does not let an extra batch through.)
+    nonisolated(unsafe) var lowLaneMaxPause = 1.0
     /// Off: bulk statuses are not paced (to compare by hand: WALBoundTests measured 10.7–18 MB
     /// of log left uncopied unpaced, under 5 MB paced).
     nonisolated(unsafe) var lowLanePacing = true
     /// Log bytes appended since the last checkpoint's copy.
-    var uncopiedLogBytes: Int {
-        let frames = walFrames.frames.load(ordering: .relaxed), copied = copiedFrames.load(ordering: .relaxed)
-        return (frames >= copied ? frames - copied : frames) * frameBytes
-    }
+    var uncopiedLogBytes: Int { uncopiedFrames * frameBytes }
     /// When a batch last wrote bulk statuses (monotonic microseconds).
     private let lastLowBatchMicros = Atomic<Int>(0)
 
@@ -451,7 +464,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
             cond.lock()
             while !writerHasWorkLocked && !stopped {
                 // Paced bulk statuses: the checkpointer's copy wakes the writer; a timeout too.
-                if pendingLow.isEmpty { cond.wait() } else { _ = cond.wait(until: Date(timeIntervalSinceNow: checkpointPolicy.intervalSeconds)) }
+                if pendingLow.isEmpty || holdStatuses { cond.wait() } else { _ = cond.wait(until: Date(timeIntervalSinceNow: checkpointPolicy.intervalSeconds)) }
             }
             let backlog = pendingObjectKeys.count + pendingStatus.count
             if stopped && !writerHasWorkLocked { cond.unlock(); return }
@@ -513,8 +526,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
         // Outside an initial load, only a copy of a few frames: what the checkpointer has not
         // copied yet would otherwise be copied here, on the writer, for up to 100 ms while an
         // edit's status arrives behind it. The checkpointer copies the bulk and asks again.
-        let frames = walFrames.frames.load(ordering: .relaxed), copied = copiedFrames.load(ordering: .relaxed)
-        let uncopied = frames >= copied ? frames - copied : frames
+        let uncopied = uncopiedFrames
         if !initialLoad.load(ordering: .relaxed) && !StateStore.catchUpIsSmall(uncopiedFrames: uncopied, policy: checkpointPolicy) {
             StateStore.trace("catch-up skipped: \(uncopied) frames uncopied")
             if !forced { catchUpRequested.store(StateStore.noCatchUp, ordering: .relaxed) }
@@ -571,11 +583,12 @@ public final class StateStore: EventSink, @unchecked Sendable {
             // Marked between the check and here: not started at all.
             if urgentPending.load(ordering: .relaxed) { catchUpInFlight.withLock { $0 = false }; return false }
         }
+        let epoch = walFrames.restarts.load(ordering: .relaxed)
         let r = try? db.checkpoint(.passive)
         if interruptible { catchUpInFlight.withLock { $0 = false } }
         StateStore.trace(String(format: "writer catch-up %.1f ms log %d ckpt %d urgent %d wal %d", (monotonicSeconds() - tc0) * 1000, r?.log ?? -1, r?.checkpointed ?? -1, urgentPending.load(ordering: .relaxed) ? 1 : 0, walFileBytes()))
         writerCheckpoints.add(1, ordering: .relaxed)
-        if let r, r.checkpointed >= 0 { copiedFrames.store(r.checkpointed, ordering: .relaxed) }
+        if let r, r.checkpointed >= 0 { noteCopied(r.checkpointed, epoch: epoch) }
         if let r, !r.busy, r.log == r.checkpointed, urgentMayWait || !urgentPending.load(ordering: .relaxed) {
             try? db.exec("PRAGMA journal_size_limit=\(checkpointPolicy.journalSizeLimit)")
             try? db.exec("INSERT OR REPLACE INTO meta(key, value) VALUES('log_reused_at', '\(Int(SystemClock().now()))')")

@@ -47,7 +47,15 @@ import Foundation
         store.catchUpCheckpoint()
         let copiesAfterBulk = store.writerCheckpoints.load(ordering: .relaxed)
         #expect(copiesAfterBulk == 2)
-        // Except just before a batch of them alone (paced on the checkpoint): served then.
+        // Except just before a batch of them alone (paced on the checkpoint): served then,
+        // but still not in front of an urgent write.
+        store.catchUpRequested.store(StateStore.catchUpWhenFree, ordering: .relaxed)
+        store.markStatusesDirty([keys[7]])
+        store.markStatusDirty(keys[8])
+        store.catchUpCheckpoint(beforeBulk: true)
+        let copiesBehindUrgent = store.writerCheckpoints.load(ordering: .relaxed)
+        #expect(copiesBehindUrgent == 2)
+        try store.flush()
         store.catchUpRequested.store(StateStore.catchUpWhenFree, ordering: .relaxed)
         store.markStatusesDirty([keys[7]])
         store.catchUpCheckpoint(beforeBulk: true)

@@ -32,7 +32,7 @@ import Synchronization
     }
 
     /// A stream of bulk statuses (queue positions, the low lane) is paced on the checkpoint:
-    /// the log never holds much more than `passiveBytes` not yet copied (one batch past it),
+    /// the log never holds much more than `passiveBytes` not yet copied (a batch or two past it),
     /// where unpaced the positions of many edits outran the copy (the log grew past its limit
     /// and the writer's own copy then ran in front of an edit). Every status still lands.
     /// (With `lowLanePacing` off the same run left 10.7–18 MB of log uncopied.)
@@ -48,6 +48,7 @@ import Synchronization
             box.most.withLock { $0 = max($0, n) }
         })
         box.store = store
+        store.lowLaneMaxPause = 30
         store.startWriter()
         defer { store.close() }
         let keys = (0..<6000).map { ObjectKey(.workload, namespace: "ns\($0 % 37)", name: "w\($0)") }
