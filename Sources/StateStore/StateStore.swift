@@ -409,23 +409,28 @@ public final class StateStore: EventSink, @unchecked Sendable {
     }
 
     private var hasPendingLocked: Bool {
-        !pendingObjectKeys.isEmpty || !pendingStatus.isEmpty || !pendingLow.isEmpty || !pendingDeletes.isEmpty || !pendingEvents.isEmpty || !pendingSQL.isEmpty
-            || endOfHoldPendingLocked
+        unheldPendingLocked || !pendingStatus.isEmpty || !pendingLow.isEmpty || endOfHoldPendingLocked
     }
 
     /// An initial load's hold was released and the batch that ends it (the meta flag deleted,
     /// the feed's gap written) has not committed: due even with nothing else to write.
     private var endOfHoldPendingLocked: Bool { provisionalFlagSet && !holdStatuses }
 
-    /// What the writer thread may take now: statuses wait while an initial load holds them.
+    /// Objects, deletes, events or SQL pending: what a load's hold does not hold back.
+    private var unheldPendingLocked: Bool {
+        !pendingObjectKeys.isEmpty || !pendingDeletes.isEmpty || !pendingEvents.isEmpty || !pendingSQL.isEmpty
+    }
+
+    /// Bulk statuses (queue positions) are all that is pending, outside a load's hold.
+    private var onlyBulkPendingLocked: Bool {
+        !holdStatuses && !pendingLow.isEmpty && pendingStatus.isEmpty && !unheldPendingLocked && !endOfHoldPendingLocked
+    }
+
+    /// What the writer thread may take now: statuses wait while an initial load holds them,
+    /// and bulk statuses alone while the log is far ahead of the database (`lowLanePaused`).
     private var writerHasWorkLocked: Bool {
-        let urgentOrOther = !pendingObjectKeys.isEmpty || !pendingDeletes.isEmpty || !pendingEvents.isEmpty || !pendingSQL.isEmpty
-        guard holdStatuses else {
-            // Bulk statuses alone wait while the log is far ahead of the database (`lowLanePaused`).
-            if !urgentOrOther && pendingStatus.isEmpty && !endOfHoldPendingLocked && !pendingLow.isEmpty { return !lowLanePaused }
-            return hasPendingLocked
-        }
-        return urgentOrOther
+        if holdStatuses { return unheldPendingLocked }
+        return onlyBulkPendingLocked ? !lowLanePaused : hasPendingLocked
     }
 
     /// Whether bulk statuses (queue positions) wait: the log holds `passiveBytes` or more not
@@ -437,14 +442,11 @@ public final class StateStore: EventSink, @unchecked Sendable {
     /// A reader keeping the checkpointer from copying holds them back at most
     /// `lowLaneMaxPause` seconds: then one batch goes.
     private var lowLanePaused: Bool {
-        guard lowLanePacing, uncopiedLogBytes >= checkpointPolicy.passiveBytes else { return false }
+        guard uncopiedLogBytes >= checkpointPolicy.passiveBytes else { return false }
         return Int(monotonicSeconds() * 1e6) - lastLowBatchMicros.load(ordering: .relaxed) < Int(lowLaneMaxPause * 1e6)
     }
     /// (Tests set more, so a slow machine's copy does not let an extra batch through.)
     nonisolated(unsafe) var lowLaneMaxPause = 1.0
-    /// Off: bulk statuses are not paced (to compare by hand: WALBoundTests measured 10.7–18 MB
-    /// of log left uncopied unpaced, under 5 MB paced).
-    nonisolated(unsafe) var lowLanePacing = true
     /// Log bytes appended since the last checkpoint's copy.
     var uncopiedLogBytes: Int { uncopiedFrames * frameBytes }
     /// When a batch last wrote bulk statuses (monotonic microseconds).
@@ -477,10 +479,9 @@ public final class StateStore: EventSink, @unchecked Sendable {
             // streamed, the request waited until the file passed the limit, and the long copy
             // it then forced (25-40 ms) met an edit's status.
             cond.lock()
-            let bulkOnly = pendingObjectKeys.isEmpty && pendingStatus.isEmpty && pendingDeletes.isEmpty && pendingEvents.isEmpty && pendingSQL.isEmpty
-                && !pendingLow.isEmpty && !holdStatuses
+            let bulkOnly = onlyBulkPendingLocked
             cond.unlock()
-            if bulkOnly && lowLanePacing && catchUpRequested.load(ordering: .relaxed) == StateStore.catchUpWhenFree { catchUpCheckpoint(beforeBulk: true) }
+            if bulkOnly && catchUpRequested.load(ordering: .relaxed) == StateStore.catchUpWhenFree { catchUpCheckpoint(beforeBulk: true) }
             do {
                 try commitBatch(paced: true)
                 if let n = failures.success() { Log.info("state store writes succeed again", ["failedAttempts": String(n)]) }

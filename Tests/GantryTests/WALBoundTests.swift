@@ -35,7 +35,7 @@ import Synchronization
     /// the log never holds much more than `passiveBytes` not yet copied (a batch or two past it),
     /// where unpaced the positions of many edits outran the copy (the log grew past its limit
     /// and the writer's own copy then ran in front of an edit). Every status still lands.
-    /// (With `lowLanePacing` off the same run left 10.7–18 MB of log uncopied.)
+    /// (Unpaced, the same run left 10.7–18 MB of log uncopied.)
     @Test func bulkStatusesArePacedOnTheCheckpoint() throws {
         let dir = try makeTemporaryDirectory("gantry-wal-")
         defer { removeTree(dir) }
