@@ -2,6 +2,12 @@
 import PackageDescription
 
 // Gantry takes no SwiftPM package dependencies: Foundation plus C system libraries.
+
+// `scripts/sanitize.sh` sets GANTRY_SANITIZE: a sanitizer's runtime cannot be linked into a
+// fully static executable, so there the small supervisor links like `gantry-shim-nss` (the
+// script then copies the plain build's supervisors over the sanitized ones).
+let shimLinkFlags = Context.environment["GANTRY_SANITIZE"] == nil ? ["-static-executable"]
+    : ["-static-stdlib", "-Xclang-linker", "-no-pie", "-Xclang-linker", "-static-libgcc", "-L", Context.packageDirectory + "/Sources/gantry-shim-nss/link"]
 let package = Package(
     name: "Gantry",
     platforms: [.macOS(.v15)],
@@ -9,6 +15,7 @@ let package = Package(
         .executable(name: "gantry", targets: ["gantry"]),
         .executable(name: "gantry-bench", targets: ["gantry-bench"]),
         .executable(name: "gantry-shim", targets: ["gantry-shim"]),
+        .executable(name: "gantry-shim-nss", targets: ["gantry-shim-nss"]),
         .executable(name: "fuzz-manifest", targets: ["fuzz-manifest"]),
         .executable(name: "fuzz-scheduler", targets: ["fuzz-scheduler"]),
     ],
@@ -21,10 +28,13 @@ let package = Package(
         .systemLibrary(name: "CMicroHTTPD", pkgConfig: "libmicrohttpd", providers: [.apt(["libmicrohttpd-dev"])]),
         .target(name: "HTTPServer", dependencies: ["CMicroHTTPD"]),
         .target(name: "GantryAPI", linkerSettings: [.linkedLibrary("m")]),
-        // The replica supervisor: Glibc only, so the small `gantry-shim` starts fast (Swift's
-        // libraries, libstdc++ and libgcc linked in statically: see Sources/gantry-shim/link).
+        // The replica supervisor: Glibc only, so the small `gantry-shim` starts fast. It is
+        // linked fully statically; `gantry-shim-nss` (Swift's libraries, libstdc++ and libgcc
+        // static, the C library dynamic: see Sources/gantry-shim-nss/link) serves replicas
+        // that run as another account, whose lookups need the system's NSS modules.
         .target(name: "GantryShim", dependencies: ["CShim"]),
-        .executableTarget(name: "gantry-shim", dependencies: ["GantryShim"], exclude: ["link"], linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xclang-linker", "-no-pie", "-Xclang-linker", "-static-libgcc", "-L", Context.packageDirectory + "/Sources/gantry-shim/link"])]),
+        .executableTarget(name: "gantry-shim", dependencies: ["GantryShim"], linkerSettings: [.unsafeFlags(shimLinkFlags)]),
+        .executableTarget(name: "gantry-shim-nss", dependencies: ["GantryShim"], exclude: ["link"], linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xclang-linker", "-no-pie", "-Xclang-linker", "-static-libgcc", "-L", Context.packageDirectory + "/Sources/gantry-shim-nss/link"])]),
         .target(name: "YAMLCodec", dependencies: ["GantryAPI", "CYAML"]),
         .target(name: "ControllerRuntime", dependencies: ["GantryAPI"]),
         .target(name: "KubeClient", dependencies: ["GantryAPI", "YAMLCodec", "CCurl"]),

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs the whole test suite under one sanitizer: scripts/sanitize.sh thread|address
-# Scratch path .build-tsan or .build-asan. The replica supervisor `gantry-shim` (linked with
-# the static standard library) does not start under TSan's runtime, so the end-to-end tests
-# get the plain one from the normal debug build, copied over the sanitized one.
+# Scratch path .build-tsan or .build-asan. The replica supervisors `gantry-shim` (linked
+# statically) and `gantry-shim-nss` (the static standard library) do not start under TSan's
+# runtime, so the end-to-end tests get the plain ones from the normal debug build, copied
+# over the sanitized ones.
 # Every process's reports (the test runner's and each daemon's) go to
 # <scratch>/reports/<mode>.<pid>; a summary of them is printed at the end.
 set -u
@@ -18,10 +19,14 @@ esac
 flags=(--scratch-path "$scratch" --sanitize="$mode")
 
 "$SWIFT" build -j "$JOBS" --product gantry-shim || exit 1
-plain_shim=$("$SWIFT" build --show-bin-path)/gantry-shim
+"$SWIFT" build -j "$JOBS" --product gantry-shim-nss || exit 1
+plain=$("$SWIFT" build --show-bin-path)
+# Package.swift reads it: the sanitized build's small supervisor cannot be linked statically.
+export GANTRY_SANITIZE=$mode
 "$SWIFT" build -j "$JOBS" --build-tests "${flags[@]}" || exit 1
 bin=$("$SWIFT" build "${flags[@]}" --show-bin-path)
-cp -f "$plain_shim" "$bin/gantry-shim"
+cp -f "$plain/gantry-shim" "$bin/gantry-shim"
+cp -f "$plain/gantry-shim-nss" "$bin/gantry-shim-nss"
 
 reports=$PWD/$scratch/reports
 rm -rf "$reports"; mkdir -p "$reports"

@@ -136,7 +136,10 @@ public enum Shim {
     /// The exit code recorded when the replica cannot run as its account.
     public static let runAsFailureCode: Int32 = 126
 
-    public static func main(_ argv: [String]) -> Int32 {
+    /// `lookUpAccounts` false: this supervisor is linked statically and must not look an
+    /// account up itself (a static glibc that loads an NSS module such as libnss_systemd
+    /// crashes), so a replica with `--user` is handed to `gantry-shim-nss` (`handOff`).
+    public static func main(_ argv: [String], lookUpAccounts: Bool = true) -> Int32 {
         // Room for every option up front: growing it rehashes each time (a tenth of the
         // supervisor's user-space instructions).
         var opts = [String: String](minimumCapacity: 16)
@@ -148,8 +151,35 @@ public enum Shim {
         }
         let program = i < argv.count ? Array(argv[(i + 1)...]) : []
         guard let record = opts["record"], let log = opts["log"], let workdir = opts["workdir"], !program.isEmpty else { return usage() }
+        if opts["user"] != nil && !lookUpAccounts { return handOff(argv, record: record, logPath: log) }
         let maxLog = Int(opts["max-log-size"] ?? "") ?? 64 << 20
         return run(record: record, logPath: log, metricsPath: opts["metrics"], maxLog: maxLog, workdir: workdir, header: opts["header"], user: opts["user"], program: program)
+    }
+
+    /// The supervisors that can look accounts up, next to this executable, in the order tried:
+    /// `gantry-shim-nss`, else the main binary's `gantry shim`.
+    static func accountSupervisors(besides exe: String) -> [[String]] {
+        let dir = exe.lastIndex(of: "/").map { String(exe[..<$0]) } ?? "."
+        return [[dir + "/gantry-shim-nss"], [dir + "/gantry", "shim"]]
+    }
+
+    /// Becomes a supervisor that can look accounts up, by exec: the same process, so the pid
+    /// and start time the daemon noted stay right, and nothing has been done yet (no
+    /// directory, log or record touched). When neither is installed, an infrastructure fault
+    /// naming the first is recorded.
+    static func handOff(_ argv: [String], record: String, logPath: String) -> Int32 {
+        var buf = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buf, buf.count - 1)
+        let exe = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : argv.first ?? ""
+        let candidates = accountSupervisors(besides: exe)
+        var errs: [Int32] = []
+        for c in candidates {
+            _ = withCStrings(c + argv.dropFirst()) { args in execv(c[0], args) }
+            errs.append(errno)
+        }
+        if let slash = logPath.lastIndex(of: "/") { _ = makeDirectories(String(logPath[..<slash])) }
+        var log = CappedLog(path: logPath, max: 0)
+        return infrastructureFailure(RecordedFault(errno: errs[0], op: "exec", path: candidates[0][0]), &log, record: record)
     }
 
     static func usage() -> Int32 {

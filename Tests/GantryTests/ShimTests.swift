@@ -213,6 +213,56 @@ import Synchronization
         #expect(!e.started && e.fault == nil)
     }
 
+    /// The small supervisor is linked statically (no dynamic loader: its start is half the
+    /// CPU of a dynamically linked one, and every replica pays it); the one that looks
+    /// accounts up keeps the C library dynamic (NSS modules are shared libraries).
+    @Test func theSmallSupervisorIsStaticAndTheAccountOneIsNot() throws {
+        let dir = URL(fileURLWithPath: DaemonUnderTest.binary).deletingLastPathComponent().path
+        /// Whether an ELF executable names a program interpreter (PT_INTERP): it is dynamically linked.
+        func hasInterpreter(_ path: String) throws -> Bool {
+            let b = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+            try #require(b.count > 64 && b[0] == 0x7f && b[1] == 0x45 && b[4] == 2, "\(path) is no 64-bit ELF file")
+            func u(_ at: Int, _ n: Int) -> Int { (0..<n).reduce(0) { $0 | Int(b[at + $1]) << (8 * $1) } }
+            let phoff = u(32, 8), phentsize = u(54, 2), phnum = u(56, 2)
+            return (0..<phnum).contains { i in
+                let at = phoff + i * phentsize
+                return at + 4 <= b.count && u(at, 4) == 3
+            }
+        }
+        #expect(try !hasInterpreter(dir + "/gantry-shim"))
+        #expect(try hasInterpreter(dir + "/gantry-shim-nss"))
+    }
+
+    /// The static supervisor never looks an account up itself (its static C library crashes
+    /// loading an NSS module such as libnss_systemd, which an unknown name reaches): with
+    /// `--user` it becomes `gantry-shim-nss` by exec, the same process. An unknown account is
+    /// then the workload's failure (126, the reason in the log); with no account supervisor
+    /// installed beside it, an infrastructure fault naming the missing one.
+    @Test func theStaticSupervisorHandsAccountsToTheOneThatCanLookThemUp() throws {
+        let bin = URL(fileURLWithPath: DaemonUnderTest.binary).deletingLastPathComponent().appendingPathComponent("gantry-shim").path
+        let d = try tempDir()
+        defer { removeTree(d) }
+        let unknown = "gantry-no-such-account-\(getpid())"
+        func shim(_ exe: String, _ name: String) -> (ProcessOutcome, ReplicaRecord, String) {
+            let o = runProcess(exe, ["--record", d + "/" + name, "--log", d + "/logs/\(name).log", "--workdir", d + "/w",
+                                     "--user", unknown, "--", "/bin/true"], timeout: 20)
+            let rec = ReplicaRecord(text: (try? String(contentsOfFile: d + "/\(name).rec", encoding: .utf8)) ?? "")
+            return (o, rec, (try? String(contentsOfFile: d + "/logs/\(name).log", encoding: .utf8)) ?? "")
+        }
+        let (o, rec, log) = shim(bin, "a")
+        #expect(o.status == 0, "\(o.output)")
+        #expect(rec.exited && rec.code == Shim.runAsFailureCode && !rec.started, "\(rec)")
+        #expect(log.contains("cannot run the replica as user \"\(unknown)\": no such account"), "\(log)")
+        // Alone in a directory: neither gantry-shim-nss nor gantry beside it.
+        try FileManager.default.createDirectory(atPath: d + "/alone", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: bin, toPath: d + "/alone/gantry-shim")
+        let (o2, rec2, log2) = shim(d + "/alone/gantry-shim", "b")
+        #expect(o2.status == 0, "\(o2.output)")
+        #expect(rec2.fault == RecordedFault(errno: ENOENT, op: "exec", path: d + "/alone/gantry-shim-nss"), "\(rec2)")
+        #expect(log2.contains("exec \(d)/alone/gantry-shim-nss: No such file or directory"), "\(log2)")
+        #expect(Shim.accountSupervisors(besides: "/opt/g/gantry-shim") == [["/opt/g/gantry-shim-nss"], ["/opt/g/gantry", "shim"]])
+    }
+
     /// The daemon cannot spawn the supervisor itself: the runtime reports an infrastructure
     /// fault naming the supervisor's path and errno (not an exit of the replica).
     @Test func aSupervisorThatCannotBeSpawnedIsAnInfrastructureFault() throws {
