@@ -101,6 +101,11 @@ public final class StateStore: EventSink, @unchecked Sendable {
     private var upsertObject: Statement?
     private var upsertStatus: Statement?
     private var upsertStatusKnown: Statement?
+    private var upsertEvent: Statement?
+    /// `enqueueSQL`'s statements by their text (a handful of fixed ones in practice; emptied
+    /// past `otherStatementsKept`, so a caller building SQL per call cannot grow it).
+    private var otherStatements: [String: Statement] = [:]
+    static let otherStatementsKept = 64
     private lazy var indexWriter = IndexWriter(db: db)
     /// Keys in a batch from which its rows are built in chunks on another thread, and the
     /// chunks' size (set before the first write; tests lower them).
@@ -1023,7 +1028,7 @@ public final class StateStore: EventSink, @unchecked Sendable {
                 }
             }
             if !events.isEmpty {
-                let up = try db.prepare("""
+                let up = try statement(&upsertEvent, """
                     INSERT INTO events(name, kind, namespace, obj_name, type, reason, message, count, first_ts, last_ts) VALUES(?,?,?,?,?,?,?,?,?,?)
                     ON CONFLICT(name) DO UPDATE SET message=excluded.message, count=excluded.count, last_ts=excluded.last_ts
                     """)
@@ -1032,7 +1037,12 @@ public final class StateStore: EventSink, @unchecked Sendable {
                                  .text(e.reason), .text(e.message), .int(Int64(e.count)), .double(e.firstTimestamp), .double(e.lastTimestamp)]).run()
                 }
             }
-            for (s, args) in sql { try db.prepare(s).bind(args).run() }
+            for (text, args) in sql {
+                if otherStatements[text] == nil && otherStatements.count >= StateStore.otherStatementsKept { otherStatements = [:] }
+                let st = try otherStatements[text] ?? db.prepare(text)
+                otherStatements[text] = st
+                try st.bind(args).run()
+            }
             if !feedless && (wroteObjects || wroteStatuses || !deletes.isEmpty) { try indexWriter.pruneChanges(keep: changesKept) }
             var provisional = (rows: provisionalRows + provisionalAdded, statuses: statusesSinceHold + workloadStatuses)
             let endsHold = !held && feedless

@@ -14,6 +14,34 @@ import Synchronization
         ObjectRow(key: k, uid: "u", generation: 1, specHash: "h", objectHash: "o", creationTime: 1, source: "f.yaml", objectJSON: "{\"b\":\"\(body)\"}")
     }
 
+    /// Statements queued with `enqueueSQL` run in order, each with its own arguments, whether
+    /// their prepared statement is new, reused from the cache, or prepared again after the
+    /// cache was emptied (more distinct texts than it keeps).
+    @Test func enqueuedStatementsRunInOrderThroughTheStatementCache() throws {
+        let dir = try makeTemporaryDirectory("gantry-sqlcache-")
+        defer { removeTree(dir) }
+        let store = try StateStore(directory: dir, batchDelay: 0)
+        let n = StateStore.otherStatementsKept + 6
+        for round in 0..<3 {
+            for i in 0..<n {
+                // The text differs per i (distinct statements); the value per round (rebinding).
+                store.enqueueSQL("INSERT OR REPLACE INTO meta(key, value) VALUES('cache-\(i)', ?)", [.text("r\(round)-\(i)")])
+            }
+            // One text twice in a batch: the second run must see the first's row.
+            store.enqueueSQL("INSERT OR REPLACE INTO meta(key, value) VALUES('twice', coalesce((SELECT value FROM meta WHERE key='twice'), '') || ?)", [.text("a\(round)")])
+            store.enqueueSQL("INSERT OR REPLACE INTO meta(key, value) VALUES('twice', coalesce((SELECT value FROM meta WHERE key='twice'), '') || ?)", [.text("b\(round)")])
+            try store.flush()
+        }
+        store.close()
+        let db = try SQLiteDB(path: StateStore.databasePath(dir), readOnly: true)
+        let st = try db.prepare("SELECT key, value FROM meta WHERE key LIKE 'cache-%' OR key='twice'")
+        var got: [String: String] = [:]
+        while try st.step() { got[st.text(0)] = st.text(1) }
+        #expect(got.count == n + 1)
+        for i in 0..<n { #expect(got["cache-\(i)"] == "r2-\(i)") }
+        #expect(got["twice"] == "a0b0a1b1a2b2")
+    }
+
     @Test func anUrgentStatusStopsABatchOfBulkOnes() throws {
         let dir = try makeTemporaryDirectory("gantry-lane-")
         defer { removeTree(dir) }
