@@ -25,9 +25,15 @@ public final class Admission: @unchecked Sendable {
     var kicked = false
     var stopped = false
     let wake = NSCondition()
-    /// Wait after the first trigger for more that arrive together, at most `maxBatch`.
+    /// After the first trigger, wait while more keep coming (each within the quiet window),
+    /// at most the gathering limit: both set by `gathering` from the last round's length,
+    /// between `minimumWindow` and `batchWindow`, and up to `maxBatch`.
     public var batchWindow = 0.002
     public var maxBatch = 0.02
+    public var minimumWindow = 0.0005
+    /// How long the cycles of the last round took, in microseconds, without the actions after
+    /// them (set by `runCycles`, read by the loop's thread).
+    let lastRoundMicros = Atomic<Int>(0)
     var thread: Thread?
 
     // The replica lifecycle (Lifecycle.swift), under the same lock. No runtime: admission only.
@@ -388,14 +394,15 @@ public final class Admission: @unchecked Sendable {
             wake.lock()
             while !kicked && !stopped { wake.wait() }
             if stopped { wake.unlock(); return }
-            // Batch: wait while triggers keep coming, up to maxBatch.
+            // Batch: wait while triggers keep coming, up to the gathering limit.
             let first = monotonicSeconds()
+            let g = Admission.gathering(lastRound: Double(lastRoundMicros.load(ordering: .relaxed)) / 1e6, minimum: minimumWindow, window: batchWindow, max: maxBatch)
             while true {
                 kicked = false
-                let deadline = Date(timeIntervalSinceNow: batchWindow)
+                let deadline = Date(timeIntervalSinceNow: g.quiet)
                 _ = wake.wait(until: deadline)
                 if stopped { wake.unlock(); return }
-                if !kicked || monotonicSeconds() - first >= maxBatch { break }
+                if !kicked || monotonicSeconds() - first >= g.limit { break }
             }
             kicked = false
             wake.unlock()
@@ -403,11 +410,26 @@ public final class Admission: @unchecked Sendable {
         }
     }
 
+    /// How the loop gathers triggers, from how long the last round of cycles took (`d`): it
+    /// waits for a quiet spell of `2d` (between `minimum` and `window`), and while triggers
+    /// keep coming at most `2d` in all (between that and `max`). Cheap cycles (a few queues
+    /// changed) then run within a millisecond or so of a replica's end, so its GPU does not
+    /// sit idle while a steady stream of starts and ends keeps the window open; dear ones
+    /// (many workloads or queues changed) still gather up to `window` and `max`. Either way
+    /// cycles take at most about a third of the loop's time.
+    static func gathering(lastRound d: Double, minimum: Double, window: Double, max: Double) -> (quiet: Double, limit: Double) {
+        let quiet = Swift.min(window, Swift.max(minimum, 2 * d))
+        return (quiet, Swift.min(max, Swift.max(quiet, 2 * d)))
+    }
+
     /// Runs cycles until nothing is worth another attempt (or a cycle makes no attempt).
     @discardableResult
     public func runCycles() -> (admitted: Int, decisions: Int, seconds: Double) {
         let t0 = monotonicSeconds()
         var admitted = 0, decisions = 0
+        // The cycles' own time (not the actions run after the lock), for the loop's gathering.
+        var spent = 0.0
+        defer { lastRoundMicros.store(Int(spent * 1e6), ordering: .relaxed) }
         locked {
             guard !paused else { return }
             var first = true
@@ -416,7 +438,9 @@ public final class Admission: @unchecked Sendable {
                 let c0 = monotonicSeconds()
                 let r = state.cycle(now: clock.now())
                 apply(r)
-                cycles.observe(monotonicSeconds() - c0)
+                let dt = monotonicSeconds() - c0
+                cycles.observe(dt)
+                spent += dt
                 attemptsTotal.inc(r.attempts)
                 admitted += r.admitted; decisions += r.decisions
                 if r.attempts == 0 && r.events.isEmpty { break }
