@@ -415,8 +415,9 @@ public final class Admission: @unchecked Sendable {
     /// keep coming at most `2d` in all (between that and `max`). Cheap cycles (a few queues
     /// changed) then run within a millisecond or so of a replica's end, so its GPU does not
     /// sit idle while a steady stream of starts and ends keeps the window open; dear ones
-    /// (many workloads or queues changed) still gather up to `window` and `max`. Either way
-    /// cycles take at most about a third of the loop's time.
+    /// (many workloads or queues changed) still gather up to `window` and `max`. Rounds of up
+    /// to `max / 2` thus take at most about a third of the loop's time; longer ones follow
+    /// each other at most `max` apart.
     static func gathering(lastRound d: Double, minimum: Double, window: Double, max: Double) -> (quiet: Double, limit: Double) {
         let quiet = Swift.min(window, Swift.max(minimum, 2 * d))
         return (quiet, Swift.min(max, Swift.max(quiet, 2 * d)))

@@ -65,6 +65,28 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: recordsDir, withIntermediateDirectories: true)
     }
 
+    /// The fault of a supervisor that exited with a non-zero status and no record line: the
+    /// errno of a record it could not write (1-125), or it could not be run at all (126, 127:
+    /// what a shell or the dynamic loader exit with).
+    static func unrecordedExit(status e: Int32, record: String) -> InfrastructureFault {
+        e <= 125 ? InfrastructureFault(errno: e, op: "record", path: record)
+            : InfrastructureFault(errno: 0, op: "supervisor", path: "", detail: "exited with status \(e) before writing the record \(record) (it could not be run)")
+    }
+
+    /// What is wrong with `shim` for replicas with a run-as account, if anything: the static
+    /// `gantry-shim` hands them to `gantry-shim-nss` (or `gantry shim`) beside it, and with
+    /// neither there each such replica gets an infrastructure fault.
+    public static func accountSupervisorProblem(_ shim: [String]) -> String? {
+        // Beside the file itself, as the supervisor finds it (/proc/self/exe): links resolved.
+        guard shim.count == 1, let real = realpath(shim[0], nil) else { return nil }
+        let path = String(cString: real)
+        free(real)
+        guard (path as NSString).lastPathComponent == "gantry-shim" else { return nil }
+        let others = Shim.accountSupervisors(besides: path)
+        if others.contains(where: { FileManager.default.isExecutableFile(atPath: $0[0]) }) { return nil }
+        return "replicas with a run-as account cannot start: \(others.map { $0[0] }.joined(separator: " and ")) are missing (gantry-shim hands them such replicas)"
+    }
+
     /// The supervisor next to the running binary: `gantry-shim` when present (it starts in a
     /// few milliseconds), else `gantry shim`.
     public static func defaultShim() -> [String] {
@@ -134,7 +156,9 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
                  "--max-log-size", String(maxLogSize), "--workdir", wd, "--header", l.header]
         if let user = l.user { argv += ["--user", user] }
         argv += ["--", "/bin/sh", "-c", l.command]
-        var req = SpawnRequest(argv: argv, env: l.env)
+        // Variables that steer a dynamically linked program go under held names: a run-as
+        // replica's supervisor runs as root (`ReplicaEnvironment`).
+        var req = SpawnRequest(argv: argv, env: ReplicaEnvironment.hold(l.env))
         req.newSession = true
         switch Spawn.start(req) {
         case .success(let pid):
@@ -436,8 +460,7 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
             guard watched.withLock({ $0.removeValue(forKey: ref) }) != nil else { continue }
             if let pid = w.pid, pid > 1 { kill(-pid, SIGKILL) }
             if let sp = w.shimPid, let e = shimExits.removeValue(forKey: sp) {
-                // It exited with the errno of a record it could not write.
-                let f = InfrastructureFault(errno: e, op: "record", path: recordPrefix(ref) + ".rec")
+                let f = ProcessRuntime.unrecordedExit(status: e, record: recordPrefix(ref) + ".rec")
                 Log.warn("replica lost: its supervisor could not write its record", ["replica": ref.description, "fault": f.description])
                 emit(.infrastructureFailed(ref, f))
                 continue

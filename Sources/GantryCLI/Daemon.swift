@@ -120,7 +120,9 @@ public final class Daemon: @unchecked Sendable {
         var runtime: ProcessRuntime?
         if options.runReplicas {
             do {
-                runtime = try ProcessRuntime(stateDir: options.stateDir, shim: options.shim ?? ProcessRuntime.defaultShim(), maxLogSize: options.maxLogSize, baseEnv: env)
+                let shim = options.shim ?? ProcessRuntime.defaultShim()
+                runtime = try ProcessRuntime(stateDir: options.stateDir, shim: shim, maxLogSize: options.maxLogSize, baseEnv: env)
+                if let problem = ProcessRuntime.accountSupervisorProblem(shim) { Log.warn(problem, ["shim": shim[0]]) }
             } catch {
                 Log.error("cannot start", ["error": "\(error)"])
                 errOut("gantry: \(error)")

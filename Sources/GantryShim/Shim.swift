@@ -158,28 +158,41 @@ public enum Shim {
 
     /// The supervisors that can look accounts up, next to this executable, in the order tried:
     /// `gantry-shim-nss`, else the main binary's `gantry shim`.
-    static func accountSupervisors(besides exe: String) -> [[String]] {
+    public static func accountSupervisors(besides exe: String) -> [[String]] {
         let dir = exe.lastIndex(of: "/").map { String(exe[..<$0]) } ?? "."
         return [[dir + "/gantry-shim-nss"], [dir + "/gantry", "shim"]]
     }
 
     /// Becomes a supervisor that can look accounts up, by exec: the same process, so the pid
     /// and start time the daemon noted stay right, and nothing has been done yet (no
-    /// directory, log or record touched). When neither is installed, an infrastructure fault
-    /// naming the first is recorded.
+    /// directory, log or record touched). When neither can be executed, an infrastructure
+    /// fault is recorded: the first errno other than ENOENT with its path, else ENOENT for
+    /// `gantry-shim-nss`. A static supervisor handed a replica by itself (`gantry-shim-nss`
+    /// a copy or link of it) records ELOOP instead of exec'ing again, forever.
     static func handOff(_ argv: [String], record: String, logPath: String) -> Int32 {
         var buf = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/exe", &buf, buf.count - 1)
         let exe = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) : argv.first ?? ""
         let candidates = accountSupervisors(besides: exe)
-        var errs: [Int32] = []
-        for c in candidates {
-            _ = withCStrings(c + argv.dropFirst()) { args in execv(c[0], args) }
-            errs.append(errno)
+        let env = environ()
+        var failures: [(errno: Int32, path: String)] = []
+        if env.contains(ReplicaEnvironment.handOffMarker) {
+            failures = [(ELOOP, exe)]
+        } else {
+            for c in candidates {
+                let e = withCStrings(c + argv.dropFirst()) { args in
+                    withCStrings(env + [ReplicaEnvironment.handOffMarker]) { envp in
+                        execve(c[0], args, envp)
+                        return errno
+                    }
+                }
+                failures.append((e, c[0]))
+            }
         }
+        let f = failures.first { $0.errno != ENOENT } ?? failures[0]
         if let slash = logPath.lastIndex(of: "/") { _ = makeDirectories(String(logPath[..<slash])) }
         var log = CappedLog(path: logPath, max: 0)
-        return infrastructureFailure(RecordedFault(errno: errs[0], op: "exec", path: candidates[0][0]), &log, record: record)
+        return infrastructureFailure(RecordedFault(errno: f.errno, op: "exec", path: f.path), &log, record: record)
     }
 
     static func usage() -> Int32 {
@@ -387,7 +400,8 @@ public enum Shim {
     /// an account, in a forked child that drops to it (`g_spawn_as`); otherwise with
     /// posix_spawn (an account that is the supervisor's own only changes HOME, USER, LOGNAME).
     static func start(_ program: [String], account: Account?, output: Int32, workdir: String) -> StartOutcome {
-        let env = account.map { $0.environment(environ()) } ?? environ()
+        let base = ReplicaEnvironment.release(environ())
+        let env = account.map { $0.environment(base) } ?? base
         guard let account, geteuid() == 0 else {
             var req = SpawnRequest(argv: program, env: env)
             req.outputFD = output

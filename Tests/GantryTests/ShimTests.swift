@@ -263,6 +263,95 @@ import Synchronization
         #expect(Shim.accountSupervisors(besides: "/opt/g/gantry-shim") == [["/opt/g/gantry-shim-nss"], ["/opt/g/gantry", "shim"]])
     }
 
+    /// Variables that steer a dynamically linked program travel to the supervisor under held
+    /// names and come back, in place, in the replica's environment; the hand-off marker never
+    /// reaches it; a held one wins over an unheld one of the same name.
+    @Test func steeringVariablesAreHeldFromTheSupervisorAndGivenToTheReplica() {
+        let env = ["PATH=/bin", "LD_PRELOAD=/x.so", "MALLOC_ARENA_MAX=2", "SWIFT_BACKTRACE=enable=yes", "GCONV_PATH=/g", "TMPDIR=/t",
+                   "LDX=1", "NOEQUALS", "=empty", "GANTRY_HELD_FOO=bar", "LD_LIBRARY_PATH="]
+        let held = ReplicaEnvironment.hold(env)
+        #expect(held == ["PATH=/bin", "GANTRY_HELD_LD_PRELOAD=/x.so", "GANTRY_HELD_MALLOC_ARENA_MAX=2", "GANTRY_HELD_SWIFT_BACKTRACE=enable=yes",
+                         "GANTRY_HELD_GCONV_PATH=/g", "GANTRY_HELD_TMPDIR=/t", "LDX=1", "NOEQUALS", "=empty", "GANTRY_HELD_FOO=bar", "GANTRY_HELD_LD_LIBRARY_PATH="])
+        #expect(!held.contains { $0.hasPrefix("LD_") || $0.hasPrefix("MALLOC_") || $0.hasPrefix("SWIFT_") })
+        // A workload's own GANTRY_HELD_FOO comes back as FOO: it only ever reaches its replica.
+        #expect(ReplicaEnvironment.release(held) == env.map { $0 == "GANTRY_HELD_FOO=bar" ? "FOO=bar" : $0 })
+        #expect(ReplicaEnvironment.release(["LD_PRELOAD=/own.so", "A=1", ReplicaEnvironment.handOffMarker, "GANTRY_HELD_LD_PRELOAD=/w.so"])
+                == ["A=1", "LD_PRELOAD=/w.so"])
+        #expect(ReplicaEnvironment.release(["LD_PRELOAD=/own.so", "A=1"]) == ["LD_PRELOAD=/own.so", "A=1"])
+    }
+
+    /// The dynamically linked supervisor (as root, the one that runs run-as replicas) does not
+    /// act on the workload's loader variables; its replica does. Shown with `LD_DEBUG`, which
+    /// makes the dynamic loader of each process that honours it write `OUTPUT.PID`: held, only
+    /// the replica's pid writes one; not held (the control), the supervisor's does too.
+    @Test func theDynamicSupervisorIgnoresTheWorkloadsLoaderVariables() throws {
+        let bin = URL(fileURLWithPath: DaemonUnderTest.binary).deletingLastPathComponent().appendingPathComponent("gantry-shim-nss").path
+        let d = try tempDir()
+        defer { removeTree(d) }
+        func run(_ name: String, hold: Bool) throws -> (ReplicaRecord, [String]) {
+            let out = d + "/\(name)-ld"
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: bin)
+            p.arguments = ["--record", d + "/" + name, "--log", d + "/\(name).log", "--workdir", d + "/w", "--", "/bin/sh", "-c", "exit 0"]
+            let env = ["PATH=/usr/bin:/bin", "LD_DEBUG=libs", "LD_DEBUG_OUTPUT=" + out]
+            p.environment = Dictionary(uniqueKeysWithValues: (hold ? ReplicaEnvironment.hold(env) : env).map { e in
+                let i = e.firstIndex(of: "=")!
+                return (String(e[..<i]), String(e[e.index(after: i)...]))
+            })
+            try p.run()
+            p.waitUntilExit()
+            let rec = ReplicaRecord(text: (try? String(contentsOfFile: d + "/\(name).rec", encoding: .utf8)) ?? "")
+            let files = try FileManager.default.contentsOfDirectory(atPath: d).filter { $0.hasPrefix("\(name)-ld.") }
+            return (rec, files)
+        }
+        let (rec, files) = try run("held", hold: true)
+        try #require(rec.exited && rec.pid > 0 && rec.shimPid > 0, "\(rec)")
+        #expect(files == ["held-ld.\(rec.pid)"])
+        let (rec2, files2) = try run("raw", hold: false)
+        #expect(files2.contains("raw-ld.\(rec2.shimPid)"), "\(files2)")
+    }
+
+    /// Handed a run-as replica, the static supervisor really becomes `gantry-shim-nss` (the
+    /// replica's parent runs that file); a static supervisor installed as `gantry-shim-nss`
+    /// records ELOOP instead of exec'ing itself forever; the daemon warns at start when
+    /// neither account supervisor is beside `gantry-shim`.
+    @Test func theHandOffReachesTheAccountSupervisorOnce() throws {
+        let bin = URL(fileURLWithPath: DaemonUnderTest.binary).deletingLastPathComponent().appendingPathComponent("gantry-shim").path
+        let d = try tempDir()
+        defer { removeTree(d) }
+        let o = runProcess(bin, ["--record", d + "/a", "--log", d + "/a.log", "--workdir", d + "/w", "--user", String(getuid()), "--",
+                                 "/bin/sh", "-c", "readlink /proc/$PPID/exe; echo marker=${GANTRY_SHIM_HANDED_OFF:-none}"], timeout: 20)
+        #expect(o.status == 0, "\(o.output)")
+        let log = (try? String(contentsOfFile: d + "/a.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("/gantry-shim-nss\n") && log.contains("marker=none"), "\(log)")
+        try FileManager.default.createDirectory(atPath: d + "/loop", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: bin, toPath: d + "/loop/gantry-shim")
+        try FileManager.default.copyItem(atPath: bin, toPath: d + "/loop/gantry-shim-nss")
+        let o2 = runProcess(d + "/loop/gantry-shim", ["--record", d + "/b", "--log", d + "/b.log", "--workdir", d + "/w", "--user", String(getuid()), "--", "/bin/true"], timeout: 20)
+        #expect(o2.status == 0, "\(o2.output)")
+        let rec = ReplicaRecord(text: (try? String(contentsOfFile: d + "/b.rec", encoding: .utf8)) ?? "")
+        #expect(rec.fault == RecordedFault(errno: ELOOP, op: "exec", path: d + "/loop/gantry-shim-nss"), "\(rec)")
+        #expect(ProcessRuntime.accountSupervisorProblem([bin]) == nil)
+        #expect(ProcessRuntime.accountSupervisorProblem([d + "/loop/gantry-shim"]) == nil)
+        try FileManager.default.removeItem(atPath: d + "/loop/gantry-shim-nss")
+        #expect(ProcessRuntime.accountSupervisorProblem([d + "/loop/gantry-shim"])?.contains("gantry-shim-nss") == true)
+        #expect(ProcessRuntime.accountSupervisorProblem(["/bin/sh", "-c", "x"]) == nil)
+    }
+
+    /// A supervisor that exits 126 or 127 without a record (it could not be run: what the
+    /// dynamic loader or a shell exit with) is reported as such, not as an errno of a record
+    /// (127 read as an errno is "Key has expired"). (Through a runtime the status is only
+    /// seen when its monitor reaps the supervisor; in the test process every runtime's
+    /// monitor reaps any child, so the mapping is checked on its own.)
+    @Test func aSupervisorThatCouldNotRunIsReportedAsSuch() {
+        let f = ProcessRuntime.unrecordedExit(status: 127, record: "/s/replicas/ns.w.1.0.0.rec")
+        #expect(f.errno == 0 && f.op == "supervisor" && f.pressure == nil)
+        #expect(f.description == "supervisor: exited with status 127 before writing the record /s/replicas/ns.w.1.0.0.rec (it could not be run)")
+        #expect(ProcessRuntime.unrecordedExit(status: ENOSPC, record: "/r") == InfrastructureFault(errno: ENOSPC, op: "record", path: "/r"))
+        #expect(ProcessRuntime.unrecordedExit(status: 125, record: "/r").op == "record")
+        #expect(ProcessRuntime.unrecordedExit(status: 126, record: "/r").op == "supervisor")
+    }
+
     /// The daemon cannot spawn the supervisor itself: the runtime reports an infrastructure
     /// fault naming the supervisor's path and errno (not an exit of the replica).
     @Test func aSupervisorThatCannotBeSpawnedIsAnInfrastructureFault() throws {
