@@ -19,8 +19,10 @@ deps:
 build: deps
 	$(SWIFT) build -j $(JOBS)
 
+# The Swift runtime and Foundation linked in statically, as in the image: a CLI command then
+# starts without loading and relocating a dozen Swift libraries (about 10 ms less each).
 release: deps
-	$(SWIFT) build -c release -j $(JOBS)
+	$(SWIFT) build -c release --static-swift-stdlib -j $(JOBS)
 
 run: release
 	@echo "gantry binary: $$($(SWIFT) build -c release --show-bin-path)/gantry"
