@@ -51,6 +51,10 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
     /// Exit statuses of supervisors that exited non-zero (the errno of a record they could not
     /// write), by pid, until a sweep finds them gone. Monitor thread only.
     var shimExits: [Int32: Int32] = [:]
+    /// The daemon's own variables that steer loading (`LD_LIBRARY_PATH` for its libraries),
+    /// which the supervisors get as they are.
+    let ownLoaderEnv: [String] = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
+        .filter { ReplicaEnvironment.steers(Substring($0.prefix { $0 != "=" })) }.sorted()
     /// A replica whose supervisor has not recorded a start this long after launch is lost.
     public var startTimeout = 15.0
 
@@ -83,6 +87,17 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
         free(real)
         guard (path as NSString).lastPathComponent == "gantry-shim" else { return nil }
         let others = Shim.accountSupervisors(besides: path)
+        let nss = others[0][0]
+        if let r = realpath(nss, nil) {
+            let same = String(cString: r) == path
+            free(r)
+            var a = stat(), b = stat()
+            // A link to it, or a copy of it (the same size): the hand-off would find itself.
+            if same || (stat(nss, &a) == 0 && stat(path, &b) == 0 && a.st_size == b.st_size) {
+                return "replicas with a run-as account cannot start: \(nss) is gantry-shim itself (a link or a copy), not the supervisor that looks accounts up"
+            }
+            return nil
+        }
         if others.contains(where: { FileManager.default.isExecutableFile(atPath: $0[0]) }) { return nil }
         return "replicas with a run-as account cannot start: \(others.map { $0[0] }.joined(separator: " and ")) are missing (gantry-shim hands them such replicas)"
     }
@@ -156,9 +171,9 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
                  "--max-log-size", String(maxLogSize), "--workdir", wd, "--header", l.header]
         if let user = l.user { argv += ["--user", user] }
         argv += ["--", "/bin/sh", "-c", l.command]
-        // Variables that steer a dynamically linked program go under held names: a run-as
-        // replica's supervisor runs as root (`ReplicaEnvironment`).
-        var req = SpawnRequest(argv: argv, env: ReplicaEnvironment.hold(l.env))
+        // The replica's variables go under held names: a run-as replica's supervisor runs as
+        // root and is dynamically linked (`ReplicaEnvironment`).
+        var req = SpawnRequest(argv: argv, env: ReplicaEnvironment.hold(l.env, own: ownLoaderEnv))
         req.newSession = true
         switch Spawn.start(req) {
         case .success(let pid):
@@ -461,7 +476,8 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
             if let pid = w.pid, pid > 1 { kill(-pid, SIGKILL) }
             if let sp = w.shimPid, let e = shimExits.removeValue(forKey: sp) {
                 let f = ProcessRuntime.unrecordedExit(status: e, record: recordPrefix(ref) + ".rec")
-                Log.warn("replica lost: its supervisor could not write its record", ["replica": ref.description, "fault": f.description])
+                Log.warn(e <= 125 ? "replica lost: its supervisor could not write its record" : "replica lost: its supervisor could not be run",
+                         ["replica": ref.description, "fault": f.description])
                 emit(.infrastructureFailed(ref, f))
                 continue
             }

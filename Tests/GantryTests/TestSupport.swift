@@ -87,10 +87,11 @@ struct ProcessOutcome: Sendable {
 /// `timeout` seconds: the outcome then says `timedOut`, and an issue is recorded unless
 /// `recordTimeout` is false.
 func runProcess(_ executable: String, _ args: [String], timeout: Double = 30, recordTimeout: Bool = true,
-                sourceLocation: SourceLocation = #_sourceLocation) -> ProcessOutcome {
+                environment: [String: String]? = nil, sourceLocation: SourceLocation = #_sourceLocation) -> ProcessOutcome {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: executable)
     p.arguments = args
+    if let environment { p.environment = environment }
     let pipe = Pipe()
     p.standardOutput = pipe
     p.standardError = pipe
