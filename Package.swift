@@ -6,8 +6,8 @@ import PackageDescription
 // `scripts/sanitize.sh` sets GANTRY_SANITIZE: a sanitizer's runtime cannot be linked into a
 // fully static executable, so there the small supervisor links like `gantry-shim-nss` (the
 // script then copies the plain build's supervisors over the sanitized ones).
-let shimLinkFlags = Context.environment["GANTRY_SANITIZE"] == nil ? ["-static-executable"]
-    : ["-static-stdlib", "-Xclang-linker", "-no-pie", "-Xclang-linker", "-static-libgcc", "-L", Context.packageDirectory + "/Sources/gantry-shim-nss/link"]
+let nssShimLinkFlags = ["-static-stdlib", "-Xclang-linker", "-no-pie", "-Xclang-linker", "-static-libgcc", "-L", Context.packageDirectory + "/Sources/gantry-shim-nss/link"]
+let shimLinkFlags = Context.environment["GANTRY_SANITIZE"] == nil ? ["-static-executable"] : nssShimLinkFlags
 let package = Package(
     name: "Gantry",
     platforms: [.macOS(.v15)],
@@ -34,7 +34,7 @@ let package = Package(
         // that run as another account, whose lookups need the system's NSS modules.
         .target(name: "GantryShim", dependencies: ["CShim"]),
         .executableTarget(name: "gantry-shim", dependencies: ["GantryShim"], linkerSettings: [.unsafeFlags(shimLinkFlags)]),
-        .executableTarget(name: "gantry-shim-nss", dependencies: ["GantryShim"], exclude: ["link"], linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xclang-linker", "-no-pie", "-Xclang-linker", "-static-libgcc", "-L", Context.packageDirectory + "/Sources/gantry-shim-nss/link"])]),
+        .executableTarget(name: "gantry-shim-nss", dependencies: ["GantryShim"], exclude: ["link"], linkerSettings: [.unsafeFlags(nssShimLinkFlags)]),
         .target(name: "YAMLCodec", dependencies: ["GantryAPI", "CYAML"]),
         .target(name: "ControllerRuntime", dependencies: ["GantryAPI"]),
         .target(name: "KubeClient", dependencies: ["GantryAPI", "YAMLCodec", "CCurl"]),

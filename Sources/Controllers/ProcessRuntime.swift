@@ -53,8 +53,7 @@ public final class ProcessRuntime: ReplicaRuntime, @unchecked Sendable {
     var shimExits: [Int32: Int32] = [:]
     /// The daemon's own variables that steer loading (`LD_LIBRARY_PATH` for its libraries),
     /// which the supervisors get as they are.
-    let ownLoaderEnv: [String] = ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }
-        .filter { ReplicaEnvironment.steers(Substring($0.prefix { $0 != "=" })) }.sorted()
+    let ownLoaderEnv = ReplicaEnvironment.loaderEntries(ProcessInfo.processInfo.environment.map { "\($0.key)=\($0.value)" }.sorted())
     /// A replica whose supervisor has not recorded a start this long after launch is lost.
     public var startTimeout = 15.0
 

@@ -35,10 +35,15 @@ public enum ReplicaEnvironment {
         entry.utf8.firstIndex(of: 61).map { entry[..<$0] } ?? Substring(entry)
     }
 
+    /// The entries of `env` whose variable steers loading (`steers`).
+    public static func loaderEntries(_ env: [String]) -> [String] {
+        env.filter { steers(name($0)) }
+    }
+
     /// The environment to give a supervisor: every entry of `env` under its held name, then
     /// the entries of `own` (the daemon's own environment) that steer loading, as they are.
     public static func hold(_ env: [String], own: [String] = []) -> [String] {
-        env.map { heldPrefix + $0 } + own.filter { steers(name($0)) }
+        env.map { heldPrefix + $0 } + loaderEntries(own)
     }
 
     /// The replica's environment from the supervisor's: the held entries under their names
